@@ -1,0 +1,2 @@
+"""Compatibility package: the module names of the loops framework's
+``cybertools.tracking``, served by ``cybertools_tracking``."""

@@ -1,0 +1,209 @@
+"""The contracts of the tracking storage.
+
+Every public method is described here once; the implementations in
+``track.py`` and ``storage.py`` point back to these descriptions.
+
+Vocabulary:
+
+track
+    One record of something a user (or device) did in a task: the task id,
+    the run it belongs to, the user name, a timestamp and a mapping of data.
+run
+    A numbered series of tracks of one task, roughly a session. Every task
+    has at most one *current* run; saving with run id 0 uses (or starts) it.
+id / num
+    Tracks are stored under integer numbers and shown as ``'%07i'`` strings
+    (``'0000001'``). Both forms are accepted wherever a track is looked up.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class IRun(Interface):
+    """A numbered series of tracks of one task, sort of a session."""
+
+    id = Attribute('The run number, unique within its storage.')
+    taskId = Attribute('The task the run belongs to, or None for a run '
+                       'started without a task.')
+    start = Attribute('Timestamp of the run\'s creation.')
+    end = Attribute('The latest of: the start, the timestamps of the tracks '
+                    'saved into the run, and the time the run was stopped.')
+    finished = Attribute('True once the run was stopped with finish=True.')
+
+
+class ITrack(Interface):
+    """What a user did in a task at a time, with arbitrary data."""
+
+    taskId = Attribute('The task id (a string).')
+    runId = Attribute('The number of the run the track belongs to.')
+    userName = Attribute('The user or device name (a string).')
+    timeStamp = Attribute('Whole seconds since the epoch.')
+    data = Attribute('The track\'s data, a mapping owned by the track: what '
+                     'was passed in is copied, never kept.')
+    metadata = Attribute('A new dict of the metadata attributes '
+                         '(taskId, runId, userName, timeStamp).')
+    indexdata = Attribute('A new dict of the values to be indexed, one per '
+                          'name in ``index_attributes``; a value missing from '
+                          'the track and its data is None.')
+    index_attributes = Attribute('The names of the indexed values: the '
+                                 'metadata names plus any extra ones a '
+                                 'subclass declares. Extra values are taken '
+                                 'from the track\'s attribute of that name, '
+                                 'else from its data.')
+    __parent__ = Attribute('The storage holding the track, or None.')
+    __name__ = Attribute('The track\'s id in its storage, or None.')
+
+    def update(newData, overwrite=False):
+        """Merge ``newData`` into the data (or replace it with
+        ``overwrite``) and set the timestamp to now.
+
+        A track that lives in a storage delegates to the storage's
+        ``updateTrack`` so that its index entries follow.
+        """
+
+
+class ITrackingStorage(Interface):
+    """A container of tracks and runs with indexes on their metadata.
+
+    Besides the methods below it is a read-only mapping of track ids to
+    tracks (``len``, ``in``, ``[]``, ``get``, iteration, ``keys``,
+    ``values`` and ``items`` in id order) whose ``del st[id]`` removes a
+    track with its index entries.
+    """
+
+    trackFactory = Attribute('The class used for new tracks: ``Track`` or a '
+                             'subclass, possibly with extra index attributes.')
+
+    def idFromNum(num):
+        """Return the id string for the track number ``num`` (``'%07i'``)."""
+
+    # runs
+
+    def startRun(taskId=None):
+        """Create a new run and return its number.
+
+        With a ``taskId`` the new run becomes the task's current run,
+        replacing the previous one (which stays available by number).
+        """
+
+    def stopRun(taskId=None, runId=0, finish=True):
+        """Stop a run and return its number, or 0 if there is no such run.
+
+        With ``runId`` 0 the task's current run is meant. A run that is the
+        current run of ``taskId`` stops being current. The run's ``end``
+        becomes now (if later) and ``finished`` the value of ``finish``.
+        """
+
+    def getRun(taskId=None, runId=0):
+        """Return a run, or None.
+
+        ``getRun(3)`` and ``getRun(runId=3)`` return run 3;
+        ``getRun('a001')`` and ``getRun(taskId='a001')`` return the current
+        run of task a001. The first positional argument is taken as a run
+        number when it is an int and as a task id when it is a string.
+        """
+
+    def getRuns(taskId=None, finished=None):
+        """Return the runs (of one task, if given) in number order;
+        ``finished=True`` or ``False`` keeps only finished or unfinished
+        ones."""
+
+    def getCurrentRuns():
+        """Return a dict of task id to the number of its current run."""
+
+    # writing
+
+    def saveUserTrack(taskId, runId, userName, data, update=False,
+                      timeStamp=None, overwrite=False, replace=False):
+        """Save a track and return its id.
+
+        ``runId`` 0 means the task's current run, which is started if the
+        task has none. A run number that does not exist, or belongs to
+        another task, is a ValueError.
+
+        With ``update`` the last track of (taskId, runId, userName) is
+        updated instead of creating a new one, if there is one: its data is
+        merged with ``data`` (``overwrite`` replaces it) and it gets the new
+        timestamp. ``replace=True`` is the loops spelling of
+        ``update=True, overwrite=True``.
+
+        ``timeStamp`` defaults to now. ``data`` must be a mapping; it is
+        copied. Wrong argument types raise TypeError or ValueError naming
+        the argument and the value, and nothing is stored.
+        """
+
+    def updateTrack(track, data, overwrite=False, timeStamp=None):
+        """Merge ``data`` into a stored track's data (or replace it with
+        ``overwrite``), set its timestamp (default now), reindex it and
+        return its id. Merging empty data changes nothing."""
+
+    def setTrackData(track, data):
+        """Replace a stored track's data, keeping its timestamp; reindex
+        it and return its id."""
+
+    def removeTrack(track):
+        """Remove a track (given as object or id) and its index entries.
+
+        A task (or a user of a task) with no tracks left is no longer
+        listed by getTaskIds (or getUserNames). Unknown tracks are a
+        KeyError.
+        """
+
+    def indexTrack(num, track, idx=None):
+        """Index a stored track again: every index, or only ``idx``.
+
+        ``num`` may be 0 or None, then it is taken from the track's id. An
+        unknown index name is a ValueError.
+        """
+
+    def reindexTracks():
+        """Rebuild every index from the stored tracks."""
+
+    # reading
+
+    def getUserTracks(taskId, runId, userName):
+        """Return the tracks of a user in a task's run, in id order.
+        ``runId`` 0 means the task's current run."""
+
+    def getLastUserTrack(taskId, runId, userName):
+        """Return the user's last track in a task's run, or None.
+
+        Last means the highest timestamp; among tracks of the same second
+        the one saved later. ``runId`` 0 means the task's current run.
+        Costs O(log n): no other track is loaded.
+        """
+
+    def getUserNames(taskId):
+        """Return the sorted names of the users with tracks in the task."""
+
+    def getTaskIds():
+        """Return the sorted ids of the tasks that have tracks."""
+
+    def query(**criteria):
+        """Return the tracks that meet every criterion, as a list.
+
+        Criteria name an index (``taskId``, ``runId``, ``userName``,
+        ``timeStamp`` or an extra index of the track factory). A value may be
+
+        - a single value (exact match),
+        - a list or tuple of values (any of them),
+        - for string indexes, a string ending in ``*`` (a prefix match).
+
+        ``timeFrom``, ``timeTo`` and ``timeFromTo=(from, to)`` select an
+        inclusive time range (None leaves a side open).
+
+        ``limit=n`` returns at most n tracks; ``newestFirst=True`` orders
+        by timestamp (then id) descending instead of by id ascending, and
+        ``limit`` then keeps the newest.
+
+        Unknown criteria are ignored. With no criteria at all the result
+        is an empty list.
+        """
+
+
+class IIdAllocator(Interface):
+    """Hands out track numbers."""
+
+    def allocate():
+        """Return a new track number, larger than every number handed out
+        before in this database."""

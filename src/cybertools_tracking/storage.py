@@ -1,0 +1,451 @@
+"""TrackingStorage: tracks and runs in ZODB, with their indexes."""
+
+from BTrees.Length import Length
+from BTrees.LLBTree import LLTreeSet
+from BTrees.LLBTree import intersection as ll_intersection
+from BTrees.LOBTree import LOBTree
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+from zope.interface import implementer
+
+from cybertools_tracking.ids import Counter
+from cybertools_tracking.index import DIMENSIONS, CompositeIndex, FieldIndex
+from cybertools_tracking.index import Prefix
+from cybertools_tracking.interfaces import ITrackingStorage
+from cybertools_tracking.timestamps import as_timestamp, getTimeStamp
+from cybertools_tracking.track import Run, Track, copy_data
+
+__all__ = ['TrackingStorage']
+
+CORE_ATTRIBUTES = DIMENSIONS + ('timeStamp',)
+OPTIONS = ('limit', 'newestFirst')
+
+
+def _check_str(argument, value):
+    if not isinstance(value, str):
+        raise TypeError('%s must be a string, got %r' % (argument, value))
+    return value
+
+
+def _check_run_id(value, argument='runId'):
+    """A run number: a non-negative int; None means 0 (the current run)."""
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError('%s must be an int, got %r' % (argument, value))
+    if value < 0:
+        raise ValueError('%s must not be negative, got %r' % (argument, value))
+    return value
+
+
+def _check_mapping(data):
+    if data is not None and (not hasattr(data, 'keys')
+                             or isinstance(data, type)):
+        raise TypeError('data must be a mapping, got %r' % (data,))
+
+
+@implementer(ITrackingStorage)
+class TrackingStorage(Persistent):
+    """See ITrackingStorage.
+
+    The storage object itself is written only when runs start or indexes
+    are added: tracks, counters, runs and index entries live in records
+    of their own, so that a write touches as few records as possible.
+    """
+
+    trackFactory = Track
+    __parent__ = __name__ = None
+
+    def __init__(self, trackFactory=None):
+        if trackFactory is not None:
+            if not (isinstance(trackFactory, type)
+                    and hasattr(trackFactory, 'index_attributes')):
+                raise TypeError('trackFactory must be a Track class, got %r'
+                                % (trackFactory,))
+            self.trackFactory = trackFactory
+        self._tracks = LOBTree()      # num -> track
+        self._count = Length()
+        self._trackIds = Counter()
+        self._runIds = Counter()
+        self._runs = LOBTree()        # run id -> Run
+        self.currentRuns = OOBTree()  # taskId -> id of its current run
+        self._index = CompositeIndex()
+        self._fields = {}             # extra attribute name -> FieldIndex
+        self.setupIndexes()
+
+    # indexes of extra attributes
+
+    @property
+    def indexAttributes(self):
+        return tuple(self.trackFactory.index_attributes)
+
+    def _extraAttributes(self):
+        return [a for a in self.indexAttributes if a not in CORE_ATTRIBUTES]
+
+    def setupIndexes(self):
+        """Create indexes for extra attributes the track factory declares
+        and that have none yet, and fill them. Returns the names added."""
+        added = [a for a in self._extraAttributes() if a not in self._fields]
+        if added:
+            fields = dict(self._fields)
+            for name in added:
+                fields[name] = FieldIndex(name)
+            self._fields = fields
+            for num, track in self._tracks.items():
+                for name in added:
+                    fields[name].index(num, track.indexValue(name))
+        return added
+
+    def _extraValues(self, track):
+        """[(index, value)] for a track, checked before anything is
+        written: a value an index cannot hold is a TypeError here."""
+        result = []
+        for name, index in self._fields.items():
+            value = track.indexValue(name)
+            if value is not None:
+                index.check(value)
+            result.append((index, value))
+        return result
+
+    # ids and the mapping protocol
+
+    def idFromNum(self, num):
+        return '%07i' % (num)
+
+    def _num(self, trackId):
+        if isinstance(trackId, int) and not isinstance(trackId, bool):
+            return trackId
+        if isinstance(trackId, str) and trackId.isdigit():
+            return int(trackId)
+        raise KeyError(trackId)
+
+    def _numOf(self, track):
+        """The number of a track stored here, given as object or id."""
+        if isinstance(track, Track):
+            num = self._num(track.__name__ or '')
+            if self._tracks.get(num) is not track:
+                raise KeyError('track %r is not stored in this storage'
+                               % (track,))
+            return num
+        num = self._num(track)
+        if num not in self._tracks:
+            raise KeyError('no track with id %r' % (track,))
+        return num
+
+    def __len__(self):
+        return self._count()
+
+    def __getitem__(self, trackId):
+        return self._tracks[self._num(trackId)]
+
+    def get(self, trackId, default=None):
+        try:
+            return self[trackId]
+        except KeyError:
+            return default
+
+    def __contains__(self, trackId):
+        try:
+            return self._num(trackId) in self._tracks
+        except KeyError:
+            return False
+
+    def __iter__(self):
+        return self.keys()
+
+    def keys(self):
+        return (self.idFromNum(num) for num in self._tracks.keys())
+
+    def values(self):
+        return iter(self._tracks.values())
+
+    def items(self):
+        return ((self.idFromNum(num), track)
+                for num, track in self._tracks.items())
+
+    def __delitem__(self, trackId):
+        self.removeTrack(trackId)
+
+    # runs
+
+    def startRun(self, taskId=None):
+        if taskId is not None:
+            _check_str('taskId', taskId)
+        return self._startRun(taskId).id
+
+    def _startRun(self, taskId, start=None):
+        run = Run(self._runIds.allocate(), taskId, start)
+        self._runs[run.id] = run
+        if taskId is not None:
+            self.currentRuns[taskId] = run.id
+        return run
+
+    def stopRun(self, taskId=None, runId=0, finish=True):
+        runId = _check_run_id(runId)
+        if taskId is not None:
+            current = self.currentRuns.get(taskId)
+            runId = runId or current or 0
+            if runId and runId == current:
+                del self.currentRuns[taskId]
+        run = self._runs.get(runId) if runId else None
+        if run is None:
+            return 0
+        run.extendTo(getTimeStamp())
+        run.finished = bool(finish)
+        return runId
+
+    def getRun(self, taskId=None, runId=0):
+        if isinstance(taskId, int) and not isinstance(taskId, bool):
+            taskId, runId = None, runId or taskId
+        runId = _check_run_id(runId)
+        if not runId and taskId is not None:
+            runId = self.currentRuns.get(_check_str('taskId', taskId))
+        if runId:
+            return self._runs.get(runId)
+        return None
+
+    def getRuns(self, taskId=None, finished=None):
+        return [run for run in self._runs.values()
+                if (taskId is None or run.taskId == taskId)
+                and (finished is None or run.finished == bool(finished))]
+
+    def getCurrentRuns(self):
+        return dict(self.currentRuns.items())
+
+    def _resolveRun(self, taskId, runId):
+        """The run a track of ``taskId`` is saved into: run ``runId``, or
+        for 0 the task's current run (None if it has none yet)."""
+        if not runId:
+            current = self.currentRuns.get(taskId)
+            return None if current is None else self._runs[current]
+        run = self._runs.get(runId)
+        if run is None:
+            raise ValueError('runId %r: there is no such run' % (runId,))
+        if run.taskId is not None and run.taskId != taskId:
+            raise ValueError('runId %r belongs to task %r, not to %r'
+                             % (runId, run.taskId, taskId))
+        return run
+
+    # writing
+
+    def saveUserTrack(self, taskId, runId, userName, data, update=False,
+                      timeStamp=None, overwrite=False, replace=False):
+        _check_str('taskId', taskId)
+        _check_str('userName', userName)
+        runId = _check_run_id(runId)
+        _check_mapping(data)
+        ts = (getTimeStamp() if timeStamp is None
+              else as_timestamp(timeStamp))
+        if replace:
+            update = overwrite = True
+        run = self._resolveRun(taskId, runId)
+        if update and run is not None:
+            num = self._index.last((taskId, run.id, userName))
+            if num is not None:
+                return self._update(num, self._tracks[num], data,
+                                    overwrite, ts)
+        # Everything that can fail happens before the first write.
+        effectiveRunId = self._runIds.peek() if run is None else run.id
+        track = self.trackFactory(taskId, effectiveRunId, userName, data)
+        track.timeStamp = ts
+        extras = self._extraValues(track)
+        if run is None:
+            run = self._startRun(taskId, start=ts)
+        num = self._trackIds.allocate()
+        trackId = self.idFromNum(num)
+        track.__parent__ = self
+        track.__name__ = trackId
+        self._tracks[num] = track
+        self._count.change(1)
+        self._index.insert((taskId, run.id, userName), ts, num)
+        for index, value in extras:
+            if value is not None:
+                index.index(num, value)
+        run.extendTo(ts)
+        return trackId
+
+    def updateTrack(self, track, data, overwrite=False, timeStamp=None):
+        num = self._numOf(track)
+        _check_mapping(data)
+        ts = (getTimeStamp() if timeStamp is None
+              else as_timestamp(timeStamp))
+        return self._update(num, self._tracks[num], data, overwrite, ts)
+
+    def _update(self, num, track, data, overwrite, ts):
+        if not data and not overwrite:
+            return track.__name__
+        self._changeData(num, track, data, overwrite, ts)
+        run = self._runs.get(track.runId)
+        if run is not None:
+            run.extendTo(ts)
+        return track.__name__
+
+    def setTrackData(self, track, data):
+        num = self._numOf(track)
+        _check_mapping(data)
+        track = self._tracks[num]
+        self._changeData(num, track, data, True, track.timeStamp)
+        return track.__name__
+
+    def _changeData(self, num, track, data, overwrite, ts):
+        oldData = track.data
+        track._applyData(data, overwrite)
+        try:
+            extras = self._extraValues(track)
+        except TypeError:
+            track.data = oldData
+            raise
+        if track.timeStamp != ts:
+            track.timeStamp = ts
+            self._index.insert((track.taskId, track.runId, track.userName),
+                               ts, num)
+        for index, value in extras:
+            index.index(num, value)
+
+    def removeTrack(self, track):
+        num = self._numOf(track)
+        self._index.remove(num)
+        for index in self._fields.values():
+            index.unindex(num)
+        del self._tracks[num]
+        self._count.change(-1)
+
+    def indexTrack(self, num, track, idx=None):
+        if not num:
+            num = self._numOf(track)
+        if idx is not None and idx not in self.indexAttributes:
+            raise ValueError('index %r not available; the indexes are %s'
+                             % (idx, ', '.join(self.indexAttributes)))
+        if idx is None or idx in CORE_ATTRIBUTES:
+            key = (_check_str('taskId', track.taskId),
+                   _check_run_id(track.runId),
+                   _check_str('userName', track.userName))
+            ts = as_timestamp(track.timeStamp)
+            if self._index.entry(num) != key + (ts,):
+                self._index.insert(key, ts, num)
+        for name, index in self._fields.items():
+            if idx is None or idx == name:
+                index.index(num, track.indexValue(name))
+
+    def reindexTracks(self):
+        self._index.clear()
+        for index in self._fields.values():
+            index.clear()
+        count = 0
+        for num, track in self._tracks.items():
+            self.indexTrack(num, track)
+            count += 1
+        if self._count() != count:
+            self._count.set(count)
+
+    # reading
+
+    def getUserTracks(self, taskId, runId, userName):
+        key = self._userKey(taskId, runId, userName)
+        if key is None:
+            return []
+        return [self._tracks[num] for num in self._index.nums(key)]
+
+    def getLastUserTrack(self, taskId, runId, userName):
+        key = self._userKey(taskId, runId, userName)
+        num = None if key is None else self._index.last(key)
+        return None if num is None else self._tracks[num]
+
+    def _userKey(self, taskId, runId, userName):
+        _check_str('taskId', taskId)
+        _check_str('userName', userName)
+        runId = _check_run_id(runId) or self.currentRuns.get(taskId)
+        return None if runId is None else (taskId, runId, userName)
+
+    def getUserNames(self, taskId):
+        return self._index.userNames(taskId)
+
+    def getTaskIds(self):
+        return self._index.taskIds()
+
+    def query(self, **criteria):
+        dims, fields, times = {}, {}, None
+        timeFrom = timeTo = None
+        for name, value in criteria.items():
+            if name in DIMENSIONS:
+                dims[name] = _queryValues(name, value)
+            elif name == 'timeStamp':
+                times = {as_timestamp(v, name)
+                         for v in _queryValues(name, value)}
+            elif name == 'timeFrom':
+                timeFrom = _later(timeFrom, value, name)
+            elif name == 'timeTo':
+                timeTo = _earlier(timeTo, value, name)
+            elif name == 'timeFromTo':
+                if not isinstance(value, (list, tuple)) or len(value) != 2:
+                    raise TypeError('timeFromTo must be a pair (from, to), '
+                                    'got %r' % (value,))
+                timeFrom = _later(timeFrom, value[0], name)
+                timeTo = _earlier(timeTo, value[1], name)
+            elif name in self._fields:
+                fields[name] = _queryValues(name, value)
+        limit = criteria.get('limit')
+        if limit is not None and (not isinstance(limit, int)
+                                  or isinstance(limit, bool) or limit < 0):
+            raise ValueError('limit must be a non-negative int, got %r'
+                             % (limit,))
+        timeRange = timeFrom is not None or timeTo is not None
+        if not (dims or fields or times or timeRange):
+            return []
+        if times:
+            lo, hi = min(times), max(times)
+            timeFrom = lo if timeFrom is None else max(lo, timeFrom)
+            timeTo = hi if timeTo is None else min(hi, timeTo)
+        if timeFrom is not None and timeTo is not None and timeFrom > timeTo:
+            return []
+        if dims or times or timeRange:
+            pairs = self._index.select(dims, timeFrom, timeTo)
+            if times:
+                pairs = [p for p in pairs if p[0] in times]
+            nums = LLTreeSet(num for ts, num in pairs)
+        else:
+            pairs, nums = None, None
+        for name, values in fields.items():
+            found = self._fields[name].apply(values)
+            nums = found if nums is None else ll_intersection(nums, found)
+        if criteria.get('newestFirst'):
+            if pairs is None or fields:
+                pairs = [(self._index.entry(num)[3], num) for num in nums]
+            result = [num for ts, num in sorted(pairs, reverse=True)]
+        else:
+            result = nums
+        if limit is not None:
+            result = list(result)[:limit]
+        return [self._tracks[num] for num in result]
+
+
+def _queryValues(name, value):
+    """A query value as a list of exact values and Prefix objects."""
+    values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+    result = []
+    for v in values:
+        if name == 'runId':
+            result.append(_check_run_id(v, name))
+        elif name == 'timeStamp':
+            result.append(v)
+        elif isinstance(v, str) and v.endswith('*'):
+            result.append(Prefix(v[:-1]))
+        elif name in DIMENSIONS:
+            result.append(_check_str(name, v))
+        else:
+            result.append(v)
+    return result
+
+
+def _later(current, value, name):
+    if value is None:
+        return current
+    value = as_timestamp(value, name)
+    return value if current is None else max(current, value)
+
+
+def _earlier(current, value, name):
+    if value is None:
+        return current
+    value = as_timestamp(value, name)
+    return value if current is None else min(current, value)

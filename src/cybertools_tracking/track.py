@@ -1,0 +1,152 @@
+"""Track and Run: the two kinds of persistent record a storage holds."""
+
+import copy
+
+from persistent import Persistent
+from ZODB.POSException import ConflictError
+from zope.interface import implementer
+
+from cybertools_tracking.interfaces import IRun, ITrack
+from cybertools_tracking.timestamps import getTimeStamp, timeStamp2ISO
+
+__all__ = ['Track', 'Run', 'copy_data']
+
+# Values that can be shared between the caller's dict and the stored one.
+_IMMUTABLE = frozenset((str, int, float, bool, type(None), bytes))
+
+
+def copy_data(data, argument='data'):
+    """Return a dict copy of the mapping ``data`` that shares nothing
+    mutable with it. Flat dicts of plain values (the common case) avoid
+    the cost of a deep copy."""
+    if data is None:
+        return {}
+    if not hasattr(data, 'keys') or isinstance(data, type):
+        raise TypeError('%s must be a mapping, got %r' % (argument, data))
+    result = dict(data)
+    for value in result.values():
+        if type(value) not in _IMMUTABLE:
+            return copy.deepcopy(result)
+    return result
+
+
+@implementer(ITrack)
+class Track(Persistent):
+    """See ITrack.
+
+    Subclasses declare extra indexed values by extending
+    ``index_attributes``; ``typeName`` is what ``repr`` calls them.
+    """
+
+    metadata_attributes = ('taskId', 'runId', 'userName', 'timeStamp')
+    index_attributes = metadata_attributes
+    typeName = 'Track'
+
+    # Class-level defaults: old pickles without these still load.
+    __parent__ = None
+    __name__ = None
+    timeStamp = 0
+
+    def __init__(self, taskId, runId, userName, data=None, timeStamp=None):
+        self.taskId = taskId
+        self.runId = runId
+        self.userName = userName
+        self.timeStamp = getTimeStamp() if timeStamp is None else timeStamp
+        self.data = copy_data(data)
+
+    @property
+    def metadata(self):
+        return {attr: getattr(self, attr) for attr in self.metadata_attributes}
+
+    @property
+    def indexdata(self):
+        return {attr: self.indexValue(attr) for attr in self.index_attributes}
+
+    def indexValue(self, attr):
+        """The value indexed for ``attr``: the attribute, else the data's."""
+        value = getattr(self, attr, None)
+        if value is None and attr not in self.metadata_attributes:
+            data = self.data
+            if data:
+                value = data.get(attr)
+        return value
+
+    @property
+    def name(self):
+        return self.__name__
+
+    def update(self, newData, overwrite=False):
+        if self.__parent__ is not None:
+            return self.__parent__.updateTrack(self, newData, overwrite)
+        if not newData and not overwrite:
+            return None
+        self._applyData(newData, overwrite)
+        self.timeStamp = getTimeStamp()
+        return None
+
+    def _applyData(self, newData, overwrite):
+        # Assigning a new dict (rather than mutating) is what tells
+        # persistence that the track changed.
+        newData = copy_data(newData)
+        if not overwrite:
+            merged = dict(self.data)
+            merged.update(newData)
+            newData = merged
+        self.data = newData
+
+    def __repr__(self):
+        md = self.metadata
+        md['timeStamp'] = timeStamp2ISO(md['timeStamp'])
+        return '<%s %r: %r>' % (self.typeName,
+                                [md[a] for a in self.metadata_attributes],
+                                self.data)
+
+
+@implementer(IRun)
+class Run(Persistent):
+    """See IRun.
+
+    A run is written by every transaction that moves its ``end``, so two
+    writers to the same task meet here. Their changes can always be
+    merged: ``end`` only grows, and a stop (``finished``) wins over a
+    concurrent write that did not stop the run.
+    """
+
+    id = start = end = 0
+    taskId = None
+    finished = False
+
+    def __init__(self, id, taskId=None, start=None):
+        self.id = id
+        self.taskId = taskId
+        self.start = self.end = getTimeStamp() if start is None else start
+
+    def extendTo(self, ts):
+        """Move ``end`` to ``ts`` if that is later (writes only then)."""
+        if ts > self.end:
+            self.end = ts
+
+    def __repr__(self):
+        return '<Run %s>' % ', '.join((str(self.id),
+                                       timeStamp2ISO(self.start),
+                                       timeStamp2ISO(self.end),
+                                       str(self.finished)))
+
+    def _p_resolveConflict(self, oldState, savedState, newState):
+        fields = set(oldState) | set(savedState) | set(newState)
+        for name in fields - {'end', 'finished'}:
+            if not (oldState.get(name) == savedState.get(name)
+                    == newState.get(name)):
+                raise ConflictError('concurrent changes to run field %r'
+                                    % name)
+        resolved = dict(newState)
+        resolved['end'] = max(savedState.get('end', 0),
+                              newState.get('end', 0))
+        old_finished = oldState.get('finished', False)
+        saved_finished = savedState.get('finished', False)
+        if saved_finished != old_finished:
+            # The other writer stopped (or reopened) the run: keep that
+            # unless this writer changed the flag too.
+            if newState.get('finished', False) == old_finished:
+                resolved['finished'] = saved_finished
+        return resolved
