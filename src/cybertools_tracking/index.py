@@ -4,8 +4,7 @@ Two kinds:
 
 ``CompositeIndex``
     The index every storage has. It keeps, for each combination
-    (taskId, runId, userName), the set of ``(timeStamp, num)`` pairs of its
-    tracks, so that a user's tracks and last track are found by reading
+    (taskId, runId, userName), its tracks' numbers by timestamp, so that a user's tracks and last track are found by reading
     one small tree and nothing else. Three small maps from a task, a run or
     a user to its combinations answer the metadata queries, and a time map
     answers queries by time alone.
@@ -21,17 +20,15 @@ change only when a combination appears or disappears, which is rare.
 Fewer records touched per track is what makes ZODB writes fast.
 """
 
-from BTrees.LLBTree import LLTreeSet, multiunion
+from BTrees.LLBTree import LLBTree, LLTreeSet, multiunion
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from BTrees.OOBTree import intersection as oo_intersection
 from BTrees.OOBTree import union as oo_union
 from persistent import Persistent
 
-__all__ = ['CompositeIndex', 'FieldIndex', 'Prefix', 'MAXNUM']
+__all__ = ['CompositeIndex', 'FieldIndex', 'Prefix']
 
-MAXNUM = 2 ** 63 - 1
-MINNUM = -MAXNUM - 1
 
 DIMENSIONS = ('taskId', 'runId', 'userName')
 
@@ -47,18 +44,26 @@ class Prefix(str):
             yield key
 
 
-def _add_num(tree, key, num):
-    """Add ``num`` under ``key`` in a value -> int-or-LLTreeSet tree.
+# Values of a ts -> nums tree grow from a bare int to a tuple (both kept
+# inline in the bucket's record) and only past this size to an LLTreeSet,
+# a record of its own. Most seconds of most keys hold one or a few tracks.
+INLINE_MAX = 32
 
-    A single number is stored bare: most keys (a second, an attribute
-    value) have one track, and a bare int costs no record of its own.
-    """
+
+def _add_num(tree, key, num):
+    """Add ``num`` under ``key`` in a key -> nums tree."""
     current = tree.get(key)
     if current is None:
         tree[key] = num
     elif isinstance(current, int):
         if current != num:
-            tree[key] = LLTreeSet((current, num))
+            tree[key] = (current, num) if current < num else (num, current)
+    elif isinstance(current, tuple):
+        if num not in current:
+            if len(current) < INLINE_MAX:
+                tree[key] = tuple(sorted(current + (num,)))
+            else:
+                tree[key] = LLTreeSet(current + (num,))
     else:
         current.add(num)
 
@@ -71,53 +76,74 @@ def _remove_num(tree, key, num):
         if current == num:
             del tree[key]
         return
-    if num in current:
+    if num not in current:
+        return
+    if isinstance(current, tuple):
+        rest = tuple(n for n in current if n != num)
+    else:
         current.remove(num)
-    if len(current) == 1:
-        tree[key] = current.minKey()
-    elif not current:
-        del tree[key]
+        if len(current) > INLINE_MAX:
+            return
+        rest = tuple(current)
+    tree[key] = rest[0] if len(rest) == 1 else rest
+
+
+def _max_num(nums):
+    if isinstance(nums, int):
+        return nums
+    if isinstance(nums, tuple):
+        return nums[-1]
+    return nums.maxKey()
+
+
+def _union(values):
+    """An LLSet of the numbers in values of a key -> nums tree."""
+    return multiunion([LLTreeSet(v) if isinstance(v, tuple) else v
+                       for v in values])
 
 
 class CompositeIndex(Persistent):
     """Tracks by (taskId, runId, userName), each ordered by (ts, num)."""
 
     def __init__(self):
-        self._postings = OOBTree()    # (task, run, user) -> OOTreeSet((ts, num))
+        # (task, run, user) -> LOBTree(ts -> num or LLTreeSet of nums).
+        # Keyed by time so that the last track is the maximum key; a bare
+        # int per second keeps the common entry at two small ints.
+        self._postings = OOBTree()
         self._byTask = OOBTree()      # taskId -> OOTreeSet of combinations
         self._byRun = LOBTree()       # runId -> OOTreeSet of combinations
         self._byUser = OOBTree()      # userName -> OOTreeSet of combinations
         self._time = LOBTree()        # ts -> num or LLTreeSet of nums
-        # num -> (task, run, user, ts): what a track is indexed under, so
-        # that a track changed behind the index's back can still be
-        # unindexed exactly, and times are known without loading tracks.
-        self._rev = LOBTree()
+        # num -> ts: where a track is indexed, even after its timeStamp was
+        # changed behind the index's back; and times without loading tracks.
+        self._times = LLBTree()
 
     # writing
 
     def insert(self, key, ts, num):
-        if num in self._rev:
-            self.remove(num)
-        self._rev[num] = key + (ts,)
+        """Index track ``num`` under ``key`` at ``ts``; the track must not
+        be indexed already (``remove`` it first)."""
+        self._times[num] = ts
         postings = self._postings.get(key)
         if postings is None:
-            postings = self._postings[key] = OOTreeSet()
+            postings = self._postings[key] = LOBTree()
             for tree, value in zip(self._dimensionTrees(), key):
                 combos = tree.get(value)
                 if combos is None:
                     combos = tree[value] = OOTreeSet()
                 combos.add(key)
-        postings.add((ts, num))
+        _add_num(postings, ts, num)
         _add_num(self._time, ts, num)
 
-    def remove(self, num):
-        entry = self._rev.pop(num, None)
-        if entry is None:
+    def remove(self, key, num):
+        """Remove what ``insert(key, ts, num)`` added; absent is no error."""
+        ts = self._times.get(num)
+        if ts is None:
             return
-        key, ts = entry[:3], entry[3]
+        del self._times[num]
         postings = self._postings.get(key)
-        if postings is not None and (ts, num) in postings:
-            postings.remove((ts, num))
+        if postings is not None:
+            _remove_num(postings, ts, num)
             if not postings:
                 del self._postings[key]
                 for tree, value in zip(self._dimensionTrees(), key):
@@ -128,7 +154,7 @@ class CompositeIndex(Persistent):
         _remove_num(self._time, ts, num)
 
     def clear(self):
-        for tree in ((self._postings, self._time, self._rev)
+        for tree in ((self._postings, self._time, self._times)
                      + self._dimensionTrees()):
             tree.clear()
 
@@ -137,26 +163,52 @@ class CompositeIndex(Persistent):
 
     # reading
 
-    def entry(self, num):
-        """``(taskId, runId, userName, ts)`` the track is indexed under."""
-        return self._rev.get(num)
+    def timeStamp(self, num):
+        """The time track ``num`` is indexed at, or None if it is not."""
+        return self._times.get(num)
 
     def __len__(self):
-        return len(self._rev)
+        return len(self._times)
+
+    def contains(self, key, num):
+        ts = self._times.get(num)
+        postings = self._postings.get(key)
+        if ts is None or postings is None:
+            return False
+        found = postings.get(ts)
+        return found == num if isinstance(found, int) else (
+            found is not None and num in found)
+
+    def find(self, num):
+        """The key track ``num`` is indexed under, or None; a full scan of
+        the combinations, for repairs only."""
+        for key in self._postings.keys():
+            if self.contains(key, num):
+                return key
+        return None
 
     def last(self, key):
         """The number of the combination's last track, or None."""
         postings = self._postings.get(key)
         if not postings:
             return None
-        return postings.maxKey()[1]
+        return _max_num(postings[postings.maxKey()])
 
     def nums(self, key):
         """The numbers of the combination's tracks, ascending."""
         postings = self._postings.get(key)
         if not postings:
             return []
-        return sorted(num for ts, num in postings)
+        return list(_union(postings.values()))
+
+    def lastTimeStamp(self, runId):
+        """The latest timestamp of the run's tracks, or None."""
+        latest = None
+        for key in self._byRun.get(runId, ()):
+            ts = self._postings[key].maxKey()
+            if latest is None or ts > latest:
+                latest = ts
+        return latest
 
     def taskIds(self):
         return list(self._byTask.keys())
@@ -181,7 +233,7 @@ class CompositeIndex(Persistent):
         Without dimension criteria, the time map answers alone.
         """
         if not criteria:
-            return self._selectByTime(timeFrom, timeTo)
+            return _pairs(self._time, timeFrom, timeTo)
         combos = None
         for dim, values in sorted(criteria.items(),
                                   key=lambda item: len(item[1])):
@@ -195,24 +247,27 @@ class CompositeIndex(Persistent):
             combos = found if combos is None else oo_intersection(combos, found)
             if not combos:
                 return []
-        lo = (MINNUM if timeFrom is None else timeFrom, MINNUM)
-        hi = (MAXNUM if timeTo is None else timeTo, MAXNUM)
         result = []
         for key in combos:
-            result.extend(self._postings[key].keys(min=lo, max=hi))
+            result.extend(_pairs(self._postings[key], timeFrom, timeTo))
         return result
 
-    def _selectByTime(self, timeFrom, timeTo):
-        result = []
-        for ts, nums in self._time.items(min=timeFrom, max=timeTo):
-            if isinstance(nums, int):
-                result.append((ts, nums))
-            else:
-                result.extend((ts, num) for num in nums)
-        return result
+    def walk(self):
+        """Yield every (taskId, runId, userName, ts, num) indexed."""
+        for key, postings in self._postings.items():
+            for ts, num in _pairs(postings, None, None):
+                yield key + (ts, num)
 
-    def numsInTimeRange(self, timeFrom=None, timeTo=None):
-        return multiunion(list(self._time.values(min=timeFrom, max=timeTo)))
+
+def _pairs(tree, timeFrom, timeTo):
+    """(ts, num) pairs of a ts -> num-or-set tree within a time range."""
+    result = []
+    for ts, nums in tree.items(min=timeFrom, max=timeTo):
+        if isinstance(nums, int):
+            result.append((ts, nums))
+        else:
+            result.extend((ts, num) for num in nums)
+    return result
 
 
 _KINDS = {str: 'string', int: 'number', float: 'number', bool: 'number'}
@@ -281,4 +336,4 @@ class FieldIndex(Persistent):
                 hit = self._fwd.get(value)
                 if hit is not None:
                     found.append(hit)
-        return multiunion(found)
+        return _union(found)

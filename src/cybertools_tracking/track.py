@@ -11,6 +11,11 @@ from cybertools_tracking.timestamps import getTimeStamp, timeStamp2ISO
 
 __all__ = ['Track', 'Run', 'copy_data']
 
+# The attributes a track pickles by position. Anything else a subclass
+# sets is pickled in a dict after them.
+_STATE = ('taskId', 'runId', 'userName', 'timeStamp', 'data', '__parent__',
+          '_num')
+
 # Values that can be shared between the caller's dict and the stored one.
 _IMMUTABLE = frozenset((str, int, float, bool, type(None), bytes))
 
@@ -44,8 +49,34 @@ class Track(Persistent):
 
     # Class-level defaults: old pickles without these still load.
     __parent__ = None
-    __name__ = None
+    _num = None
     timeStamp = 0
+
+    # The id is kept as the track number: an int pickles smaller than
+    # '0000001', and a track is written far more often than read by name.
+    @property
+    def __name__(self):
+        num = self._num
+        return None if num is None else '%07i' % num
+
+    @__name__.setter
+    def __name__(self, value):
+        self._num = None if value is None else int(value)
+
+    def __getstate__(self):
+        # A tuple instead of a dict: every object in a pickle costs a call
+        # into ZODB's persistent_id, and attribute names are objects too.
+        state = Persistent.__getstate__(self)
+        core = tuple([state.pop(name, None) for name in _STATE])
+        return core + (state,) if state else core
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict):
+            values = dict(zip(_STATE, state))
+            if len(state) > len(_STATE):
+                values.update(state[len(_STATE)])
+            state = {k: v for k, v in values.items() if v is not None}
+        Persistent.__setstate__(self, state)
 
     def __init__(self, taskId, runId, userName, data=None, timeStamp=None):
         self.taskId = taskId
