@@ -244,6 +244,10 @@ class CompositeIndex(Persistent):
                         if isinstance(value, Prefix) else (value,))
                 for k in keys:
                     found = oo_union(found, tree.get(k))
+            # BTrees read None as "no restriction": a value that matches
+            # nothing must end the search here, not widen it.
+            if not found:
+                return []
             combos = found if combos is None else oo_intersection(combos, found)
             if not combos:
                 return []

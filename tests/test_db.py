@@ -1,0 +1,191 @@
+"""The storage in a real FileStorage: persistence, loading, locking."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import transaction
+from ZODB.POSException import ConflictError
+
+from cybertools_tracking.db import (DatabaseLockedError, as_uri, get_storage,
+                                    open_db, tracking_transaction)
+from cybertools_tracking.storage import TrackingStorage
+from cybertools_tracking.track import Track
+
+T0 = 1_700_000_000
+
+
+@pytest.fixture
+def fs_path(tmp_path):
+    return str(tmp_path / 'var' / 'tracking.fs')
+
+
+def test_open_db_creates_the_directory_and_reopens(fs_path):
+    db = open_db(fs_path)
+    with tracking_transaction(db) as st:
+        st.saveUserTrack('a', 0, 'u1', {'n': 1}, timeStamp=T0)
+        st.saveUserTrack('a', 0, 'u2', {'n': 2}, timeStamp=T0 + 5)
+        st.startRun('b')
+        st.stopRun('a')
+    db.close()
+    db = open_db(fs_path)
+    with tracking_transaction(db) as st:
+        assert len(st) == 2
+        assert st.getUserNames('a') == ['u1', 'u2']
+        assert st.getLastUserTrack('a', 1, 'u2').data == {'n': 2}
+        run = st.getRun(1)
+        assert run.finished and run.end >= T0 + 5 and run.taskId == 'a'
+        assert st.getCurrentRuns() == {'b': 2}
+        assert st['0000001'].__parent__ is st
+        assert [t.__name__ for t in st.query(taskId='a')] == ['0000001',
+                                                              '0000002']
+    db.close()
+
+
+def test_file_uri_and_memory_uri(tmp_path):
+    assert as_uri('x.fs').startswith('file:///')
+    assert as_uri('memory://') == 'memory://'
+    db = open_db('file://' + str(tmp_path / 'a.fs'))
+    with tracking_transaction(db) as st:
+        st.saveUserTrack('a', 0, 'u', {})
+    db.close()
+    db = open_db('memory://')
+    with tracking_transaction(db) as st:
+        assert len(st) == 0
+    db.close()
+
+
+def test_tracking_transaction_aborts_on_error(fs_path):
+    db = open_db(fs_path)
+    with pytest.raises(RuntimeError):
+        with tracking_transaction(db) as st:
+            st.saveUserTrack('a', 0, 'u', {})
+            raise RuntimeError('boom')
+    with tracking_transaction(db) as st:
+        assert len(st) == 0 and st.getTaskIds() == [] and st.getRuns() == []
+    db.close()
+
+
+def test_get_storage_create_false_and_wrong_type(fs_path):
+    db = open_db(fs_path)
+    conn = db.open()
+    with pytest.raises(KeyError, match='no tracking storage'):
+        get_storage(conn, 'other', create=False)
+    conn.root()['junk'] = 1
+    with pytest.raises(TypeError, match='not a TrackingStorage'):
+        get_storage(conn, 'junk')
+    transaction.abort()
+    conn.close()
+    db.close()
+
+
+def _non_ghost_tracks(conn):
+    return sum(1 for obj in conn._cache.cache_data.values()
+               if isinstance(obj, Track) and obj._p_changed is not None)
+
+
+def test_last_track_and_update_load_no_other_track(fs_path):
+    db = open_db(fs_path)
+    with tracking_transaction(db) as st:
+        for i in range(3000):
+            st.saveUserTrack('t%d' % (i % 3), 0, 'u%d' % (i % 50), {'i': i},
+                             timeStamp=T0 + i)
+    conn = db.open()
+    conn.cacheMinimize()
+    st = get_storage(conn, create=False)
+    last = st.getLastUserTrack('t1', 0, 'u7')
+    assert last.data['i'] == max(i for i in range(3000)
+                                 if i % 3 == 1 and i % 50 == 7)
+    assert _non_ghost_tracks(conn) == 1
+    st.saveUserTrack('t1', 0, 'u7', {'x': 1}, update=True)
+    assert _non_ghost_tracks(conn) == 1
+    transaction.commit()
+    conn.close()
+    db.close()
+
+
+def test_cache_stays_bounded_while_importing(fs_path):
+    db = open_db(fs_path, cache_size=500)
+    conn = db.open()
+    st = get_storage(conn)
+    for i in range(20_000):
+        st.saveUserTrack('t%d' % (i % 7), 0, 'u%d' % (i % 300), {'i': i})
+        if i % 1000 == 999:
+            transaction.commit()
+            conn.cacheGC()
+            assert conn._cache.cache_non_ghost_count <= 500 + 100
+    transaction.commit()
+    assert len(st) == 20_000
+    conn.close()
+    db.close()
+
+
+def test_second_process_gets_a_clear_lock_error(fs_path):
+    db = open_db(fs_path)
+    script = textwrap.dedent('''
+        import sys
+        from cybertools_tracking.db import open_db, DatabaseLockedError
+        try:
+            open_db(sys.argv[1])
+        except DatabaseLockedError as error:
+            print(error)
+            sys.exit(3)
+    ''')
+    result = subprocess.run([sys.executable, '-c', script, fs_path],
+                            capture_output=True, text=True, timeout=60)
+    db.close()
+    assert result.returncode == 3, result.stderr
+    assert 'in use by another process' in result.stdout
+    assert 'ZEO' in result.stdout and 'RelStorage' in result.stdout
+    assert issubclass(DatabaseLockedError, RuntimeError)
+
+
+def test_concurrent_writes_to_one_run_are_merged(fs_path):
+    db = open_db(fs_path)
+    with tracking_transaction(db) as st:
+        st.saveUserTrack('a', 0, 'seed', {}, timeStamp=T0)
+    tm1, tm2 = transaction.TransactionManager(), transaction.TransactionManager()
+    c1, c2 = db.open(tm1), db.open(tm2)
+    s1, s2 = get_storage(c1), get_storage(c2)
+    s1.saveUserTrack('a', 0, 'u1', {}, timeStamp=T0 + 10)
+    s2.saveUserTrack('a', 0, 'u2', {}, timeStamp=T0 + 20)
+    # Both moved run 1's end; the Run merges that. The track id counter
+    # is the same record in both, so the second commit conflicts there:
+    # ids must never be handed out twice.
+    tm1.commit()
+    with pytest.raises(ConflictError):
+        tm2.commit()
+    tm2.abort()
+    s2.saveUserTrack('a', 0, 'u2', {}, timeStamp=T0 + 20)
+    tm2.commit()
+    c1.close()
+    c2.close()
+    with tracking_transaction(db) as st:
+        assert st.getRun(1).end == T0 + 20
+        assert st.getUserNames('a') == ['seed', 'u1', 'u2']
+        assert list(st.keys()) == ['0000001', '0000002', '0000003']
+    db.close()
+
+
+def test_run_end_merge_between_connections(fs_path):
+    db = open_db(fs_path)
+    with tracking_transaction(db) as st:
+        st.saveUserTrack('a', 0, 'seed', {}, timeStamp=T0)
+    tm1, tm2 = transaction.TransactionManager(), transaction.TransactionManager()
+    c1, c2 = db.open(tm1), db.open(tm2)
+    get_storage(c1).getRun(1).extendTo(T0 + 30)
+    get_storage(c2).stopRun('a')
+    tm1.commit()
+    tm2.commit()          # resolved by Run._p_resolveConflict
+    c1.close()
+    c2.close()
+    with tracking_transaction(db) as st:
+        run = st.getRun(1)
+        assert run.finished and run.end >= T0 + 30
+    db.close()
+
+
+def test_storage_outside_a_database_works():
+    st = TrackingStorage()
+    assert st.saveUserTrack('a', 0, 'u', {}) == '0000001'
