@@ -1,0 +1,114 @@
+"""Run the benchmarks: ``.venv/bin/python benchmarks/run.py [--quick]``.
+
+Prints a Markdown report and writes it, with the raw figures as JSON, to
+``benchmarks/var/`` (not versioned). Copy a report worth keeping into
+``RESULTS.md`` with a line on what changed.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import storage_bench  # noqa: E402
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return '%s, %d cores, Python %s, %s' % (
+        cpu, os.cpu_count(), platform.python_version(), platform.system())
+
+
+def storage_report(args, out):
+    big, small = args.tracks, 10_000
+    checkpoints = sorted({c for c in (10_000, 100_000, 250_000, 500_000,
+                                      750_000, 1_000_000, big) if c <= big})
+    results = {}
+    for mode in args.modes:
+        for cls in (storage_bench.ZODBSide, storage_bench.SQLiteSide):
+            for count in (small, big):
+                key = '%s/%s/%d' % (cls.__name__, mode, count)
+                print('  running', key, file=sys.stderr, flush=True)
+                results[key] = storage_bench.run_side(
+                    cls, os.path.join(args.var, 'work'), count, mode,
+                    checkpoints if count == big else [count])
+    lines = ['### Storage: %d tracks, commit every %d' % (big,
+                                                          storage_bench.BATCH),
+             '']
+    for mode in args.modes:
+        z = results['ZODBSide/%s/%d' % (mode, big)]
+        s = results['SQLiteSide/%s/%d' % (mode, big)]
+        zs = results['ZODBSide/%s/%d' % (mode, small)]
+        ss = results['SQLiteSide/%s/%d' % (mode, small)]
+        same = z['answers'] == s['answers'] and zs['answers'] == ss['answers']
+        lines += ['Workload `%s` (answers identical on both sides: %s)'
+                  % (mode, same), '',
+                  '| | TrackingStorage | SQLite |', '|---|---|---|']
+        for c in sorted(z['rates']):
+            lines.append('| ingest tracks/s, stretch ending at %d | %.0f | %.0f |'
+                         % (c, z['rates'][c], s['rates'][c]))
+        lines.append('| ingest tracks/s, whole run | %.0f | %.0f |'
+                     % (z['overall'], s['overall']))
+        lines.append('| bytes per track on disk | %.0f | %.0f |'
+                     % (z['size'] / big, s['size'] / big))
+        for label, key in (('last track', 'last'),
+                           ("one user's tracks", 'user_tracks')):
+            for state in ('warm', 'cold'):
+                for n, zr, sr in ((small, zs, ss), (big, z, s)):
+                    a, b = zr[key + '_' + state], sr[key + '_' + state]
+                    lines.append(
+                        '| %s, %s, at %d: mean / p99 µs | %.0f / %.0f | %.0f / %.0f |'
+                        % (label, state, n, a['mean'], a['p99'],
+                           b['mean'], b['p99']))
+        lines.append("| tracks per user at %d | %.0f | %.0f |"
+                     % (big, z['tracks_per_user'], s['tracks_per_user']))
+        ratio = (z['last_warm']['mean'] / zs['last_warm']['mean'])
+        lines += ['', 'Last track, warm: %d tracks vs %d: %.2fx; vs SQLite '
+                  'at %d: %.2fx.' % (big, small, ratio, big,
+                                     z['last_warm']['mean']
+                                     / s['last_warm']['mean']), '']
+    for key, value in results.items():
+        value.pop('answers', None)
+    out['storage'] = results
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--tracks', type=int, default=1_000_000)
+    parser.add_argument('--quick', action='store_true',
+                        help='100,000 tracks instead of a million')
+    parser.add_argument('--modes', nargs='+', default=['sessions', 'uniform'],
+                        choices=['sessions', 'uniform'])
+    parser.add_argument('--var', default=os.path.join(HERE, 'var'))
+    args = parser.parse_args()
+    if args.quick:
+        args.tracks = 100_000
+    os.makedirs(args.var, exist_ok=True)
+    stamp = datetime.datetime.now().strftime('%Y-%m-%d %H:%M')
+    out = {'date': stamp, 'machine': machine()}
+    lines = ['## %s' % stamp, '', 'Machine: %s' % out['machine'], '']
+    lines += storage_report(args, out)
+    report = '\n'.join(lines)
+    print(report)
+    with open(os.path.join(args.var, 'last-run.md'), 'w') as f:
+        f.write(report + '\n')
+    with open(os.path.join(args.var, 'last-run.json'), 'w') as f:
+        json.dump(out, f, indent=1, default=str)
+
+
+if __name__ == '__main__':
+    main()
