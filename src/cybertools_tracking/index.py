@@ -20,7 +20,7 @@ change only when a combination appears or disappears, which is rare.
 Fewer records touched per track is what makes ZODB writes fast.
 """
 
-from BTrees.LLBTree import LLBTree, LLTreeSet, multiunion
+from BTrees.LLBTree import LLTreeSet, multiunion
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from BTrees.OOBTree import intersection as oo_intersection
@@ -113,17 +113,13 @@ class CompositeIndex(Persistent):
         self._byTask = OOBTree()      # taskId -> OOTreeSet of combinations
         self._byRun = LOBTree()       # runId -> OOTreeSet of combinations
         self._byUser = OOBTree()      # userName -> OOTreeSet of combinations
-        self._time = LOBTree()        # ts -> num or LLTreeSet of nums
-        # num -> ts: where a track is indexed, even after its timeStamp was
-        # changed behind the index's back; and times without loading tracks.
-        self._times = LLBTree()
+        self._time = LOBTree()        # ts -> nums
 
     # writing
 
     def insert(self, key, ts, num):
         """Index track ``num`` under ``key`` at ``ts``; the track must not
         be indexed already (``remove`` it first)."""
-        self._times[num] = ts
         postings = self._postings.get(key)
         if postings is None:
             postings = self._postings[key] = LOBTree()
@@ -135,12 +131,8 @@ class CompositeIndex(Persistent):
         _add_num(postings, ts, num)
         _add_num(self._time, ts, num)
 
-    def remove(self, key, num):
+    def remove(self, key, ts, num):
         """Remove what ``insert(key, ts, num)`` added; absent is no error."""
-        ts = self._times.get(num)
-        if ts is None:
-            return
-        del self._times[num]
         postings = self._postings.get(key)
         if postings is not None:
             _remove_num(postings, ts, num)
@@ -154,8 +146,7 @@ class CompositeIndex(Persistent):
         _remove_num(self._time, ts, num)
 
     def clear(self):
-        for tree in ((self._postings, self._time, self._times)
-                     + self._dimensionTrees()):
+        for tree in (self._postings, self._time) + self._dimensionTrees():
             tree.clear()
 
     def _dimensionTrees(self):
@@ -163,28 +154,24 @@ class CompositeIndex(Persistent):
 
     # reading
 
-    def timeStamp(self, num):
-        """The time track ``num`` is indexed at, or None if it is not."""
-        return self._times.get(num)
-
-    def __len__(self):
-        return len(self._times)
-
-    def contains(self, key, num):
-        ts = self._times.get(num)
+    def contains(self, key, ts, num):
+        """Whether track ``num`` is indexed under ``key`` at ``ts``."""
         postings = self._postings.get(key)
-        if ts is None or postings is None:
-            return False
-        found = postings.get(ts)
+        found = None if postings is None else postings.get(ts)
         return found == num if isinstance(found, int) else (
             found is not None and num in found)
 
-    def find(self, num):
-        """The key track ``num`` is indexed under, or None; a full scan of
-        the combinations, for repairs only."""
-        for key in self._postings.keys():
-            if self.contains(key, num):
-                return key
+    def locate(self, num, key=None):
+        """``(key, ts)`` track ``num`` is indexed under, or None.
+
+        For repairs after a track changed behind the index's back: it
+        scans the postings of ``key`` first, then of every combination.
+        """
+        keys = self._postings.keys()
+        for k in ([key] if key in self._postings else []) + list(keys):
+            for ts, n in _pairs(self._postings[k], None, None):
+                if n == num:
+                    return k, ts
         return None
 
     def last(self, key):

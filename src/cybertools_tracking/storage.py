@@ -304,17 +304,17 @@ class TrackingStorage(Persistent):
             track.data = oldData
             raise
         if track.timeStamp != ts:
-            key = (track.taskId, track.runId, track.userName)
-            self._index.remove(key, num)
+            self._unindexCore(num, track)
             track.timeStamp = ts
-            self._index.insert(key, ts, num)
+            self._index.insert((track.taskId, track.runId, track.userName),
+                               ts, num)
         for index, value in extras:
             index.index(num, value)
 
     def removeTrack(self, track):
         num = self._numOf(track)
         track = self._tracks[num]
-        self._index.remove((track.taskId, track.runId, track.userName), num)
+        self._unindexCore(num, track)
         for index in self._fields.values():
             index.unindex(num)
         del self._tracks[num]
@@ -331,14 +331,23 @@ class TrackingStorage(Persistent):
                    _check_run_id(track.runId),
                    _check_str('userName', track.userName))
             ts = as_timestamp(track.timeStamp)
-            if not (self._index.contains(key, num)
-                    and self._index.timeStamp(num) == ts):
-                # Changed behind the index's back: find where it was.
-                self._index.remove(self._index.find(num) or key, num)
+            if not self._index.contains(key, ts, num):
+                self._unindexCore(num, track)
                 self._index.insert(key, ts, num)
         for name, index in self._fields.items():
             if idx is None or idx == name:
                 index.index(num, track.indexValue(name))
+
+    def _unindexCore(self, num, track):
+        key = (track.taskId, track.runId, track.userName)
+        ts = track.timeStamp
+        if not self._index.contains(key, ts, num):
+            # Changed behind the index's back: find where it was.
+            found = self._index.locate(num, key)
+            if found is None:
+                return
+            key, ts = found
+        self._index.remove(key, ts, num)
 
     def reindexTracks(self):
         self._index.clear()
@@ -423,7 +432,7 @@ class TrackingStorage(Persistent):
             nums = found if nums is None else ll_intersection(nums, found)
         if criteria.get('newestFirst'):
             if pairs is None or fields:
-                pairs = [(self._index.timeStamp(num), num) for num in nums]
+                pairs = [(self._tracks[num].timeStamp, num) for num in nums]
             result = [num for ts, num in sorted(pairs, reverse=True)]
         else:
             result = nums
