@@ -1,0 +1,456 @@
+"""Contracts of the goal-evaluation layer.
+
+Every public behaviour of ``cybertools_tracking.goals`` is written down here
+once, in prose.  The implementations (``conditions``, ``trackers``,
+``limiters``, ``events``, ``manager``) point back to these interfaces and keep
+their own docstrings short.
+
+The layer answers one question for each incoming data item (a ``dict``, for
+example one track's data): which goals did this item move forward, and which
+did it finish?  A *goal* is a tracker: conditions that select the items that
+count, a target (or a list of stage targets) to reach, and optional limiters
+that restrict when or how often it may count.  Trackers are persistent and are
+kept, grouped by a ``group_id`` (a user, a device, a task ...), in a
+``GoalRegistry`` inside a ZODB database, so their progress commits or rolls
+back together with whatever else the caller's transaction does.
+
+The last section defines the exceptions the layer raises.
+"""
+
+from zope.interface import Attribute
+from zope.interface import Interface
+
+
+# -- conditions ---------------------------------------------------------------
+
+class ICondition(Interface):
+    """A test of one data item: does it select the item or not?
+
+    Conditions are small immutable values.  They are stored (pickled) inside
+    persistent trackers, so they must stay picklable and must never change
+    after construction; pickling stores the constructor arguments, so a
+    condition loaded from the database is rebuilt by its constructor.
+
+    Two conditions are equal, and hash alike, when they are of the same class
+    and have the same key, operator, value and options:
+    ``KeyExists('a') != KeyNotExists('a')`` and
+    ``KeyValueContained('n', 'x') != KeyValueContained('n', 'x',
+    case_sensitive=False)``.
+
+    Key conditions address a value inside the data with a *dotted path*:
+    ``"order.items.0.sku"`` walks into the dict under ``order``, the list under
+    ``items``, its first element and that element's ``sku``.  A segment made of
+    digits indexes a list or tuple; inside a dict the segment is looked up as
+    a string first and, if it is made of digits and the string is absent, as
+    an integer.  ``\\.`` stands for a literal dot inside a segment and ``\\\\``
+    for a backslash.  The path is parsed once, in the constructor.
+
+    A key that cannot be reached (absent, index out of range, walking into a
+    scalar) is *missing*.  ``None`` is a value like any other: a key holding
+    ``None`` is present.
+    """
+
+    def check(data):
+        """Return ``True`` if *data* satisfies the condition, else ``False``.
+
+        Never raises for any data: data that is not a mapping makes every
+        condition ``False`` (including ``KeyNotExists``: conditions only look
+        inside mappings); a missing key makes every key condition ``False``
+        except ``KeyNotExists``; comparing values of types that cannot be
+        compared (``'a' < 1``) is ``False``.
+        """
+
+
+# -- limiters -----------------------------------------------------------------
+
+class ILimiter(Interface):
+    """Restricts when or how often a tracker may count.
+
+    A limiter belongs to exactly one tracker and is persistent (its state,
+    such as the remaining count, commits with the tracker's progress).  The
+    tracker asks its limiters at two moments while it evaluates one data item:
+
+    * before the conditions are checked, ``allows(now_ts)``: if any limiter
+      says no, the item is not evaluated and an active tracker becomes
+      *limited*;
+    * after an item matched and was counted, ``record(now_ts)`` and then
+      ``allows(now_ts)`` again: a limiter that now says no limits the tracker,
+      unless that very evaluation completed a stage or the whole tracker
+      (a completing evaluation is never limited).
+
+    A limited tracker keeps asking ``allows`` for every item it is offered; as
+    soon as all its limiters allow again (a time window that has opened) it
+    becomes active and evaluates that item.  Every time-dependent method takes
+    ``now_ts`` (seconds since the epoch) so tests never have to sleep.
+    """
+
+    def allows(now_ts):
+        """Return ``True`` if the tracker may evaluate an item at *now_ts*.
+
+        Must not change the limiter's state.
+        """
+
+    def record(now_ts):
+        """Take note of one evaluation in which the tracker's conditions held.
+        """
+
+    def reset(now_ts=None, **options):
+        """Re-arm the limiter so that it allows again.
+
+        ``now_ts`` defaults to the current time.  Options a limiter does not
+        know are ignored, so one call can reset limiters of different kinds
+        (``reset_count`` for count limiters, ``reset_seconds`` for time
+        limiters).
+        """
+
+
+# -- trackers -----------------------------------------------------------------
+
+class ITracker(Interface):
+    """A persistent goal: conditions, stage targets, progress and state.
+
+    Progress grows by an amount per matching data item (1 for a count
+    tracker, a value read from the item for an accumulation tracker).  When
+    progress reaches the current target, the current stage completes.  With
+    several stage targets the tracker then moves to the next stage; after the
+    last one it is *completed* (or, with ``loop_forever``, starts another lap
+    of the last target).  At most one stage completes per data item.
+
+    By default progress carries across stages, so stage targets are
+    cumulative milestones: ``[3, 5]`` completes stage 1 at progress 3 and
+    stage 2 at progress 5.  The reset policy (a ``ResetPolicy`` flag) decides
+    what a stage change and ``reset()`` clear: ``PROGRESS`` sets progress back
+    to 0 (the current stage keeps its target, so with ``PROGRESS`` the stage
+    targets count from zero each), ``LIMITER`` resets every limiter, ``ALL``
+    does both and ``NONE`` neither.  The default is ``LIMITER``.
+
+    With ``loop_forever`` the tracker never completes: after the last stage
+    each further lap needs the last target once more (counted from the
+    progress at which the previous lap completed), and each lap completion is
+    reported as a stage completion.
+
+    States and what they allow:
+
+    ``active``
+        evaluates data items.
+    ``limited``
+        a limiter refused; items are offered to the limiters only, and the
+        tracker becomes active again when all of them allow (or after a reset
+        of its limiters).
+    ``completed``
+        the last stage was reached (``completed_at`` says when); it is kept
+        for reference but no longer evaluated.  ``track``, ``reset`` and
+        ``add_targets`` raise ``TrackerAlreadyCompletedError``.
+    ``removed``
+        taken out of its manager; every operation that changes it raises
+        ``TrackerAlreadyRemovedError``.
+    """
+
+    name = Attribute("The tracker's name, unique within its group (str).")
+    group_id = Attribute(
+        "The group the tracker belongs to, or None before it is added.")
+    conditions = Attribute(
+        "Tuple of ICondition; all must hold for an item to count.")
+    limiters = Attribute("Tuple of ILimiter, in the order given.")
+    targets = Attribute(
+        "Tuple of the stage targets, strictly increasing positive numbers.")
+    target = Attribute(
+        "The progress value at which the current stage (or lap) completes.")
+    current_stage = Attribute(
+        "The stage being worked on, counting from 1; stays at the last stage "
+        "once that is reached.")
+    laps = Attribute(
+        "With loop_forever: how often the last target was reached (the last "
+        "stage itself is the first lap).")
+    progress = Attribute("Current progress (a number).")
+    init_progress = Attribute("The progress the tracker started with.")
+    reset_policy = Attribute(
+        "A ResetPolicy flag (NONE, PROGRESS, LIMITER, ALL).")
+    loop_forever = Attribute(
+        "True if the tracker repeats its last target forever.")
+    state = Attribute("'active', 'limited', 'completed' or 'removed'.")
+    active = Attribute("True if state is 'active'.")
+    limited = Attribute("True if state is 'limited'.")
+    completed = Attribute("True if state is 'completed'.")
+    removed = Attribute("True if state is 'removed'.")
+    completed_at = Attribute(
+        "Time (seconds since the epoch) the tracker completed at, or None.")
+    expire_at = Attribute(
+        "Time the tracker stops counting at, or None; set by the manager.")
+
+    def matches(data):
+        """Return ``True`` if every condition holds for *data*."""
+
+    def track(data, now_ts=None):
+        """Evaluate one data item; return ``(changed, events)``.
+
+        ``changed`` is ``True`` if the tracker's persistent state changed
+        (progress, stage, state, or a limiter's state).  ``events`` is a
+        tuple of IGoalEvent, in the order they happened: limited-before,
+        reset, stage or all completed, limited-after.  The tracker does not
+        dispatch events itself; its manager does.
+
+        Raises ``TrackerAlreadyCompletedError`` or
+        ``TrackerAlreadyRemovedError`` in those states.
+        """
+
+    def reset(reset_policy=None, now_ts=None, **options):
+        """Clear what *reset_policy* (default: the tracker's own) says.
+
+        ``options`` (e.g. ``reset_count``, ``reset_seconds``) are handed to
+        every limiter when the policy includes ``LIMITER``; resetting the
+        limiters makes a limited tracker active again.  Returns the tuple of
+        events caused (one reset event).
+        """
+
+    def add_targets(*targets):
+        """Append further stage targets (numbers, or one list of numbers).
+
+        Each must be greater than the last existing target and than the
+        current target.  The stored tuple is replaced, never changed in place.
+        """
+
+    def snapshot():
+        """Return a detached, non-persistent copy of the tracker's state.
+
+        The copy has the same read-only attributes and repr as the tracker
+        and does not change when the tracker does.
+        """
+
+
+class ITrackerSnapshot(Interface):
+    """The state of a tracker at one moment, as carried by events.
+
+    Has the read-only attributes of ITracker (``name``, ``group_id``,
+    ``progress``, ``target``, ``targets``, ``current_stage``, ``state`` and
+    the state flags, ``conditions``, ``limiters`` as detached copies,
+    ``completed_at`` ...) plus ``kind``, the tracker's class name.  It is not
+    persistent and may be kept after the transaction ends.
+    """
+
+    kind = Attribute("Class name of the tracker the snapshot was taken of.")
+    name = Attribute("The tracker's name.")
+    progress = Attribute("Progress at the moment of the snapshot.")
+    state = Attribute("State at the moment of the snapshot.")
+
+
+# -- events -------------------------------------------------------------------
+
+class IGoalEvent(Interface):
+    """Something that happened to a tracker.
+
+    Events are delivered three ways: to listeners registered with
+    ``ITrackingManager.add_listener`` for the event's code, either at once
+    (inside the transaction) or after the transaction committed; and through
+    ``zope.event.notify`` at once, so Zope subscribers registered for these
+    interfaces hear them too.
+    """
+
+    code = Attribute("The event code (1001 ... 1005, as in dictrack).")
+    group_id = Attribute("The group of the tracker.")
+    name = Attribute("The tracker's name.")
+    tracker = Attribute(
+        "An ITrackerSnapshot of the tracker, taken when the event happened.")
+    timestamp = Attribute("When it happened (seconds since the epoch).")
+
+
+class ITrackerAddedEvent(IGoalEvent):
+    """A tracker was added to a manager (code 1001)."""
+
+
+class IStageCompletedEvent(IGoalEvent):
+    """A stage (or, with loop_forever, a lap) was completed (code 1002).
+
+    The snapshot shows the tracker as it completed the stage: the completed
+    stage, its target and the progress that reached it.
+    """
+
+
+class IAllCompletedEvent(IGoalEvent):
+    """The tracker completed its last stage (code 1003)."""
+
+
+class IResetEvent(IGoalEvent):
+    """The tracker was reset, by hand or by a stage change (code 1004)."""
+
+
+class ILimitedEvent(IGoalEvent):
+    """A limiter stopped the tracker from counting (code 1005)."""
+
+    limiter = Attribute("A detached copy of the limiter that refused.")
+
+
+# -- the manager --------------------------------------------------------------
+
+class ITrackingManager(Interface):
+    """Keeps trackers per group in ZODB and feeds data items to them.
+
+    The manager's state lives in a persistent registry inside a database, so
+    every change it makes belongs to the current transaction of its
+    connection.  The caller owns that transaction (``transaction.manager`` or
+    the connection's transaction manager) and decides when to commit or abort.
+    A manager that opened its own in-memory database (the dictrack-compatible
+    ``TrackingManager(data_cache=MemoryDataCache(), data_store=None)``)
+    commits after every call that changed something, on a transaction manager
+    of its own.
+
+    A manager uses one ZODB connection and so belongs to one thread.
+    """
+
+    transaction_manager = Attribute(
+        "The transaction manager whose transactions hold the changes.")
+    registry = Attribute(
+        "The GoalRegistry in use, or None before the first tracker is added.")
+
+    def add_tracker(group_id, tracker, expire=None, expire_at=None,
+                    now_ts=None):
+        """Add *tracker* to the group and announce it (event 1001).
+
+        ``expire`` (seconds from now) or ``expire_at`` (a timestamp), not
+        both, make the tracker stop counting at that time.  Raises
+        ``ConflictingNameError`` if the group has a live tracker of that name
+        (a completed one of that name is replaced), ``GroupIdAlreadySetError``
+        if the tracker belongs to another group, and the state errors for
+        completed or removed trackers.
+        """
+
+    def add_trackers(group_id, trackers, expire=None, expire_at=None,
+                     now_ts=None):
+        """Add several trackers; all are checked before any is added."""
+
+    def get_trackers(group_id, name=None, include_completed=False,
+                     now_ts=None):
+        """Return a list of the group's trackers (the live persistent objects).
+
+        ``name`` may be a name or a list of names (results follow that
+        order; unknown names are skipped).  Expired trackers are never
+        returned; completed ones only with ``include_completed``.
+        """
+
+    def update_tracker(group_id, tracker):
+        """Store *tracker* in place of the group's tracker of the same name.
+
+        Raises ``TrackerLookupError`` if there is no such tracker.
+        """
+
+    def remove_tracker(group_id, name=None):
+        """Remove the named tracker(s), or the whole group if *name* is None.
+
+        Returns the list of removed trackers, now in state 'removed'.
+        """
+
+    def reset_tracker(group_id, name, reset_policy=None, now_ts=None,
+                      **options):
+        """Reset the named tracker (see ``ITracker.reset``) and announce it.
+
+        Returns ``False`` if the group has no live tracker of that name.
+        """
+
+    def track(group_id, data, now_ts=None):
+        """Offer the data item to every live tracker of the group.
+
+        Returns a ``TrackResult(ok, dirtied, completed, limited)`` named
+        tuple: ``dirtied`` are the trackers this item changed, ``completed``
+        those it completed, ``limited`` those that are limited after it.
+        Trackers whose expiry time is at or before ``now_ts`` are removed
+        without being evaluated.  Raises ``TypeError`` if *data* is not a
+        mapping.
+        """
+
+    def remove_expired(now_ts=None):
+        """Remove the expired trackers of every group; return them.
+
+        ``track`` already drops the expired trackers of the group it works
+        on; this is for a periodic sweep.
+        """
+
+    def flush(confirm=False):
+        """Remove every tracker of every group; only if *confirm* is True."""
+
+    def close():
+        """Close the connection and database the manager opened itself."""
+
+    def add_listener(code, callback, when="immediate"):
+        """Call ``callback(event)`` for every event with *code*.
+
+        ``when='immediate'`` calls it as the event happens, inside the
+        transaction; ``when='after_commit'`` calls it after the transaction
+        in which the event happened has committed, never for an aborted
+        transaction, and once.  A listener that raises is logged and the
+        other listeners still run.
+
+        After-commit listeners run while the committed transaction is being
+        finished (they are the transaction's after-commit hooks), so they
+        must not change persistent objects through the same transaction
+        manager: they are for work outside the database.  An immediate
+        listener may change goals; its changes join the current transaction.
+        """
+
+
+# -- errors -------------------------------------------------------------------
+
+class GoalError(Exception):
+    """Base class of the errors raised by the goal layer."""
+
+
+class TrackerStateError(GoalError, ValueError):
+    """The tracker's state forbids the operation."""
+
+
+class TrackerAlreadyCompletedError(TrackerStateError):
+    """The tracker is completed: it can be read and removed, nothing else."""
+
+    def __init__(self, group_id, name, operation="change"):
+        super().__init__(
+            "cannot %s tracker %r in group %r: it is completed"
+            % (operation, name, group_id))
+        self.group_id = group_id
+        self.name = name
+
+
+class TrackerAlreadyRemovedError(TrackerStateError):
+    """The tracker was removed from its manager."""
+
+    def __init__(self, group_id, name, operation="change"):
+        super().__init__(
+            "cannot %s tracker %r of group %r: it was removed"
+            % (operation, name, group_id))
+        self.group_id = group_id
+        self.name = name
+
+
+class GroupIdAlreadySetError(GoalError, ValueError):
+    """The tracker already belongs to another group."""
+
+    def __init__(self, old, new):
+        super().__init__(
+            "cannot add the tracker to group %r: it belongs to group %r"
+            % (new, old))
+        self.old = old
+        self.new = new
+
+
+class _MessageKeyError(GoalError, KeyError):
+    # KeyError's str() shows the repr of its argument; show the message.
+    def __str__(self):
+        return str(self.args[0])
+
+
+class ConflictingNameError(_MessageKeyError):
+    """The group already has a live tracker of that name."""
+
+    def __init__(self, group_id, name):
+        super().__init__(
+            "group %r already has a tracker named %r" % (group_id, name))
+        self.group_id = group_id
+        self.name = name
+
+
+class TrackerLookupError(_MessageKeyError):
+    """The group has no tracker of that name."""
+
+    def __init__(self, group_id, name):
+        super().__init__(
+            "group %r has no tracker named %r" % (group_id, name))
+        self.group_id = group_id
+        self.name = name

@@ -1,0 +1,441 @@
+"""Trackers: persistent goals with stage targets (see ``ITracker``)."""
+
+import copy
+import enum
+import logging
+import math
+import numbers
+import time
+
+from persistent import Persistent
+from zope.interface import implementer
+
+from cybertools_tracking.goals.conditions import MISSING
+from cybertools_tracking.goals.conditions import parse_path
+from cybertools_tracking.goals.conditions import resolve
+from cybertools_tracking.goals.events import EVENT_TRACKER_ALL_COMPLETED
+from cybertools_tracking.goals.events import EVENT_TRACKER_LIMITED
+from cybertools_tracking.goals.events import EVENT_TRACKER_RESET
+from cybertools_tracking.goals.events import EVENT_TRACKER_STAGE_COMPLETED
+from cybertools_tracking.goals.events import make_event
+from cybertools_tracking.goals.interfaces import ICondition
+from cybertools_tracking.goals.interfaces import ILimiter
+from cybertools_tracking.goals.interfaces import ITracker
+from cybertools_tracking.goals.interfaces import ITrackerSnapshot
+from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
+from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
+
+__all__ = [
+    "ResetPolicy", "Tracker", "CountTracker", "AccumulationTracker",
+    "TrackerSnapshot", "ACTIVE", "LIMITED", "COMPLETED", "REMOVED",
+]
+
+logger = logging.getLogger("cybertools_tracking.goals")
+
+
+class ResetPolicy(enum.IntFlag):
+    """What a stage change or a reset clears; combine with ``|``."""
+
+    NONE = 0
+    PROGRESS = 1
+    LIMITER = 2
+    ALL = 3
+    DEFAULT = 2  # an alias of LIMITER
+
+
+# States are stored as small ints (cheap to compare in the hot path) and
+# shown as names.
+ACTIVE, LIMITED, COMPLETED, REMOVED = 0, 1, 2, 3
+STATE_NAMES = ("active", "limited", "completed", "removed")
+
+# The two answers of ``track`` that carry no events, shared to avoid
+# allocating a tuple per evaluation.
+_UNCHANGED = (False, ())
+_CHANGED = (True, ())
+
+
+def _check_policy(value):
+    if (isinstance(value, bool) or not isinstance(value, int)
+            or not 0 <= value <= ResetPolicy.ALL):
+        raise ValueError("reset_policy must be a ResetPolicy (NONE, PROGRESS, "
+                         "LIMITER, ALL or an | of them), got %r" % (value,))
+    return int(value)
+
+
+def _check_number(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("%s must be a number, got %r (%s)"
+                        % (name, value, type(value).__name__))
+    if not math.isfinite(value):
+        raise ValueError("%s must be finite, got %r" % (name, value))
+    return value
+
+
+def _check_targets(target, after=None):
+    """Return *target* (a number or a list/tuple of them) as a tuple."""
+    targets = (tuple(target) if isinstance(target, (list, tuple))
+               else (target,))
+    if not targets:
+        raise ValueError("target must not be an empty list")
+    previous = after
+    for value in targets:
+        _check_number("target", value)
+        if value <= 0:
+            raise ValueError("targets must be positive, got %r in %r"
+                             % (value, target))
+        if previous is not None and value <= previous:
+            raise ValueError("stage targets must be strictly increasing, "
+                             "got %r after %r" % (value, previous))
+        previous = value
+    return targets
+
+
+def _describe(kind, name, target, targets, stage, progress, state):
+    parts = ["target=%s" % (target,)]
+    if len(targets) > 1:
+        parts.append("stage=%d/%d" % (stage, len(targets)))
+    parts.append("progress=%s" % (progress,))
+    if state != ACTIVE:
+        parts.append("state=%s" % STATE_NAMES[state])
+    return "<%s %r (%s)>" % (kind, name, " ".join(parts))
+
+
+@implementer(ITracker)
+class Tracker(Persistent):
+    """Base class of the persistent trackers; see ``ITracker``.
+
+    Subclasses define how much a matching item adds: a constant ``_step``,
+    or ``_step = None`` and an ``_amount(data)`` method.
+    """
+
+    # Persistent state.  The class-level values are the defaults, so that
+    # attributes added in later versions have a value in old pickles, and
+    # attributes still at their default take no room in a record.
+    _name = None
+    _group_id = None
+    _expire_at = None
+    _conditions = ()
+    _limiters = ()
+    _targets = (1,)
+    _stage = 1
+    _target = 1
+    _progress = 0
+    _init_progress = 0
+    _reset_policy = int(ResetPolicy.DEFAULT)
+    _loop_forever = False
+    _state = ACTIVE
+    _completed_at = None
+    _laps = 0
+
+    _step = 1
+
+    def __init__(self, name, conditions, target, group_id=None, limiters=None,
+                 reset_policy=ResetPolicy.DEFAULT, loop_forever=False,
+                 init_progress=0):
+        if not isinstance(name, str) or not name:
+            raise TypeError("name must be a non-empty str, got %r" % (name,))
+        if group_id is not None and not isinstance(group_id, str):
+            raise TypeError("group_id must be a str or None, got %r"
+                            % (group_id,))
+        if not isinstance(loop_forever, bool):
+            raise TypeError("loop_forever must be a bool, got %r"
+                            % (loop_forever,))
+        self._name = name
+        self._conditions = self._check_items(
+            "conditions", conditions, ICondition)
+        limiters = self._check_items(
+            "limiters", () if limiters is None else limiters, ILimiter)
+        if len(set(map(id, limiters))) != len(limiters):
+            raise ValueError("limiters contains the same limiter twice: %r"
+                             % (limiters,))
+        if limiters:
+            self._limiters = limiters
+        self._targets = _check_targets(target)
+        self._target = self._targets[0]
+        self._progress = self._init_progress = _check_number(
+            "init_progress", init_progress)
+        if reset_policy != ResetPolicy.DEFAULT:
+            self._reset_policy = _check_policy(reset_policy)
+        if group_id is not None:
+            self._group_id = group_id
+        if loop_forever:
+            self._loop_forever = True
+
+    @staticmethod
+    def _check_items(name, items, interface):
+        if not isinstance(items, (list, tuple)):
+            raise TypeError("%s must be a list or tuple (evaluation follows "
+                            "its order), got %r" % (name, items))
+        for item in items:
+            if not interface.providedBy(item):
+                raise TypeError("%s must provide %s, got %r (%s)" % (
+                    name, interface.__name__, item, type(item).__name__))
+        return tuple(items)
+
+    # -- read-only view -------------------------------------------------------
+
+    name = property(lambda self: self._name)
+    group_id = property(lambda self: self._group_id)
+    expire_at = property(lambda self: self._expire_at)
+    conditions = property(lambda self: self._conditions)
+    limiters = property(lambda self: self._limiters)
+    targets = property(lambda self: self._targets)
+    target = property(lambda self: self._target)
+    current_stage = property(lambda self: self._stage)
+    laps = property(lambda self: self._laps)
+    progress = property(lambda self: self._progress)
+    init_progress = property(lambda self: self._init_progress)
+    completed_at = property(lambda self: self._completed_at)
+    state = property(lambda self: STATE_NAMES[self._state])
+    active = property(lambda self: self._state == ACTIVE)
+    limited = property(lambda self: self._state == LIMITED)
+    completed = property(lambda self: self._state == COMPLETED)
+    removed = property(lambda self: self._state == REMOVED)
+
+    @property
+    def multi_target(self):
+        """dictrack's name: the stage targets not reached yet, as a list."""
+        return list(self._targets[self._stage:])
+
+    @property
+    def reset_policy(self):
+        return ResetPolicy(self._reset_policy)
+
+    @reset_policy.setter
+    def reset_policy(self, value):
+        self._reset_policy = _check_policy(value)
+
+    @property
+    def loop_forever(self):
+        return self._loop_forever
+
+    @loop_forever.setter
+    def loop_forever(self, value):
+        if not isinstance(value, bool):
+            raise TypeError("loop_forever must be a bool, got %r" % (value,))
+        self._loop_forever = value
+
+    def is_expired(self, now_ts=None):
+        """True if the tracker has an expiry time at or before *now_ts*."""
+        expire_at = self._expire_at
+        if expire_at is None:
+            return False
+        return (time.time() if now_ts is None else now_ts) >= expire_at
+
+    def __repr__(self):
+        return _describe(type(self).__name__, self._name, self._target,
+                         self._targets, self._stage, self._progress,
+                         self._state)
+
+    def snapshot(self):
+        return TrackerSnapshot(self)
+
+    # -- evaluation -----------------------------------------------------------
+
+    def matches(self, data):
+        for condition in self._conditions:
+            if not condition.check(data):
+                return False
+        return True
+
+    def _forbid(self, operation):
+        if self._state == COMPLETED:
+            raise TrackerAlreadyCompletedError(
+                self._group_id, self._name, operation)
+        if self._state == REMOVED:
+            raise TrackerAlreadyRemovedError(
+                self._group_id, self._name, operation)
+
+    def track(self, data, now_ts=None):
+        # The hot path: keep attribute lookups and allocations down.
+        state = self._state
+        if state > LIMITED:
+            self._forbid("track")
+        limiters = self._limiters
+        changed = False
+        if limiters:
+            now = time.time() if now_ts is None else now_ts
+            refusing = [lim for lim in limiters if not lim.allows(now)]
+            if refusing:
+                if state == LIMITED:
+                    return _UNCHANGED
+                self._state = LIMITED
+                return True, self._limited_events(refusing, now)
+        if state == LIMITED:
+            # Every limiter allows again (e.g. a time window opened).
+            self._state = ACTIVE
+            changed = True
+        for condition in self._conditions:
+            if not condition.check(data):
+                return _CHANGED if changed else _UNCHANGED
+        step = self._step
+        if step is None:
+            step = self._amount(data)
+        if step:
+            self._progress = progress = self._progress + step
+        else:
+            progress = self._progress
+        if progress >= self._target:
+            now = time.time() if now_ts is None else now_ts
+            for limiter in limiters:
+                limiter.record(now)
+            return True, self._complete_stage(now)
+        if limiters:
+            for limiter in limiters:
+                limiter.record(now)
+            refusing = [lim for lim in limiters if not lim.allows(now)]
+            if refusing:
+                self._state = LIMITED
+                return True, self._limited_events(refusing, now)
+        return _CHANGED
+
+    def _amount(self, data):
+        return 1
+
+    def _limited_events(self, limiters, now):
+        snapshot = self.snapshot()
+        return tuple(
+            make_event(EVENT_TRACKER_LIMITED, snapshot, now,
+                       limiter=copy.copy(limiter))
+            for limiter in limiters)
+
+    def _complete_stage(self, now):
+        targets, stage = self._targets, self._stage
+        if stage < len(targets) or self._loop_forever:
+            completed = self.snapshot()
+            if stage < len(targets):
+                self._stage = stage + 1
+                self._target = targets[stage]
+            else:
+                # Another lap of the last target, counted from here; a
+                # PROGRESS reset below starts the lap from zero instead.
+                self._target = self._target + targets[-1]
+                self._laps += 1
+            events = self._apply_reset(self._reset_policy, now, {})
+            return events + (make_event(
+                EVENT_TRACKER_STAGE_COMPLETED, completed, now),)
+        self._state = COMPLETED
+        self._completed_at = now
+        return (make_event(EVENT_TRACKER_ALL_COMPLETED, self.snapshot(), now),)
+
+    # -- changes --------------------------------------------------------------
+
+    def reset(self, reset_policy=None, now_ts=None, **options):
+        self._forbid("reset")
+        policy = (self._reset_policy if reset_policy is None
+                  else _check_policy(reset_policy))
+        now = time.time() if now_ts is None else now_ts
+        return self._apply_reset(policy, now, options)
+
+    def _apply_reset(self, policy, now, options):
+        if policy & ResetPolicy.PROGRESS:
+            self._progress = 0
+            self._target = self._targets[self._stage - 1]
+        if policy & ResetPolicy.LIMITER:
+            for limiter in self._limiters:
+                limiter.reset(now_ts=now, **options)
+            if self._state == LIMITED:
+                self._state = ACTIVE
+        return (make_event(EVENT_TRACKER_RESET, self.snapshot(), now),)
+
+    def add_targets(self, *targets):
+        self._forbid("add targets to")
+        if len(targets) == 1 and isinstance(targets[0], (list, tuple)):
+            targets = targets[0]
+        after = max(self._targets[-1], self._target)
+        self._targets = self._targets + _check_targets(list(targets), after)
+
+    def _set_removed(self):
+        self._state = REMOVED
+
+
+class CountTracker(Tracker):
+    """Counts the data items that satisfy its conditions."""
+
+
+class AccumulationTracker(Tracker):
+    """Adds up the number found at *key* (a dotted path) in matching items.
+
+    Numeric strings are converted; a missing key or None adds nothing; NaN,
+    infinities and non-numeric values add nothing and are logged as a
+    warning.
+    """
+
+    _key = None
+    _step = None
+    _v_path = None  # the parsed key, rebuilt after loading
+
+    def __init__(self, name, conditions, target, key, group_id=None,
+                 limiters=None, reset_policy=ResetPolicy.DEFAULT,
+                 loop_forever=False, init_progress=0):
+        self._v_path = parse_path(key)
+        super().__init__(name, conditions, target, group_id=group_id,
+                         limiters=limiters, reset_policy=reset_policy,
+                         loop_forever=loop_forever,
+                         init_progress=init_progress)
+        self._key = key
+
+    key = property(lambda self: self._key)
+
+    def _amount(self, data):
+        path = self._v_path
+        if path is None:
+            path = self._v_path = parse_path(self._key)
+        value = resolve(data, path)
+        if value is MISSING or value is None:
+            return 0
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                try:
+                    value = float(value)
+                except ValueError:
+                    pass
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            logger.warning("tracker %r of group %r: value %r at key %r is "
+                           "not a number; nothing added",
+                           self._name, self._group_id, value, self._key)
+            return 0
+        if not isinstance(value, int):
+            value = float(value)
+            if not math.isfinite(value):
+                logger.warning("tracker %r of group %r: value %r at key %r "
+                               "is not finite; nothing added",
+                               self._name, self._group_id, value, self._key)
+                return 0
+        return value
+
+
+@implementer(ITrackerSnapshot)
+class TrackerSnapshot:
+    """A tracker's state at one moment; see ``ITrackerSnapshot``."""
+
+    def __init__(self, tracker):
+        self.kind = type(tracker).__name__
+        self.name = tracker._name
+        self.group_id = tracker._group_id
+        self.conditions = tracker._conditions
+        self.limiters = tuple(copy.copy(lim) for lim in tracker._limiters)
+        self.targets = tracker._targets
+        self.target = tracker._target
+        self.current_stage = tracker._stage
+        self.laps = tracker._laps
+        self.progress = tracker._progress
+        self.init_progress = tracker._init_progress
+        self.reset_policy = ResetPolicy(tracker._reset_policy)
+        self.loop_forever = tracker._loop_forever
+        self._state = tracker._state
+        self.completed_at = tracker._completed_at
+        self.expire_at = tracker._expire_at
+        self.key = getattr(tracker, "_key", None)
+
+    state = property(lambda self: STATE_NAMES[self._state])
+    active = property(lambda self: self._state == ACTIVE)
+    limited = property(lambda self: self._state == LIMITED)
+    completed = property(lambda self: self._state == COMPLETED)
+    removed = property(lambda self: self._state == REMOVED)
+
+    def __repr__(self):
+        return _describe(self.kind, self.name, self.target, self.targets,
+                         self.current_stage, self.progress, self._state)

@@ -1,0 +1,413 @@
+"""Trackers: targets, stages, reset policies, states, values, invariants."""
+
+import logging
+import math
+import pickle
+
+import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from zope.interface.verify import verifyObject
+
+from cybertools_tracking.goals.conditions import KeyExists
+from cybertools_tracking.goals.conditions import KeyValueEQ
+from cybertools_tracking.goals.events import EVENT_TRACKER_ALL_COMPLETED
+from cybertools_tracking.goals.events import EVENT_TRACKER_RESET
+from cybertools_tracking.goals.events import EVENT_TRACKER_STAGE_COMPLETED
+from cybertools_tracking.goals.interfaces import ITracker
+from cybertools_tracking.goals.interfaces import ITrackerSnapshot
+from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
+from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
+from cybertools_tracking.goals.limiters import CountLimiter
+from cybertools_tracking.goals.trackers import AccumulationTracker
+from cybertools_tracking.goals.trackers import CountTracker
+from cybertools_tracking.goals.trackers import ResetPolicy
+
+HIT = {"hit": 1}
+MISS = {"other": 1}
+
+
+def counter(target=10, **kw):
+    return CountTracker("t", [KeyExists("hit")], target, **kw)
+
+
+def codes(events):
+    return [e.code for e in events]
+
+
+def feed(tracker, items, now_ts=0):
+    out = []
+    for item in items:
+        out.extend(tracker.track(item, now_ts)[1])
+    return out
+
+
+# -- construction -------------------------------------------------------------
+
+def test_verify_object():
+    assert verifyObject(ITracker, counter())
+    assert verifyObject(ITracker, AccumulationTracker("a", [], 5, key="n"))
+    assert verifyObject(ITrackerSnapshot, counter().snapshot())
+
+
+@pytest.mark.parametrize("target,error,message", [
+    ([], ValueError, "target must not be an empty list"),
+    ([3, 3], ValueError, "strictly increasing, got 3 after 3"),
+    ([5, 2], ValueError, "strictly increasing, got 2 after 5"),
+    (0, ValueError, "targets must be positive, got 0"),
+    (float("inf"), ValueError, "target must be finite"),
+    ("10", TypeError, r"target must be a number, got '10' \(str\)"),
+    (True, TypeError, "target must be a number, got True"),
+])
+def test_bad_targets(target, error, message):
+    with pytest.raises(error, match=message):
+        counter(target)
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="name must be a non-empty str"):
+        CountTracker("", [], 1)
+    with pytest.raises(TypeError, match=r"conditions must be a list or tuple"):
+        CountTracker("t", {KeyExists("a")}, 1)
+    with pytest.raises(TypeError, match=r"conditions must provide ICondition, "
+                                        r"got 'a' \(str\)"):
+        CountTracker("t", ["a"], 1)
+    with pytest.raises(TypeError, match="limiters must provide ILimiter"):
+        CountTracker("t", [], 1, limiters=[3])
+    limiter = CountLimiter(1)
+    with pytest.raises(ValueError, match="the same limiter twice"):
+        CountTracker("t", [], 1, limiters=[limiter, limiter])
+    with pytest.raises(ValueError, match="reset_policy must be a ResetPolicy"):
+        CountTracker("t", [], 1, reset_policy=7)
+    with pytest.raises(TypeError, match="loop_forever must be a bool"):
+        CountTracker("t", [], 1, loop_forever=1)
+    with pytest.raises(TypeError, match="key must be a str"):
+        AccumulationTracker("t", [], 1, key=None)
+
+
+def test_targets_are_a_private_tuple():
+    targets = [1, 2]
+    tracker = counter(targets)
+    targets.append(3)
+    assert tracker.targets == (1, 2)
+    assert tracker.multi_target == [2]
+
+
+def test_reprs():
+    tracker = CountTracker("Demo-1", [], 10)
+    tracker.track({})
+    assert repr(tracker) == "<CountTracker 'Demo-1' (target=10 progress=1)>"
+    campaign = CountTracker("Camp", [], [2, 5, 9])
+    feed(campaign, [{}] * 2)
+    assert repr(campaign) == (
+        "<CountTracker 'Camp' (target=5 stage=2/3 progress=2)>")
+    done = CountTracker("Done", [], 1)
+    done.track({})
+    assert repr(done) == (
+        "<CountTracker 'Done' (target=1 progress=1 state=completed)>")
+
+
+def test_default_state_stays_out_of_the_record():
+    # Attributes at their class-level default are not stored, so records
+    # stay small and old pickles load with the defaults of new attributes.
+    tracker = counter()
+    assert set(tracker.__getstate__()) == {
+        "_name", "_conditions", "_targets", "_target", "_progress",
+        "_init_progress"}
+
+
+def test_old_record_without_new_attributes_loads():
+    tracker = CountTracker.__new__(CountTracker)
+    tracker.__setstate__({"_name": "old", "_targets": (3,), "_target": 3})
+    assert tracker.state == "active" and tracker.progress == 0
+    assert tracker.reset_policy == ResetPolicy.LIMITER
+    tracker.track({})
+    assert tracker.progress == 1
+
+
+def test_pickle_round_trip():
+    tracker = CountTracker("p", [KeyValueEQ("a.b", 1)], [2, 4],
+                           limiters=[CountLimiter(3)])
+    tracker.track({"a": {"b": 1}})
+    loaded = pickle.loads(pickle.dumps(tracker))
+    assert repr(loaded) == repr(tracker)
+    assert loaded.conditions == tracker.conditions
+    assert loaded.limiters[0].remaining == 2
+
+
+# -- counting -----------------------------------------------------------------
+
+def test_count_tracker_counts_matching_items_only():
+    tracker = counter()
+    assert tracker.track(HIT) == (True, ())
+    assert tracker.track(MISS) == (False, ())
+    assert tracker.progress == 1
+    assert tracker.matches(HIT) and not tracker.matches(MISS)
+
+
+def test_no_conditions_match_everything():
+    tracker = CountTracker("t", [], 3)
+    feed(tracker, [{}, {"x": 1}])
+    assert tracker.progress == 2
+
+
+def test_init_progress():
+    tracker = counter(5, init_progress=3)
+    assert tracker.progress == 3 and tracker.init_progress == 3
+    feed(tracker, [HIT, HIT])
+    assert tracker.completed
+    with pytest.raises(TypeError, match="init_progress must be a number"):
+        counter(init_progress="3")
+
+
+def test_completion_keeps_time_and_stops_evaluation():
+    tracker = counter(2)
+    events = feed(tracker, [HIT, HIT], now_ts=1234)
+    assert codes(events) == [EVENT_TRACKER_ALL_COMPLETED]
+    assert tracker.completed and tracker.completed_at == 1234
+    assert events[0].tracker.completed and events[0].tracker.progress == 2
+    with pytest.raises(TrackerAlreadyCompletedError,
+                       match="cannot track tracker 't' in group None: "
+                             "it is completed"):
+        tracker.track(HIT)
+    with pytest.raises(TrackerAlreadyCompletedError):
+        tracker.reset()
+    with pytest.raises(TrackerAlreadyCompletedError):
+        tracker.add_targets(20)
+
+
+def test_removed_tracker_refuses_changes():
+    tracker = counter()
+    tracker._set_removed()
+    assert tracker.state == "removed" and tracker.removed
+    for operation in (lambda: tracker.track(HIT), tracker.reset,
+                      lambda: tracker.add_targets(20)):
+        with pytest.raises(TrackerAlreadyRemovedError, match="was removed"):
+            operation()
+
+
+# -- accumulation -------------------------------------------------------------
+
+@pytest.mark.parametrize("value,added", [
+    (5, 5), (2.5, 2.5), ("7", 7), ("1.5", 1.5), (-2, -2), (None, 0),
+])
+def test_accumulation_values(value, added):
+    tracker = AccumulationTracker("a", [], 100, key="order.total")
+    tracker.track({"order": {"total": value}})
+    assert tracker.progress == added
+
+
+def test_accumulation_missing_key_adds_nothing():
+    tracker = AccumulationTracker("a", [], 100, key="n")
+    assert tracker.track({}) == (True, ())  # it matched, nothing to add
+    assert tracker.progress == 0
+
+
+@pytest.mark.parametrize("value", [
+    float("nan"), float("inf"), "-inf", "nan", "abc", [1], {"a": 1}, True])
+def test_accumulation_rejects_bad_values_with_a_warning(value, caplog):
+    tracker = AccumulationTracker("a", [], 100, key="n", group_id="g")
+    with caplog.at_level(logging.WARNING, "cybertools_tracking.goals"):
+        tracker.track({"n": value})
+    assert tracker.progress == 0
+    assert "tracker 'a' of group 'g'" in caplog.text
+    assert "nothing added" in caplog.text
+
+
+def test_accumulation_completes_when_sum_reaches_target():
+    tracker = AccumulationTracker("spend", [KeyValueEQ("kind", "buy")], 100,
+                                  key="amount")
+    feed(tracker, [{"kind": "buy", "amount": 60}, {"kind": "sell",
+                                                   "amount": 60},
+                   {"kind": "buy", "amount": "40"}])
+    assert tracker.completed and tracker.progress == 100
+
+
+def test_accumulation_key_survives_pickling():
+    tracker = AccumulationTracker("a", [], 100, key=r"x\.y")
+    loaded = pickle.loads(pickle.dumps(tracker))
+    loaded.track({"x.y": 3})
+    assert loaded.progress == 3 and loaded.key == r"x\.y"
+
+
+# -- stages -------------------------------------------------------------------
+
+def test_stages_are_cumulative_by_default():
+    tracker = counter([2, 5])
+    events = feed(tracker, [HIT] * 2)
+    assert codes(events) == [EVENT_TRACKER_RESET, EVENT_TRACKER_STAGE_COMPLETED]
+    stage = events[1].tracker
+    assert (stage.current_stage, stage.target, stage.progress) == (1, 2, 2)
+    assert (tracker.current_stage, tracker.target, tracker.progress) == (2, 5,
+                                                                         2)
+    events = feed(tracker, [HIT] * 3)
+    assert codes(events) == [EVENT_TRACKER_ALL_COMPLETED]
+    assert tracker.completed and tracker.progress == 5
+
+
+def test_progress_policy_counts_each_stage_from_zero():
+    tracker = counter([2, 3], reset_policy=ResetPolicy.PROGRESS)
+    feed(tracker, [HIT] * 2)
+    assert tracker.progress == 0 and tracker.current_stage == 2
+    feed(tracker, [HIT] * 2)
+    assert not tracker.completed
+    feed(tracker, [HIT])
+    assert tracker.completed
+
+
+def test_at_most_one_stage_per_item():
+    tracker = AccumulationTracker("a", [], [10, 20, 30], key="n")
+    events = feed(tracker, [{"n": 100}])
+    assert codes(events).count(EVENT_TRACKER_STAGE_COMPLETED) == 1
+    assert tracker.current_stage == 2
+    feed(tracker, [{"n": 0}])
+    assert tracker.current_stage == 3
+    events = feed(tracker, [{"n": 0}])
+    assert codes(events) == [EVENT_TRACKER_ALL_COMPLETED]
+
+
+def test_loop_forever_repeats_the_last_target():
+    tracker = counter([2, 3], loop_forever=True)
+    events = feed(tracker, [HIT] * 9)
+    assert codes(events).count(EVENT_TRACKER_STAGE_COMPLETED) == 4  # 2 3 6 9
+    assert EVENT_TRACKER_ALL_COMPLETED not in codes(events)
+    assert tracker.target == 12 and tracker.current_stage == 2
+
+
+def test_loop_forever_with_progress_policy():
+    tracker = counter(3, loop_forever=True,
+                      reset_policy=ResetPolicy.PROGRESS)
+    events = feed(tracker, [HIT] * 7)
+    assert codes(events).count(EVENT_TRACKER_STAGE_COMPLETED) == 2
+    assert tracker.progress == 1 and tracker.target == 3
+
+
+def test_loop_forever_can_be_switched_on():
+    tracker = counter(1)
+    tracker.loop_forever = True
+    feed(tracker, [HIT] * 3)
+    assert not tracker.completed
+    with pytest.raises(TypeError):
+        tracker.loop_forever = "yes"
+
+
+def test_add_targets():
+    tracker = counter(2)
+    tracker.add_targets(4, 6)
+    tracker.add_targets([8])
+    assert tracker.targets == (2, 4, 6, 8)
+    with pytest.raises(ValueError, match="got 8 after 8"):
+        tracker.add_targets(8)
+    feed(tracker, [HIT] * 8)
+    assert tracker.completed
+
+
+def test_add_targets_after_laps_must_pass_the_current_target():
+    tracker = counter(2, loop_forever=True)
+    feed(tracker, [HIT] * 4)
+    assert tracker.target == 6
+    with pytest.raises(ValueError, match="got 5 after 6"):
+        tracker.add_targets(5)
+
+
+# -- reset --------------------------------------------------------------------
+
+def test_reset_follows_the_policy():
+    tracker = counter(10, limiters=[CountLimiter(2)])
+    feed(tracker, [HIT] * 2)
+    assert tracker.limited and tracker.progress == 2
+    events = tracker.reset()  # LIMITER by default
+    assert codes(events) == [EVENT_TRACKER_RESET]
+    assert tracker.active and tracker.progress == 2
+    tracker.reset(ResetPolicy.PROGRESS)
+    assert tracker.progress == 0
+    tracker.reset(ResetPolicy.NONE)
+    with pytest.raises(ValueError, match="got 9"):
+        tracker.reset(9)
+
+
+def test_progress_reset_in_a_lap_restarts_the_lap():
+    tracker = counter(2, loop_forever=True)
+    feed(tracker, [HIT] * 5)
+    assert tracker.target == 6
+    tracker.reset(ResetPolicy.ALL)
+    assert (tracker.progress, tracker.target) == (0, 2)
+
+
+def test_reset_policy_property():
+    tracker = counter()
+    tracker.reset_policy = ResetPolicy.PROGRESS | ResetPolicy.LIMITER
+    assert tracker.reset_policy is ResetPolicy.ALL
+    tracker.reset_policy = 0
+    assert tracker.reset_policy == ResetPolicy.NONE
+
+
+def test_snapshot_is_detached():
+    tracker = counter(5, limiters=[CountLimiter(9)])
+    tracker.track(HIT)
+    snap = tracker.snapshot()
+    tracker.track(HIT)
+    assert snap.progress == 1 and tracker.progress == 2
+    assert snap.limiters[0].remaining == 8
+    assert snap.limiters[0] is not tracker.limiters[0]
+    assert snap.limiters[0]._p_jar is None
+    assert repr(snap) == "<CountTracker 't' (target=5 progress=1)>"
+    assert snap.kind == "CountTracker" and snap.active
+
+
+# -- invariants ---------------------------------------------------------------
+
+items = st.lists(st.fixed_dictionaries(
+    {}, optional={"hit": st.integers(0, 3), "n": st.integers(-5, 20)}),
+    max_size=40)
+
+
+@settings(max_examples=120, deadline=None)
+@given(items=items,
+       targets=st.lists(st.integers(1, 15), min_size=1, max_size=4,
+                        unique=True).map(sorted),
+       loop=st.booleans(),
+       policy=st.sampled_from(list(ResetPolicy)))
+def test_invariants(items, targets, loop, policy):
+    tracker = AccumulationTracker("t", [KeyExists("hit")], targets, key="n",
+                                  loop_forever=loop, reset_policy=policy)
+    counted = 0
+    stages_seen = []
+    for item in items:
+        if tracker.completed:
+            break
+        before = (tracker.progress, tracker.current_stage, tracker.target,
+                  tracker.state, tracker.laps)
+        changed, events = tracker.track(item)
+        matched = "hit" in item
+        assert changed == matched
+        counted += item.get("n", 0) if matched else 0
+        kinds = codes(events)
+        # no event without its state change
+        if not matched:
+            assert not events and before == (
+                tracker.progress, tracker.current_stage, tracker.target,
+                tracker.state, tracker.laps)
+        if EVENT_TRACKER_ALL_COMPLETED in kinds:
+            assert tracker.completed and kinds == [EVENT_TRACKER_ALL_COMPLETED]
+        if EVENT_TRACKER_STAGE_COMPLETED in kinds:
+            assert kinds == [EVENT_TRACKER_RESET,
+                             EVENT_TRACKER_STAGE_COMPLETED]
+            assert (tracker.current_stage, tracker.laps) != (
+                before[1], before[4])
+            stages_seen.append(events[-1].tracker.current_stage)
+        if not events:
+            assert tracker.current_stage == before[1]
+        if policy & ResetPolicy.PROGRESS:
+            if not events:
+                assert tracker.progress == before[0] + (
+                    item.get("n", 0) if matched else 0)
+        else:
+            # progress carries: it is the sum over the matching items
+            assert tracker.progress == counted
+    # stages complete in order, each at most once before the laps
+    assert stages_seen == sorted(stages_seen)
+    assert len(set(stages_seen[:len(targets) - 1])) == len(
+        stages_seen[:len(targets) - 1])
+    assert not math.isnan(tracker.progress)
