@@ -74,6 +74,16 @@ class ITrackingStorage(Interface):
     trackFactory = Attribute('The class used for new tracks: ``Track`` or a '
                              'subclass, possibly with extra index attributes.')
 
+    goals = Attribute('The goals evaluated as new tracks are saved, in the '
+                      'same transaction: a StorageGoals, which offers the '
+                      'TrackingManager API for groups (a group named like a '
+                      'user gets that user\'s tracks) and task templates '
+                      '(``add_task_goal``) that every user of a task gets a '
+                      'copy of. See doctests/goals-and-tracks.txt.')
+    lastGoalOutcome = Attribute('A GoalOutcome(dirtied, completed, limited) '
+                                'of the last new track saved through this '
+                                'storage object.')
+
     def idFromNum(num):
         """Return the id string for the track number ``num`` (``'%07i'``)."""
 

@@ -8,6 +8,7 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from zope.interface import implementer
 
+from cybertools_tracking.goals.binding import NO_OUTCOME, StorageGoals
 from cybertools_tracking.ids import Counter
 from cybertools_tracking.index import DIMENSIONS, CompositeIndex, FieldIndex
 from cybertools_tracking.index import Prefix
@@ -55,6 +56,9 @@ class TrackingStorage(Persistent):
 
     trackFactory = Track
     __parent__ = __name__ = None
+    # The goal layer's state, created with the first goal (see ``goals``).
+    _goalRegistry = None
+    _goalTemplates = None
 
     def __getnewargs__(self):
         # ZODB writes references to objects whose class has __getnewargs__
@@ -174,6 +178,18 @@ class TrackingStorage(Persistent):
     def __delitem__(self, trackId):
         self.removeTrack(trackId)
 
+    # goals
+
+    @property
+    def goals(self):
+        """The goals evaluated as tracks are saved (a StorageGoals)."""
+        return StorageGoals(self)
+
+    @property
+    def lastGoalOutcome(self):
+        """What the last saveUserTrack through this object did to goals."""
+        return getattr(self, '_v_goalOutcome', NO_OUTCOME)
+
     # runs
 
     def startRun(self, taskId=None):
@@ -270,6 +286,8 @@ class TrackingStorage(Persistent):
             if value is not None:
                 index.index(num, value)
         run.extendTo(ts)
+        if self._goalRegistry is not None:
+            self._v_goalOutcome = StorageGoals(self).evaluate(track)
         return trackId
 
     def updateTrack(self, track, data, overwrite=False, timeStamp=None):
