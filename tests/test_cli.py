@@ -1,0 +1,531 @@
+"""The command line: main() in-process against FileStorages in tmp_path,
+plus the installed console script in real subprocesses."""
+
+import datetime
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import transaction
+from ZODB.FileStorage import FileStorage
+from ZODB.POSException import ConflictError
+
+from cybertools_tracking import cli
+from cybertools_tracking.cli import main
+from cybertools_tracking.db import get_storage, open_db
+
+
+@pytest.fixture
+def run(capsys):
+    """run(*argv) -> (exit code, stdout, stderr)."""
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / 'tracking.fs')
+
+
+def tracks_in(path, name='tracking'):
+    """[(taskId, runId, userName, timeStamp, data)] stored, in id order."""
+    database = open_db(path)
+    try:
+        with database.transaction() as connection:
+            storage = get_storage(connection, name, create=False)
+            return [(t.taskId, t.runId, t.userName, t.timeStamp, t.data)
+                    for t in storage.values()]
+    finally:
+        database.close()
+
+
+def local(*args):
+    return int(datetime.datetime(*args).timestamp())
+
+
+def jsonl(*records):
+    return ''.join((r if isinstance(r, str) else json.dumps(r)) + '\n'
+                   for r in records)
+
+
+def write(tmp_path, text, name='in.jsonl'):
+    path = tmp_path / name
+    path.write_text(text, encoding='utf-8')
+    return str(path)
+
+
+def script():
+    found = shutil.which('cybertools-tracking')
+    if found is None:
+        candidate = os.path.join(os.path.dirname(sys.executable),
+                                 'cybertools-tracking')
+        found = candidate if os.path.exists(candidate) else None
+    if found is None:
+        pytest.skip('the cybertools-tracking script is not installed')
+    return found
+
+
+# demo
+
+def test_demo_fills_a_fresh_storage_and_refuses_a_used_one(run, db):
+    started = time.perf_counter()
+    code, first, err = run('--db', db, 'demo')
+    assert time.perf_counter() - started < 3
+    assert (code, err) == (0, '')
+    assert 'python/intro' in first and 'stats/means' in first
+    stored = tracks_in(db)
+    assert 2000 < len(stored) < 5000
+
+    code, out, err = run('--db', db, 'demo')
+    assert code == 1 and out == ''
+    assert err.count('\n') == 1
+    assert 'already has %d tracks' % len(stored) in err and '--force' in err
+    assert tracks_in(db) == stored
+
+    # --force starts over: the same sample, the same report.
+    code, again, err = run('--db', db, 'demo', '--force')
+    assert (code, err) == (0, '')
+    assert again == first
+    assert tracks_in(db) == stored
+
+
+def test_demo_plays_its_scenario(run, db):
+    assert run('--db', db, 'demo')[0] == 0
+    code, out, err = run('--db', db, 'runs', '--format', 'json')
+    runs = {(r['taskId'], r['id']): r for r in json.loads(out)}
+    means = [r for (task, _), r in runs.items() if task == 'stats/means']
+    assert [(r['finished'], r['current']) for r in means] == [(True, False)]
+    intro = sorted(r['id'] for (task, _), r in runs.items()
+                   if task == 'python/intro')
+    assert len(intro) == 2
+    assert runs['python/intro', intro[0]]['current'] is False
+    assert runs['python/intro', intro[1]]['current'] is True
+    # No track of the closed course after its close.
+    closed = runs['stats/means', means[0]['id']]['end']
+    stored = tracks_in(db)
+    assert max(ts for task, _, _, ts, _ in stored
+               if task == 'stats/means') <= closed
+    assert {frozenset(data) for *_, data in stored} == {
+        frozenset({'page', 'score', 'duration'})}
+    assert len({user for _, _, user, _, _ in stored}) == 20
+
+
+def test_demo_leaves_other_objects_in_the_root_alone(run, db):
+    database = open_db(db)
+    with database.transaction() as connection:
+        connection.root()['tracking'] = {'not': 'a storage'}
+    database.close()
+    code, out, err = run('--db', db, 'demo', '--force')
+    assert code == 1
+    assert "root['tracking'] is a dict" in err
+
+
+# import
+
+GOOD = [
+    {'taskId': 't1', 'userName': 'u1', 'data': {'page': 1},
+     'timeStamp': 1700000000},
+    {'taskId': 't1', 'userName': 'u2', 'data': {'page': 2, 'x': [1, {}]},
+     'timeStamp': 1700000001.9},
+    {'taskId': 't2', 'userName': 'u1', 'data': {}, 'timeStamp': 1700000002,
+     'runId': 0},
+]
+
+
+def test_import_good_lines(run, db, tmp_path):
+    path = write(tmp_path, jsonl(*GOOD))
+    code, out, err = run('--db', db, 'import', path)
+    assert (code, out, err) == (0, 'imported 3 tracks, skipped 0 lines\n',
+                                '')
+    assert tracks_in(db) == [
+        ('t1', 1, 'u1', 1700000000, {'page': 1}),
+        ('t1', 1, 'u2', 1700000001, {'page': 2, 'x': [1, {}]}),
+        ('t2', 2, 'u1', 1700000002, {}),
+    ]
+    # An explicit run number, and the options after the command.
+    path = write(tmp_path, jsonl(dict(GOOD[0], runId=2, taskId='t2')),
+                 'more.jsonl')
+    assert run('import', path, '--db', db)[0] == 0
+    assert tracks_in(db)[-1][:3] == ('t2', 2, 'u1')
+
+
+def test_import_without_timestamp_uses_now(run, db, tmp_path):
+    path = write(tmp_path, jsonl({'taskId': 't', 'userName': 'u',
+                                  'data': {}}))
+    before = int(time.time())
+    assert run('--db', db, 'import', path)[0] == 0
+    [(_, _, _, ts, _)] = tracks_in(db)
+    assert before <= ts <= time.time()
+
+
+BAD = [
+    (2, 'not json', 'invalid JSON'),
+    (3, '[1, 2]', 'expected a JSON object, got an array'),
+    (4, '{"taskId": "t1", "data": {}}', "missing field 'userName'"),
+    (5, '{"taskId": 5, "userName": "u", "data": {}}',
+     'taskId must be a string, got 5'),
+    (6, '{"taskId": "t", "userName": "u", "data": [1]}',
+     'data must be a mapping'),
+    (7, '{"taskId": "t", "userName": "u", "data": {}, "runId": 99}',
+     'runId 99'),
+    (8, '{"taskId": "t", "userName": "u", "data": {}, "runId": "1"}',
+     'runId must be an int'),
+    (9, '{"taskId": "t", "userName": "u", "data": {}, "timeStamp": "x"}',
+     'timeStamp must be a number'),
+    (10, '{"taskId": "t", "userName": "u", "data": {}, "timestamp": 1}',
+     "unknown field 'timestamp'"),
+]
+
+
+def mixed_input():
+    """GOOD[0], the BAD lines 2-10, an empty line 11, then GOOD[1:]."""
+    lines = [json.dumps(GOOD[0])] + [text for _, text, _ in BAD] + ['']
+    return '\n'.join(lines + [json.dumps(r) for r in GOOD[1:]]) + '\n'
+
+
+def test_import_skips_bad_lines_and_says_why(run, db, tmp_path):
+    path = write(tmp_path, mixed_input())
+    code, out, err = run('--db', db, 'import', path, '--batch', '2')
+    assert code == 1
+    assert out == 'imported 3 tracks, skipped %d lines\n' % len(BAD)
+    messages = err.splitlines()
+    assert len(messages) == len(BAD)
+    for message, (number, _, reason) in zip(messages, BAD):
+        assert message.startswith('cybertools-tracking: %s line %d: '
+                                  % (path, number))
+        assert reason in message
+    assert [(t, u) for t, _, u, _, _ in tracks_in(db)] == [
+        ('t1', 'u1'), ('t1', 'u2'), ('t2', 'u1')]
+
+
+def test_import_abort_keeps_earlier_batches_only(run, db, tmp_path):
+    good = [{'taskId': 't', 'userName': 'u%d' % i, 'data': {'i': i},
+             'timeStamp': 1700000000 + i} for i in range(1, 6)]
+    path = write(tmp_path, jsonl(*good, '{"taskId": "t"}', good[0]))
+    code, out, err = run('--db', db, 'import', path, '--batch', '2',
+                         '--on-error', 'abort')
+    assert code == 1
+    # Lines 1-4 were committed in two batches; line 5 was in the batch
+    # that line 6 spoiled; line 7 was never read.
+    assert [u for _, _, u, _, _ in tracks_in(db)] == ['u1', 'u2', 'u3', 'u4']
+    assert err == ("cybertools-tracking: %s line 6: missing fields "
+                   "'userName', 'data'\n" % path)
+    assert out == ('imported 4 tracks, skipped 0 lines; aborted at line 6, '
+                   'the 1 tracks read since the last commit were not '
+                   'stored\n')
+
+
+def test_import_abort_in_the_first_batch_stores_nothing(run, db, tmp_path):
+    path = write(tmp_path, jsonl(*GOOD[:2], '{"taskId": 1}', GOOD[2]))
+    code, out, err = run('--db', db, 'import', path, '--on-error', 'abort')
+    assert code == 1 and 'line 3:' in err
+    code, out, err = run('--db', db, 'stats')
+    assert code == 1 and "no tracking storage 'tracking'" in err
+
+
+def test_import_from_stdin(run, db, monkeypatch):
+    monkeypatch.setattr(sys, 'stdin', io.StringIO(
+        '\n' + jsonl(*GOOD) + '\n   \n{oops\n'))
+    code, out, err = run('--db', db, '--storage', 'other', 'import', '-')
+    assert code == 1
+    assert out == 'imported 3 tracks, skipped 1 lines\n'
+    assert err.startswith('cybertools-tracking: stdin line 7: invalid JSON')
+    assert len(tracks_in(db, 'other')) == 3
+
+
+def test_import_reads_bytes_and_reports_bad_encoding(run, db, tmp_path):
+    path = tmp_path / 'in.jsonl'
+    path.write_bytes(b'\xef\xbb\xbf' + json.dumps(GOOD[0]).encode() + b'\n'
+                     + b'{"taskId": "\xff"}\n'
+                     + json.dumps({'taskId': 't\u00e4', 'userName': 'm\u00fc',
+                                   'data': {'s': '\u2713'}},
+                                  ensure_ascii=False).encode() + b'\n')
+    code, out, err = run('--db', db, 'import', path)
+    assert code == 1 and 'line 2: not UTF-8' in err
+    assert [(t, u, d) for t, _, u, _, d in tracks_in(db)] == [
+        ('t1', 'u1', {'page': 1}), ('t\u00e4', 'm\u00fc', {'s': '\u2713'})]
+
+
+def test_import_of_a_missing_file_creates_no_database(run, db, tmp_path):
+    code, out, err = run('--db', db, 'import', tmp_path / 'nothing.jsonl')
+    assert code == 1
+    assert 'cannot read' in err and 'nothing.jsonl' in err
+    assert not os.path.exists(db)
+
+
+def test_import_retries_a_conflicting_commit(run, db, tmp_path, monkeypatch):
+    open_db(db).close()     # a new database commits its root
+    commit = transaction.TransactionManager.commit
+    failures = []
+
+    def flaky_commit(self):
+        # The first commit with changes fails (opening a database commits
+        # a transaction of its own, empty once the root exists).
+        if not failures and self.get()._resources:
+            failures.append(1)
+            raise ConflictError('simulated')
+        return commit(self)
+
+    monkeypatch.setattr(transaction.TransactionManager, 'commit',
+                        flaky_commit)
+    monkeypatch.setattr(cli, 'BACKOFF_BASE', 0.001)
+    path = write(tmp_path, jsonl(*GOOD))
+    code, out, err = run('--db', db, 'import', path, '--batch', '2')
+    assert failures and (code, err) == (0, '')
+    assert len(tracks_in(db)) == 3     # each exactly once
+
+
+def test_import_shows_progress_only_on_a_terminal(db, tmp_path, monkeypatch,
+                                                  capsys):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    path = write(tmp_path, jsonl(*GOOD))
+    terminal = Terminal()
+    monkeypatch.setattr(sys, 'stderr', terminal)
+    assert main(['--db', db, 'import', path, '--batch', '1']) == 0
+    assert '\r\x1b[K%s: 2 tracks imported' % path in terminal.getvalue()
+    monkeypatch.undo()
+    assert main(['--db', db, 'import', path, '--batch', '1']) == 0
+    assert capsys.readouterr().err == ''
+
+
+# query
+
+@pytest.fixture
+def filled(run, db, tmp_path):
+    records = []
+    for day in (1, 2, 3):
+        for user in ('sam', 'sara', 'bob'):
+            for task in ('a/1', 'a/2', 'b/1'):
+                records.append({
+                    'taskId': task, 'userName': user,
+                    'data': {'day': day, 'u': user},
+                    'timeStamp': local(2024, 1, day, 12, len(records))})
+    assert run('--db', db, 'import', write(tmp_path, jsonl(*records)))[0] == 0
+    return db
+
+
+def query(run, db, *args):
+    code, out, err = run('--db', db, 'query', '--format', 'json', *args)
+    assert (code, err) == (0, '')
+    return json.loads(out)
+
+
+def test_query_criteria(run, filled):
+    db = filled
+    found = query(run, db, '--user', 's*', '--task', 'a/1')
+    assert [(t['userName'], t['data']['day']) for t in found] == [
+        ('sam', 1), ('sara', 1), ('sam', 2), ('sara', 2), ('sam', 3),
+        ('sara', 3)]
+    found = query(run, db, '--user', 'sam', '--user', 'bob',
+                  '--task', 'a/*', '--from', '2024-01-02', '--to',
+                  '2024-01-02')
+    assert {(t['userName'], t['taskId']) for t in found} == {
+        ('sam', 'a/1'), ('sam', 'a/2'), ('bob', 'a/1'), ('bob', 'a/2')}
+    assert {t['data']['day'] for t in found} == {2}
+    # Times as seconds; --to is inclusive.
+    first = local(2024, 1, 1, 12, 0)
+    found = query(run, db, '--from', first, '--to', first + 60)
+    assert [t['timeStamp'] for t in found] == [first, first + 60]
+    found = query(run, db, '--to', '2024-01-01T12:01')
+    assert len(found) == 2
+    found = query(run, db, '--from', '2024-01-03T12:25:00')
+    assert [t['id'] for t in found] == ['0000026', '0000027']
+    # Runs: each task got one, numbered in order of first use.
+    assert {t['taskId'] for t in query(run, db, '--run', 2)} == {'a/2'}
+    assert len(query(run, db, '--run', 1, '--run', 3)) == 18
+    assert query(run, db, '--task', 'nothing') == []
+
+
+def test_query_limit_and_order(run, filled):
+    db = filled
+    found = query(run, db, '--task', '*', '--limit', 2)
+    assert [t['id'] for t in found] == ['0000001', '0000002']
+    found = query(run, db, '--task', '*', '--limit', 2, '--newest-first')
+    assert [t['id'] for t in found] == ['0000027', '0000026']
+    assert query(run, db, '--task', '*', '--limit', 0) == []
+
+
+def test_query_formats(run, filled):
+    db = filled
+    args = ('--db', db, 'query', '--user', 'bob', '--task', 'b/1',
+            '--limit', '2')
+    as_list = query(run, *args[1:2], *args[3:])
+    assert as_list[0] == {
+        'id': '0000009', 'taskId': 'b/1', 'runId': 3, 'userName': 'bob',
+        'timeStamp': local(2024, 1, 1, 12, 8),
+        'data': {'day': 1, 'u': 'bob'}}
+
+    code, out, err = run(*args, '--format', 'jsonl')
+    assert code == 0
+    assert [json.loads(line) for line in out.splitlines()] == as_list
+
+    code, out, err = run(*args)
+    assert code == 0
+    assert out.splitlines() == [
+        'id       taskId  runId  userName  time                 data',
+        '0000009  b/1     3      bob       2024-01-01 12:08:00  '
+        '{"day":1,"u":"bob"}',
+        '0000018  b/1     3      bob       2024-01-02 12:17:00  '
+        '{"day":2,"u":"bob"}',
+    ]
+    code, out, err = run('--db', db, 'query', '--task', 'none')
+    assert out.split() == ['id', 'taskId', 'runId', 'userName', 'time',
+                           'data']
+
+
+def test_query_usage_errors(run, filled):
+    code, out, err = run('--db', filled, 'query')
+    assert code == 2 and 'at least one criterion' in err
+    for bad in (('--from', 'yesterday'), ('--to', '2024-13-01'),
+                ('--limit', '-1'), ('--run', '0'), ('--format', 'xml')):
+        code, out, err = run('--db', filled, 'query', '--task', '*', *bad)
+        assert code == 2, bad
+        assert bad[0] in err
+
+
+# runs and stats
+
+def test_runs(run, db, tmp_path):
+    path = write(tmp_path, jsonl(*GOOD))
+    assert run('--db', db, 'import', path)[0] == 0
+    code, out, err = run('--db', db, 'runs')
+    assert code == 0
+    t0 = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(1700000000))
+    t1 = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(1700000001))
+    t2 = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(1700000002))
+    assert out.splitlines() == [
+        'id  taskId  start                end                  finished'
+        '  current',
+        '1   t1      %s  %s  no        *' % (t0, t1),
+        '2   t2      %s  %s  no        *' % (t2, t2),
+    ]
+    code, out, err = run('--db', db, 'runs', '--task', 't2', '--format',
+                         'json')
+    assert json.loads(out) == [{'id': 2, 'taskId': 't2', 'start': 1700000002,
+                                'end': 1700000002, 'finished': False,
+                                'current': True}]
+    assert run('--db', db, 'runs', '--task', 'none')[1].split() == [
+        'id', 'taskId', 'start', 'end', 'finished', 'current']
+
+
+def test_stats(run, db, tmp_path):
+    assert run('--db', db, 'import', write(tmp_path, jsonl(*GOOD)))[0] == 0
+    code, out, err = run('--db', db, 'stats', '--format', 'json')
+    stats = json.loads(out)
+    assert stats['fileSize'] == os.path.getsize(db)
+    del stats['fileSize']
+    assert stats == {'database': db, 'storage': 'tracking', 'tracks': 3,
+                     'tasks': 2, 'users': 2, 'runs': 2, 'currentRuns': 2,
+                     'finishedRuns': 0,
+                     'tracksPerTask': {'t1': 2, 't2': 1}}
+    code, out, err = run('--db', db, 'stats')
+    assert code == 0
+    assert 'tracks:     3\n' in out and 'file size:' in out
+    assert '  t1      2\n' in out
+
+
+def test_stats_of_a_memory_database_has_no_file_size(run):
+    code, out, err = run('--db', 'memory://', 'stats')
+    assert code == 1 and "no tracking storage 'tracking'" in err
+
+
+# databases
+
+def test_reading_commands_do_not_write(run, filled):
+    with open(filled, 'rb') as f:
+        before = f.read()
+    for command in (('query', '--task', '*'), ('runs',), ('stats',)):
+        assert run('--db', filled, *command)[0] == 0
+    with open(filled, 'rb') as f:
+        assert f.read() == before
+
+
+def test_reading_commands_need_a_database(run, tmp_path):
+    missing = tmp_path / 'missing.fs'
+    for command in (('query', '--task', '*'), ('runs',), ('stats',)):
+        code, out, err = run('--db', missing, *command)
+        assert code == 1, command
+        assert err == ('cybertools-tracking: no database at %s (create one '
+                       'with "import" or "demo", or name another with '
+                       '--db)\n' % missing)
+    assert not missing.exists()
+
+
+def test_database_from_environment_and_default(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, jsonl(GOOD[0]))
+    assert run('import', path)[0] == 0
+    assert len(tracks_in(str(tmp_path / 'var' / 'tracking.fs'))) == 1
+    monkeypatch.setenv('CYBERTOOLS_TRACKING_DB', str(tmp_path / 'env.fs'))
+    assert run('import', path)[0] == 0
+    assert len(tracks_in(str(tmp_path / 'env.fs'))) == 1
+    # --db wins over the environment.
+    default = str(tmp_path / 'var' / 'tracking.fs')
+    assert run('--db', default, 'import', path)[0] == 0
+    assert len(tracks_in(default)) == 2
+
+
+def test_usage_errors(run, tmp_path):
+    assert run()[0] == 2
+    assert run('frobnicate')[0] == 2
+    code, out, err = run('--db', 'nosuch://x', 'stats')
+    assert code == 2 and 'nosuch://x' in err
+    code, out, err = run('--help')
+    assert code == 0 and 'import' in out and 'demo' in out
+
+
+def test_a_broken_database_is_one_line(run, tmp_path):
+    path = tmp_path / 'broken.fs'
+    path.write_bytes(b'this is not a FileStorage')
+    code, out, err = run('--db', path, 'stats')
+    assert code == 1
+    assert err.startswith('cybertools-tracking: cannot open the database')
+    assert err.count('\n') == 1
+
+
+# real processes
+
+def test_console_script_end_to_end(tmp_path):
+    command = [script(), '--db', str(tmp_path / 'db.fs')]
+    done = subprocess.run(command + ['demo'], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert 'Filled the storage' in done.stdout
+    done = subprocess.run(
+        [sys.executable, '-m', 'cybertools_tracking', '--db',
+         str(tmp_path / 'db.fs'), 'query', '--user', 'sam', '--limit', '3',
+         '--format', 'json'],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [t['userName'] for t in json.loads(done.stdout)] == ['sam'] * 3
+    done = subprocess.run(command + ['import', '-'], input='{"taskId": 1}\n',
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert 'stdin line 1:' in done.stderr
+
+
+def test_a_locked_file_storage_is_a_clear_error(tmp_path):
+    path = str(tmp_path / 'locked.fs')
+    holder = FileStorage(path)      # this process holds the lock
+    try:
+        done = subprocess.run([script(), '--db', path, 'stats'],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        holder.close()
+    assert done.returncode == 1
+    assert done.stdout == ''
+    assert done.stderr.count('\n') == 1
+    assert 'Traceback' not in done.stderr
+    assert 'is in use by another process' in done.stderr
+    assert path in done.stderr
