@@ -141,7 +141,7 @@ def test_second_process_gets_a_clear_lock_error(fs_path):
     assert issubclass(DatabaseLockedError, RuntimeError)
 
 
-def test_concurrent_writes_to_one_run_are_merged(fs_path):
+def test_concurrent_writers_do_not_conflict_on_ids_or_runs(fs_path):
     db = open_db(fs_path)
     with tracking_transaction(db) as st:
         st.saveUserTrack('a', 0, 'seed', {}, timeStamp=T0)
@@ -150,14 +150,10 @@ def test_concurrent_writes_to_one_run_are_merged(fs_path):
     s1, s2 = get_storage(c1), get_storage(c2)
     s1.saveUserTrack('a', 0, 'u1', {}, timeStamp=T0 + 10)
     s2.saveUserTrack('a', 0, 'u2', {}, timeStamp=T0 + 20)
-    # Both moved run 1's end; the Run merges that. The track id counter
-    # is the same record in both, so the second commit conflicts there:
-    # ids must never be handed out twice.
+    # Both moved run 1's end (the Run merges that), both added to the
+    # same second's time set (BTrees merge that), and the ids come from
+    # blocks reserved apart from these transactions: both commit.
     tm1.commit()
-    with pytest.raises(ConflictError):
-        tm2.commit()
-    tm2.abort()
-    s2.saveUserTrack('a', 0, 'u2', {}, timeStamp=T0 + 20)
     tm2.commit()
     c1.close()
     c2.close()
@@ -165,6 +161,41 @@ def test_concurrent_writes_to_one_run_are_merged(fs_path):
         assert st.getRun(1).end == T0 + 20
         assert st.getUserNames('a') == ['seed', 'u1', 'u2']
         assert list(st.keys()) == ['0000001', '0000002', '0000003']
+    db.close()
+
+
+def test_aborted_numbers_are_not_reused(fs_path):
+    db = open_db(fs_path)
+    with tracking_transaction(db) as st:
+        st.saveUserTrack('a', 0, 'u', {})
+    conn = db.open()
+    st = get_storage(conn)
+    assert st.saveUserTrack('a', 0, 'u', {}) == '0000002'
+    transaction.abort()
+    assert st.saveUserTrack('a', 0, 'u', {}) == '0000003'
+    transaction.commit()
+    assert list(st.keys()) == ['0000001', '0000003']
+    conn.close()
+    db.close()
+
+
+def test_processes_take_disjoint_blocks(fs_path):
+    from cybertools_tracking import ids
+    db = open_db(fs_path)
+    with tracking_transaction(db):
+        pass                                  # a committed, empty storage
+    with tracking_transaction(db) as st:
+        assert st.saveUserTrack('a', 0, 'u', {}) == '0000001'
+    mine = dict(ids._blocks)
+    ids._blocks.clear()                       # now we are another process
+    with tracking_transaction(db) as st:
+        other = st.saveUserTrack('a', 0, 'u', {})
+    ids._blocks.clear()
+    ids._blocks.update(mine)                  # and back
+    with tracking_transaction(db) as st:
+        again = st.saveUserTrack('a', 0, 'u', {})
+    assert int(other) == 1 + ids.FIRST_BLOCK
+    assert again == '0000002'
     db.close()
 
 

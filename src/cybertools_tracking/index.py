@@ -113,7 +113,10 @@ class CompositeIndex(Persistent):
         self._byTask = OOBTree()      # taskId -> OOTreeSet of combinations
         self._byRun = LOBTree()       # runId -> OOTreeSet of combinations
         self._byUser = OOBTree()      # userName -> OOTreeSet of combinations
-        self._time = LOBTree()        # ts -> nums
+        # ts -> LLTreeSet of nums. Always a set, never a bare number: every
+        # writer adds to the current second, and BTrees merge concurrent
+        # adds to one set, while replacing a value would conflict.
+        self._time = LOBTree()
 
     # writing
 
@@ -129,7 +132,10 @@ class CompositeIndex(Persistent):
                     combos = tree[value] = OOTreeSet()
                 combos.add(key)
         _add_num(postings, ts, num)
-        _add_num(self._time, ts, num)
+        times = self._time.get(ts)
+        if times is None:
+            times = self._time[ts] = LLTreeSet()
+        times.add(num)
 
     def remove(self, key, ts, num):
         """Remove what ``insert(key, ts, num)`` added; absent is no error."""
@@ -143,7 +149,11 @@ class CompositeIndex(Persistent):
                     combos.remove(key)
                     if not combos:
                         del tree[value]
-        _remove_num(self._time, ts, num)
+        times = self._time.get(ts)
+        if times is not None and num in times:
+            times.remove(num)
+            if not times:
+                del self._time[ts]
 
     def clear(self):
         for tree in (self._postings, self._time) + self._dimensionTrees():

@@ -9,7 +9,7 @@ from persistent import Persistent
 from zope.interface import implementer
 
 from cybertools_tracking.goals.binding import NO_OUTCOME, StorageGoals
-from cybertools_tracking.ids import Counter
+from cybertools_tracking.ids import Counter, allocate_track_number
 from cybertools_tracking.index import DIMENSIONS, CompositeIndex, FieldIndex
 from cybertools_tracking.index import Prefix
 from cybertools_tracking.interfaces import ITrackingStorage
@@ -120,6 +120,13 @@ class TrackingStorage(Persistent):
         return result
 
     # ids and the mapping protocol
+
+    def _allocateNum(self):
+        counter = self._trackIds
+        if counter._p_oid is None:
+            # Not yet in a database: nobody else can see this storage.
+            return counter.allocate()
+        return allocate_track_number(counter)
 
     def idFromNum(self, num):
         return '%07i' % (num)
@@ -275,7 +282,7 @@ class TrackingStorage(Persistent):
         extras = self._extraValues(track)
         if run is None:
             run = self._startRun(taskId, start=ts)
-        num = self._trackIds.allocate()
+        num = self._allocateNum()
         trackId = self.idFromNum(num)
         track.__parent__ = self
         track.__name__ = trackId
