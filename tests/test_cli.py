@@ -529,3 +529,23 @@ def test_a_locked_file_storage_is_a_clear_error(tmp_path):
     assert 'Traceback' not in done.stderr
     assert 'is in use by another process' in done.stderr
     assert path in done.stderr
+
+
+def test_check_reports_a_consistent_storage_and_a_broken_one(tmp_path, capsys):
+    import transaction
+    from cybertools_tracking.db import get_storage, open_db
+    path = str(tmp_path / 'c.fs')
+    assert main(['--db', path, 'demo']) == 0
+    capsys.readouterr()
+    assert main(['--db', path, 'check']) == 0
+    assert capsys.readouterr().out.startswith('consistent: 2843 tracks')
+    db = open_db(path)
+    conn = db.open()
+    get_storage(conn)._tracks.pop(7)
+    transaction.commit()
+    conn.close()
+    db.close()
+    assert main(['--db', path, 'check']) == 1
+    captured = capsys.readouterr()
+    assert 'len() says 2843, there are 2842 tracks' in captured.out
+    assert 'problems found' in captured.err

@@ -468,3 +468,26 @@ def test_run_conflict_resolution_merges_end_and_finished():
     from ZODB.POSException import ConflictError
     with pytest.raises(ConflictError, match='taskId'):
         run._p_resolveConflict(old, dict(old, taskId='b'), dict(old))
+
+
+def test_check_storage_finds_nothing_in_a_used_storage(filled):
+    from cybertools_tracking.check import check_storage
+    st = filled
+    st.saveUserTrack('a001', 0, 'u1', {'x': 1}, update=True)
+    st.removeTrack('0000002')
+    st.stopRun('a002')
+    assert check_storage(st) == []
+    st.reindexTracks()
+    assert check_storage(st) == []
+
+
+def test_check_storage_finds_what_is_broken(filled):
+    from cybertools_tracking.check import check_storage
+    st = filled
+    st['0000001'].timeStamp += 5          # behind the index's back
+    st._tracks.pop(3)                      # a track gone, its entries left
+    problems = check_storage(st)
+    assert "len() says 5, there are 4 tracks" in problems
+    assert any('track 1 is missing from the index' in p for p in problems)
+    assert any('lists track 3' in p for p in problems)
+    assert any('time index' in p for p in problems)

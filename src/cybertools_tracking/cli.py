@@ -185,6 +185,22 @@ def _parser():
                       help='only the runs of this task')
     runs.add_argument('--format', choices=('table', 'json'), default='table')
 
+    zeo = command('zeo', _zeo, 'serve a FileStorage with ZEO, so that '
+                  'several processes can use it (zeo://HOST:PORT)')
+    zeo.add_argument('path', metavar='PATH', nargs='?',
+                     default=os.path.join('var', 'tracking.fs'),
+                     help='the FileStorage file (default var/tracking.fs)')
+    zeo.add_argument('--host', default='127.0.0.1',
+                     help='the address to listen on (default 127.0.0.1: '
+                          'ZEO has no authentication)')
+    zeo.add_argument('--port', type=_non_negative_int, default=8100,
+                     help='the port (default 8100; 0 picks a free one)')
+
+    check = command('check', _check, 'check that every index agrees with '
+                    'the tracks; exit 1 if not')
+    check.add_argument('--limit', type=_positive_int, default=100,
+                       help='report at most this many problems (100)')
+
     stats = command('stats', _stats, 'count tracks, tasks, users and runs')
     stats.add_argument('--format', choices=('table', 'json'),
                        default='table')
@@ -797,6 +813,29 @@ def _runs(args):
                           'finished': run.finished,
                           'current': current.get(run.taskId) == run.id}
                          for run in runs], indent=2))
+    return EXIT_OK
+
+
+def _check(args):
+    from cybertools_tracking.check import check_storage
+    with _connection(args, write=False) as (manager, connection):
+        storage = _existing_storage(connection, args)
+        problems = check_storage(storage, limit=args.limit)
+        for problem in problems:
+            print(problem)
+        if problems:
+            _error('%d problem%s found' % (len(problems),
+                                           's' if len(problems) > 1 else ''))
+            return EXIT_DATA
+        print('consistent: %d tracks, %d runs' % (len(storage),
+                                                  len(storage.getRuns())))
+        return EXIT_OK
+
+
+def _zeo(args):
+    from cybertools_tracking.zeoserver import serve
+    serve(args.path, args.host, args.port,
+          announce=lambda line: print(line, flush=True))
     return EXIT_OK
 
 

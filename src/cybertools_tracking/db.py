@@ -8,24 +8,38 @@ A database is named by a URI, resolved by zodburi:
   To share a database between processes, serve it with ZEO or use
   RelStorage.
 - ``memory://``: an in-memory database, gone when closed.
-- anything else zodburi knows (``zeo://``, ``zconfig://`` ...).
+- ``zeo://host:port``: a ZEO server (``cybertools-tracking zeo`` starts one
+  for a FileStorage); needs the ``zeo`` extra.
+- ``postgres://user[:password]@host[:port]/dbname``: RelStorage on
+  PostgreSQL; needs the ``postgresql`` extra. ``sqlite://?data_dir=DIR``:
+  RelStorage on SQLite. RelStorage URIs are history-free unless they say
+  ``keep_history=true``: the choice is always made explicitly.
+- anything else zodburi knows (``zconfig://`` ...).
 
 Transactions belong to the caller. ``tracking_transaction`` is the short
 way: one connection, one transaction, committed on success and aborted on
-an exception.
+an exception. ``retry_transaction`` and ``run_in_transaction`` add retries
+for the conflicts that concurrent writers (ZEO, RelStorage) meet.
 """
 
 import contextlib
 import os
+import random
+import time
+from urllib.parse import parse_qsl, unquote, urlsplit
 
+import transaction
 import ZODB
 import zc.lockfile
 import zodburi
+from transaction.interfaces import TransientError
 
 from cybertools_tracking.storage import TrackingStorage
 
 __all__ = ['DEFAULT_URI', 'DEFAULT_CACHE_SIZE', 'DatabaseLockedError',
-           'open_db', 'get_storage', 'tracking_transaction']
+           'as_uri', 'file_path', 'open_db', 'get_storage',
+           'tracking_transaction', 'retry_transaction', 'run_in_transaction',
+           'backoff_delay']
 
 DEFAULT_URI = 'file://var/tracking.fs'
 DEFAULT_NAME = 'tracking'
@@ -48,10 +62,47 @@ def as_uri(uri_or_path):
     return 'file://' + os.path.abspath(uri_or_path)
 
 
-def _file_path(uri):
+def file_path(uri):
+    """The FileStorage path a URI (or path) names, or None."""
+    uri = as_uri(uri)
     if not uri.startswith('file://'):
         return None
     return os.path.normpath(uri[len('file://'):].split('?', 1)[0])
+
+
+def _with_keep_history(uri):
+    """RelStorage URIs state keep_history; ours default to history-free."""
+    if 'keep_history=' in uri:
+        return uri
+    return uri + ('&' if '?' in uri else '?') + 'keep_history=false'
+
+
+def _postgres_factory(uri):
+    """A RelStorage factory for ``postgres://``; the DSN names only what
+    the URI gives (zodburi's resolver writes user='None' for a URI without
+    a user)."""
+    from relstorage.adapters.postgresql import PostgreSQLAdapter
+    from relstorage.options import Options
+    from relstorage.storage import RelStorage
+    parts = urlsplit(uri)
+    query = dict(parse_qsl(parts.query))
+    dsn = {'dbname': unquote(parts.path.lstrip('/')) or None,
+           'user': parts.username and unquote(parts.username),
+           'password': parts.password and unquote(parts.password),
+           'host': parts.hostname, 'port': parts.port,
+           'connect_timeout': query.pop('connect_timeout', None)}
+    dsn = ' '.join("%s='%s'" % (k, str(v).replace("'", "\\'"))
+                   for k, v in dsn.items() if v is not None)
+    dbkw = {k: int(query.pop(k)) for k in ('cache_size', 'pool_size')
+            if k in query}
+    keep = query.pop('keep_history', 'false').lower() in ('1', 'true', 'yes',
+                                                          'on')
+    options = Options(keep_history=keep, **query)
+
+    def factory():
+        adapter = PostgreSQLAdapter(dsn=dsn, options=options)
+        return RelStorage(adapter=adapter, options=options)
+    return factory, dbkw
 
 
 def open_db(uri=None, **dbkw):
@@ -60,11 +111,16 @@ def open_db(uri=None, **dbkw):
     Keyword arguments go to ``ZODB.DB`` and win over the URI's.
     """
     uri = as_uri(uri)
-    factory, kw = zodburi.resolve_uri(uri)
+    if uri.startswith(('postgres://', 'postgresql://')):
+        factory, kw = _postgres_factory(uri)
+    else:
+        if uri.startswith(('sqlite://', 'mysql://')):
+            uri = _with_keep_history(uri)
+        factory, kw = zodburi.resolve_uri(uri)
     if 'cache_size=' not in uri:
         kw['cache_size'] = DEFAULT_CACHE_SIZE
     kw.update(dbkw)
-    path = _file_path(uri)
+    path = file_path(uri)
     if path is not None:
         directory = os.path.dirname(path)
         if directory:
@@ -106,3 +162,72 @@ def tracking_transaction(db, name=DEFAULT_NAME, trackFactory=None):
     of the block (aborted if the block raises)."""
     with db.transaction() as connection:
         yield get_storage(connection, name, trackFactory)
+
+
+# Retrying the work of a transaction.
+#
+# Two writers that change the same record in overlapping transactions meet
+# in a ConflictError (a TransientError) when the second commits. BTrees and
+# some of our classes resolve many such conflicts; the rest are the
+# caller's to retry: abort, wait a little, and do the work again in a new
+# transaction. The pause comes after the abort, never inside a transaction
+# (which would hold its snapshot and, on RelStorage, its locks), and grows
+# exponentially with a random part, so that writers who collided once do
+# not collide again in lockstep.
+
+ATTEMPTS = 10
+BASE_DELAY = 0.005
+MAX_DELAY = 1.0
+
+
+def backoff_delay(attempt, base=BASE_DELAY, cap=MAX_DELAY):
+    """Seconds to wait before attempt ``attempt + 1`` (``attempt`` >= 0):
+    half of a capped exponential plus a random part up to the other half."""
+    ceiling = min(cap, base * 2 ** attempt)
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def retry_transaction(work, transaction_manager=None, attempts=ATTEMPTS,
+                      sleep=time.sleep, on_retry=None):
+    """Call ``work()`` in a new transaction and commit; retry on conflicts.
+
+    On a TransientError from ``work`` or from the commit, the transaction
+    is aborted, ``on_retry(attempt, error)`` is called if given, and after
+    ``backoff_delay(attempt)`` (no pause with ``sleep=None``, for tests)
+    ``work`` runs again, up to ``attempts`` times in all; then the last
+    error is raised. Any other error aborts and is raised at once. Returns
+    what ``work`` returned in the attempt that committed.
+    """
+    manager = transaction_manager or transaction.manager
+    for attempt in range(attempts):
+        manager.begin()
+        try:
+            result = work()
+            manager.commit()
+            return result
+        except TransientError as error:
+            manager.abort()
+            if attempt + 1 == attempts:
+                raise
+            if on_retry is not None:
+                on_retry(attempt, error)
+            if sleep is not None:
+                sleep(backoff_delay(attempt))
+        except BaseException:
+            manager.abort()
+            raise
+
+
+def run_in_transaction(db, work, name=DEFAULT_NAME, trackFactory=None,
+                       **retry):
+    """``work(storage)`` in a connection of its own, retried as
+    ``retry_transaction`` does; returns its result."""
+    manager = transaction.TransactionManager()
+    connection = db.open(manager)
+    try:
+        return retry_transaction(
+            lambda: work(get_storage(connection, name, trackFactory)),
+            manager, **retry)
+    finally:
+        manager.abort()
+        connection.close()
