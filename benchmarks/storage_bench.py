@@ -28,14 +28,20 @@ TRACKS_PER_SECOND = 50       # simulated time: 50 tracks per second
 BATCH = 1000
 
 
-def workload(count, mode='sessions', tasks=20, users=1000, seed=1):
+def workload(count, mode='sessions', tasks=20, users=1000, seed=1,
+             tasks_per_user=None, share=(0, 1)):
     """Yield (taskId, userName, timeStamp, data) for ``count`` tracks.
 
     ``sessions``: 50 users at a time, each doing 1-40 things in a task
     before leaving (interleaved), the shape of real activity.
     ``uniform``: every track from a random (task, user): the worst case
     for any index, since consecutive tracks share nothing.
+    ``tasks_per_user``: each user works in only that many tasks (the same
+    ones in every process), instead of in any task.
+    ``share=(k, n)``: only the users u with u % n == k, the users whose
+    requests writer k of n serves.
     """
+    part, parts = share
     rnd = random.Random(seed)
     sessions = []
     for i in range(count):
@@ -43,8 +49,10 @@ def workload(count, mode='sessions', tasks=20, users=1000, seed=1):
             task, user = rnd.randrange(tasks), rnd.randrange(users)
         else:
             while len(sessions) < 50:
-                sessions.append([rnd.randrange(tasks), rnd.randrange(users),
-                                 rnd.randint(1, 40)])
+                user = rnd.randrange(users // parts) * parts + part
+                task = (rnd.randrange(tasks) if tasks_per_user is None else
+                        (user * 7 + rnd.randrange(tasks_per_user)) % tasks)
+                sessions.append([task, user, rnd.randint(1, 40)])
             k = rnd.randrange(len(sessions))
             task, user, left = sessions[k]
             if left == 1:

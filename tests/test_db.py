@@ -194,7 +194,7 @@ def test_processes_take_disjoint_blocks(fs_path):
     ids._blocks.update(mine)                  # and back
     with tracking_transaction(db) as st:
         again = st.saveUserTrack('a', 0, 'u', {})
-    assert int(other) == 1 + ids.FIRST_BLOCK
+    assert int(other) == ids.FIRST_BLOCK * ids.PARTITION   # the next partition
     assert again == '0000002'
     db.close()
 

@@ -86,7 +86,9 @@ def check_storage(storage, limit=100):
             if combos is None or key not in combos:
                 problem('%r is not listed under %r', key, key[position])
 
-    indexed_times = {ts: set(nums) for ts, nums in index._time.items()}
+    indexed_times = {}
+    for ts, num in index.timePairs():
+        indexed_times.setdefault(ts, set()).add(num)
     if indexed_times != times:
         for ts in sorted(set(indexed_times) | set(times)):
             if indexed_times.get(ts, set()) != times.get(ts, set()):

@@ -13,9 +13,11 @@ transaction of its own, committed at once, and hands them out from memory:
 - numbers of an aborted transaction are not reused: ids may have gaps,
   never duplicates.
 
-Blocks grow from ``FIRST_BLOCK`` to ``MAX_BLOCK`` as a process keeps
-writing, so that a short script wastes few numbers and a bulk import
-reserves rarely.
+Blocks are whole partitions of ``partitions.PARTITION`` numbers (so that
+two processes never append to the same tree of tracks) and grow from
+``FIRST_BLOCK`` to ``MAX_BLOCK`` partitions as a process keeps writing: a
+short script skips at most one partition's worth of numbers, a bulk
+import reserves rarely.
 """
 
 import os
@@ -27,11 +29,12 @@ from transaction.interfaces import TransientError
 from zope.interface import implementer
 
 from cybertools_tracking.interfaces import IIdAllocator
+from cybertools_tracking.partitions import PARTITION
 
 __all__ = ['Counter', 'allocate_track_number']
 
-FIRST_BLOCK = 100
-MAX_BLOCK = 10_000
+FIRST_BLOCK = 1      # partitions
+MAX_BLOCK = 16
 RESERVE_ATTEMPTS = 20
 
 
@@ -57,11 +60,18 @@ class Counter(Persistent):
         """The number the next ``allocate`` will return."""
         return self.value + 1
 
-    def reserve(self, size):
-        """Take ``size`` numbers; return the first."""
+    def reserve(self, partitions):
+        """Take the numbers from the next free one to the end of the
+        ``partitions``-th partition from there; return (first, last).
+
+        The next free number starts a partition, unless the numbers before
+        it were allocated one by one while the storage was not yet stored,
+        when no other process could see it: then the block is the rest of
+        that partition and ``partitions - 1`` more.
+        """
         first = self.value + 1
-        self.value += size
-        return first
+        self.value = (first // PARTITION + partitions) * PARTITION - 1
+        return first, self.value
 
 
 class _Blocks:
@@ -91,24 +101,23 @@ def allocate_track_number(counter):
             blocks = _blocks.setdefault(key, _Blocks())
     with blocks.lock:
         if blocks.next > blocks.end:
-            first = _reserve(counter, blocks.size)
-            blocks.next, blocks.end = first, first + blocks.size - 1
+            blocks.next, blocks.end = _reserve(counter, blocks.size)
             blocks.size = min(blocks.size * 2, MAX_BLOCK)
         number = blocks.next
         blocks.next += 1
         return number
 
 
-def _reserve(counter, size):
+def _reserve(counter, partitions):
     db = counter._p_jar.db()
     manager = transaction.TransactionManager()
     connection = db.open(manager)
     try:
         for attempt in range(RESERVE_ATTEMPTS):
             try:
-                first = connection.get(counter._p_oid).reserve(size)
+                block = connection.get(counter._p_oid).reserve(partitions)
                 manager.commit()
-                return first
+                return block
             except TransientError:
                 # Another process reserved at the same moment: take the
                 # next block. Nothing here holds locks, so no pause needed.

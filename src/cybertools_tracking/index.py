@@ -20,12 +20,16 @@ change only when a combination appears or disappears, which is rare.
 Fewer records touched per track is what makes ZODB writes fast.
 """
 
+import zlib
+
 from BTrees.LLBTree import LLTreeSet, multiunion
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from BTrees.OOBTree import intersection as oo_intersection
 from BTrees.OOBTree import union as oo_union
 from persistent import Persistent
+
+from cybertools_tracking.partitions import PARTITION, ShardedTree
 
 __all__ = ['CompositeIndex', 'FieldIndex', 'Prefix']
 
@@ -38,10 +42,11 @@ class Prefix(str):
 
     def matching(self, tree):
         """Yield the keys of ``tree`` (string keys) that start with self."""
-        for key in tree.keys(min=str(self)):
-            if not key.startswith(self):
-                break
-            yield key
+        for part in getattr(tree, '_shards', (tree,)):
+            for key in part.keys(min=str(self)):
+                if not key.startswith(self):
+                    break
+                yield key
 
 
 # Values of a ts -> nums tree grow from a bare int to a tuple (both kept
@@ -102,6 +107,23 @@ def _union(values):
                        for v in values])
 
 
+class CombinationTree(ShardedTree):
+    """(taskId, runId, userName) -> that combination's postings, sharded
+    by task and user so that concurrent writers rarely share a bucket."""
+
+    @staticmethod
+    def shard_of(key):
+        return zlib.crc32(('%s\x00%s' % (key[0], key[2])).encode('utf-8'))
+
+
+class UserTree(ShardedTree):
+    """userName -> its combinations, sharded: new users keep coming."""
+
+    @staticmethod
+    def shard_of(key):
+        return zlib.crc32(key.encode('utf-8'))
+
+
 class CompositeIndex(Persistent):
     """Tracks by (taskId, runId, userName), each ordered by (ts, num)."""
 
@@ -109,14 +131,12 @@ class CompositeIndex(Persistent):
         # (task, run, user) -> LOBTree(ts -> num or LLTreeSet of nums).
         # Keyed by time so that the last track is the maximum key; a bare
         # int per second keeps the common entry at two small ints.
-        self._postings = OOBTree()
+        self._postings = CombinationTree()
         self._byTask = OOBTree()      # taskId -> OOTreeSet of combinations
         self._byRun = LOBTree()       # runId -> OOTreeSet of combinations
-        self._byUser = OOBTree()      # userName -> OOTreeSet of combinations
-        # ts -> LLTreeSet of nums. Always a set, never a bare number: every
-        # writer adds to the current second, and BTrees merge concurrent
-        # adds to one set, while replacing a value would conflict.
-        self._time = LOBTree()
+        self._byUser = UserTree()     # userName -> OOTreeSet of combinations
+        # One ts -> LLTreeSet(nums) tree per time slot; see _timeSlot.
+        self._times = tuple(LOBTree() for _ in range(TIME_SLOTS))
 
     # writing
 
@@ -132,9 +152,10 @@ class CompositeIndex(Persistent):
                     combos = tree[value] = OOTreeSet()
                 combos.add(key)
         _add_num(postings, ts, num)
-        times = self._time.get(ts)
+        tree = self._times[_timeSlot(num)]
+        times = tree.get(ts)
         if times is None:
-            times = self._time[ts] = LLTreeSet()
+            times = tree[ts] = LLTreeSet()
         times.add(num)
 
     def remove(self, key, ts, num):
@@ -149,14 +170,16 @@ class CompositeIndex(Persistent):
                     combos.remove(key)
                     if not combos:
                         del tree[value]
-        times = self._time.get(ts)
+        tree = self._times[_timeSlot(num)]
+        times = tree.get(ts)
         if times is not None and num in times:
             times.remove(num)
             if not times:
-                del self._time[ts]
+                del tree[ts]
 
     def clear(self):
-        for tree in (self._postings, self._time) + self._dimensionTrees():
+        for tree in ((self._postings,) + self._times
+                     + self._dimensionTrees()):
             tree.clear()
 
     def _dimensionTrees(self):
@@ -177,8 +200,8 @@ class CompositeIndex(Persistent):
         For repairs after a track changed behind the index's back: it
         scans the postings of ``key`` first, then of every combination.
         """
-        keys = self._postings.keys()
-        for k in ([key] if key in self._postings else []) + list(keys):
+        keys = sorted(self._postings.keys())
+        for k in ([key] if key in self._postings else []) + keys:
             for ts, n in _pairs(self._postings[k], None, None):
                 if n == num:
                     return k, ts
@@ -219,7 +242,7 @@ class CompositeIndex(Persistent):
     def combinations(self, taskId=None):
         """All (taskId, runId, userName) keys, or those of one task."""
         if taskId is None:
-            return list(self._postings.keys())
+            return sorted(self._postings.keys())
         return list(self._byTask.get(taskId, ()))
 
     def select(self, criteria, timeFrom=None, timeTo=None):
@@ -230,7 +253,7 @@ class CompositeIndex(Persistent):
         Without dimension criteria, the time map answers alone.
         """
         if not criteria:
-            return _pairs(self._time, timeFrom, timeTo)
+            return self.timePairs(timeFrom, timeTo)
         combos = None
         for dim, values in sorted(criteria.items(),
                                   key=lambda item: len(item[1])):
@@ -253,11 +276,32 @@ class CompositeIndex(Persistent):
             result.extend(_pairs(self._postings[key], timeFrom, timeTo))
         return result
 
+    def timePairs(self, timeFrom=None, timeTo=None):
+        """(ts, num) of every track in the (inclusive) time range."""
+        result = []
+        for tree in self._times:
+            for ts, nums in tree.items(min=timeFrom, max=timeTo):
+                result.extend((ts, num) for num in nums)
+        return result
+
     def walk(self):
         """Yield every (taskId, runId, userName, ts, num) indexed."""
         for key, postings in self._postings.items():
             for ts, num in _pairs(postings, None, None):
                 yield key + (ts, num)
+
+
+# The time map is written by every writer at the current second. In one
+# tree, concurrent writers would append to the same buckets and split them
+# (and their parent) together, which BTrees cannot merge. So there are
+# TIME_SLOTS trees, made up front, and a track goes to the one of its
+# number's partition: processes write their own partitions (see ids), so
+# they append to different trees. A time range reads every tree.
+TIME_SLOTS = 16
+
+
+def _timeSlot(num):
+    return (num // PARTITION) % TIME_SLOTS
 
 
 def _pairs(tree, timeFrom, timeTo):

@@ -13,6 +13,7 @@ from cybertools_tracking.ids import Counter, allocate_track_number
 from cybertools_tracking.index import DIMENSIONS, CompositeIndex, FieldIndex
 from cybertools_tracking.index import Prefix
 from cybertools_tracking.interfaces import ITrackingStorage
+from cybertools_tracking.partitions import PartitionedTree
 from cybertools_tracking.timestamps import as_timestamp, getTimeStamp
 from cybertools_tracking.track import Run, Track, copy_data
 
@@ -75,7 +76,7 @@ class TrackingStorage(Persistent):
                 raise TypeError('trackFactory must be a Track class, got %r'
                                 % (trackFactory,))
             self.trackFactory = trackFactory
-        self._tracks = LOBTree()      # num -> track
+        self._tracks = PartitionedTree()    # num -> track
         self._count = Length()
         self._trackIds = Counter()
         self._runIds = Counter()

@@ -1,0 +1,143 @@
+"""Tracks by number, in one BTree per block of numbers.
+
+Every writer appends: its new tracks go to the end of the tree. In a
+single LOBTree, two processes appending at once split the same buckets
+and rewrite the same internal node, and BTrees cannot merge those
+changes: one of the two commits fails with a ConflictError. Here the
+numbers ``p * PARTITION`` to ``(p + 1) * PARTITION - 1`` live in a tree
+of their own. A process takes its numbers in whole partitions (see
+``ids``), so two processes never append to the same tree; the top tree
+only gains a key when a partition starts, and adding different keys to
+one bucket is a change BTrees do merge.
+"""
+
+from BTrees.LOBTree import LOBTree
+from persistent import Persistent
+
+__all__ = ['PARTITION', 'PartitionedTree', 'SHARDS', 'ShardedTree']
+
+PARTITION = 1000
+
+
+class PartitionedTree(Persistent):
+    """A mapping of int -> object with the part of the LOBTree API that a
+    TrackingStorage uses, iterated in key order."""
+
+    def __init__(self):
+        self._partitions = LOBTree()
+
+    def _tree(self, key, create=False):
+        tree = self._partitions.get(key // PARTITION)
+        if tree is None and create:
+            tree = self._partitions[key // PARTITION] = LOBTree()
+        return tree
+
+    def get(self, key, default=None):
+        tree = self._partitions.get(key // PARTITION)
+        return default if tree is None else tree.get(key, default)
+
+    def __getitem__(self, key):
+        tree = self._partitions.get(key // PARTITION)
+        if tree is None:
+            raise KeyError(key)
+        return tree[key]
+
+    def __contains__(self, key):
+        tree = self._partitions.get(key // PARTITION)
+        return tree is not None and key in tree
+
+    def __setitem__(self, key, value):
+        self._tree(key, create=True)[key] = value
+
+    def __delitem__(self, key):
+        tree = self._tree(key)
+        if tree is None:
+            raise KeyError(key)
+        del tree[key]
+        # An emptied partition stays: removing it would rewrite the top
+        # tree, and numbers are never reused anyway.
+
+    def pop(self, key, *default):
+        tree = self._tree(key)
+        if tree is None or key not in tree:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        return tree.pop(key)
+
+    def keys(self):
+        for tree in self._partitions.values():
+            yield from tree.keys()
+
+    def values(self):
+        for tree in self._partitions.values():
+            yield from tree.values()
+
+    def items(self):
+        for tree in self._partitions.values():
+            yield from tree.items()
+
+    def __iter__(self):
+        return self.keys()
+
+    def maxKey(self):
+        for part in reversed(list(self._partitions.keys())):
+            tree = self._partitions[part]
+            if tree:
+                return tree.maxKey()
+        raise ValueError('empty tree')
+
+
+SHARDS = 64
+
+
+class ShardedTree(Persistent):
+    """A mapping spread over SHARDS OOBTrees by a stable hash of the key.
+
+    For keys that many writers add at once in no particular order (new
+    (task, run, user) combinations): in one OOBTree they would split the
+    same buckets; here two writers adding different keys mostly touch
+    different trees. The shards are made up front, so this object itself
+    is written once. Iteration is per shard, not in key order.
+
+    Subclasses say how a key picks its shard (``shard_of``); it must give
+    the same answer in every process, so not ``hash()``.
+    """
+
+    def __init__(self):
+        from BTrees.OOBTree import OOBTree
+        self._shards = tuple(OOBTree() for _ in range(SHARDS))
+
+    @staticmethod
+    def shard_of(key):
+        raise NotImplementedError
+
+    def _tree(self, key):
+        return self._shards[self.shard_of(key) % SHARDS]
+
+    def get(self, key, default=None):
+        return self._tree(key).get(key, default)
+
+    def __getitem__(self, key):
+        return self._tree(key)[key]
+
+    def __setitem__(self, key, value):
+        self._tree(key)[key] = value
+
+    def __delitem__(self, key):
+        del self._tree(key)[key]
+
+    def __contains__(self, key):
+        return key in self._tree(key)
+
+    def keys(self):
+        for tree in self._shards:
+            yield from tree.keys()
+
+    def items(self):
+        for tree in self._shards:
+            yield from tree.items()
+
+    def clear(self):
+        for tree in self._shards:
+            tree.clear()
