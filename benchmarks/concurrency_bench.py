@@ -91,7 +91,7 @@ def _writers(uri, writers, total, first_seed=0):
             'retries_per_1000': 1000.0 * retries / commits}
 
 
-def run(engine, writers, total, var):
+def run(engine, writers, total, var, prefill=PREFILL):
     uri, cleanup = ENGINES[engine](var)
     try:
         db = open_db(uri)
@@ -99,7 +99,7 @@ def run(engine, writers, total, var):
             get_storage(connection)
         db.close()
         cold = _writers(uri, writers, total, first_seed=0)
-        _writers(uri, 1, PREFILL, first_seed=50)
+        _writers(uri, 1, prefill, first_seed=50)
         established = _writers(uri, writers, total, first_seed=10)
         db = open_db(uri)
         with db.transaction() as connection:
@@ -108,14 +108,15 @@ def run(engine, writers, total, var):
         transaction.abort()
     finally:
         cleanup()
-    expected = 2 * (total // writers) * writers + PREFILL
+    expected = 2 * (total // writers) * writers + prefill
     assert stored == expected, (stored, expected)
     return {'cold': cold, 'established': established, 'stored': stored}
 
 
-def report(total=40_000, var=os.path.join(HERE, 'var'), out=None):
+def report(total=20_000, var=os.path.join(HERE, 'var'), out=None,
+           prefill=PREFILL):
     lines = ['### Concurrent writers: %d tracks per phase, %d per commit, '
-             'established after %d more' % (total, BATCH, PREFILL), '',
+             'established after %d more' % (total, BATCH, prefill), '',
              '| engine | writers | phase | tracks/s (all writers) | vs 1 writer '
              '| retries per 1,000 commits |', '|---|---|---|---|---|---|']
     figures = {}
@@ -125,7 +126,7 @@ def report(total=40_000, var=os.path.join(HERE, 'var'), out=None):
             print('  running %s with %d writers' % (engine, writers),
                   file=sys.stderr, flush=True)
             try:
-                result = run(engine, writers, total, var)
+                result = run(engine, writers, total, var, prefill)
             except Exception as error:       # a server that is not there
                 lines.append('| %s | %d | not run: %s | | | |'
                              % (engine, writers, str(error).splitlines()[0]))
@@ -145,5 +146,5 @@ def report(total=40_000, var=os.path.join(HERE, 'var'), out=None):
 
 
 if __name__ == '__main__':
-    total = int(sys.argv[1]) if len(sys.argv) > 1 else 40_000
+    total = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     print('\n'.join(report(total)))

@@ -1,5 +1,17 @@
 """Run the benchmarks: ``.venv/bin/python benchmarks/run.py [--quick]``.
 
+Three parts, all by default (``--only`` picks):
+
+``storage``
+    ingest and lookups, TrackingStorage on a FileStorage against SQLite
+    with equivalent indexes (``storage_bench.py``);
+``goals``
+    the goal layer against dictrack 2.0.6, installed in a venv of its own
+    under ``benchmarks/var/`` (``goals_bench.py``);
+``concurrency``
+    1, 2 and 4 writer processes on ZEO and on PostgreSQL
+    (``concurrency_bench.py``; needs the local PostgreSQL).
+
 Prints a Markdown report and writes it, with the raw figures as JSON, to
 ``benchmarks/var/`` (not versioned). Copy a report worth keeping into
 ``RESULTS.md`` with a line on what changed.
@@ -15,6 +27,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import concurrency_bench  # noqa: E402
+import goals_bench  # noqa: E402
 import storage_bench  # noqa: E402
 
 
@@ -93,6 +107,9 @@ def main():
                         help='100,000 tracks instead of a million')
     parser.add_argument('--modes', nargs='+', default=['sessions', 'uniform'],
                         choices=['sessions', 'uniform'])
+    parser.add_argument('--only', nargs='+',
+                        default=['storage', 'goals', 'concurrency'],
+                        choices=['storage', 'goals', 'concurrency'])
     parser.add_argument('--var', default=os.path.join(HERE, 'var'))
     args = parser.parse_args()
     if args.quick:
@@ -101,7 +118,17 @@ def main():
     stamp = datetime.datetime.now().strftime('%Y-%m-%d %H:%M')
     out = {'date': stamp, 'machine': machine()}
     lines = ['## %s' % stamp, '', 'Machine: %s' % out['machine'], '']
-    lines += storage_report(args, out)
+    if 'storage' in args.only:
+        lines += storage_report(args, out)
+    if 'goals' in args.only:
+        lines += goals_bench.report(
+            {'items': 20_000 if args.quick else 100_000, 'var': args.var,
+             'repeat': 1 if args.quick else 2}, out=out)
+        lines.append('')
+    if 'concurrency' in args.only:
+        lines += concurrency_bench.report(
+            total=4_000 if args.quick else 20_000, var=args.var, out=out,
+            prefill=10_000 if args.quick else concurrency_bench.PREFILL)
     report = '\n'.join(lines)
     print(report)
     with open(os.path.join(args.var, 'last-run.md'), 'w') as f:
