@@ -276,7 +276,7 @@ def test_import_retries_a_conflicting_commit(run, db, tmp_path, monkeypatch):
 
     monkeypatch.setattr(transaction.TransactionManager, 'commit',
                         flaky_commit)
-    monkeypatch.setattr(cli, 'BACKOFF_BASE', 0.001)
+    monkeypatch.setattr(cli, 'backoff_delay', lambda attempt: 0.001)
     path = write(tmp_path, jsonl(*GOOD))
     code, out, err = run('--db', db, 'import', path, '--batch', '2')
     assert failures and (code, err) == (0, '')

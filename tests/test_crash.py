@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 import transaction
 
 from cybertools_tracking.check import check_storage

@@ -6,7 +6,6 @@ import textwrap
 
 import pytest
 import transaction
-from ZODB.POSException import ConflictError
 
 from cybertools_tracking.db import (DatabaseLockedError, as_uri, get_storage,
                                     open_db, tracking_transaction)

@@ -39,7 +39,7 @@ from ZODB.POSException import POSError
 
 from cybertools_tracking.db import DEFAULT_NAME, DEFAULT_URI
 from cybertools_tracking.db import DatabaseLockedError, as_uri, get_storage
-from cybertools_tracking.db import open_db
+from cybertools_tracking.db import backoff_delay, file_path, open_db
 from cybertools_tracking.storage import TrackingStorage
 from cybertools_tracking.timestamps import as_timestamp
 
@@ -57,7 +57,6 @@ GC_EVERY = 10_000
 # Commit retries (ZEO, RelStorage): capped exponential backoff with jitter,
 # slept between attempts.
 COMMIT_ATTEMPTS = 5
-BACKOFF_BASE, BACKOFF_CAP = 0.05, 2.0
 
 
 class CommandError(Exception):
@@ -285,13 +284,6 @@ def _storage_name(args):
     return getattr(args, 'storage', None) or DEFAULT_NAME
 
 
-def _file_path(uri):
-    """The file of a FileStorage URI, else None."""
-    if not uri.startswith('file://'):
-        return None
-    return os.path.normpath(uri[len('file://'):].split('?', 1)[0])
-
-
 @contextlib.contextmanager
 def _connection(args, write):
     """Yield (transaction manager, connection) on the database of ``args``.
@@ -300,7 +292,7 @@ def _connection(args, write):
     Without ``write`` a missing FileStorage is an error, not created.
     """
     uri = as_uri(_db_arg(args))
-    path = _file_path(uri)
+    path = file_path(uri)
     if not write and path is not None and not os.path.exists(path):
         raise CommandError('no database at %s (create one with "import" '
                            'or "demo", or name another with --db)' % path)
@@ -353,8 +345,7 @@ def _commit(manager, redo):
             manager.abort()
             if attempt == COMMIT_ATTEMPTS - 1:
                 raise
-        time.sleep(random.uniform(0, min(BACKOFF_CAP,
-                                         BACKOFF_BASE * 2 ** attempt)))
+        time.sleep(backoff_delay(attempt))
         redo()
 
 

@@ -15,7 +15,7 @@ from cybertools_tracking.index import Prefix
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.partitions import PartitionedTree
 from cybertools_tracking.timestamps import as_timestamp, getTimeStamp
-from cybertools_tracking.track import Run, Track, copy_data
+from cybertools_tracking.track import Run, Track
 
 __all__ = ['TrackingStorage']
 
