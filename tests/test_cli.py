@@ -15,9 +15,9 @@ import transaction
 from ZODB.FileStorage import FileStorage
 from ZODB.POSException import ConflictError
 
-from cybertools_tracking import cli
 from cybertools_tracking.cli import main
 from cybertools_tracking.db import get_storage, open_db
+from cybertools_tracking import db as db_module
 
 
 @pytest.fixture
@@ -276,7 +276,7 @@ def test_import_retries_a_conflicting_commit(run, db, tmp_path, monkeypatch):
 
     monkeypatch.setattr(transaction.TransactionManager, 'commit',
                         flaky_commit)
-    monkeypatch.setattr(cli, 'backoff_delay', lambda attempt: 0.001)
+    monkeypatch.setattr(db_module, 'backoff_delay', lambda attempt: 0.001)
     path = write(tmp_path, jsonl(*GOOD))
     code, out, err = run('--db', db, 'import', path, '--batch', '2')
     assert failures and (code, err) == (0, '')

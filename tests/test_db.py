@@ -7,6 +7,7 @@ import textwrap
 import pytest
 import transaction
 
+from cybertools_tracking.check import check_storage
 from cybertools_tracking.db import (DatabaseLockedError, as_uri, get_storage,
                                     open_db, tracking_transaction)
 from cybertools_tracking.storage import TrackingStorage
@@ -219,3 +220,55 @@ def test_run_end_merge_between_connections(fs_path):
 def test_storage_outside_a_database_works():
     st = TrackingStorage()
     assert st.saveUserTrack('a', 0, 'u', {}) == '0000001'
+
+
+def test_retry_transaction_retries_conflicts_and_only_those(fs_path):
+    from transaction.interfaces import TransientError
+    from cybertools_tracking.db import backoff_delay, retry_transaction
+    manager = transaction.TransactionManager()
+    calls, retries, pauses = [], [], []
+
+    def work():
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransientError('busy')
+        return 'done'
+    assert retry_transaction(work, manager, sleep=pauses.append,
+                             on_retry=lambda n, e: retries.append(n)) == 'done'
+    assert len(calls) == 3 and retries == [0, 1] and len(pauses) == 2
+    with pytest.raises(TransientError):
+        retry_transaction(lambda: (_ for _ in ()).throw(TransientError('x')),
+                          manager, attempts=4, sleep=None)
+    with pytest.raises(ValueError):
+        retry_transaction(lambda: calls.append(1) or int('x'), manager)
+    for attempt in range(12):
+        delay = backoff_delay(attempt)
+        ceiling = min(1.0, 0.005 * 2 ** attempt)
+        assert ceiling / 2 <= delay <= ceiling
+
+
+def test_retry_transaction_redoes_a_started_batch_after_a_conflict(fs_path):
+    from cybertools_tracking.db import retry_transaction
+    db = open_db(fs_path)
+    with tracking_transaction(db):
+        pass
+    tm1, tm2 = transaction.TransactionManager(), transaction.TransactionManager()
+    c1, c2 = db.open(tm1), db.open(tm2)
+    get_storage(c1).saveUserTrack('a', 0, 'u', {'by': 1}, timeStamp=T0)
+    get_storage(c2).saveUserTrack('a', 0, 'u', {'by': 2}, timeStamp=T0)
+    tm1.commit()
+    redone = []
+
+    def redo():
+        redone.append(1)
+        get_storage(c2).saveUserTrack('a', 0, 'u', {'by': 2}, timeStamp=T0)
+    # c2's first attempt (already saved) conflicts in the user's postings:
+    # both wrote the same second of the same user.
+    retry_transaction(redo, tm2, sleep=None, started=True)
+    assert redone == [1]
+    c1.close()
+    c2.close()
+    with tracking_transaction(db) as st:
+        assert sorted(t.data['by'] for t in st.values()) == [1, 2]
+        assert check_storage(st) == []
+    db.close()

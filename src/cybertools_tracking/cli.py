@@ -33,13 +33,12 @@ import sys
 import time
 
 import transaction
-from transaction.interfaces import TransientError
 from ZODB.FileStorage import FileStorage
 from ZODB.POSException import POSError
 
 from cybertools_tracking.db import DEFAULT_NAME, DEFAULT_URI
 from cybertools_tracking.db import DatabaseLockedError, as_uri, get_storage
-from cybertools_tracking.db import backoff_delay, file_path, open_db
+from cybertools_tracking.db import file_path, open_db, retry_transaction
 from cybertools_tracking.storage import TrackingStorage
 from cybertools_tracking.timestamps import as_timestamp
 
@@ -334,19 +333,10 @@ def _existing_storage(connection, args):
 
 
 def _commit(manager, redo):
-    """Commit; on a conflict abort, wait, call ``redo()`` to make the
-    changes again and retry. Only FileStorage's rivals (ZEO, RelStorage)
-    ever conflict."""
-    for attempt in range(COMMIT_ATTEMPTS):
-        try:
-            manager.commit()
-            return
-        except TransientError:
-            manager.abort()
-            if attempt == COMMIT_ATTEMPTS - 1:
-                raise
-        time.sleep(backoff_delay(attempt))
-        redo()
+    """Commit the batch saved so far; on a conflict abort, pause and call
+    ``redo()`` to save it again (``db.retry_transaction``). Only
+    FileStorage's rivals (ZEO, RelStorage) ever conflict."""
+    retry_transaction(redo, manager, attempts=COMMIT_ATTEMPTS, started=True)
 
 
 # formatting

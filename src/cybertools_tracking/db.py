@@ -188,7 +188,7 @@ def backoff_delay(attempt, base=BASE_DELAY, cap=MAX_DELAY):
 
 
 def retry_transaction(work, transaction_manager=None, attempts=ATTEMPTS,
-                      sleep=time.sleep, on_retry=None):
+                      sleep=time.sleep, on_retry=None, started=False):
     """Call ``work()`` in a new transaction and commit; retry on conflicts.
 
     On a TransientError from ``work`` or from the commit, the transaction
@@ -196,13 +196,20 @@ def retry_transaction(work, transaction_manager=None, attempts=ATTEMPTS,
     ``backoff_delay(attempt)`` (no pause with ``sleep=None``, for tests)
     ``work`` runs again, up to ``attempts`` times in all; then the last
     error is raised. Any other error aborts and is raised at once. Returns
-    what ``work`` returned in the attempt that committed.
+    what ``work`` returned in the attempt that committed (None if that was
+    a ``started`` first attempt).
+
+    ``started=True`` says the first attempt's work is already done in the
+    current transaction (an import that saves each line as it reads it, to
+    report a bad line by its number): it is committed, and ``work`` runs
+    only for the retries.
     """
     manager = transaction_manager or transaction.manager
     for attempt in range(attempts):
-        manager.begin()
+        if not (started and attempt == 0):
+            manager.begin()
         try:
-            result = work()
+            result = None if (started and attempt == 0) else work()
             manager.commit()
             return result
         except TransientError as error:
