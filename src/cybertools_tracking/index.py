@@ -109,11 +109,11 @@ def _union(values):
 
 class CombinationTree(ShardedTree):
     """(taskId, runId, userName) -> that combination's postings, sharded
-    by task and user so that concurrent writers rarely share a bucket."""
+    by user so that concurrent writers rarely share a bucket."""
 
     @staticmethod
     def shard_of(key):
-        return zlib.crc32(('%s\x00%s' % (key[0], key[2])).encode('utf-8'))
+        return zlib.crc32(key[2].encode('utf-8'))
 
 
 class UserTree(ShardedTree):
