@@ -3,11 +3,16 @@
 import logging
 import math
 import pickle
+from unittest import mock
 
 import pytest
+import transaction
+import ZODB
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from ZODB.POSException import ConflictError
+from ZODB.serialize import referencesf
 from zope.interface.verify import verifyObject
 
 from cybertools_tracking.goals.conditions import KeyExists
@@ -111,10 +116,66 @@ def test_reprs():
 def test_default_state_stays_out_of_the_record():
     # Attributes at their class-level default are not stored, so records
     # stay small and old pickles load with the defaults of new attributes.
+    # What tracking changes sits in the tally's own record.
     tracker = counter()
     assert set(tracker.__getstate__()) == {
-        "_name", "_conditions", "_targets", "_target", "_progress",
-        "_init_progress"}
+        "_name", "_conditions", "_targets", "_init_progress", "_tally"}
+    assert set(tracker._tally.__getstate__()) == {"target", "progress"}
+
+
+def test_tracking_writes_a_small_record_without_references():
+    db = ZODB.DB(None)
+    conn = db.open()
+    tracker = CountTracker("t", [KeyValueEQ("event", "buy"),
+                                 KeyValueEQ("channel", "web")], [10, 20],
+                           limiters=[CountLimiter(5)])
+    conn.root()["t"] = tracker
+    transaction.commit()
+    tracker_serial = tracker._p_serial
+    tracker.track({"event": "buy", "channel": "web"})
+    transaction.commit()
+    # The tally and the limiter were written; the tracker was not.
+    assert tracker._p_serial == tracker_serial
+    assert tracker._tally._p_serial == tracker.limiters[0]._p_serial
+    record, _ = db.storage.load(tracker._tally._p_oid)
+    assert b"channel" not in record and len(record) < 150
+    assert referencesf(record) == []
+    transaction.abort()
+    db.close()
+
+
+def test_a_record_with_inline_progress_loads_and_is_converted():
+    # Records written before the progress moved out of the tracker hold it
+    # inline; such a tracker gets a tally when loaded, which is stored with
+    # the tracker's next record, as soon as the tally changes.
+    db = ZODB.DB(None)
+    inline = {"_name": "old", "_conditions": (KeyExists("hit"),),
+              "_targets": (3, 5), "_target": 3, "_progress": 1,
+              "_init_progress": 0, "_group_id": "g", "_loop_forever": True}
+    with mock.patch.object(CountTracker, "__getstate__",
+                           lambda self: inline):
+        db.open().root()["t"] = CountTracker("old", [], 1)
+        transaction.commit()
+
+    def load():
+        tm = transaction.TransactionManager()
+        return tm, db.open(tm).root()["t"]
+
+    tm, tracker = load()
+    assert (tracker.name, tracker.group_id, tracker.targets, tracker.progress,
+            tracker.target, tracker.loop_forever, tracker.conditions) == (
+        "old", "g", (3, 5), 1, 3, True, (KeyExists("hit"),))
+    assert tracker._tally._p_oid is None
+    tracker.track(HIT)
+    tm.commit()
+    tm, tracker = load()
+    assert (tracker.progress, tracker.target) == (2, 3)
+    assert "_progress" not in tracker.__getstate__()
+    tracker.track(HIT)
+    tm.commit()
+    tm, tracker = load()
+    assert (tracker.progress, tracker.current_stage) == (3, 2)
+    db.close()
 
 
 def test_old_record_without_new_attributes_loads():
@@ -411,3 +472,28 @@ def test_invariants(items, targets, loop, policy):
     assert len(set(stages_seen[:len(targets) - 1])) == len(
         stages_seen[:len(targets) - 1])
     assert not math.isnan(tracker.progress)
+
+
+# -- concurrency --------------------------------------------------------------
+
+@pytest.mark.parametrize("change", [
+    lambda t: t.add_targets(50),
+    lambda t: setattr(t, "loop_forever", True),
+    lambda t: setattr(t, "reset_policy", ResetPolicy.ALL)])
+def test_changing_a_setting_conflicts_with_concurrent_tracking(change):
+    # The settings live in the tracker's record, the progress in the
+    # tally's; a change of settings writes the tally too, so that it
+    # conflicts with a transaction that tracked against the old settings.
+    db = ZODB.DB(None)
+    with db.transaction() as conn:
+        conn.root()["t"] = counter([2, 3])
+    tm1 = transaction.TransactionManager()
+    tm2 = transaction.TransactionManager()
+    first, second = db.open(tm1).root()["t"], db.open(tm2).root()["t"]
+    second.track(HIT)
+    tm2.commit()
+    change(first)
+    with pytest.raises(ConflictError):
+        tm1.commit()
+    tm1.abort()
+    db.close()

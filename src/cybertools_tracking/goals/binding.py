@@ -23,6 +23,7 @@ import copy
 import json
 import weakref
 from collections import namedtuple
+from json.encoder import encode_basestring_ascii
 
 from persistent.mapping import PersistentMapping
 
@@ -46,6 +47,12 @@ _managers = weakref.WeakKeyDictionary()
 
 def task_group(taskId, userName):
     """The group id of a user's copies of a task's goal templates."""
+    if type(taskId) is str and type(userName) is str:
+        # What json.dumps([taskId, userName]) returns (group ids are
+        # stored, so it must stay exactly that), without setting up an
+        # encoder for every track.
+        return '[%s, %s]' % (encode_basestring_ascii(taskId),
+                             encode_basestring_ascii(userName))
     return json.dumps([taskId, userName])
 
 
@@ -126,21 +133,26 @@ class StorageGoals:
         GoalOutcome."""
         item = track_item(track)
         now = track.timeStamp
-        dirtied, completed, limited = [], [], []
         groups = [track.userName]
         templates = self.storage._goalTemplates
-        if templates is not None and track.taskId in templates:
-            group = task_group(track.taskId, track.userName)
-            self._copy_templates(group, templates[track.taskId], now)
-            groups.append(group)
+        if templates is not None:
+            task = templates.get(track.taskId)
+            if task is not None:
+                group = task_group(track.taskId, track.userName)
+                self._copy_templates(group, task, now)
+                groups.append(group)
         registry = self.storage._goalRegistry
+        track_group = self.manager.track
+        dirtied, completed, limited = [], [], []
         for group in groups:
             if registry.get(group) is None:
                 continue
-            result = self.manager.track(group, item, now_ts=now)
-            dirtied.extend(result.dirtied)
-            completed.extend(result.completed)
-            limited.extend(result.limited)
+            result = track_group(group, item, now_ts=now)
+            dirtied += result.dirtied
+            completed += result.completed
+            limited += result.limited
+        if not (dirtied or limited):  # a completed tracker is dirtied too
+            return NO_OUTCOME
         return GoalOutcome(tuple(dirtied), tuple(completed), tuple(limited))
 
     def _copy_templates(self, group, templates, now):

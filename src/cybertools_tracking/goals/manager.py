@@ -19,6 +19,7 @@ from ZODB.Connection import Connection
 from ZODB.utils import z64
 from zope.interface import implementer
 
+from cybertools_tracking.goals.conditions import MISSING
 from cybertools_tracking.goals.events import EVENT_ALL
 from cybertools_tracking.goals.events import EVENT_TRACKER_ADDED
 from cybertools_tracking.goals.events import make_event
@@ -49,6 +50,10 @@ TrackResult = namedtuple("TrackResult", "ok dirtied completed limited")
 TrackResult.__doc__ = """\
 What ``track`` did; unpacks like dictrack's ``(ok, dirtied, completed,
 limited)``.  ``ok`` is always True: failures raise instead."""
+
+# ``TrackResult(...)`` goes through a Python-level ``__new__``; the hot path
+# builds its results directly.
+_new_tuple = tuple.__new__
 
 
 class MemoryDataCache:
@@ -314,8 +319,7 @@ class TrackingManager:
             previous = group.find(tracker.name)
             if previous is not None:  # a completed one, replaced by this one
                 previous._set_removed()
-            tracker._group_id = group_id
-            tracker._expire_at = expire_at
+            tracker._place(group_id, expire_at)
             group.put(tracker)
             self._dispatch(make_event(EVENT_TRACKER_ADDED, tracker.snapshot(),
                                       now))
@@ -366,8 +370,7 @@ class TrackingManager:
             raise TrackerAlreadyRemovedError(group_id, tracker.name, "store")
         if tracker.group_id is not None and tracker.group_id != group_id:
             raise GroupIdAlreadySetError(tracker.group_id, group_id)
-        tracker._group_id = group_id
-        tracker._expire_at = existing._expire_at
+        tracker._place(group_id, existing._expire_at)
         existing._set_removed()
         group.put(tracker)
         return None, True
@@ -464,8 +467,9 @@ class TrackingManager:
         return self._track(group_id, data, now_ts)[0]
 
     def _track(self, group_id, data, now_ts):
-        # The hot path.  Iterating ``group.live`` directly is safe because
-        # the group replaces that dict instead of changing it.
+        # The hot path.  Iterating the group's trackers directly is safe
+        # because the group replaces its ``live`` dict instead of changing
+        # it, so the candidates chosen here stay those of the item's start.
         if type(data) is not dict and not isinstance(data, Mapping):
             raise TypeError("data must be a dict (or another mapping), "
                             "got %r (%s)" % (data, type(data).__name__))
@@ -473,40 +477,59 @@ class TrackingManager:
         if registry is None or registry._p_oid is None:
             registry = self._registry()
             if registry is None:
-                return TrackResult(True, [], [], []), False
-        group = registry.get(group_id)
+                return _new_tuple(TrackResult, (True, [], [], [])), False
+        group = registry.groups.get(group_id)
         if group is None:
-            return TrackResult(True, [], [], []), False
+            return _new_tuple(TrackResult, (True, [], [], [])), False
+        candidates = group._v_candidates
+        if candidates is None or candidates.live is not group.live:
+            candidates = group.candidates()
+        pending, key, probe = candidates.select(data)
+        expiring = candidates.expiring
         now = time.time() if now_ts is None else now_ts
-        dirtied, completed, limited, expired = [], [], [], []
+        dirtied, completed, limited = [], [], []
+        expired = None
         dispatch = self._dispatch
-        for tracker in group.live.values():
-            if tracker._state > LIMITED:
-                continue  # removed or completed by a listener meanwhile
-            expire_at = tracker._expire_at
-            if expire_at is not None and now >= expire_at:
-                expired.append(tracker)
-                continue
-            changed, events = tracker.track(data, now)
-            if changed:
-                dirtied.append(tracker)
-                state = tracker._state
-                if state == COMPLETED:
-                    completed.append(tracker)
-                    group.put(tracker)  # moves it to the completed ones
-                for event in events:
-                    dispatch(event)
-                if state == LIMITED:
+        while pending:
+            rest = ()
+            for tracker in pending:
+                tally = tracker._tally
+                if tally.state > LIMITED:
+                    continue  # removed or completed by a listener meanwhile
+                if expiring:
+                    expire_at = tracker._expire_at
+                    if expire_at is not None and now >= expire_at:
+                        if expired is None:
+                            expired = []
+                        expired.append(tracker)
+                        continue
+                changed, events = tracker.track(data, now)
+                if changed:
+                    dirtied.append(tracker)
+                    state = tally.state
+                    if state == COMPLETED:
+                        completed.append(tracker)
+                        group.put(tracker)  # moves it to the completed ones
+                    for event in events:
+                        dispatch(event)
+                    if state == LIMITED:
+                        limited.append(tracker)
+                elif tally.state == LIMITED:
                     limited.append(tracker)
-            elif tracker._state == LIMITED:
-                limited.append(tracker)
-        for tracker in expired:
-            if tracker._state != REMOVED:
-                group.discard(tracker.name)
-                tracker._set_removed()
+                if key is not None and data.get(key, MISSING) is not probe:
+                    # Code run by this evaluation (a listener, a limiter, a
+                    # condition) changed the value the candidates were
+                    # chosen by: offer the item to every tracker left.
+                    rest, key = candidates.remaining(tracker), None
+                    break
+            pending = rest
         if expired:
+            for tracker in expired:
+                if tracker._tally.state != REMOVED:
+                    group.discard(tracker.name)
+                    tracker._set_removed()
             registry.prune(group_id)
-        return (TrackResult(True, dirtied, completed, limited),
+        return (_new_tuple(TrackResult, (True, dirtied, completed, limited)),
                 bool(dirtied or expired))
 
     def __repr__(self):

@@ -3,6 +3,8 @@
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
+from cybertools_tracking.goals.candidates import Candidates
+
 __all__ = ["GoalRegistry", "GoalGroup"]
 
 
@@ -15,11 +17,17 @@ class GoalGroup(Persistent):
     changed in place: that marks this object as changed for ZODB, and lets
     ``track`` iterate over ``live`` while a listener adds or removes trackers.
     A group holds references only, so its record stays small.
+
+    Because ``live`` is only ever replaced, a dict's identity stands for its
+    contents: ``candidates`` keeps the index built from one ``live`` dict
+    until ``live`` is another.  When a tracker leaves (it completed, or was
+    removed) the index is narrowed to the new dict rather than rebuilt.
     """
 
     # Shared empty defaults are safe because they are never mutated.
     live = {}
     done = {}
+    _v_candidates = None  # volatile: never stored, dropped on invalidation
 
     def __init__(self, group_id):
         self.group_id = group_id
@@ -31,18 +39,40 @@ class GoalGroup(Persistent):
     def __len__(self):
         return len(self.live) + len(self.done)
 
+    def candidates(self):
+        """The ``Candidates`` index of the live trackers, for ``track``."""
+        live = self.live
+        candidates = self._v_candidates
+        if candidates is None or candidates.live is not live:
+            candidates = self._v_candidates = Candidates(live)
+        return candidates
+
     def find(self, name):
         tracker = self.live.get(name)
         return tracker if tracker is not None else self.done.get(name)
+
+    def _replace_live(self, live, left=None):
+        # *left*: the one tracker that is in ``self.live`` but not in
+        # *live*, if that is the only difference; None for any other change.
+        candidates = self._v_candidates
+        if (left is not None and candidates is not None
+                and candidates.live is self.live):
+            self._v_candidates = candidates.without(left, live)
+        self.live = live
 
     def put(self, tracker):
         """Store *tracker* under its name, live or completed by its state."""
         name = tracker.name
         live, done = dict(self.live), dict(self.done)
-        live.pop(name, None)
+        left = live.pop(name, None)
         done.pop(name, None)
-        (done if tracker.completed else live)[name] = tracker
-        self.live, self.done = live, done
+        if tracker.completed:
+            done[name] = tracker
+        else:
+            live[name] = tracker
+            left = None
+        self._replace_live(live, left)
+        self.done = done
 
     def discard(self, name):
         """Take the tracker *name* out; return it, or None if absent."""
@@ -51,7 +81,7 @@ class GoalGroup(Persistent):
             if name in self.live:
                 live = dict(self.live)
                 del live[name]
-                self.live = live
+                self._replace_live(live, tracker)
             else:
                 done = dict(self.done)
                 del done[name]

@@ -26,8 +26,9 @@ from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
 
 __all__ = [
-    "ResetPolicy", "Tracker", "CountTracker", "AccumulationTracker",
-    "TrackerSnapshot", "ACTIVE", "LIMITED", "COMPLETED", "REMOVED",
+    "ResetPolicy", "Tracker", "TrackerProgress", "CountTracker",
+    "AccumulationTracker", "TrackerSnapshot", "ACTIVE", "LIMITED", "COMPLETED",
+    "REMOVED",
 ]
 
 logger = logging.getLogger("cybertools_tracking.goals")
@@ -100,12 +101,54 @@ def _describe(kind, name, target, targets, stage, progress, state):
     return "<%s %r (%s)>" % (kind, name, " ".join(parts))
 
 
+class TrackerProgress(Persistent):
+    """How far a tracker got: the part of a tracker that items change.
+
+    Every commit that moves a tracker writes this small record (progress,
+    current target, stage, laps, state, completion time), not the tracker's
+    own, which holds its conditions and settings and is written when the
+    tracker is created or a setting changes.  The record holds numbers only,
+    no references, which is the cheapest kind of record to write.
+
+    A ``TrackerProgress`` belongs to exactly one tracker and is only changed
+    through it.  Records name this class, so it keeps its module and name.
+    """
+
+    # Class-level defaults: values added later have one in old records, and
+    # values at their default take no room.
+    progress = 0
+    target = 1
+    stage = 1
+    laps = 0
+    state = ACTIVE
+    completed_at = None
+
+    def __repr__(self):
+        return ("<TrackerProgress (progress=%s target=%s stage=%s state=%s)>"
+                % (self.progress, self.target, self.stage,
+                   STATE_NAMES[self.state]))
+
+
+# Records written before the progress moved out of the tracker hold these
+# attributes inline; ``Tracker.__setstate__`` moves them out.
+_INLINE_PROGRESS = {
+    "_progress": "progress", "_target": "target", "_stage": "stage",
+    "_laps": "laps", "_state": "state", "_completed_at": "completed_at",
+}
+
+
 @implementer(ITracker)
 class Tracker(Persistent):
     """Base class of the persistent trackers; see ``ITracker``.
 
     Subclasses define how much a matching item adds: a constant ``_step``,
     or ``_step = None`` and an ``_amount(data)`` method.
+
+    The tracker's record holds its conditions and settings; what tracking
+    changes is in its ``TrackerProgress`` (``_tally``).  Any change of the
+    tracker's own record also writes the tally, so two transactions that
+    change one tracker always meet on the tally's record and conflict, as
+    they did when all of it was one record.
     """
 
     # Persistent state.  The class-level values are the defaults, so that
@@ -117,15 +160,10 @@ class Tracker(Persistent):
     _conditions = ()
     _limiters = ()
     _targets = (1,)
-    _stage = 1
-    _target = 1
-    _progress = 0
     _init_progress = 0
     _reset_policy = int(ResetPolicy.DEFAULT)
     _loop_forever = False
-    _state = ACTIVE
-    _completed_at = None
-    _laps = 0
+    _tally = None  # set by __init__, or by __setstate__ for old records
 
     _step = 1
 
@@ -151,9 +189,11 @@ class Tracker(Persistent):
         if limiters:
             self._limiters = limiters
         self._targets = _check_targets(target)
-        self._target = self._targets[0]
-        self._progress = self._init_progress = _check_number(
+        tally = TrackerProgress()
+        tally.target = self._targets[0]
+        tally.progress = self._init_progress = _check_number(
             "init_progress", init_progress)
+        self._tally = tally
         if reset_policy != ResetPolicy.DEFAULT:
             self._reset_policy = _check_policy(reset_policy)
         if group_id is not None:
@@ -172,6 +212,33 @@ class Tracker(Persistent):
                     name, interface.__name__, item, type(item).__name__))
         return tuple(items)
 
+    def __setstate__(self, state):
+        if isinstance(state, dict) and "_tally" not in state:
+            # A record from before the progress moved out of the tracker.
+            # The tally made here is stored with the tracker's next record
+            # (see _changing).
+            state = dict(state)
+            tally = TrackerProgress()
+            for old, new in _INLINE_PROGRESS.items():
+                if old in state:
+                    setattr(tally, new, state.pop(old))
+            state["_tally"] = tally
+        Persistent.__setstate__(self, state)
+
+    def _changing(self):
+        """The tally, about to be changed."""
+        tally = self._tally
+        if tally._p_jar is None and self._p_jar is not None:
+            # Made from an old record by __setstate__ and not stored yet: it
+            # only reaches the database with a new record of the tracker.
+            self._p_changed = True
+        return tally
+
+    def _touch(self):
+        # Called by every change of the tracker's own record; see the class
+        # docstring.
+        self._changing()._p_changed = True
+
     # -- read-only view -------------------------------------------------------
 
     name = property(lambda self: self._name)
@@ -180,22 +247,22 @@ class Tracker(Persistent):
     conditions = property(lambda self: self._conditions)
     limiters = property(lambda self: self._limiters)
     targets = property(lambda self: self._targets)
-    target = property(lambda self: self._target)
-    current_stage = property(lambda self: self._stage)
-    laps = property(lambda self: self._laps)
-    progress = property(lambda self: self._progress)
+    target = property(lambda self: self._tally.target)
+    current_stage = property(lambda self: self._tally.stage)
+    laps = property(lambda self: self._tally.laps)
+    progress = property(lambda self: self._tally.progress)
     init_progress = property(lambda self: self._init_progress)
-    completed_at = property(lambda self: self._completed_at)
-    state = property(lambda self: STATE_NAMES[self._state])
-    active = property(lambda self: self._state == ACTIVE)
-    limited = property(lambda self: self._state == LIMITED)
-    completed = property(lambda self: self._state == COMPLETED)
-    removed = property(lambda self: self._state == REMOVED)
+    completed_at = property(lambda self: self._tally.completed_at)
+    state = property(lambda self: STATE_NAMES[self._tally.state])
+    active = property(lambda self: self._tally.state == ACTIVE)
+    limited = property(lambda self: self._tally.state == LIMITED)
+    completed = property(lambda self: self._tally.state == COMPLETED)
+    removed = property(lambda self: self._tally.state == REMOVED)
 
     @property
     def multi_target(self):
         """dictrack's name: the stage targets not reached yet, as a list."""
-        return list(self._targets[self._stage:])
+        return list(self._targets[self._tally.stage:])
 
     @property
     def reset_policy(self):
@@ -204,6 +271,7 @@ class Tracker(Persistent):
     @reset_policy.setter
     def reset_policy(self, value):
         self._reset_policy = _check_policy(value)
+        self._touch()
 
     @property
     def loop_forever(self):
@@ -214,6 +282,7 @@ class Tracker(Persistent):
         if not isinstance(value, bool):
             raise TypeError("loop_forever must be a bool, got %r" % (value,))
         self._loop_forever = value
+        self._touch()
 
     def is_expired(self, now_ts=None):
         """True if the tracker has an expiry time at or before *now_ts*."""
@@ -223,9 +292,10 @@ class Tracker(Persistent):
         return (time.time() if now_ts is None else now_ts) >= expire_at
 
     def __repr__(self):
-        return _describe(type(self).__name__, self._name, self._target,
-                         self._targets, self._stage, self._progress,
-                         self._state)
+        tally = self._tally
+        return _describe(type(self).__name__, self._name, tally.target,
+                         self._targets, tally.stage, tally.progress,
+                         tally.state)
 
     def snapshot(self):
         return TrackerSnapshot(self)
@@ -239,16 +309,18 @@ class Tracker(Persistent):
         return True
 
     def _forbid(self, operation):
-        if self._state == COMPLETED:
+        state = self._tally.state
+        if state == COMPLETED:
             raise TrackerAlreadyCompletedError(
                 self._group_id, self._name, operation)
-        if self._state == REMOVED:
+        if state == REMOVED:
             raise TrackerAlreadyRemovedError(
                 self._group_id, self._name, operation)
 
     def track(self, data, now_ts=None):
         # The hot path: keep attribute lookups and allocations down.
-        state = self._state
+        tally = self._tally
+        state = tally.state
         if state > LIMITED:
             self._forbid("track")
         limiters = self._limiters
@@ -259,11 +331,11 @@ class Tracker(Persistent):
             if refusing:
                 if state == LIMITED:
                     return _UNCHANGED
-                self._state = LIMITED
+                self._changing().state = LIMITED
                 return True, self._limited_events(refusing, now)
         if state == LIMITED:
             # Every limiter allows again (e.g. a time window opened).
-            self._state = ACTIVE
+            self._changing().state = ACTIVE
             changed = True
         for condition in self._conditions:
             if not condition.check(data):
@@ -272,10 +344,11 @@ class Tracker(Persistent):
         if step is None:
             step = self._amount(data)
         if step:
-            self._progress = progress = self._progress + step
+            tally = self._changing()
+            tally.progress = progress = tally.progress + step
         else:
-            progress = self._progress
-        if progress >= self._target:
+            progress = tally.progress
+        if progress >= tally.target:
             now = time.time() if now_ts is None else now_ts
             for limiter in limiters:
                 limiter.record(now)
@@ -285,7 +358,7 @@ class Tracker(Persistent):
                 limiter.record(now)
             refusing = [lim for lim in limiters if not lim.allows(now)]
             if refusing:
-                self._state = LIMITED
+                self._changing().state = LIMITED
                 return True, self._limited_events(refusing, now)
         return _CHANGED
 
@@ -300,22 +373,24 @@ class Tracker(Persistent):
             for limiter in limiters)
 
     def _complete_stage(self, now):
-        targets, stage = self._targets, self._stage
+        targets = self._targets
+        tally = self._changing()
+        stage = tally.stage
         if stage < len(targets) or self._loop_forever:
             completed = self.snapshot()
             if stage < len(targets):
-                self._stage = stage + 1
-                self._target = targets[stage]
+                tally.stage = stage + 1
+                tally.target = targets[stage]
             else:
                 # Another lap of the last target, counted from here; a
                 # PROGRESS reset below starts the lap from zero instead.
-                self._target = self._target + targets[-1]
-                self._laps += 1
+                tally.target = tally.target + targets[-1]
+                tally.laps += 1
             events = self._apply_reset(self._reset_policy, now, {})
             return events + (make_event(
                 EVENT_TRACKER_STAGE_COMPLETED, completed, now),)
-        self._state = COMPLETED
-        self._completed_at = now
+        tally.state = COMPLETED
+        tally.completed_at = now
         return (make_event(EVENT_TRACKER_ALL_COMPLETED, self.snapshot(), now),)
 
     # -- changes --------------------------------------------------------------
@@ -328,25 +403,35 @@ class Tracker(Persistent):
         return self._apply_reset(policy, now, options)
 
     def _apply_reset(self, policy, now, options):
+        tally = self._changing()
         if policy & ResetPolicy.PROGRESS:
-            self._progress = 0
-            self._target = self._targets[self._stage - 1]
+            tally.progress = 0
+            tally.target = self._targets[tally.stage - 1]
         if policy & ResetPolicy.LIMITER:
             for limiter in self._limiters:
                 limiter.reset(now_ts=now, **options)
-            if self._state == LIMITED:
-                self._state = ACTIVE
+            if tally.state == LIMITED:
+                tally.state = ACTIVE
         return (make_event(EVENT_TRACKER_RESET, self.snapshot(), now),)
 
     def add_targets(self, *targets):
         self._forbid("add targets to")
         if len(targets) == 1 and isinstance(targets[0], (list, tuple)):
             targets = targets[0]
-        after = max(self._targets[-1], self._target)
+        after = max(self._targets[-1], self._tally.target)
         self._targets = self._targets + _check_targets(list(targets), after)
+        self._touch()
+
+    def _place(self, group_id, expire_at):
+        """Note the group and expiry time the manager keeps the tracker under.
+        """
+        if (self._group_id, self._expire_at) != (group_id, expire_at):
+            self._group_id = group_id
+            self._expire_at = expire_at
+            self._touch()
 
     def _set_removed(self):
-        self._state = REMOVED
+        self._changing().state = REMOVED
 
 
 class CountTracker(Tracker):
@@ -412,21 +497,22 @@ class TrackerSnapshot:
     """A tracker's state at one moment; see ``ITrackerSnapshot``."""
 
     def __init__(self, tracker):
+        tally = tracker._tally
         self.kind = type(tracker).__name__
         self.name = tracker._name
         self.group_id = tracker._group_id
         self.conditions = tracker._conditions
         self.limiters = tuple(copy.copy(lim) for lim in tracker._limiters)
         self.targets = tracker._targets
-        self.target = tracker._target
-        self.current_stage = tracker._stage
-        self.laps = tracker._laps
-        self.progress = tracker._progress
+        self.target = tally.target
+        self.current_stage = tally.stage
+        self.laps = tally.laps
+        self.progress = tally.progress
         self.init_progress = tracker._init_progress
         self.reset_policy = ResetPolicy(tracker._reset_policy)
         self.loop_forever = tracker._loop_forever
-        self._state = tracker._state
-        self.completed_at = tracker._completed_at
+        self._state = tally.state
+        self.completed_at = tally.completed_at
         self.expire_at = tracker._expire_at
         self.key = getattr(tracker, "_key", None)
 
