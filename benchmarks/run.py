@@ -94,9 +94,15 @@ def storage_report(args, out):
                   'at %d: %.2fx.' % (big, small, ratio, big,
                                      z['last_warm']['mean']
                                      / s['last_warm']['mean']), '']
+    rate = storage_bench.floor(os.path.join(args.var, 'work'),
+                               min(big, 200_000))
+    lines += ['The floor: one tiny persistent object per track in one '
+              'LOBTree, no indexes, %d tracks: %.0f tracks/s.'
+              % (min(big, 200_000), rate), '']
     for key, value in results.items():
         value.pop('answers', None)
     out['storage'] = results
+    out['floor'] = rate
     return lines
 
 

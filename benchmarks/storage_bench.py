@@ -20,6 +20,8 @@ import statistics
 import time
 
 import transaction
+from BTrees.LOBTree import LOBTree
+from persistent import Persistent
 
 from cybertools_tracking.db import get_storage, open_db
 
@@ -247,3 +249,40 @@ def run_side(cls, directory, count, mode, checkpoints):
     result.update(lookups(side, seen))
     side.close()
     return result
+
+
+class _Tiny(Persistent):
+    """The least a persistent track can be: its fields in a tuple."""
+
+    def __init__(self, *fields):
+        self.fields = fields
+
+    def __getstate__(self):
+        return self.fields
+
+    def __setstate__(self, state):
+        self.fields = state
+
+
+def floor(directory, count=200_000, mode='sessions'):
+    """Tracks per second for one tiny persistent object per track in one
+    LOBTree, no indexes, commit every BATCH: what one record per track
+    costs on this machine, the bound for any design whose tracks are
+    persistent objects."""
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+    db = open_db(os.path.join(directory, 'floor.fs'))
+    connection = db.open()
+    tree = connection.root()['tracks'] = LOBTree()
+    transaction.commit()
+    start = time.perf_counter()
+    for i, (task, user, ts, data) in enumerate(workload(count, mode), 1):
+        tree[i] = _Tiny(task, 1, user, ts, data)
+        if i % BATCH == 0:
+            transaction.commit()
+            connection.cacheGC()
+    transaction.commit()
+    rate = count / (time.perf_counter() - start)
+    connection.close()
+    db.close()
+    return rate
