@@ -141,6 +141,12 @@ class StorageModel(RuleBasedStateMachine):
         assert self._ids(q(taskId='a*', timeTo=104)) == self._expected(
             lambda t: t['task'].startswith('a') and t['ts'] <= 104)
         assert self._ids(q(runId=1)) == self._expected(lambda t: t['run'] == 1)
+        assert self._ids(q(runId=[1, 2], userName='u*')) == self._expected(
+            lambda t: t['run'] in (1, 2) and t['user'].startswith('u'))
+        assert self._ids(q(taskId='ab', runId=[2, 3, 4])) == self._expected(
+            lambda t: t['task'] == 'ab' and t['run'] in (2, 3, 4))
+        assert self._ids(q(taskId=['a*', 'b'], userName=['v', 'u1'])) == \
+            self._expected(lambda t: t['user'] in ('v', 'u1'))
         newest = sorted(self.tracks, key=lambda n: (self.tracks[n]['ts'], n),
                         reverse=True)[:3]
         assert self._ids(q(timeFrom=0, newestFirst=True, limit=3)) == [

@@ -74,17 +74,27 @@ def check_storage(storage, limit=100):
             problem('the index of %r lists track %d at %d, which is not '
                     'there', key, num, ts)
 
-    for position, tree in enumerate(index._dimensionTrees()):
-        for value, combos in tree.items():
-            if not combos:
-                problem('an empty set of combinations for %r', value)
-            for key in combos:
-                if key[position] != value or key not in found:
-                    problem('%r is listed under %r wrongly', key, value)
-        for key in found:
-            combos = tree.get(key[position])
-            if combos is None or key not in combos:
-                problem('%r is not listed under %r', key, key[position])
+    for userName, combos in index._byUser.items():
+        if not combos:
+            problem('an empty set of combinations for user %r', userName)
+        for key in combos:
+            if key[2] != userName or key not in found:
+                problem('%r is listed under user %r wrongly', key, userName)
+    for key in found:
+        combos = index._byUser.get(key[2])
+        if combos is None or key not in combos:
+            problem('%r is not listed under user %r', key, key[2])
+    pairs = {key[:2] for key in found}
+    by_task = {(task, run) for task, runs in index._taskRuns.items()
+               for run in runs}
+    by_run = {(task, run) for run, tasks in index._runTasks.items()
+              for task in tasks}
+    for name, listed in (('tasks', by_task), ('runs', by_run)):
+        for pair in sorted(listed - pairs):
+            problem('the map of %s lists (task, run) %r, which has no '
+                    'tracks', name, pair)
+        for pair in sorted(pairs - listed):
+            problem('the map of %s misses (task, run) %r', name, pair)
 
     indexed_times = {}
     for ts, num in index.timePairs():

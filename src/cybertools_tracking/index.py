@@ -25,8 +25,6 @@ import zlib
 from BTrees.LLBTree import LLTreeSet, multiunion
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree, OOTreeSet
-from BTrees.OOBTree import intersection as oo_intersection
-from BTrees.OOBTree import union as oo_union
 from persistent import Persistent
 
 from cybertools_tracking.partitions import PARTITION, ShardedTree
@@ -125,16 +123,24 @@ class UserTree(ShardedTree):
 
 
 class CompositeIndex(Persistent):
-    """Tracks by (taskId, runId, userName), each ordered by (ts, num)."""
+    """Tracks by (taskId, runId, userName), each ordered by (ts, num).
+
+    What a new combination writes is kept small, because new combinations
+    are where concurrent writers meet: the combination's own postings, its
+    user's set, and only for a (task, run) pair never seen before, the two
+    small maps between tasks and runs. A task's combinations are not kept
+    in a set of their own (every writer would add to it) but found as a
+    range in each shard of the postings, which are sorted by task first.
+    """
 
     def __init__(self):
         # (task, run, user) -> LOBTree(ts -> num or LLTreeSet of nums).
         # Keyed by time so that the last track is the maximum key; a bare
         # int per second keeps the common entry at two small ints.
         self._postings = CombinationTree()
-        self._byTask = OOBTree()      # taskId -> OOTreeSet of combinations
-        self._byRun = LOBTree()       # runId -> OOTreeSet of combinations
         self._byUser = UserTree()     # userName -> OOTreeSet of combinations
+        self._taskRuns = OOBTree()    # taskId -> LLTreeSet of its runs
+        self._runTasks = LOBTree()    # runId -> OOTreeSet of its tasks
         # One ts -> LLTreeSet(nums) tree per time slot; see _timeSlot.
         self._times = tuple(LOBTree() for _ in range(TIME_SLOTS))
 
@@ -146,17 +152,29 @@ class CompositeIndex(Persistent):
         postings = self._postings.get(key)
         if postings is None:
             postings = self._postings[key] = LOBTree()
-            for tree, value in zip(self._dimensionTrees(), key):
-                combos = tree.get(value)
-                if combos is None:
-                    combos = tree[value] = OOTreeSet()
-                combos.add(key)
+            self._addCombination(key)
         _add_num(postings, ts, num)
         tree = self._times[_timeSlot(num)]
         times = tree.get(ts)
         if times is None:
             times = tree[ts] = LLTreeSet()
         times.add(num)
+
+    def _addCombination(self, key):
+        taskId, runId, userName = key
+        combos = self._byUser.get(userName)
+        if combos is None:
+            combos = self._byUser[userName] = OOTreeSet()
+        combos.add(key)
+        runs = self._taskRuns.get(taskId)
+        if runs is None:
+            runs = self._taskRuns[taskId] = LLTreeSet()
+        if runId not in runs:            # read first: most pairs exist
+            runs.add(runId)
+            tasks = self._runTasks.get(runId)
+            if tasks is None:
+                tasks = self._runTasks[runId] = OOTreeSet()
+            tasks.add(taskId)
 
     def remove(self, key, ts, num):
         """Remove what ``insert(key, ts, num)`` added; absent is no error."""
@@ -165,11 +183,7 @@ class CompositeIndex(Persistent):
             _remove_num(postings, ts, num)
             if not postings:
                 del self._postings[key]
-                for tree, value in zip(self._dimensionTrees(), key):
-                    combos = tree[value]
-                    combos.remove(key)
-                    if not combos:
-                        del tree[value]
+                self._removeCombination(key)
         tree = self._times[_timeSlot(num)]
         times = tree.get(ts)
         if times is not None and num in times:
@@ -177,13 +191,26 @@ class CompositeIndex(Persistent):
             if not times:
                 del tree[ts]
 
-    def clear(self):
-        for tree in ((self._postings,) + self._times
-                     + self._dimensionTrees()):
-            tree.clear()
+    def _removeCombination(self, key):
+        taskId, runId, userName = key
+        combos = self._byUser[userName]
+        combos.remove(key)
+        if not combos:
+            del self._byUser[userName]
+        if not any(True for _ in self._runCombinations(taskId, runId)):
+            runs = self._taskRuns[taskId]
+            runs.remove(runId)
+            if not runs:
+                del self._taskRuns[taskId]
+            tasks = self._runTasks[runId]
+            tasks.remove(taskId)
+            if not tasks:
+                del self._runTasks[runId]
 
-    def _dimensionTrees(self):
-        return (self._byTask, self._byRun, self._byUser)
+    def clear(self):
+        for tree in ((self._postings, self._byUser, self._taskRuns,
+                      self._runTasks) + self._times):
+            tree.clear()
 
     # reading
 
@@ -221,29 +248,58 @@ class CompositeIndex(Persistent):
             return []
         return list(_union(postings.values()))
 
-    def lastTimeStamp(self, runId):
-        """The latest timestamp of the run's tracks, or None."""
-        latest = None
-        for key in self._byRun.get(runId, ()):
-            ts = self._postings[key].maxKey()
-            if latest is None or ts > latest:
-                latest = ts
-        return latest
+    def _range(self, low, high):
+        """Combinations from ``low`` (inclusive) to ``high`` (exclusive),
+        from every shard."""
+        for tree in self._postings._shards:
+            yield from tree.keys(min=low, max=high, excludemax=True)
+
+    def _taskCombinations(self, taskId):
+        # (taskId,) sorts before every (taskId, ...) key; taskId + '\0'
+        # after them (and before any longer task id but one that starts
+        # with taskId + '\0', hence the check).
+        for key in self._range((taskId,), (taskId + '\x00',)):
+            if key[0] == taskId:
+                yield key
+
+    def _runCombinations(self, taskId, runId):
+        return self._range((taskId, runId), (taskId, runId + 1))
 
     def taskIds(self):
-        return list(self._byTask.keys())
+        return list(self._taskRuns.keys())
+
+    def runTasks(self, runId):
+        """The tasks that have tracks in run ``runId``."""
+        return list(self._runTasks.get(runId, ()))
 
     def userNames(self, taskId):
-        combos = self._byTask.get(taskId)
-        if not combos:
-            return []
-        return sorted({key[2] for key in combos})
+        return sorted({key[2] for key in self._taskCombinations(taskId)})
 
     def combinations(self, taskId=None):
         """All (taskId, runId, userName) keys, or those of one task."""
         if taskId is None:
             return sorted(self._postings.keys())
-        return list(self._byTask.get(taskId, ()))
+        return sorted(self._taskCombinations(taskId))
+
+    def _candidates(self, criteria):
+        """Combinations that may match: those of the criterion that names
+        the fewest, users first (a set each), then runs, then tasks."""
+        if 'userName' in criteria:
+            for value in criteria['userName']:
+                names = (Prefix.matching(value, self._byUser)
+                         if isinstance(value, Prefix) else (value,))
+                for name in names:
+                    yield from self._byUser.get(name, ())
+        elif 'runId' in criteria:
+            for runId in criteria['runId']:
+                for taskId in self._runTasks.get(runId, ()):
+                    yield from self._runCombinations(taskId, runId)
+        else:
+            for value in criteria['taskId']:
+                tasks = (Prefix.matching(value, self._taskRuns)
+                         if isinstance(value, Prefix) else (value,))
+                for taskId in tasks:
+                    yield from self._taskCombinations(taskId)
 
     def select(self, criteria, timeFrom=None, timeTo=None):
         """Return ``(ts, num)`` pairs matching the criteria.
@@ -254,26 +310,12 @@ class CompositeIndex(Persistent):
         """
         if not criteria:
             return self.timePairs(timeFrom, timeTo)
-        combos = None
-        for dim, values in sorted(criteria.items(),
-                                  key=lambda item: len(item[1])):
-            tree = self._dimensionTrees()[DIMENSIONS.index(dim)]
-            found = None
-            for value in values:
-                keys = (Prefix.matching(value, tree)
-                        if isinstance(value, Prefix) else (value,))
-                for k in keys:
-                    found = oo_union(found, tree.get(k))
-            # BTrees read None as "no restriction": a value that matches
-            # nothing must end the search here, not widen it.
-            if not found:
-                return []
-            combos = found if combos is None else oo_intersection(combos, found)
-            if not combos:
-                return []
+        tests = [(DIMENSIONS.index(dim), _matcher(values))
+                 for dim, values in criteria.items()]
         result = []
-        for key in combos:
-            result.extend(_pairs(self._postings[key], timeFrom, timeTo))
+        for key in set(self._candidates(criteria)):
+            if all(test(key[position]) for position, test in tests):
+                result.extend(_pairs(self._postings[key], timeFrom, timeTo))
         return result
 
     def timePairs(self, timeFrom=None, timeTo=None):
@@ -302,6 +344,16 @@ TIME_SLOTS = 16
 
 def _timeSlot(num):
     return (num // PARTITION) % TIME_SLOTS
+
+
+def _matcher(values):
+    """A test of one key element against exact values and prefixes."""
+    exact = {v for v in values if not isinstance(v, Prefix)}
+    prefixes = tuple(str(v) for v in values if isinstance(v, Prefix))
+    if not prefixes:
+        return exact.__contains__
+    return lambda value: value in exact or (
+        isinstance(value, str) and value.startswith(prefixes))
 
 
 def _pairs(tree, timeFrom, timeTo):
