@@ -21,7 +21,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,18 +31,7 @@ import goals_bench  # noqa: E402
 import storage_bench  # noqa: E402
 
 
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return '%s, %d cores, Python %s, %s' % (
-        cpu, os.cpu_count(), platform.python_version(), platform.system())
+machine = goals_bench.machine
 
 
 def storage_report(args, out):
