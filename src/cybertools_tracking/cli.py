@@ -490,7 +490,10 @@ def _demo(args):
                 raise CommandError('root[%r] is a %s, not a tracking '
                                    'storage; not touching it'
                                    % (name, type(existing).__name__))
-            if len(existing) and not args.force:
+            # A storage holding just the sample of an earlier demo is
+            # replaced: running the demo again shows it again.
+            sample = getattr(existing, '_demoSample', None)
+            if len(existing) and not args.force and sample != len(existing):
                 raise CommandError(
                     'the storage %r in %s already has %d tracks; the demo '
                     'needs a fresh one (--force deletes it, or use another '
@@ -500,6 +503,8 @@ def _demo(args):
             # runs from 1 again, so the demo shows the same output.
             del root[name]
         storage = _fill_demo(manager, connection, name)
+        storage._demoSample = len(storage)
+        manager.commit()
         _show_demo(args, storage)
     return EXIT_OK
 
