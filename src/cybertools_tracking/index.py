@@ -268,18 +268,8 @@ class CompositeIndex(Persistent):
     def taskIds(self):
         return list(self._taskRuns.keys())
 
-    def runTasks(self, runId):
-        """The tasks that have tracks in run ``runId``."""
-        return list(self._runTasks.get(runId, ()))
-
     def userNames(self, taskId):
         return sorted({key[2] for key in self._taskCombinations(taskId)})
-
-    def combinations(self, taskId=None):
-        """All (taskId, runId, userName) keys, or those of one task."""
-        if taskId is None:
-            return sorted(self._postings.keys())
-        return sorted(self._taskCombinations(taskId))
 
     def _candidates(self, criteria):
         """Combinations that may match: those of the criterion that names
@@ -325,12 +315,6 @@ class CompositeIndex(Persistent):
             for ts, nums in tree.items(min=timeFrom, max=timeTo):
                 result.extend((ts, num) for num in nums)
         return result
-
-    def walk(self):
-        """Yield every (taskId, runId, userName, ts, num) indexed."""
-        for key, postings in self._postings.items():
-            for ts, num in _pairs(postings, None, None):
-                yield key + (ts, num)
 
 
 # The time map is written by every writer at the current second. In one

@@ -77,16 +77,6 @@ class PartitionedTree(Persistent):
         for tree in self._partitions.values():
             yield from tree.items()
 
-    def __iter__(self):
-        return self.keys()
-
-    def maxKey(self):
-        for part in reversed(list(self._partitions.keys())):
-            tree = self._partitions[part]
-            if tree:
-                return tree.maxKey()
-        raise ValueError('empty tree')
-
 
 SHARDS = 64
 

@@ -40,6 +40,10 @@ def _check_run_id(value, argument='runId'):
     return value
 
 
+def _timeStampOrNow(value):
+    return getTimeStamp() if value is None else as_timestamp(value)
+
+
 def _check_mapping(data):
     if data is not None and (not hasattr(data, 'keys')
                              or isinstance(data, type)):
@@ -266,8 +270,7 @@ class TrackingStorage(Persistent):
         _check_str('userName', userName)
         runId = _check_run_id(runId)
         _check_mapping(data)
-        ts = (getTimeStamp() if timeStamp is None
-              else as_timestamp(timeStamp))
+        ts = _timeStampOrNow(timeStamp)
         if replace:
             update = overwrite = True
         run = self._resolveRun(taskId, runId)
@@ -301,8 +304,7 @@ class TrackingStorage(Persistent):
     def updateTrack(self, track, data, overwrite=False, timeStamp=None):
         num = self._numOf(track)
         _check_mapping(data)
-        ts = (getTimeStamp() if timeStamp is None
-              else as_timestamp(timeStamp))
+        ts = _timeStampOrNow(timeStamp)
         return self._update(num, self._tracks[num], data, overwrite, ts)
 
     def _update(self, num, track, data, overwrite, ts):
