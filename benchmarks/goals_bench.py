@@ -357,6 +357,18 @@ def machine():
         cpu, os.cpu_count(), platform.python_version(), platform.system())
 
 
+def save_report(var, stem, lines, figures):
+    """Write the Markdown ``lines`` and the raw ``figures`` to
+    ``var/stem.md`` and ``.json``; return the Markdown."""
+    text = '\n'.join(lines)
+    os.makedirs(var, exist_ok=True)
+    with open(os.path.join(var, stem + '.md'), 'w') as f:
+        f.write(text + '\n')
+    with open(os.path.join(var, stem + '.json'), 'w') as f:
+        json.dump(figures, f, indent=1, default=str)
+    return text
+
+
 def _param(params, name, default):
     if params is None:
         return default
@@ -550,13 +562,7 @@ def main():
     args = parser.parse_args()
     out = {}
     lines = report(args, out)
-    text = '\n'.join(lines)
-    print(text)
-    os.makedirs(args.var, exist_ok=True)
-    with open(os.path.join(args.var, 'goals-last-run.md'), 'w') as f:
-        f.write(text + '\n')
-    with open(os.path.join(args.var, 'goals-last-run.json'), 'w') as f:
-        json.dump(out, f, indent=1, default=str)
+    print(save_report(args.var, 'goals-last-run', lines, out))
 
 
 if __name__ == '__main__':

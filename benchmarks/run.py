@@ -19,7 +19,6 @@ Prints a Markdown report and writes it, with the raw figures as JSON, to
 
 import argparse
 import datetime
-import json
 import os
 import sys
 
@@ -123,12 +122,7 @@ def main():
         lines += concurrency_bench.report(
             total=4_000 if args.quick else 20_000, var=args.var, out=out,
             prefill=10_000 if args.quick else concurrency_bench.PREFILL)
-    report = '\n'.join(lines)
-    print(report)
-    with open(os.path.join(args.var, 'last-run.md'), 'w') as f:
-        f.write(report + '\n')
-    with open(os.path.join(args.var, 'last-run.json'), 'w') as f:
-        json.dump(out, f, indent=1, default=str)
+    print(goals_bench.save_report(args.var, 'last-run', lines, out))
 
 
 if __name__ == '__main__':
