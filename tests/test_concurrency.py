@@ -13,7 +13,7 @@ import transaction
 from cybertools_tracking.check import check_storage
 from cybertools_tracking.db import get_storage, open_db
 from cybertools_tracking.goals import CountTracker, KeyValueEQ
-from cybertools_tracking.goals.binding import task_group
+from cybertools_tracking.tracked_goals import task_group
 
 WRITER = os.path.join(os.path.dirname(__file__), 'writer.py')
 WRITERS, PER_WRITER, BATCH = 4, 2500, 50

@@ -70,7 +70,8 @@ def test_construction_errors(db):
     with pytest.raises(TypeError, match="data_cache must be a MemoryDataCache"):
         TrackingManager(data_cache={})
     with pytest.raises(TypeError, match="needs a ZODB.DB, a Connection, a "
-                                        "GoalRegistry or a MemoryDataCache, "
+                                        "GoalRegistry, an IGoalHome or a "
+                                            "MemoryDataCache, "
                                         "got 'x'"):
         TrackingManager("x")
     with pytest.raises(TypeError, match="not both"):

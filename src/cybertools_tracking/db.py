@@ -150,6 +150,11 @@ def get_storage(connection, name=DEFAULT_NAME, trackFactory=None,
         if not create:
             raise KeyError('no tracking storage %r in this database' % name)
         storage = root[name] = TrackingStorage(trackFactory=trackFactory)
+        if hasattr(connection, 'add'):
+            # In the connection at once, not at commit: what the storage
+            # does before the commit (goals, events) then already belongs
+            # to this connection's transaction manager.
+            connection.add(storage)
     elif not isinstance(storage, TrackingStorage):
         raise TypeError('root[%r] is a %s, not a TrackingStorage'
                         % (name, type(storage).__name__))

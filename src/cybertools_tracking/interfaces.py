@@ -75,14 +75,23 @@ class ITrackingStorage(Interface):
                              'subclass, possibly with extra index attributes.')
 
     goals = Attribute('The goals evaluated as new tracks are saved, in the '
-                      'same transaction: a StorageGoals, which offers the '
-                      'TrackingManager API for groups (a group named like a '
-                      'user gets that user\'s tracks) and task templates '
-                      '(``add_task_goal``) that every user of a task gets a '
-                      'copy of. See doctests/goals-and-tracks.txt.')
-    lastGoalOutcome = Attribute('A GoalOutcome(dirtied, completed, limited) '
-                                'of the last new track saved through this '
-                                'storage object.')
+                      'same transaction: ``IStorageGoals(storage)``. See '
+                      'doctests/goals-and-tracks.txt.')
+    lastGoalOutcome = Attribute('``goals.lastOutcome``: what the last new '
+                                'track saved through this storage object in '
+                                'the current transaction did to goals.')
+
+    def addTrackObserver(observer):
+        """Call ``observer.trackAdded(storage, track)`` (an
+        ``ITrackObserver``, persistent) for every new track from now on.
+        The observer is stored with the storage, in the current
+        transaction."""
+
+    def removeTrackObserver(observer):
+        """Stop calling ``observer``; a ValueError if it is not there."""
+
+    def trackObservers():
+        """Return the observers, a tuple, in the order they were added."""
 
     def idFromNum(num):
         """Return the id string for the track number ``num`` (``'%07i'``)."""
@@ -217,3 +226,77 @@ class IIdAllocator(Interface):
     def allocate():
         """Return a new track number, larger than every number handed out
         before in this database."""
+
+
+class ITrackObserver(Interface):
+    """Kept by a storage and told of every new track (the goal layer's hook).
+
+    An observer is persistent and stored with the storage, so a storage
+    loaded in any process tells the same observers.
+    """
+
+    def trackAdded(storage, track):
+        """``track`` was just saved in ``storage`` as a new track.
+
+        Called inside ``saveUserTrack``, after the track is stored and
+        indexed, in the same transaction; whatever the observer changes
+        commits or aborts with the track. Update-saves and removals are
+        not reported. An error propagates to the caller of
+        ``saveUserTrack``, who must abort the transaction.
+        """
+
+
+class IStorageGoals(Interface):
+    """The goals of a tracking storage: ``storage.goals``.
+
+    Everything a goal ``ITrackingManager`` offers (add, get, reset, remove
+    trackers; listeners) works here on *groups*: a track is evaluated
+    against the group named like its user. *Task templates* add a goal to
+    every user of a task: each user gets a copy of their own, in the group
+    ``task_group(taskId, userName)``, with their first track in the task
+    after the template was added. A track counts once, when it is created.
+
+    State and lifetime:
+
+    - the registry and templates are persistent, kept with the storage and
+      created by the first goal added (a read never writes);
+    - changes go to the current transaction of the storage's connection
+      (``transaction_manager``; the thread's ``transaction.manager`` for a
+      storage not in a database), whichever manager opened it;
+    - listeners belong to the stored storage in this process: every
+      connection of the database (every thread) hears them; adding one is
+      not undone by an abort;
+    - immediate listeners and ``zope.event`` subscribers are called once per
+      attempt (a retried transaction calls them again); after-commit
+      listeners once per committed event, never for aborted or rolled-back
+      work. Anything with outside effects belongs in an after-commit
+      listener.
+    """
+
+    lastOutcome = Attribute(
+        'A GoalOutcome(dirtied, completed, limited) of the last new track '
+        'saved through this storage in the current transaction; empty after '
+        'an abort, in a new transaction, or when no goal changed.')
+
+    def add_task_goal(taskId, tracker):
+        """Make ``tracker`` a template of task ``taskId``.
+
+        The template is never evaluated itself. A TypeError for a taskId
+        that is not a string or a tracker that is not an ``ITracker``; a
+        ValueError if the task has a template of that name.
+        """
+
+    def remove_task_goal(taskId, name):
+        """Remove a template (the users' copies stay); return it or None."""
+
+    def task_goals(taskId):
+        """The templates of a task, in the order they were added."""
+
+    def user_task_goals(taskId, userName, include_completed=False):
+        """A user's copies of a task's templates."""
+
+    def evaluate(track):
+        """Feed ``track`` to its user's group and task copies (copying
+        missing templates first) and return a GoalOutcome. The storage does
+        this for every new track; call it only for tracks it did not see.
+        """

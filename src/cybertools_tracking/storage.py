@@ -8,11 +8,12 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from zope.interface import implementer
 
-from cybertools_tracking.goals.binding import NO_OUTCOME, StorageGoals
 from cybertools_tracking.ids import Counter, allocate_track_number
 from cybertools_tracking.index import DIMENSIONS, CompositeIndex, FieldIndex
 from cybertools_tracking.index import Prefix
+from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
+from cybertools_tracking.interfaces import ITrackObserver
 from cybertools_tracking.partitions import PartitionedTree
 from cybertools_tracking.timestamps import as_timestamp, getTimeStamp
 from cybertools_tracking.track import Run, Track
@@ -61,9 +62,8 @@ class TrackingStorage(Persistent):
 
     trackFactory = Track
     __parent__ = __name__ = None
-    # The goal layer's state, created with the first goal (see ``goals``).
-    _goalRegistry = None
-    _goalTemplates = None
+    # Told of every new track (the goals live here; see ``goals``).
+    _observers = ()
 
     def __getnewargs__(self):
         # ZODB writes references to objects whose class has __getnewargs__
@@ -190,17 +190,35 @@ class TrackingStorage(Persistent):
     def __delitem__(self, trackId):
         self.removeTrack(trackId)
 
-    # goals
+    # goals and other observers of new tracks
 
     @property
     def goals(self):
-        """The goals evaluated as tracks are saved (a StorageGoals)."""
-        return StorageGoals(self)
+        """See ITrackingStorage.goals."""
+        # Adapting keeps this layer below the goal glue: the glue
+        # (tracked_goals.py) registers the adapter, this module imports
+        # only the interface.
+        return IStorageGoals(self)
 
     @property
     def lastGoalOutcome(self):
-        """What the last saveUserTrack through this object did to goals."""
-        return getattr(self, '_v_goalOutcome', NO_OUTCOME)
+        return IStorageGoals(self).lastOutcome
+
+    def addTrackObserver(self, observer):
+        if not ITrackObserver.providedBy(observer):
+            raise TypeError('observer must provide ITrackObserver, got %r'
+                            % (observer,))
+        self._observers = self._observers + (observer,)
+
+    def removeTrackObserver(self, observer):
+        if observer not in self._observers:
+            raise ValueError('%r is not an observer of this storage'
+                             % (observer,))
+        self._observers = tuple(o for o in self._observers
+                                if o is not observer)
+
+    def trackObservers(self):
+        return self._observers
 
     # runs
 
@@ -297,8 +315,8 @@ class TrackingStorage(Persistent):
             if value is not None:
                 index.index(num, value)
         run.extendTo(ts)
-        if self._goalRegistry is not None:
-            self._v_goalOutcome = StorageGoals(self).evaluate(track)
+        for observer in self._observers:
+            observer.trackAdded(self, track)
         return trackId
 
     def updateTrack(self, track, data, overwrite=False, timeStamp=None):

@@ -374,16 +374,48 @@ class ITrackingManager(Interface):
         """Call ``callback(event)`` for every event with *code*.
 
         ``when='immediate'`` calls it as the event happens, inside the
-        transaction; ``when='after_commit'`` calls it after the transaction
-        in which the event happened has committed, never for an aborted
-        transaction, and once.  A listener that raises is logged and the
-        other listeners still run.
+        transaction.  A transaction that is retried (``retry_transaction``,
+        a conflict) runs its work again, and immediate listeners and
+        ``zope.event`` subscribers hear the events again: *once per
+        attempt*, including attempts that are then aborted.  Use them for
+        work that belongs to the transaction (more goal changes), never for
+        outside effects.
 
-        After-commit listeners run while the committed transaction is being
-        finished (they are the transaction's after-commit hooks), so they
-        must not change persistent objects through the same transaction
-        manager: they are for work outside the database.  An immediate
-        listener may change goals; its changes join the current transaction.
+        ``when='after_commit'`` calls it after the transaction in which the
+        event happened has committed: exactly once per committed event,
+        never for an aborted transaction, a failed commit or work rolled
+        back to a savepoint.  Use it for mail, HTTP calls, messages.  The
+        transaction is the one of the connection holding the goals
+        (``transaction_manager``), whichever transaction manager that is.
+
+        A listener that raises is logged and the other listeners still
+        run.  After-commit listeners run while the committed transaction is
+        being finished (they are its after-commit hooks), so they must not
+        change persistent objects through the same transaction manager.
+        Listeners are configuration, not data: adding one is not undone by
+        an abort.  Raises ValueError for an unknown code or ``when``.
+        """
+
+    def remove_listener(code, callback, when="immediate"):
+        """Stop calling *callback*; return False if it was not registered."""
+
+
+class IGoalHome(Interface):
+    """Where a manager finds its registry: e.g. a tracking storage.
+
+    ``TrackingManager(home)`` asks for both on every call, so a manager
+    never holds on to a registry or a transaction manager of a transaction
+    that has ended.
+    """
+
+    transaction_manager = Attribute(
+        "The transaction manager of the connection holding the registry.")
+
+    def goal_registry(create=False):
+        """The ``GoalRegistry``, or None if there is none yet.
+
+        With *create*, a missing registry is made in the current
+        transaction (and is gone again if it aborts).
         """
 
 

@@ -14,22 +14,22 @@ from collections.abc import Mapping
 
 import transaction
 import ZODB
-import zope.event
 from ZODB.Connection import Connection
 from ZODB.utils import z64
 from zope.interface import implementer
 
 from cybertools_tracking.goals.conditions import MISSING
-from cybertools_tracking.goals.events import EVENT_ALL
 from cybertools_tracking.goals.events import EVENT_TRACKER_ADDED
 from cybertools_tracking.goals.events import make_event
 from cybertools_tracking.goals.interfaces import ConflictingNameError
+from cybertools_tracking.goals.interfaces import IGoalHome
 from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
 from cybertools_tracking.goals.interfaces import ITracker
 from cybertools_tracking.goals.interfaces import ITrackingManager
 from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
 from cybertools_tracking.goals.interfaces import TrackerLookupError
+from cybertools_tracking.goals.listeners import Listeners
 from cybertools_tracking.goals.registry import GoalRegistry
 from cybertools_tracking.goals.trackers import COMPLETED
 from cybertools_tracking.goals.trackers import LIMITED
@@ -71,6 +71,52 @@ class MemoryDataCache:
         return "<MemoryDataCache>"
 
 
+class _RootHome:
+    """The registry under a key in a connection's root (created on demand)."""
+
+    def __init__(self, connection, root_key):
+        self.connection = connection
+        self.root_key = root_key
+        self._cached = None
+
+    @property
+    def transaction_manager(self):
+        # Always the connection's current one: a pooled connection is
+        # opened again with another transaction manager.
+        return self.connection.transaction_manager
+
+    def goal_registry(self, create=False):
+        cached = self._cached
+        # A committed registry has an oid and stays where it is; an
+        # uncommitted one is looked up again, since an abort may drop it.
+        if cached is not None and cached._p_oid is not None:
+            return cached
+        root = self.connection.get(z64)
+        registry = root.get(self.root_key)
+        if registry is None and create:
+            registry = root[self.root_key] = GoalRegistry()
+        self._cached = registry
+        return registry
+
+
+class _RegistryHome:
+    """A registry the caller keeps wherever it likes."""
+
+    def __init__(self, registry, transaction_manager):
+        self.registry = registry
+        self._tm = transaction_manager
+
+    @property
+    def transaction_manager(self):
+        jar = self.registry._p_jar
+        if jar is not None:
+            return jar.transaction_manager
+        return self._tm or transaction.manager
+
+    def goal_registry(self, create=False):
+        return self.registry
+
+
 @implementer(ITrackingManager)
 class TrackingManager:
     """Keeps trackers per group in ZODB; see ``ITrackingManager``.
@@ -80,7 +126,15 @@ class TrackingManager:
     ``TrackingManager(connection)`` uses that connection; in both cases the
     registry lives in the root under ``root_key`` and is created by the
     first call that adds a tracker.  ``TrackingManager(registry)`` uses a
-    ``GoalRegistry`` kept wherever the caller likes.
+    ``GoalRegistry`` kept wherever the caller likes, and
+    ``TrackingManager(home)`` asks an ``IGoalHome`` for its registry and
+    transaction manager each time (how a tracking storage keeps its goals).
+    Changes always go to the current transaction of the connection that
+    holds the registry.
+
+    ``listeners`` shares a ``Listeners`` between managers (a storage's
+    listeners are heard by every connection); by default a manager has
+    listeners of its own.
 
     ``TrackingManager()`` or ``TrackingManager(data_cache=MemoryDataCache(),
     data_store=None)`` creates an in-memory database (``ZODB.DB(None)``) on a
@@ -93,7 +147,7 @@ class TrackingManager:
 
     def __init__(self, db=None, data_store=None, *, data_cache=None,
                  transaction_manager=None, autocommit=None,
-                 root_key=ROOT_KEY):
+                 root_key=ROOT_KEY, listeners=None):
         if data_store is not None:
             raise TypeError(
                 "data_store is not supported (trackers are kept in ZODB), "
@@ -106,87 +160,80 @@ class TrackingManager:
                             % (data_cache,))
         if data_cache is not None and db is not None:
             raise TypeError("give a database or data_cache, not both")
-        self._root_key = root_key
-        self._registry_given = None
-        self._registry_cache = None
+        if listeners is not None and not isinstance(listeners, Listeners):
+            raise TypeError("listeners must be a Listeners, got %r"
+                            % (listeners,))
         self._db = self._conn = None
         self._owns_db = self._owns_connection = False
         self._lock = None
         if db is None:
             self._db = ZODB.DB(None)
             self._owns_db = True
-            self._tm = transaction_manager or transaction.TransactionManager()
-            self._conn = self._db.open(self._tm)
+            tm = transaction_manager or transaction.TransactionManager()
+            self._conn = self._db.open(tm)
             self._owns_connection = True
             self._lock = threading.RLock()
+            home = _RootHome(self._conn, root_key)
         elif isinstance(db, ZODB.DB):
             self._db = db
-            self._tm = transaction_manager or transaction.manager
-            self._conn = db.open(self._tm)
+            self._conn = db.open(transaction_manager or transaction.manager)
             self._owns_connection = True
+            home = _RootHome(self._conn, root_key)
         elif isinstance(db, Connection):
             self._conn = db
             self._db = db.db()
-            self._tm = db.transaction_manager
+            home = _RootHome(db, root_key)
         elif isinstance(db, GoalRegistry):
-            self._registry_given = db
-            jar = db._p_jar
-            self._conn = jar
-            self._tm = (jar.transaction_manager if jar is not None
-                        else transaction_manager or transaction.manager)
+            self._conn = db._p_jar
+            home = _RegistryHome(db, transaction_manager)
+        elif IGoalHome.providedBy(db):
+            home = db
         else:
             raise TypeError("TrackingManager needs a ZODB.DB, a Connection, "
-                            "a GoalRegistry or a MemoryDataCache, got %r"
-                            % (db,))
+                            "a GoalRegistry, an IGoalHome or a "
+                            "MemoryDataCache, got %r" % (db,))
+        self._home = home
         if autocommit and not self._owns_db:
             raise ValueError("autocommit is only for a manager that created "
                              "its own database; here the caller commits")
         self._autocommit = self._owns_db if autocommit is None else autocommit
+        self._listeners = Listeners() if listeners is None else listeners
         self._commits = 0
         self._depth = 0
         self._nested_changes = False
-        self._immediate = {}
-        self._after_commit = {}
 
     # -- plumbing -------------------------------------------------------------
 
     @property
     def transaction_manager(self):
         """The transaction manager whose transactions hold our changes."""
-        return self._tm
+        return self._home.transaction_manager
 
     @property
     def connection(self):
         return self._conn
 
     @property
+    def listeners(self):
+        """The ``Listeners`` this manager dispatches events to."""
+        return self._listeners
+
+    @property
     def registry(self):
         """The GoalRegistry, or None before the first tracker was added."""
-        return self._registry()
+        return self._home.goal_registry()
 
     def close(self):
         """Close the connection and database this manager opened."""
         if self._owns_connection and self._conn is not None:
-            self._tm.abort()
+            self._conn.transaction_manager.abort()
             self._conn.close()
         if self._owns_db:
             self._db.close()
         self._conn = None
 
     def _registry(self, create=False):
-        if self._registry_given is not None:
-            return self._registry_given
-        cached = self._registry_cache
-        # A committed registry has an oid and stays where it is; an
-        # uncommitted one is looked up again, since an abort may drop it.
-        if cached is not None and cached._p_oid is not None:
-            return cached
-        root = self._conn.get(z64)
-        registry = root.get(self._root_key)
-        if registry is None and create:
-            registry = root[self._root_key] = GoalRegistry()
-        self._registry_cache = registry
-        return registry
+        return self._home.goal_registry(create)
 
     def _run(self, method, *args, **kw):
         # Run a call; with autocommit, commit it (if it changed anything) or
@@ -195,6 +242,7 @@ class TrackingManager:
         # the outermost call commits, so each call stays all-or-nothing.
         if not self._autocommit:
             return method(*args, **kw)[0]
+        tm = self.transaction_manager
         with self._lock:
             if self._depth:
                 result, changed = method(*args, **kw)
@@ -204,12 +252,12 @@ class TrackingManager:
             try:
                 result, changed = method(*args, **kw)
             except BaseException:
-                self._tm.abort()
+                tm.abort()
                 raise
             finally:
                 self._depth = 0
             if changed or self._nested_changes:
-                self._tm.commit()
+                tm.commit()
                 self._commits += 1
                 if self._commits % PACK_EVERY == 0:
                     self._db.pack()
@@ -218,58 +266,13 @@ class TrackingManager:
     # -- events ---------------------------------------------------------------
 
     def add_listener(self, code, callback, when="immediate"):
-        if code not in EVENT_ALL:
-            raise ValueError("code must be one of %s, got %r"
-                             % (", ".join(map(str, EVENT_ALL)), code))
-        if not callable(callback):
-            raise TypeError("callback must be callable, got %r" % (callback,))
-        if when == "immediate":
-            listeners = self._immediate
-        elif when == "after_commit":
-            listeners = self._after_commit
-        else:
-            raise ValueError("when must be 'immediate' or 'after_commit', "
-                             "got %r" % (when,))
-        listeners.setdefault(code, []).append(callback)
+        self._listeners.add(code, callback, when)
+
+    def remove_listener(self, code, callback, when="immediate"):
+        return self._listeners.remove(code, callback, when)
 
     def _dispatch(self, event):
-        # zope.event subscribers belong to the application's transaction: if
-        # one fails, the caller should abort, so their errors propagate.
-        zope.event.notify(event)
-        for callback in self._immediate.get(event.code, ()):
-            try:
-                callback(event)
-            except Exception:
-                logger.exception("goal listener %r failed on %r",
-                                 callback, event)
-        later = self._after_commit.get(event.code)
-        if later:
-            pending = self._pending()
-            pending.extend((callback, event) for callback in later)
-
-    def _pending(self):
-        # One list of (listener, event) per transaction, handed to a single
-        # after-commit hook: transaction calls it once, and only after a
-        # commit attempt (with status False if it failed); an abort drops it.
-        txn = self._tm.get()
-        try:
-            return txn.data(self)
-        except KeyError:
-            pending = []
-            txn.set_data(self, pending)
-            txn.addAfterCommitHook(self._call_after_commit, (pending,))
-            return pending
-
-    @staticmethod
-    def _call_after_commit(status, pending):
-        if not status:
-            return
-        for callback, event in pending:
-            try:
-                callback(event)
-            except Exception:
-                logger.exception("after-commit goal listener %r failed on %r",
-                                 callback, event)
+        self._listeners.dispatch(event, self._home.transaction_manager)
 
     # -- adding and finding ---------------------------------------------------
 
@@ -473,11 +476,9 @@ class TrackingManager:
         if type(data) is not dict and not isinstance(data, Mapping):
             raise TypeError("data must be a dict (or another mapping), "
                             "got %r (%s)" % (data, type(data).__name__))
-        registry = self._registry_cache
-        if registry is None or registry._p_oid is None:
-            registry = self._registry()
-            if registry is None:
-                return _new_tuple(TrackResult, (True, [], [], [])), False
+        registry = self._home.goal_registry()
+        if registry is None:
+            return _new_tuple(TrackResult, (True, [], [], [])), False
         group = registry.groups.get(group_id)
         if group is None:
             return _new_tuple(TrackResult, (True, [], [], [])), False
@@ -534,7 +535,7 @@ class TrackingManager:
 
     def __repr__(self):
         return "<TrackingManager on %r>" % (
-            self._conn or self._registry_given,)
+            self._conn or self._home,)
 
 
 def _check_group_id(group_id):

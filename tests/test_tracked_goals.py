@@ -10,7 +10,7 @@ from cybertools_tracking import TrackingStorage
 from cybertools_tracking.db import get_storage, open_db
 from cybertools_tracking.goals import (EVENT_ALL, AccumulationTracker,
                                        CountLimiter, CountTracker, KeyValueEQ)
-from cybertools_tracking.goals.binding import task_group
+from cybertools_tracking.tracked_goals import task_group
 
 T0 = 1_700_000_000
 
@@ -23,7 +23,9 @@ def count(name, target=100, **kw):
 def test_no_goals_costs_nothing():
     st = TrackingStorage()
     st.saveUserTrack('a', 0, 'u', {})
-    assert st._goalRegistry is None and st._goalTemplates is None
+    assert st.trackObservers() == ()
+    assert st.goals.get_trackers('u') == [] and st.goals.registry is None
+    assert st.trackObservers() == ()          # reading wrote nothing
     assert st.lastGoalOutcome == ((), (), ())
 
 

@@ -1,0 +1,333 @@
+"""Goals bound to tracks: evaluated as a storage saves new tracks.
+
+This module is the glue between the two layers below it, and the only code
+that knows both: the storage (``storage.py``) knows goals only as an
+``ITrackObserver`` it keeps and calls; the goal layer (``goals/``) knows
+nothing of tracks.
+
+Where things live, and for how long:
+
+- *Data*: a ``GoalBinding``, persistent, kept by the storage as a track
+  observer: the ``GoalRegistry`` of groups and the task templates.  Made by
+  the first tracker added, in that transaction, so a read never writes and
+  an abort takes the binding with it.
+- *Transaction state*: the ``StorageGoals`` a save evaluates with and the
+  outcome of the last save, kept in the transaction (``txn.data``) and gone
+  with it, so nothing of an aborted transaction is ever seen again.
+- *Configuration*: the listeners of a storage, kept for this process per
+  database and storage oid, so that every connection (every thread of an app
+  server) hears them.  After-commit events wait in the transaction of the
+  connection that made them (see ``goals/listeners.py``).
+
+Two ways to attach a tracker:
+
+- to a *group*, any string; the storage evaluates a track against the
+  group named like the track's user (a user, a device);
+- to a *task*, as a template: each user who saves a track in the task gets
+  a copy of their own, in the group ``task_group(taskId, userName)``.
+
+What a tracker sees is the track as a dict: ``taskId``, ``runId``,
+``userName``, ``timeStamp`` and ``data`` (so a condition on the track's
+data says ``data.score``).  A track counts once, when it is created:
+update-saves and removals do not move progress, so progress is a function
+of the tracks saved.
+"""
+
+import copy
+import json
+import threading
+import weakref
+from collections import namedtuple
+from json.encoder import encode_basestring_ascii
+
+import transaction
+from persistent import Persistent
+from persistent.mapping import PersistentMapping
+from zope.interface import implementer
+from zope.interface import providedBy
+from zope.interface.adapter import AdapterRegistry
+from zope.interface.interface import adapter_hooks
+
+from cybertools_tracking.goals.interfaces import IGoalHome
+from cybertools_tracking.goals.interfaces import ITracker
+from cybertools_tracking.goals.listeners import Listeners
+from cybertools_tracking.goals.manager import TrackingManager
+from cybertools_tracking.goals.registry import GoalRegistry
+from cybertools_tracking.interfaces import IStorageGoals
+from cybertools_tracking.interfaces import ITrackingStorage
+from cybertools_tracking.interfaces import ITrackObserver
+
+__all__ = ['StorageGoals', 'GoalBinding', 'GoalOutcome', 'NO_OUTCOME',
+           'task_group', 'track_item', 'listeners_for']
+
+GoalOutcome = namedtuple('GoalOutcome', 'dirtied completed limited')
+GoalOutcome.__doc__ = """What saving one track did to its goals: the
+trackers whose progress or state changed, those that completed, and the
+limited ones, over the user's group and the user's task copies."""
+
+NO_OUTCOME = GoalOutcome((), (), ())
+
+
+def task_group(taskId, userName):
+    """The group id of a user's copies of a task's goal templates."""
+    if type(taskId) is str and type(userName) is str:
+        # What json.dumps([taskId, userName]) returns (group ids are
+        # stored, so it must stay exactly that), without setting up an
+        # encoder for every track.
+        return '[%s, %s]' % (encode_basestring_ascii(taskId),
+                             encode_basestring_ascii(userName))
+    return json.dumps([taskId, userName])
+
+
+def track_item(track):
+    """The dict a tracker evaluates for ``track``."""
+    return {'taskId': track.taskId, 'runId': track.runId,
+            'userName': track.userName, 'timeStamp': track.timeStamp,
+            'data': track.data}
+
+
+# -- listeners: configuration of this process --------------------------------
+
+_stored_listeners = weakref.WeakKeyDictionary()    # DB -> {oid: Listeners}
+_unstored_listeners = weakref.WeakKeyDictionary()  # storage -> Listeners
+_listeners_lock = threading.Lock()
+
+
+def listeners_for(storage):
+    """The ``Listeners`` of ``storage`` in this process.
+
+    Every connection's copy of a stored storage has the same listeners
+    (they are found by database and oid). A storage not stored yet keeps
+    its own, which move to its oid once it has one.
+    """
+    jar, oid = storage._p_jar, storage._p_oid
+    with _listeners_lock:
+        if jar is None or oid is None:
+            listeners = _unstored_listeners.get(storage)
+            if listeners is None:
+                listeners = _unstored_listeners[storage] = Listeners()
+            return listeners
+        per_db = _stored_listeners.get(jar.db())
+        if per_db is None:
+            per_db = _stored_listeners[jar.db()] = {}
+        listeners = per_db.get(oid)
+        if listeners is None:
+            listeners = _unstored_listeners.pop(storage, None) or Listeners()
+            per_db[oid] = listeners
+        return listeners
+
+
+# -- data: kept by the storage -----------------------------------------------
+
+@implementer(ITrackObserver)
+class GoalBinding(Persistent):
+    """A storage's goals: the registry of groups and the task templates.
+
+    The storage calls ``trackAdded`` for every new track, in the saving
+    transaction; this evaluates the track's goals there.
+    """
+
+    def __init__(self):
+        self.registry = GoalRegistry()
+        self.templates = PersistentMapping()   # taskId -> {name: tracker}
+
+    def __repr__(self):
+        return '<GoalBinding (%d groups, %d tasks with templates)>' % (
+            len(self.registry.groups), len(self.templates))
+
+    def trackAdded(self, storage, track):
+        state = _TransactionState.of(storage)
+        state.outcome = state.goals._evaluate(self, track)
+
+
+def binding_of(storage):
+    """The storage's ``GoalBinding``, or None before its first goal."""
+    for observer in storage.trackObservers():
+        if isinstance(observer, GoalBinding):
+            return observer
+    return None
+
+
+# -- transaction state -------------------------------------------------------
+
+def _transaction_manager(storage):
+    jar = storage._p_jar
+    return transaction.manager if jar is None else jar.transaction_manager
+
+
+class _TransactionState:
+    """What one transaction knows of one storage's goals."""
+
+    __slots__ = ('goals', 'outcome')
+
+    def __init__(self, storage):
+        self.goals = StorageGoals(storage)
+        self.outcome = NO_OUTCOME
+
+    @classmethod
+    def of(cls, storage, create=True):
+        txn = _transaction_manager(storage).get()
+        try:
+            return txn.data(storage)
+        except KeyError:
+            if not create:
+                return None
+            state = cls(storage)
+            txn.set_data(storage, state)
+            return state
+
+
+@implementer(IGoalHome)
+class _StorageHome:
+    """A storage as the home of a goal registry (see ``IGoalHome``)."""
+
+    __slots__ = ('storage',)
+
+    def __init__(self, storage):
+        self.storage = storage
+
+    @property
+    def transaction_manager(self):
+        return _transaction_manager(self.storage)
+
+    def goal_registry(self, create=False):
+        binding = binding_of(self.storage)
+        if binding is None:
+            if not create:
+                return None
+            binding = GoalBinding()
+            self.storage.addTrackObserver(binding)
+        return binding.registry
+
+
+# -- the API -----------------------------------------------------------------
+
+@implementer(IStorageGoals)
+class StorageGoals(TrackingManager):
+    """The goals of one TrackingStorage; see ``IStorageGoals``.
+
+    ``storage.goals`` (or ``IStorageGoals(storage)``) returns one.  It holds
+    nothing but the storage: registry, transaction manager and listeners are
+    looked up on each call, so it is cheap to make and never stale.
+    """
+
+    def __init__(self, storage):
+        if not ITrackingStorage.providedBy(storage):
+            raise TypeError('storage must be a TrackingStorage, got %r'
+                            % (storage,))
+        TrackingManager.__init__(self, _StorageHome(storage),
+                                 listeners=listeners_for(storage))
+        self.storage = storage
+
+    def __repr__(self):
+        return '<StorageGoals of %r>' % (self.storage,)
+
+    @property
+    def lastOutcome(self):
+        try:
+            state = _TransactionState.of(self.storage, create=False)
+        except Exception:   # no transaction (an explicit manager)
+            return NO_OUTCOME
+        return NO_OUTCOME if state is None else state.outcome
+
+    # task templates
+
+    def add_task_goal(self, taskId, tracker):
+        if not isinstance(taskId, str):
+            raise TypeError('taskId must be a string, got %r' % (taskId,))
+        if not ITracker.providedBy(tracker):
+            raise TypeError('tracker must provide ITracker, got %r'
+                            % (tracker,))
+        binding = binding_of(self.storage)
+        task = binding.templates.get(taskId) if binding is not None else None
+        if task is not None and tracker.name in task:
+            raise ValueError('task %r has a goal template %r already'
+                             % (taskId, tracker.name))
+        if binding is None:
+            self._registry(create=True)
+            binding = binding_of(self.storage)
+        if task is None:
+            task = binding.templates[taskId] = PersistentMapping()
+        task[tracker.name] = tracker
+
+    def remove_task_goal(self, taskId, name):
+        binding = binding_of(self.storage)
+        task = binding.templates.get(taskId) if binding is not None else None
+        if task is None or name not in task:
+            return None
+        tracker = task.pop(name)
+        if not task:
+            del binding.templates[taskId]
+        return tracker
+
+    def task_goals(self, taskId):
+        binding = binding_of(self.storage)
+        if binding is None:
+            return []
+        return list(binding.templates.get(taskId, {}).values())
+
+    def user_task_goals(self, taskId, userName, include_completed=False):
+        return self.get_trackers(task_group(taskId, userName),
+                                 include_completed=include_completed)
+
+    # evaluation
+
+    def evaluate(self, track):
+        binding = binding_of(self.storage)
+        if binding is None:
+            return NO_OUTCOME
+        return self._evaluate(binding, track)
+
+    def _evaluate(self, binding, track):
+        item = track_item(track)
+        now = track.timeStamp
+        groups = [track.userName]
+        templates = binding.templates
+        if templates:
+            task = templates.get(track.taskId)
+            if task is not None:
+                group = task_group(track.taskId, track.userName)
+                self._copy_templates(binding.registry, group, task, now)
+                groups.append(group)
+        registry = binding.registry
+        dirtied, completed, limited = [], [], []
+        for group in groups:
+            if registry.get(group) is None:
+                continue
+            result = self.track(group, item, now_ts=now)
+            dirtied += result.dirtied
+            completed += result.completed
+            limited += result.limited
+        if not (dirtied or limited):  # a completed tracker is dirtied too
+            return NO_OUTCOME
+        return GoalOutcome(tuple(dirtied), tuple(completed), tuple(limited))
+
+    def _copy_templates(self, registry, group, templates, now):
+        existing = registry.get(group)
+        missing = [t for name, t in templates.items()
+                   if existing is None or existing.find(name) is None]
+        if missing:
+            # A template never holds progress, so a deep copy is a fresh
+            # tracker with the template's conditions, targets and limiters.
+            self.add_trackers(group, [copy.deepcopy(t) for t in missing],
+                              now_ts=now)
+
+
+# -- IStorageGoals(storage) --------------------------------------------------
+#
+# The storage offers ``storage.goals`` by adapting itself to IStorageGoals,
+# so it never imports this module. zope.interface calls adapter hooks when
+# an interface is called; this one answers from a registry of our own (a
+# Zope site's component registry, consulted first, may override it).
+
+_adapters = AdapterRegistry()
+_adapters.register([ITrackingStorage], IStorageGoals, '', StorageGoals)
+
+
+def _adapt(interface, ob):
+    factory = _adapters.lookup1(providedBy(ob), interface, '')
+    return None if factory is None else factory(ob)
+
+
+if _adapt not in adapter_hooks:
+    adapter_hooks.append(_adapt)
