@@ -159,6 +159,8 @@ def test_a_failing_subscriber_fails_the_save(db):
             st.saveUserTrack('a', 0, 'u', {})
     finally:
         zope.event.subscribers.remove(subscriber)
+    with pytest.raises(transaction.interfaces.DoomedTransaction):
+        transaction.commit()          # a caller that carried on anyway
     transaction.abort()
     assert len(st) == 0
     assert st.goals.get_trackers('u')[0].progress == 0

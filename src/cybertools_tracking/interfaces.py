@@ -242,7 +242,9 @@ class ITrackObserver(Interface):
         indexed, in the same transaction; whatever the observer changes
         commits or aborts with the track. Update-saves and removals are
         not reported. An error propagates to the caller of
-        ``saveUserTrack``, who must abort the transaction.
+        ``saveUserTrack`` and dooms the transaction (it can only be
+        aborted), since the track and part of the observer's changes are
+        written by then.
         """
 
 

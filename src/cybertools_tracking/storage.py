@@ -316,8 +316,20 @@ class TrackingStorage(Persistent):
                 index.index(num, value)
         run.extendTo(ts)
         for observer in self._observers:
-            observer.trackAdded(self, track)
+            try:
+                observer.trackAdded(self, track)
+            except BaseException:
+                self._doom()
+                raise
         return trackId
+
+    def _doom(self):
+        # An observer failed half-way (a zope.event subscriber raised, say):
+        # the track and part of its goal changes are written. Nothing may
+        # commit that, even a caller that catches the error and goes on.
+        jar = self._p_jar
+        if jar is not None:
+            jar.transaction_manager.get().doom()
 
     def updateTrack(self, track, data, overwrite=False, timeStamp=None):
         num = self._numOf(track)
