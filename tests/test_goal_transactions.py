@@ -350,3 +350,19 @@ def test_events_of_a_new_storage_wait_for_its_own_commit(db):
         transaction.commit()             # the thread's manager: not ours
         assert heard == []
     assert [e.name for e in heard] == ['once']
+
+
+def test_explicit_transaction_manager(db):
+    heard = setup(db)
+    tm = transaction.TransactionManager(explicit=True)
+    tm.begin()
+    conn = db.open(tm)
+    st = get_storage(conn)
+    tm.commit()
+    assert st.lastGoalOutcome == ((), (), ())     # no transaction: empty
+    assert st.goals.get_trackers('u1')[0].progress == 0
+    tm.begin()
+    st.saveUserTrack('t', 0, 'u1', {}, timeStamp=T0)
+    tm.commit()
+    assert heard == ['u1']
+    conn.close()

@@ -42,6 +42,7 @@ from json.encoder import encode_basestring_ascii
 
 import transaction
 from persistent import Persistent
+from transaction.interfaces import NoTransaction
 from persistent.mapping import PersistentMapping
 from zope.interface import implementer
 from zope.interface import providedBy
@@ -226,7 +227,7 @@ class StorageGoals(TrackingManager):
     def lastOutcome(self):
         try:
             state = _TransactionState.of(self.storage, create=False)
-        except Exception:   # no transaction (an explicit manager)
+        except NoTransaction:   # an explicit manager between transactions
             return NO_OUTCOME
         return NO_OUTCOME if state is None else state.outcome
 
