@@ -559,3 +559,23 @@ def test_check_reports_a_consistent_storage_and_a_broken_one(tmp_path, capsys):
     captured = capsys.readouterr()
     assert 'len() says 2843, there are 2842 tracks' in captured.out
     assert 'problems found' in captured.err
+
+
+# paths and servers
+
+@pytest.mark.parametrize('name', ['what?.fs', 'a b#c.fs', '100%.fs',
+                                  'caf\u00e9.fs'])
+def test_db_path_is_taken_literally(run, tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, jsonl(*GOOD))
+    code, out, err = run('--db', 'var/' + name, 'import', path)
+    assert (code, err) == (0, '')
+    assert (tmp_path / 'var' / name).is_file()
+    assert [p.name for p in (tmp_path / 'var').iterdir()
+            if not p.name.startswith(name)] == []
+    code, out, err = run('--db', 'var/' + name, 'stats', '--format', 'json')
+    assert code == 0 and json.loads(out)['tracks'] == 3
+    # Reading commands look for the same file.
+    code, out, err = run('--db', 'var/x' + name, 'stats')
+    assert code == 1
+    assert 'no database at %s' % (tmp_path / 'var' / ('x' + name)) in err

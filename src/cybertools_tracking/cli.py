@@ -11,8 +11,9 @@
     stats    count tracks, tasks, users and runs
 
 The database defaults to ``$CYBERTOOLS_TRACKING_DB`` or else
-``var/tracking.fs`` below the current directory; ``--db`` and ``--storage``
-may be given before or after the command.
+``var/tracking.fs`` below the current directory; a path is taken literally,
+never read as a URI. ``--db`` and ``--storage`` may be given before or
+after the command.
 
 ``main(argv)`` returns the exit code instead of exiting, so that it can be
 called in-process: 0 for success, 1 for a problem with the data or the
@@ -37,7 +38,7 @@ from ZODB.FileStorage import FileStorage
 from ZODB.POSException import POSError
 
 from cybertools_tracking.db import DEFAULT_NAME, DEFAULT_URI
-from cybertools_tracking.db import DatabaseLockedError, as_uri, get_storage
+from cybertools_tracking.db import DatabaseLockedError, get_storage
 from cybertools_tracking.db import file_path, open_db, retry_transaction
 from cybertools_tracking.storage import TrackingStorage
 from cybertools_tracking.timestamps import as_timestamp
@@ -113,8 +114,9 @@ def _parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         '--db', metavar='URI_OR_PATH', default=argparse.SUPPRESS,
-        help='the database: a FileStorage path or a URI (file://, '
-             'memory://, zeo://, ...); default $%s or %s'
+        help='the database: a FileStorage path (taken literally, never '
+             'as a URI) or a URI (file://, memory://, zeo://, ...); '
+             'default $%s or %s'
              % (ENV_DB, DEFAULT_URI))
     common.add_argument(
         '--storage', metavar='NAME', default=argparse.SUPPRESS,
@@ -290,7 +292,7 @@ def _connection(args, write):
     The transaction is aborted at the end: writers commit themselves.
     Without ``write`` a missing FileStorage is an error, not created.
     """
-    uri = as_uri(_db_arg(args))
+    uri = _db_arg(args)
     path = file_path(uri)
     if not write and path is not None and not os.path.exists(path):
         raise CommandError('no database at %s (create one with "import" '

@@ -1,12 +1,18 @@
 """Opening a database and finding the tracking storage in it.
 
-A database is named by a URI, resolved by zodburi:
+A database is named by a path or a URI:
 
-- ``file://var/tracking.fs`` or a plain path: a FileStorage (the default,
-  ``var/tracking.fs`` below the current directory). A FileStorage serves
-  one process at a time; a second process gets ``DatabaseLockedError``.
-  To share a database between processes, serve it with ZEO or use
-  RelStorage.
+- a path (``var/tracking.fs``, ``~/data/what?.fs``): a FileStorage at
+  exactly that path, relative to the current directory unless absolute.
+  A path is never read as a URI: ``?``, ``#``, ``%`` and spaces are part
+  of the file's name. Only text that starts with a scheme and ``://``
+  (or zodburi's ``demo:(``) is a URI.
+- ``file://var/tracking.fs``: a FileStorage too, as zodburi reads it:
+  everything after ``?`` are options (``?read_only=1``), nothing is
+  percent-decoded. The default is ``var/tracking.fs`` below the current
+  directory. A FileStorage serves one process at a time; a second process
+  gets ``DatabaseLockedError``. To share a database between processes,
+  serve it with ZEO or use RelStorage.
 - ``memory://``: an in-memory database, gone when closed.
 - ``zeo://host:port``: a ZEO server (``cybertools-tracking zeo`` starts one
   for a FileStorage); needs the ``zeo`` extra.
@@ -25,6 +31,7 @@ for the conflicts that concurrent writers (ZEO, RelStorage) meet.
 import contextlib
 import os
 import random
+import re
 import time
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -33,6 +40,7 @@ import ZODB
 import zc.lockfile
 import zodburi
 from transaction.interfaces import TransientError
+from ZODB.FileStorage import FileStorage
 
 from cybertools_tracking.storage import TrackingStorage
 
@@ -52,22 +60,52 @@ class DatabaseLockedError(RuntimeError):
     """The FileStorage is open in another process."""
 
 
-def as_uri(uri_or_path):
-    """A URI for a URI or a file path (a path means a FileStorage)."""
+# A URI starts with a scheme and "://"; zodburi's demo: URIs have no
+# slashes. Everything else is a path, however odd its characters.
+_URI = re.compile(r'[A-Za-z][A-Za-z0-9+.-]*://|demo:\(')
+
+
+def _is_uri(text):
+    return _URI.match(text) is not None
+
+
+def _text(uri_or_path):
     if uri_or_path is None:
         return DEFAULT_URI
-    uri_or_path = os.fspath(uri_or_path)
-    if '://' in uri_or_path:
-        return uri_or_path
-    return 'file://' + os.path.abspath(uri_or_path)
+    return os.fsdecode(os.fspath(uri_or_path))
 
 
-def file_path(uri):
-    """The FileStorage path a URI (or path) names, or None."""
-    uri = as_uri(uri)
-    if not uri.startswith('file://'):
+def as_uri(uri_or_path):
+    """A URI for a URI or a path (a path means a FileStorage).
+
+    A path becomes ``file://`` and its absolute form. zodburi reads what
+    follows a ``?`` in such a URI as options and has no way to escape it:
+    for a path with ``?`` there is no such URI, and this raises ValueError
+    (``open_db`` and ``file_path`` take the path itself).
+    """
+    text = _text(uri_or_path)
+    if _is_uri(text):
+        return text
+    path = os.path.abspath(text)
+    if '?' in path:
+        raise ValueError('%r has no file:// URI: zodburi would read what '
+                         'follows "?" as options; use the path itself'
+                         % path)
+    return 'file://' + path
+
+
+def file_path(uri_or_path):
+    """The FileStorage path a path or a ``file://`` URI names, or None.
+
+    A path comes back absolute; a URI's path as zodburi reads it (up to
+    ``?``, relative to the current directory unless absolute).
+    """
+    text = _text(uri_or_path)
+    if not _is_uri(text):
+        return os.path.abspath(text)
+    if not text.startswith('file://'):
         return None
-    return os.path.normpath(uri[len('file://'):].split('?', 1)[0])
+    return os.path.normpath(text[len('file://'):].split('?', 1)[0])
 
 
 def _with_keep_history(uri):
@@ -106,21 +144,26 @@ def _postgres_factory(uri):
 
 
 def open_db(uri=None, **dbkw):
-    """Open the database named by ``uri`` (default ``var/tracking.fs``).
+    """Open the database named by ``uri``: a URI or the path of a
+    FileStorage, taken literally (default ``var/tracking.fs``).
 
     Keyword arguments go to ``ZODB.DB`` and win over the URI's.
     """
-    uri = as_uri(uri)
-    if uri.startswith(('postgres://', 'postgresql://')):
-        factory, kw = _postgres_factory(uri)
+    text = _text(uri)
+    path = file_path(text)
+    if not _is_uri(text):
+        def factory():
+            return FileStorage(path)
+        kw = {}
+    elif text.startswith(('postgres://', 'postgresql://')):
+        factory, kw = _postgres_factory(text)
     else:
-        if uri.startswith(('sqlite://', 'mysql://')):
-            uri = _with_keep_history(uri)
-        factory, kw = zodburi.resolve_uri(uri)
-    if 'cache_size=' not in uri:
+        if text.startswith(('sqlite://', 'mysql://')):
+            text = _with_keep_history(text)
+        factory, kw = zodburi.resolve_uri(text)
+    if not (_is_uri(text) and 'cache_size=' in text):
         kw['cache_size'] = DEFAULT_CACHE_SIZE
     kw.update(dbkw)
-    path = file_path(uri)
     if path is not None:
         directory = os.path.dirname(path)
         if directory:
@@ -132,9 +175,13 @@ def open_db(uri=None, **dbkw):
             '%s is in use by another process: a FileStorage serves one '
             'process at a time. To use one database from several processes, '
             'serve it with ZEO (zeo://) or put it in RelStorage '
-            '(postgres://); see README.rst, "Growing beyond one process".' % (path or uri)
+            '(postgres://); see README.rst, "Growing beyond one process".' % (path or text)
         ) from error
-    return ZODB.DB(storage, **kw)
+    try:
+        return ZODB.DB(storage, **kw)
+    except BaseException:
+        storage.close()
+        raise
 
 
 def get_storage(connection, name=DEFAULT_NAME, trackFactory=None,
