@@ -15,7 +15,11 @@ A database is named by a path or a URI:
   serve it with ZEO or use RelStorage.
 - ``memory://``: an in-memory database, gone when closed.
 - ``zeo://host:port``: a ZEO server (``cybertools-tracking zeo`` starts one
-  for a FileStorage); needs the ``zeo`` extra.
+  for a FileStorage). Opening waits ``wait_timeout`` seconds for it (a URI
+  option or a keyword of ``open_db``; default 30, ZEO's), says after a
+  second that it waits, and raises ``DatabaseUnavailableError`` naming the
+  address if it does not answer. A server that goes away later is waited
+  for as long in each call; the client then reconnects by itself.
 - ``postgres://user[:password]@host[:port]/dbname``: RelStorage on
   PostgreSQL; needs the ``postgresql`` extra. ``sqlite://?data_dir=DIR``:
   RelStorage on SQLite. RelStorage URIs are history-free unless they say
@@ -45,9 +49,9 @@ from ZODB.FileStorage import FileStorage
 from cybertools_tracking.storage import TrackingStorage
 
 __all__ = ['DEFAULT_URI', 'DEFAULT_CACHE_SIZE', 'DatabaseLockedError',
-           'as_uri', 'file_path', 'open_db', 'get_storage',
-           'tracking_transaction', 'retry_transaction', 'run_in_transaction',
-           'backoff_delay']
+           'DatabaseUnavailableError', 'as_uri', 'file_path', 'open_db',
+           'wait_for_server', 'get_storage', 'tracking_transaction',
+           'retry_transaction', 'run_in_transaction', 'backoff_delay']
 
 DEFAULT_URI = 'file://var/tracking.fs'
 DEFAULT_NAME = 'tracking'
@@ -58,6 +62,19 @@ DEFAULT_CACHE_SIZE = 100_000
 
 class DatabaseLockedError(RuntimeError):
     """The FileStorage is open in another process."""
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database server did not answer within the time allowed."""
+
+    def __init__(self, address, timeout):
+        from cybertools_tracking.zeoclient import format_seconds
+        self.address = address
+        self.timeout = timeout
+        super().__init__(
+            'the ZEO server at %s did not answer for %s; is it running? '
+            '("cybertools-tracking zeo" serves a FileStorage)'
+            % (address, format_seconds(timeout)))
 
 
 # A URI starts with a scheme and "://"; zodburi's demo: URIs have no
@@ -143,11 +160,66 @@ def _postgres_factory(uri):
     return factory, dbkw
 
 
-def open_db(uri=None, **dbkw):
+def _zeo_factory(uri, wait_timeout, on_wait):
+    """A factory for ``zeo://`` with zodburi's options, making our
+    ``ZEOClient`` and waiting for its server (see ``open_db``)."""
+    from zodburi.resolvers import ClientStorageURIResolver
+
+    from cybertools_tracking.zeoclient import DEFAULT_WAIT_TIMEOUT, ZEOClient
+    _, dbkw = zodburi.resolve_uri(uri)      # the DB's options, checked
+    # The address and the client's options as zodburi reads them.
+    parts = urlsplit(uri.replace('zeo://', 'http://', 1))
+    if parts.netloc:
+        address = (parts.hostname or '', parts.port or 9991)
+    else:
+        address = os.path.normpath(parts.path)
+    options, _ = ClientStorageURIResolver().interpret_kwargs(
+        dict(parse_qsl(parts.query)))
+    if wait_timeout is None:
+        wait_timeout = options.get('wait_timeout') or DEFAULT_WAIT_TIMEOUT
+    # ZEO's wait=false means: do not wait for the server on opening.
+    opening = wait_timeout if options.pop('wait', 1) else 0
+    options.update(wait=False, wait_timeout=wait_timeout)
+    demo = options.pop('demostorage', 0)
+
+    def factory():
+        client = ZEOClient(address, on_wait=on_wait, **options)
+        if not client.wait_for_server(opening):
+            client.close()
+            raise DatabaseUnavailableError(client.server_address, opening)
+        if demo:
+            from ZODB.DemoStorage import DemoStorage
+            return DemoStorage(base=client)
+        return client
+    return factory, dbkw
+
+
+def _sets_cache_size(uri):
+    """Whether the URI sets the DB's cache size (``cache_size`` in our
+    ``postgres://``, zodburi's ``connection_cache_size`` elsewhere; a ZEO
+    URI's ``cache_size`` is the client's disk cache)."""
+    query = uri.split('?', 1)[1] if '?' in uri else ''
+    keys = {key for key, _ in parse_qsl(query)}
+    if uri.startswith(('postgres://', 'postgresql://')):
+        return 'cache_size' in keys
+    return 'connection_cache_size' in keys
+
+
+def open_db(uri=None, wait_timeout=None, on_wait=None, **dbkw):
     """Open the database named by ``uri``: a URI or the path of a
     FileStorage, taken literally (default ``var/tracking.fs``).
 
-    Keyword arguments go to ``ZODB.DB`` and win over the URI's.
+    For ``zeo://``, ``wait_timeout`` (seconds; default the URI's option of
+    that name, else 30) bounds the wait for the server, on opening and in
+    each call after the connection was lost; a server that does not answer
+    on opening is a ``DatabaseUnavailableError``. ``on_wait(message)`` is
+    told once per outage that the client waits (after a second without an
+    answer on opening, at once when a connection is lost) and when it has
+    connected again; it may be called from ZEO's thread, so it must be
+    quick. Without it, the messages are warnings on the
+    ``cybertools_tracking.zeoclient`` logger.
+
+    Other keyword arguments go to ``ZODB.DB`` and win over the URI's.
     """
     text = _text(uri)
     path = file_path(text)
@@ -157,11 +229,13 @@ def open_db(uri=None, **dbkw):
         kw = {}
     elif text.startswith(('postgres://', 'postgresql://')):
         factory, kw = _postgres_factory(text)
+    elif text.startswith('zeo://'):
+        factory, kw = _zeo_factory(text, wait_timeout, on_wait)
     else:
         if text.startswith(('sqlite://', 'mysql://')):
             text = _with_keep_history(text)
         factory, kw = zodburi.resolve_uri(text)
-    if not (_is_uri(text) and 'cache_size=' in text):
+    if not (_is_uri(text) and _sets_cache_size(text)):
         kw['cache_size'] = DEFAULT_CACHE_SIZE
     kw.update(dbkw)
     if path is not None:
@@ -182,6 +256,22 @@ def open_db(uri=None, **dbkw):
     except BaseException:
         storage.close()
         raise
+
+
+def wait_for_server(db, timeout=None):
+    """Return once the database's ZEO server answers again; raise
+    ``DatabaseUnavailableError`` when it has not answered for ``timeout``
+    seconds (default: its ``wait_timeout``), counted from when it stopped.
+    Other databases need no waiting: this returns at once."""
+    storage = db.storage
+    storage = getattr(storage, 'base', storage)     # DemoStorage
+    wait = getattr(storage, 'wait_for_server', None)
+    if wait is None:
+        return
+    if not wait(timeout):
+        raise DatabaseUnavailableError(
+            storage.server_address,
+            storage.wait_seconds if timeout is None else timeout)
 
 
 def get_storage(connection, name=DEFAULT_NAME, trackFactory=None,
