@@ -26,12 +26,12 @@ def missing_server(reason):
     pytest.skip(reason)
 
 
-def start_zeo(path):
-    """Start ``cybertools-tracking zeo`` on a free port; return (process,
-    uri) once it accepts clients."""
+def start_zeo(path, port=0):
+    """Start ``cybertools-tracking zeo`` on ``port`` (0: a free one);
+    return (process, uri) once it accepts clients."""
     process = subprocess.Popen(
         [sys.executable, '-m', 'cybertools_tracking', 'zeo', path,
-         '--port', '0'],
+         '--port', str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline()
     if 'listening on' not in line:

@@ -15,6 +15,7 @@ import transaction
 from ZODB.FileStorage import FileStorage
 from ZODB.POSException import ConflictError
 
+from cybertools_tracking.check import check_storage
 from cybertools_tracking.cli import main
 from cybertools_tracking.db import get_storage, open_db
 from cybertools_tracking import db as db_module
@@ -293,6 +294,68 @@ def test_import_retries_a_conflicting_commit(run, db, tmp_path, monkeypatch):
     assert len(tracks_in(db)) == 3     # each exactly once
 
 
+def lose_the_first_batch_commit(monkeypatch, reaches_the_database):
+    """The import's first batch commit fails as when its ZEO server goes
+    away: before the commit reaches the database, or after (the reply is
+    lost)."""
+    from ZEO.Exceptions import ClientDisconnected
+    from cybertools_tracking import cli
+    real = cli.retry_transaction
+    lost = []
+
+    def retry_transaction(work, manager, **options):
+        if not lost:
+            lost.append(manager)
+            commit = manager.commit
+
+            def commit_and_lose():
+                del manager.commit
+                if reaches_the_database:
+                    commit()
+                raise ClientDisconnected('simulated')
+            manager.commit = commit_and_lose
+        return real(work, manager, **options)
+    monkeypatch.setattr(cli, 'retry_transaction', retry_transaction)
+
+
+@pytest.mark.parametrize('reaches_the_database', [False, True])
+def test_import_redoes_a_batch_whose_commit_was_lost(
+        run, db, tmp_path, monkeypatch, reaches_the_database):
+    pytest.importorskip('ZEO')
+    lose_the_first_batch_commit(monkeypatch, reaches_the_database)
+    path = write(tmp_path, jsonl(*GOOD))
+    code, out, err = run('--db', db, 'import', path, '--batch', '2')
+    assert (code, out) == (0, 'imported 3 tracks, skipped 0 lines\n')
+    assert err == 'cybertools-tracking: %s\n' % (
+        'the batch in progress was committed before the server went away'
+        if reaches_the_database else
+        'saving again the 2 tracks read since the last commit')
+    assert [u for _, _, u, _, _ in tracks_in(db)] == ['u1', 'u2', 'u1']
+
+
+def test_import_redoes_the_batch_when_a_save_loses_the_server(
+        run, db, tmp_path, monkeypatch):
+    from ZEO.Exceptions import ClientDisconnected
+    from cybertools_tracking.storage import TrackingStorage
+    save = TrackingStorage.saveUserTrack
+    calls = []
+
+    def flaky_save(self, *args, **kw):
+        calls.append(args)
+        if len(calls) == 2:
+            raise ClientDisconnected('simulated')
+        return save(self, *args, **kw)
+    monkeypatch.setattr(TrackingStorage, 'saveUserTrack', flaky_save)
+    path = write(tmp_path, jsonl(*GOOD))
+    code, out, err = run('--db', db, 'import', path)
+    assert (code, out) == (0, 'imported 3 tracks, skipped 0 lines\n')
+    assert err == ('cybertools-tracking: saving again the 1 tracks read '
+                   'since the last commit\n')
+    # Line 1, line 2 (lost), line 1 again, line 2 again, line 3.
+    assert [args[2] for args in calls] == ['u1', 'u2', 'u1', 'u2', 'u1']
+    assert [u for _, _, u, _, _ in tracks_in(db)] == ['u1', 'u2', 'u1']
+
+
 def test_import_shows_progress_only_on_a_terminal(db, tmp_path, monkeypatch,
                                                   capsys):
     class Terminal(io.StringIO):
@@ -559,3 +622,194 @@ def test_check_reports_a_consistent_storage_and_a_broken_one(tmp_path, capsys):
     captured = capsys.readouterr()
     assert 'len() says 2843, there are 2842 tracks' in captured.out
     assert 'problems found' in captured.err
+
+
+# paths and servers
+
+@pytest.mark.parametrize('name', ['what?.fs', 'a b#c.fs', '100%.fs',
+                                  'caf\u00e9.fs'])
+def test_db_path_is_taken_literally(run, tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, jsonl(*GOOD))
+    code, out, err = run('--db', 'var/' + name, 'import', path)
+    assert (code, err) == (0, '')
+    assert (tmp_path / 'var' / name).is_file()
+    assert [p.name for p in (tmp_path / 'var').iterdir()
+            if not p.name.startswith(name)] == []
+    code, out, err = run('--db', 'var/' + name, 'stats', '--format', 'json')
+    assert code == 0 and json.loads(out)['tracks'] == 3
+    # Reading commands look for the same file.
+    code, out, err = run('--db', 'var/x' + name, 'stats')
+    assert code == 1
+    assert 'no database at %s' % (tmp_path / 'var' / ('x' + name)) in err
+
+
+def test_wait_must_be_seconds(run):
+    for bad in ('-1', 'soon', 'nan', 'inf'):
+        code, out, err = run('--wait', bad, 'stats')
+        assert code == 2 and '--wait' in err, bad
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_no_zeo_server_is_waited_for_then_a_clear_error(run):
+    address = '127.0.0.1:%d' % free_port()
+    started = time.monotonic()
+    code, out, err = run('--db', 'zeo://' + address, '--wait', '1.5',
+                         'stats')
+    assert 1.5 <= time.monotonic() - started < 5
+    assert (code, out) == (1, '')
+    assert err.splitlines() == [
+        'cybertools-tracking: waiting for the ZEO server at %s (up to 1.5 '
+        'seconds) ...' % address,
+        'cybertools-tracking: the ZEO server at %s did not answer for 1.5 '
+        'seconds; is it running? ("cybertools-tracking zeo" serves a '
+        'FileStorage)' % address]
+
+
+def numbered_line(n):
+    return json.dumps({'taskId': 't%d' % (n % 7), 'userName': 'u%d' % (n % 41),
+                       'data': {'n': n}, 'timeStamp': 1700000000 + n}) + '\n'
+
+
+class Import:
+    """``cybertools-tracking import -`` in a process of its own, fed
+    through a pipe by the test."""
+
+    def __init__(self, uri, *options):
+        self.process = subprocess.Popen(
+            [sys.executable, '-m', 'cybertools_tracking', '--db', uri,
+             'import', '-', '--batch', '100', *options],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.fed = 0
+
+    def feed(self, count):
+        self.process.stdin.write(''.join(
+            numbered_line(n) for n in range(self.fed, self.fed + count)))
+        self.process.stdin.flush()
+        self.fed += count
+
+    def finish(self):
+        out, err = self.process.communicate(timeout=120)
+        return self.process.returncode, out, err
+
+
+def stored(uri):
+    """[(taskId, userName, n)] of the tracks in the database at uri."""
+    db = open_db(uri)
+    try:
+        with db.transaction() as connection:
+            storage = get_storage(connection, create=False)
+            return [(t.taskId, t.userName, t.data['n'])
+                    for t in storage.values()]
+    finally:
+        db.close()
+
+
+def wait_until_stored(uri, count, timeout=60):
+    db = open_db(uri)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with db.transaction() as connection:
+                storage = connection.root().get('tracking')
+                if storage is not None and len(storage) >= count:
+                    return
+            assert time.monotonic() < deadline, 'the import did not commit'
+            time.sleep(0.1)
+    finally:
+        db.close()
+
+
+def kill(server):
+    server.kill()                   # no goodbye: as in a crash
+    server.wait()
+
+
+@pytest.fixture
+def zeo_path(tmp_path):
+    pytest.importorskip('ZEO')
+    return str(tmp_path / 'zeo' / 'tracking.fs')
+
+
+def test_import_waits_for_a_restarted_zeo_server(zeo_path):
+    from tests.conftest import start_zeo, stop
+    server, uri = start_zeo(zeo_path)
+    address = uri[len('zeo://'):]
+    load = Import(uri, '--wait', '60')
+    try:
+        load.feed(1000)
+        wait_until_stored(uri, 1000)        # ten batches committed
+        load.feed(50)                       # half a batch, not committed
+        time.sleep(0.5)
+        kill(server)
+        time.sleep(0.5)
+        load.feed(100)                      # read while the server is away
+        time.sleep(2)
+        server, _ = start_zeo(zeo_path, int(address.rsplit(':', 1)[1]))
+        load.feed(1850)
+        code, out, err = load.finish()
+    finally:
+        load.process.kill()
+        stop(server)
+    tracks = stored(zeo_path)       # the file itself: faster than loads
+    assert (code, out) == (0, 'imported 3000 tracks, skipped 0 lines\n'), err
+    lines = err.splitlines()
+    assert lines[:2] == [
+        'cybertools-tracking: the ZEO server at %s went away; waiting for '
+        'it (up to 60 seconds) ...' % address,
+        'cybertools-tracking: connected to the ZEO server at %s' % address]
+    # The batch in progress was saved again, once.
+    assert lines[2:] == ['cybertools-tracking: saving again the 50 tracks '
+                         'read since the last commit']
+    # Every line exactly once.
+    assert len(tracks) == 3000
+    assert sorted(n for _, _, n in tracks) == list(range(3000))
+    assert len(set(tracks)) == 3000
+    db = open_db(zeo_path)
+    with db.transaction() as connection:
+        assert check_storage(get_storage(connection, create=False)) == []
+    db.close()
+
+
+def test_import_stops_when_the_zeo_server_stays_away(zeo_path):
+    from tests.conftest import start_zeo, stop
+    server, uri = start_zeo(zeo_path)
+    address = uri[len('zeo://'):]
+    load = Import(uri, '--wait', '2')
+    try:
+        load.feed(1000)
+        wait_until_stored(uri, 1000)
+        load.feed(50)
+        time.sleep(0.5)
+        kill(server)
+        started = time.monotonic()
+        time.sleep(0.5)
+        load.feed(150)
+        code, out, err = load.finish()
+        took = time.monotonic() - started
+        server, _ = start_zeo(zeo_path, int(address.rsplit(':', 1)[1]))
+        tracks = stored(uri)
+    finally:
+        load.process.kill()
+        stop(server)
+    assert code == 1
+    assert 2 <= took < 2 + 5, (out, err)
+    assert err.splitlines() == [
+        'cybertools-tracking: the ZEO server at %s went away; waiting for '
+        'it (up to 2 seconds) ...' % address,
+        'cybertools-tracking: the ZEO server at %s did not answer for 2 '
+        'seconds; is it running? ("cybertools-tracking zeo" serves a '
+        'FileStorage)' % address]
+    # It stopped at the first line read while the server was away; the
+    # 1000 tracks committed before are stored, line 1001 is next.
+    assert out == ('imported 1000 tracks, skipped 0 lines; stopped at line '
+                   '1051, the 50 tracks read since the last commit were not '
+                   'stored; resume from line 1001\n')
+    assert sorted(n for _, _, n in tracks) == list(range(1000))

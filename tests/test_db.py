@@ -1,5 +1,6 @@
 """The storage in a real FileStorage: persistence, loading, locking."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -8,8 +9,9 @@ import pytest
 import transaction
 
 from cybertools_tracking.check import check_storage
-from cybertools_tracking.db import (DatabaseLockedError, as_uri, get_storage,
-                                    open_db, tracking_transaction)
+from cybertools_tracking.db import (DEFAULT_CACHE_SIZE, DatabaseLockedError,
+                                    as_uri, file_path, get_storage, open_db,
+                                    tracking_transaction)
 from cybertools_tracking.storage import TrackingStorage
 from cybertools_tracking.track import Track
 
@@ -44,8 +46,6 @@ def test_open_db_creates_the_directory_and_reopens(fs_path):
 
 
 def test_file_uri_and_memory_uri(tmp_path):
-    assert as_uri('x.fs').startswith('file:///')
-    assert as_uri('memory://') == 'memory://'
     db = open_db('file://' + str(tmp_path / 'a.fs'))
     with tracking_transaction(db) as st:
         st.saveUserTrack('a', 0, 'u', {})
@@ -54,6 +54,74 @@ def test_file_uri_and_memory_uri(tmp_path):
     with tracking_transaction(db) as st:
         assert len(st) == 0
     db.close()
+
+
+ODD_NAMES = ['what?.fs', 'what?x=1.fs', 'with space.fs', 'a#b.fs',
+             '100%.fs', 'a%20b.fs', 'caf\u00e9 \u2713.fs', 'memory:x.fs']
+
+
+@pytest.mark.parametrize('name', ODD_NAMES)
+def test_a_path_is_a_path_whatever_its_characters(tmp_path, name):
+    path = tmp_path / 'dir' / name
+    db = open_db(str(path))
+    with tracking_transaction(db) as st:
+        st.saveUserTrack('a', 0, 'u', {'name': name})
+    db.close()
+    assert path.is_file()
+    # Only the file and its companions (.index, .lock ...), nothing cut
+    # off at a "?" or "#".
+    assert all(p.name.startswith(name + '.') or p.name == name
+               for p in (tmp_path / 'dir').iterdir())
+    assert file_path(str(path)) == str(path)
+    db = open_db(path)                  # a pathlib.Path as well
+    with tracking_transaction(db) as st:
+        assert [t.data for t in st.values()] == [{'name': name}]
+    db.close()
+
+
+def test_a_relative_path_is_below_the_current_directory(tmp_path,
+                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    db = open_db('var/what?.fs')
+    db.close()
+    assert (tmp_path / 'var' / 'what?.fs').exists()
+    assert not (tmp_path / 'var' / 'what').exists()
+    assert file_path('var/what?.fs') == str(tmp_path / 'var' / 'what?.fs')
+    # The default is relative too: var/tracking.fs below the current
+    # directory, as zodburi reads the file:// URI.
+    assert file_path(None) == 'var/tracking.fs'
+
+
+def test_file_uris_keep_zodburis_options(tmp_path):
+    path = str(tmp_path / 'opts.fs')
+    db = open_db('file://' + path + '?connection_cache_size=123')
+    assert db.getCacheSize() == 123
+    with tracking_transaction(db) as st:
+        st.saveUserTrack('a', 0, 'u', {})
+    db.close()
+    assert file_path('file://' + path + '?read_only=1') == path
+    db = open_db('file://' + path + '?read_only=1')
+    assert db.storage.isReadOnly()
+    assert db.getCacheSize() == DEFAULT_CACHE_SIZE
+    db.close()
+    # A path with the same characters is only a path.
+    db = open_db(path + '?read_only=1&connection_cache_size=7')
+    assert not db.storage.isReadOnly()
+    assert db.getCacheSize() == DEFAULT_CACHE_SIZE
+    db.close()
+    assert os.path.exists(path + '?read_only=1&connection_cache_size=7')
+
+
+def test_as_uri(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert as_uri('x.fs') == 'file://' + str(tmp_path / 'x.fs')
+    assert as_uri('a b#%.fs') == 'file://' + str(tmp_path / 'a b#%.fs')
+    for uri in ('memory://', 'file:///x.fs?read_only=1', 'zeo://h:1',
+                'demo:(memory://)/(memory://)'):
+        assert as_uri(uri) == uri
+    with pytest.raises(ValueError, match='has no file:// URI'):
+        as_uri('what?.fs')
+    assert as_uri(None) == 'file://var/tracking.fs'
 
 
 def test_tracking_transaction_aborts_on_error(fs_path):

@@ -11,8 +11,10 @@
     stats    count tracks, tasks, users and runs
 
 The database defaults to ``$CYBERTOOLS_TRACKING_DB`` or else
-``var/tracking.fs`` below the current directory; ``--db`` and ``--storage``
-may be given before or after the command.
+``var/tracking.fs`` below the current directory; a path is taken literally,
+never read as a URI. ``--db``, ``--storage`` and ``--wait`` (how long to
+wait for a ZEO server that does not answer) may be given before or after
+the command.
 
 ``main(argv)`` returns the exit code instead of exiting, so that it can be
 called in-process: 0 for success, 1 for a problem with the data or the
@@ -26,6 +28,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import logging
 import os
 import random
 import re
@@ -37,8 +40,10 @@ from ZODB.FileStorage import FileStorage
 from ZODB.POSException import POSError
 
 from cybertools_tracking.db import DEFAULT_NAME, DEFAULT_URI
-from cybertools_tracking.db import DatabaseLockedError, as_uri, get_storage
-from cybertools_tracking.db import file_path, open_db, retry_transaction
+from cybertools_tracking.db import DatabaseLockedError
+from cybertools_tracking.db import DatabaseUnavailableError, file_path
+from cybertools_tracking.db import get_storage, open_db
+from cybertools_tracking.db import retry_transaction, wait_for_server
 from cybertools_tracking.storage import TrackingStorage
 from cybertools_tracking.timestamps import as_timestamp
 
@@ -56,6 +61,15 @@ GC_EVERY = 10_000
 # Commit retries (ZEO, RelStorage): capped exponential backoff with jitter,
 # slept between attempts.
 COMMIT_ATTEMPTS = 5
+
+# Seconds to wait for a ZEO server that does not answer (--wait).
+DEFAULT_WAIT = 60
+
+try:
+    from ZEO.Exceptions import ClientDisconnected
+except ImportError:         # without ZEO nothing raises it
+    class ClientDisconnected(Exception):
+        pass
 
 
 class CommandError(Exception):
@@ -75,11 +89,12 @@ def main(argv=None):
     except SystemExit as exit:      # --help, or a usage error already shown
         return exit.code if isinstance(exit.code, int) else EXIT_USAGE
     try:
-        return args.command(args)
+        with _quiet_client_logs():
+            return args.command(args)
     except CommandError as error:
         _error(str(error))
         return error.code
-    except DatabaseLockedError as error:
+    except (DatabaseLockedError, DatabaseUnavailableError) as error:
         _error(str(error))
         return EXIT_DATA
     except KeyboardInterrupt:
@@ -104,6 +119,27 @@ def _error(message):
     print('%s: %s' % (PROG, message), file=sys.stderr)
 
 
+@contextlib.contextmanager
+def _quiet_client_logs():
+    """Keep ZEO's and asyncio's reports of a lost connection (a warning
+    per failed write, errors for calls that reached the new server) off
+    stderr: the command says itself that it waits and what came of it.
+    Critical ones still show, and a program that configured logging gets
+    everything."""
+    if logging.getLogger().handlers:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in ('ZEO', 'asyncio')]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 # the command line
 
 def _parser():
@@ -113,13 +149,20 @@ def _parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         '--db', metavar='URI_OR_PATH', default=argparse.SUPPRESS,
-        help='the database: a FileStorage path or a URI (file://, '
-             'memory://, zeo://, ...); default $%s or %s'
+        help='the database: a FileStorage path (taken literally, never '
+             'as a URI) or a URI (file://, memory://, zeo://, ...); '
+             'default $%s or %s'
              % (ENV_DB, DEFAULT_URI))
     common.add_argument(
         '--storage', metavar='NAME', default=argparse.SUPPRESS,
         help='the name of the tracking storage in the database root '
              '(default %r)' % DEFAULT_NAME)
+    common.add_argument(
+        '--wait', metavar='SECONDS', type=_seconds,
+        default=argparse.SUPPRESS,
+        help='how long to wait for a ZEO server that does not answer, '
+             'when opening or after it went away, before giving up '
+             '(default %d)' % DEFAULT_WAIT)
 
     parser = argparse.ArgumentParser(
         prog=PROG, parents=[common],
@@ -141,7 +184,10 @@ def _parser():
 
     load = command('import', _import, 'import tracks from JSON Lines: one '
                    'object per line with taskId, userName, data and '
-                   'optionally runId and timeStamp')
+                   'optionally runId and timeStamp. If a ZEO server goes '
+                   'away, it is waited for (--wait) and the batch in '
+                   'progress is saved again; if it does not come back, the '
+                   'import stops and says from which line to resume')
     load.add_argument('file', metavar='FILE',
                       help='the file to read, - for stdin')
     load.add_argument('--batch', metavar='N', type=_positive_int,
@@ -221,6 +267,17 @@ def _non_negative_int(text):
     return value
 
 
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not value >= 0 or value == float('inf'):
+        raise argparse.ArgumentTypeError('expected a number of seconds >= 0, '
+                                         'got %r' % text)
+    return value
+
+
 def _int(text):
     try:
         return int(text)
@@ -283,21 +340,29 @@ def _storage_name(args):
     return getattr(args, 'storage', None) or DEFAULT_NAME
 
 
+def _wait_seconds(args):
+    wait = getattr(args, 'wait', None)
+    return DEFAULT_WAIT if wait is None else wait
+
+
 @contextlib.contextmanager
-def _connection(args, write):
+def _connection(args, write, on_wait=None):
     """Yield (transaction manager, connection) on the database of ``args``.
 
     The transaction is aborted at the end: writers commit themselves.
     Without ``write`` a missing FileStorage is an error, not created.
+    A ZEO server is waited for ``--wait`` seconds; ``on_wait(message)``
+    (default: print it on stderr) is told when that begins.
     """
-    uri = as_uri(_db_arg(args))
+    uri = _db_arg(args)
     path = file_path(uri)
     if not write and path is not None and not os.path.exists(path):
         raise CommandError('no database at %s (create one with "import" '
                            'or "demo", or name another with --db)' % path)
     try:
-        db = open_db(uri)
-    except DatabaseLockedError:
+        db = open_db(uri, wait_timeout=_wait_seconds(args),
+                     on_wait=on_wait or _error)
+    except (DatabaseLockedError, DatabaseUnavailableError):
         raise
     except KeyError as error:       # zodburi knows no such scheme
         raise CommandError('--db %s: %s; expected a path or a file://, '
@@ -330,13 +395,6 @@ def _existing_storage(connection, args):
                            '--storage)' % (name, _db_arg(args))) from None
     except TypeError as error:
         raise CommandError(str(error)) from None
-
-
-def _commit(manager, redo):
-    """Commit the batch saved so far; on a conflict abort, pause and call
-    ``redo()`` to save it again (``db.retry_transaction``). Only
-    FileStorage's rivals (ZEO, RelStorage) ever conflict."""
-    retry_transaction(redo, manager, attempts=COMMIT_ATTEMPTS, started=True)
 
 
 # formatting
@@ -616,9 +674,9 @@ def _fields(names):
 
 
 def _save(storage, record):
-    storage.saveUserTrack(record['taskId'], record.get('runId', 0),
-                          record['userName'], record['data'],
-                          timeStamp=record.get('timeStamp'))
+    return storage.saveUserTrack(record['taskId'], record.get('runId', 0),
+                                 record['userName'], record['data'],
+                                 timeStamp=record.get('timeStamp'))
 
 
 def _open_input(name):
@@ -634,34 +692,52 @@ def _open_input(name):
 
 def _import(args):
     source = 'stdin' if args.file == '-' else args.file
-    name = _storage_name(args)
+    progress = _Progress()
+
+    def on_wait(message):
+        progress.clear()
+        _error(message)
+
     # Open the input first: a wrong file name must not create a database.
     with _open_input(args.file) as lines, \
-            _connection(args, write=True) as (manager, connection):
-        progress = _Progress()
-        storage = get_storage(connection, name)
-        batch = []          # the records saved since the last commit
-        imported = skipped = 0
-        aborted_at = None
+            _connection(args, write=True, on_wait=on_wait) as (manager,
+                                                               connection):
+        return _Import(args, manager, connection, source, progress).run(lines)
 
-        def redo():
-            redone = get_storage(connection, name)
-            for record in batch:
-                _save(redone, record)
 
-        def commit():
-            nonlocal imported, storage
-            _commit(manager, redo)
-            imported += len(batch)
-            batch.clear()
-            connection.cacheGC()
-            # A storage this import created and a conflict then aborted
-            # was made again by redo(): go on with the one committed.
-            storage = get_storage(connection, name, create=False)
-            progress.show('%s: %d tracks imported, %d lines skipped'
-                          % (source, imported, skipped))
+class _Import:
+    """One ``import``: tracks are saved as their lines are read (so that a
+    bad line is reported by its number) and committed every ``--batch``
+    tracks.
 
+    A batch that cannot be committed is saved again from its records in a
+    new transaction: after a conflict (the pause and attempts of
+    ``retry_transaction``) and after its ZEO server went away and came
+    back (waited for up to ``--wait`` seconds, counted from when it went
+    away). The last tries to commit may even have reached the server just
+    before it went away: the batch's first track tells (its number is never
+    given out again), and such a batch is not saved twice.
+    """
+
+    def __init__(self, args, manager, connection, source, progress):
+        self.manager = manager
+        self.connection = connection
+        self.name = _storage_name(args)
+        self.size = args.batch
+        self.wait = _wait_seconds(args)
+        self.abort_on_error = args.on_error == 'abort'
+        self.source = source
+        self.progress = progress
+        self.storage = get_storage(connection, self.name)
+        self.batch = []         # the records saved since the last commit
+        self.first = None       # the id of the batch's first track, as saved
+        self.imported = self.skipped = 0
+        self.resume = 1         # the first line after the last commit
+        self.reconnected = False
+
+    def run(self, lines):
         number = 0
+        aborted_at = None
         try:
             for number, line in enumerate(lines, 1):
                 try:
@@ -670,41 +746,137 @@ def _import(args):
                         continue
                     # The storage checks every argument before it writes
                     # anything, so a bad line leaves the batch as it was.
-                    _save(storage, record)
+                    self.save(record)
                 except (TypeError, ValueError) as error:
-                    progress.clear()
-                    _error('%s line %d: %s' % (source, number, error))
-                    if args.on_error == 'abort':
-                        manager.abort()
+                    self.progress.clear()
+                    _error('%s line %d: %s' % (self.source, number, error))
+                    if self.abort_on_error:
+                        self.manager.abort()
                         aborted_at = number
                         break
-                    skipped += 1
+                    self.skipped += 1
                     continue
-                batch.append(record)
-                if len(batch) >= args.batch:
-                    commit()
-            if aborted_at is None and batch:
-                commit()
+                if len(self.batch) >= self.size:
+                    self.commit(number)
+            if aborted_at is None and self.batch:
+                self.commit(number)
         except KeyboardInterrupt:
-            manager.abort()
-            progress.clear()
-            print(_import_summary(imported, skipped, 'interrupted', number,
-                                  len(batch)))
+            self.manager.abort()
+            self.progress.clear()
+            print(self.summary('interrupted', number))
             return 130
-        progress.clear()
-        print(_import_summary(imported, skipped, 'aborted', aborted_at,
-                              len(batch)))
-    return EXIT_DATA if skipped or aborted_at is not None else EXIT_OK
+        except (DatabaseUnavailableError, POSError) as error:
+            # The server did not come back, or a conflict outlasted the
+            # retries: say what is stored and where to go on from.
+            self.manager.abort()
+            self.progress.clear()
+            _error(str(error) if isinstance(error, DatabaseUnavailableError)
+                   else '%s: %s' % (type(error).__name__, error))
+            print(self.summary('stopped', number))
+            return EXIT_DATA
+        self.progress.clear()
+        print(self.summary('aborted', aborted_at, resume=False))
+        return EXIT_DATA if self.skipped or aborted_at is not None else EXIT_OK
 
+    def save(self, record):
+        while True:
+            try:
+                # Known to be away: wait now, rather than in the first
+                # call that needs the server.
+                if self.server_gone():
+                    raise ClientDisconnected('the server went away')
+                track = self._save(self.storage, record)
+                break
+            except ClientDisconnected:
+                self.recover()
+        if not self.batch:
+            self.first = track
+        self.batch.append(record)
 
-def _import_summary(imported, skipped, stop, line, lost):
-    summary = 'imported %d tracks, skipped %d lines' % (imported, skipped)
-    if line is not None:
-        summary += '; %s at line %d' % (stop, line)
-        if lost:
-            summary += (', the %d tracks read since the last commit were '
-                        'not stored' % lost)
-    return summary
+    def commit(self, number):
+        retry_transaction(self.redo, self.manager, attempts=COMMIT_ATTEMPTS,
+                          started=True, on_retry=self.retrying)
+        self.imported += len(self.batch)
+        self.batch.clear()
+        self.resume = number + 1
+        self.connection.cacheGC()
+        self.progress.show('%s: %d tracks imported, %d lines skipped'
+                           % (self.source, self.imported, self.skipped))
+
+    def retrying(self, attempt, error):
+        # Called by retry_transaction after the abort, before the redo.
+        if isinstance(error, ClientDisconnected):
+            self.await_server()
+
+    def recover(self):
+        """The server went away while a line was saved: wait for it, then
+        save the batch again in a new transaction."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            self.manager.abort()
+            self.await_server()
+            self.manager.begin()
+            try:
+                self.redo()
+                return
+            except ClientDisconnected as error:
+                lost = error
+        raise lost
+
+    def await_server(self):
+        # DatabaseUnavailableError if it does not come back in time.
+        wait_for_server(self.connection.db(), self.wait)
+        self.reconnected = True
+
+    def redo(self):
+        """Save the batch again, in the current (new) transaction, unless
+        its commit got through after all."""
+        # A storage this import created was made again by the first call.
+        self.storage = storage = get_storage(self.connection, self.name)
+        committed = self.first is not None and self.first in storage
+        if self.reconnected:
+            self.reconnected = False
+            self.progress.clear()
+            _error('the batch in progress was committed before the server '
+                   'went away' if committed else
+                   'saving again the %d tracks read since the last commit'
+                   % len(self.batch))
+        if committed:
+            return
+        self.first = None
+        for record in self.batch:
+            track = self._save(storage, record)
+            if self.first is None:
+                self.first = track
+
+    def _save(self, storage, record):
+        try:
+            return _save(storage, record)
+        except ClientDisconnected:
+            raise
+        except Exception as error:
+            # Whatever fails while the server is away (reserving a block of
+            # track numbers ends in a RuntimeError) fails for that reason:
+            # wait and try again, rather than call the line bad.
+            if self.server_gone():
+                raise ClientDisconnected(str(error)) from error
+            raise
+
+    def server_gone(self):
+        is_connected = getattr(self.connection.db().storage, 'is_connected',
+                               None)
+        return is_connected is not None and not is_connected()
+
+    def summary(self, stop, line, resume=True):
+        summary = ('imported %d tracks, skipped %d lines'
+                   % (self.imported, self.skipped))
+        if line is not None:
+            summary += '; %s at line %d' % (stop, line)
+            if self.batch:
+                summary += (', the %d tracks read since the last commit were '
+                            'not stored' % len(self.batch))
+            if resume:
+                summary += '; resume from line %d' % self.resume
+        return summary
 
 
 class _Progress:

@@ -1,15 +1,25 @@
 """Opening a database and finding the tracking storage in it.
 
-A database is named by a URI, resolved by zodburi:
+A database is named by a path or a URI:
 
-- ``file://var/tracking.fs`` or a plain path: a FileStorage (the default,
-  ``var/tracking.fs`` below the current directory). A FileStorage serves
-  one process at a time; a second process gets ``DatabaseLockedError``.
-  To share a database between processes, serve it with ZEO or use
-  RelStorage.
+- a path (``var/tracking.fs``, ``~/data/what?.fs``): a FileStorage at
+  exactly that path, relative to the current directory unless absolute.
+  A path is never read as a URI: ``?``, ``#``, ``%`` and spaces are part
+  of the file's name. Only text that starts with a scheme and ``://``
+  (or zodburi's ``demo:(``) is a URI.
+- ``file://var/tracking.fs``: a FileStorage too, as zodburi reads it:
+  everything after ``?`` are options (``?read_only=1``), nothing is
+  percent-decoded. The default is ``var/tracking.fs`` below the current
+  directory. A FileStorage serves one process at a time; a second process
+  gets ``DatabaseLockedError``. To share a database between processes,
+  serve it with ZEO or use RelStorage.
 - ``memory://``: an in-memory database, gone when closed.
 - ``zeo://host:port``: a ZEO server (``cybertools-tracking zeo`` starts one
-  for a FileStorage); needs the ``zeo`` extra.
+  for a FileStorage). Opening waits ``wait_timeout`` seconds for it (a URI
+  option or a keyword of ``open_db``; default 30, ZEO's), says after a
+  second that it waits, and raises ``DatabaseUnavailableError`` naming the
+  address if it does not answer. A server that goes away later is waited
+  for as long in each call; the client then reconnects by itself.
 - ``postgres://user[:password]@host[:port]/dbname``: RelStorage on
   PostgreSQL; needs the ``postgresql`` extra. ``sqlite://?data_dir=DIR``:
   RelStorage on SQLite. RelStorage URIs are history-free unless they say
@@ -25,6 +35,7 @@ for the conflicts that concurrent writers (ZEO, RelStorage) meet.
 import contextlib
 import os
 import random
+import re
 import time
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -33,13 +44,14 @@ import ZODB
 import zc.lockfile
 import zodburi
 from transaction.interfaces import TransientError
+from ZODB.FileStorage import FileStorage
 
 from cybertools_tracking.storage import TrackingStorage
 
 __all__ = ['DEFAULT_URI', 'DEFAULT_CACHE_SIZE', 'DatabaseLockedError',
-           'as_uri', 'file_path', 'open_db', 'get_storage',
-           'tracking_transaction', 'retry_transaction', 'run_in_transaction',
-           'backoff_delay']
+           'DatabaseUnavailableError', 'as_uri', 'file_path', 'open_db',
+           'wait_for_server', 'get_storage', 'tracking_transaction',
+           'retry_transaction', 'run_in_transaction', 'backoff_delay']
 
 DEFAULT_URI = 'file://var/tracking.fs'
 DEFAULT_NAME = 'tracking'
@@ -52,22 +64,65 @@ class DatabaseLockedError(RuntimeError):
     """The FileStorage is open in another process."""
 
 
-def as_uri(uri_or_path):
-    """A URI for a URI or a file path (a path means a FileStorage)."""
+class DatabaseUnavailableError(RuntimeError):
+    """The database server did not answer within the time allowed."""
+
+    def __init__(self, address, timeout):
+        from cybertools_tracking.zeoclient import format_seconds
+        self.address = address
+        self.timeout = timeout
+        super().__init__(
+            'the ZEO server at %s did not answer for %s; is it running? '
+            '("cybertools-tracking zeo" serves a FileStorage)'
+            % (address, format_seconds(timeout)))
+
+
+# A URI starts with a scheme and "://"; zodburi's demo: URIs have no
+# slashes. Everything else is a path, however odd its characters.
+_URI = re.compile(r'[A-Za-z][A-Za-z0-9+.-]*://|demo:\(')
+
+
+def _is_uri(text):
+    return _URI.match(text) is not None
+
+
+def _text(uri_or_path):
     if uri_or_path is None:
         return DEFAULT_URI
-    uri_or_path = os.fspath(uri_or_path)
-    if '://' in uri_or_path:
-        return uri_or_path
-    return 'file://' + os.path.abspath(uri_or_path)
+    return os.fsdecode(os.fspath(uri_or_path))
 
 
-def file_path(uri):
-    """The FileStorage path a URI (or path) names, or None."""
-    uri = as_uri(uri)
-    if not uri.startswith('file://'):
+def as_uri(uri_or_path):
+    """A URI for a URI or a path (a path means a FileStorage).
+
+    A path becomes ``file://`` and its absolute form. zodburi reads what
+    follows a ``?`` in such a URI as options and has no way to escape it:
+    for a path with ``?`` there is no such URI, and this raises ValueError
+    (``open_db`` and ``file_path`` take the path itself).
+    """
+    text = _text(uri_or_path)
+    if _is_uri(text):
+        return text
+    path = os.path.abspath(text)
+    if '?' in path:
+        raise ValueError('%r has no file:// URI: zodburi would read what '
+                         'follows "?" as options; use the path itself'
+                         % path)
+    return 'file://' + path
+
+
+def file_path(uri_or_path):
+    """The FileStorage path a path or a ``file://`` URI names, or None.
+
+    A path comes back absolute; a URI's path as zodburi reads it (up to
+    ``?``, relative to the current directory unless absolute).
+    """
+    text = _text(uri_or_path)
+    if not _is_uri(text):
+        return os.path.abspath(text)
+    if not text.startswith('file://'):
         return None
-    return os.path.normpath(uri[len('file://'):].split('?', 1)[0])
+    return os.path.normpath(text[len('file://'):].split('?', 1)[0])
 
 
 def _with_keep_history(uri):
@@ -105,22 +160,84 @@ def _postgres_factory(uri):
     return factory, dbkw
 
 
-def open_db(uri=None, **dbkw):
-    """Open the database named by ``uri`` (default ``var/tracking.fs``).
+def _zeo_factory(uri, wait_timeout, on_wait):
+    """A factory for ``zeo://`` with zodburi's options, making our
+    ``ZEOClient`` and waiting for its server (see ``open_db``)."""
+    from zodburi.resolvers import ClientStorageURIResolver
 
-    Keyword arguments go to ``ZODB.DB`` and win over the URI's.
-    """
-    uri = as_uri(uri)
-    if uri.startswith(('postgres://', 'postgresql://')):
-        factory, kw = _postgres_factory(uri)
+    from cybertools_tracking.zeoclient import DEFAULT_WAIT_TIMEOUT, ZEOClient
+    _, dbkw = zodburi.resolve_uri(uri)      # the DB's options, checked
+    # The address and the client's options as zodburi reads them.
+    parts = urlsplit(uri.replace('zeo://', 'http://', 1))
+    if parts.netloc:
+        address = (parts.hostname or '', parts.port or 9991)
     else:
-        if uri.startswith(('sqlite://', 'mysql://')):
-            uri = _with_keep_history(uri)
-        factory, kw = zodburi.resolve_uri(uri)
-    if 'cache_size=' not in uri:
+        address = os.path.normpath(parts.path)
+    options, _ = ClientStorageURIResolver().interpret_kwargs(
+        dict(parse_qsl(parts.query)))
+    if wait_timeout is None:
+        wait_timeout = options.get('wait_timeout') or DEFAULT_WAIT_TIMEOUT
+    # ZEO's wait=false means: do not wait for the server on opening.
+    opening = wait_timeout if options.pop('wait', 1) else 0
+    options.update(wait=False, wait_timeout=wait_timeout)
+    demo = options.pop('demostorage', 0)
+
+    def factory():
+        client = ZEOClient(address, on_wait=on_wait, **options)
+        if not client.wait_for_server(opening):
+            client.close()
+            raise DatabaseUnavailableError(client.server_address, opening)
+        if demo:
+            from ZODB.DemoStorage import DemoStorage
+            return DemoStorage(base=client)
+        return client
+    return factory, dbkw
+
+
+def _sets_cache_size(uri):
+    """Whether the URI sets the DB's cache size (``cache_size`` in our
+    ``postgres://``, zodburi's ``connection_cache_size`` elsewhere; a ZEO
+    URI's ``cache_size`` is the client's disk cache)."""
+    query = uri.split('?', 1)[1] if '?' in uri else ''
+    keys = {key for key, _ in parse_qsl(query)}
+    if uri.startswith(('postgres://', 'postgresql://')):
+        return 'cache_size' in keys
+    return 'connection_cache_size' in keys
+
+
+def open_db(uri=None, wait_timeout=None, on_wait=None, **dbkw):
+    """Open the database named by ``uri``: a URI or the path of a
+    FileStorage, taken literally (default ``var/tracking.fs``).
+
+    For ``zeo://``, ``wait_timeout`` (seconds; default the URI's option of
+    that name, else 30) bounds the wait for the server, on opening and in
+    each call after the connection was lost; a server that does not answer
+    on opening is a ``DatabaseUnavailableError``. ``on_wait(message)`` is
+    told once per outage that the client waits (after a second without an
+    answer on opening, at once when a connection is lost) and when it has
+    connected again; it may be called from ZEO's thread, so it must be
+    quick. Without it, the messages are warnings on the
+    ``cybertools_tracking.zeoclient`` logger.
+
+    Other keyword arguments go to ``ZODB.DB`` and win over the URI's.
+    """
+    text = _text(uri)
+    path = file_path(text)
+    if not _is_uri(text):
+        def factory():
+            return FileStorage(path)
+        kw = {}
+    elif text.startswith(('postgres://', 'postgresql://')):
+        factory, kw = _postgres_factory(text)
+    elif text.startswith('zeo://'):
+        factory, kw = _zeo_factory(text, wait_timeout, on_wait)
+    else:
+        if text.startswith(('sqlite://', 'mysql://')):
+            text = _with_keep_history(text)
+        factory, kw = zodburi.resolve_uri(text)
+    if not (_is_uri(text) and _sets_cache_size(text)):
         kw['cache_size'] = DEFAULT_CACHE_SIZE
     kw.update(dbkw)
-    path = file_path(uri)
     if path is not None:
         directory = os.path.dirname(path)
         if directory:
@@ -132,9 +249,29 @@ def open_db(uri=None, **dbkw):
             '%s is in use by another process: a FileStorage serves one '
             'process at a time. To use one database from several processes, '
             'serve it with ZEO (zeo://) or put it in RelStorage '
-            '(postgres://); see README.rst, "Growing beyond one process".' % (path or uri)
+            '(postgres://); see README.rst, "Growing beyond one process".' % (path or text)
         ) from error
-    return ZODB.DB(storage, **kw)
+    try:
+        return ZODB.DB(storage, **kw)
+    except BaseException:
+        storage.close()
+        raise
+
+
+def wait_for_server(db, timeout=None):
+    """Return once the database's ZEO server answers again; raise
+    ``DatabaseUnavailableError`` when it has not answered for ``timeout``
+    seconds (default: its ``wait_timeout``), counted from when it stopped.
+    Other databases need no waiting: this returns at once."""
+    storage = db.storage
+    storage = getattr(storage, 'base', storage)     # DemoStorage
+    wait = getattr(storage, 'wait_for_server', None)
+    if wait is None:
+        return
+    if not wait(timeout):
+        raise DatabaseUnavailableError(
+            storage.server_address,
+            storage.wait_seconds if timeout is None else timeout)
 
 
 def get_storage(connection, name=DEFAULT_NAME, trackFactory=None,
