@@ -491,3 +491,242 @@ def test_check_storage_finds_what_is_broken(filled):
     assert any('track 1 is missing from the index' in p for p in problems)
     assert any('lists track 3' in p for p in problems)
     assert any('time index' in p for p in problems)
+
+
+# Validate, then write: every refusal leaves the storage as it was
+
+from cybertools_tracking.check import check_storage  # noqa: E402
+from cybertools_tracking.validation import (  # noqa: E402
+    InvalidTypeError, InvalidValueError, ValidationError)
+
+from tests.snapshot import snapshot  # noqa: E402
+
+
+class Level(Track):
+    """A track class with a numeric extra index, taken from the data."""
+    index_attributes = Track.index_attributes + ('level',)
+    typeName = 'Level'
+
+
+def deep(levels):
+    data = {}
+    for _ in range(levels - 1):
+        data = {'a': data}
+    return data
+
+
+@pytest.fixture
+def levels():
+    st = TrackingStorage(trackFactory=Level)
+    st.saveUserTrack('t', 0, 'u', {'level': 1.0}, timeStamp=T0)
+    st.saveUserTrack('t', 0, 'v', {'level': 2}, timeStamp=T0 + 1)
+    st.saveUserTrack('t', 0, 'u', {'level': 1.0, 'x': [1]}, timeStamp=T0 + 2)
+    return st
+
+
+def refused(st, call, error, *words):
+    """Assert that ``call()`` raises ``error`` with ``words`` in its message
+    and leaves ``st`` exactly as it was."""
+    before, problems = snapshot(st), check_storage(st)
+    with pytest.raises(error) as info:
+        call()
+    assert isinstance(info.value, ValidationError)
+    for word in words:
+        assert word in str(info.value)
+    assert snapshot(st) == before
+    assert check_storage(st) == problems
+    return str(info.value)
+
+
+@pytest.mark.parametrize('ts, shown', [
+    (2 ** 63, '9223372036854775808'),
+    (1e19, '1e+19'),              # what JSON's 1e19 decodes to
+    (-2 ** 64, '-18446744073709551616'),
+])
+def test_timestamps_out_of_range_store_nothing(levels, ts, shown):
+    st = levels
+    refused(st, lambda: st.saveUserTrack('t', 0, 'u', {}, timeStamp=ts),
+            InvalidValueError, 'timeStamp', shown, 'years 1 to 9999')
+    refused(st, lambda: st.saveUserTrack('t', 0, 'u', {'x': 1}, update=True,
+                                         timeStamp=ts),
+            InvalidValueError, 'timeStamp')
+    refused(st, lambda: st.updateTrack('0000001', {'x': 1}, timeStamp=ts),
+            InvalidValueError, 'timeStamp')
+    refused(st, lambda: st.query(timeFrom=ts), InvalidValueError, 'timeFrom')
+    refused(st, lambda: st.query(timeStamp=[T0, ts]), InvalidValueError,
+            'timeStamp')
+
+
+def test_timestamps_at_the_ends_of_the_range(st):
+    from cybertools_tracking.validation import TIMESTAMP_MAX, TIMESTAMP_MIN
+    st.saveUserTrack('t', 0, 'u', {}, timeStamp=TIMESTAMP_MIN)
+    st.saveUserTrack('t', 0, 'u', {}, timeStamp=TIMESTAMP_MAX)
+    assert ids(st.query(timeTo=TIMESTAMP_MIN)) == ['0000001']
+    assert ids(st.query(timeFrom=TIMESTAMP_MAX)) == ['0000002']
+    assert repr(st['0000002']).startswith("<Track ['t', 1, 'u', '")
+    assert check_storage(st) == []
+
+
+@pytest.mark.parametrize('argument', ['taskId', 'userName'])
+def test_lone_surrogates_in_names_store_nothing(filled, argument):
+    st = filled
+    args = {'taskId': 'a001', 'userName': 'u1', argument: 'bad\udcff'}
+    refused(st, lambda: st.saveUserTrack(args['taskId'], 0, args['userName'],
+                                         {}),
+            InvalidValueError, argument, "'bad\\udcff'", 'UTF-8')
+    refused(st, lambda: st.query(**{argument: ['a001', 'bad\udcff']}),
+            InvalidValueError, argument)
+    refused(st, lambda: st.query(**{argument: 'bad\udcff*'}),
+            InvalidValueError, argument)
+    refused(st, lambda: st.getUserTracks(args['taskId'], 0,
+                                         args['userName']),
+            InvalidValueError, argument)
+    # Nothing stored, so what reads every name still works.
+    assert st.getTaskIds() == ['a001', 'a002', 'b001']
+    assert st.getUserNames('a001') == ['u1', 'u10', 'u2']
+
+
+def test_lone_surrogates_in_runs_and_data(filled):
+    st = filled
+    refused(st, lambda: st.startRun('bad\udcff'), InvalidValueError,
+            'taskId')
+    refused(st, lambda: st.stopRun('bad\udcff'), InvalidValueError, 'taskId')
+    refused(st, lambda: st.saveUserTrack('a001', 0, 'u1', {'k': '\udcff'}),
+            InvalidValueError, "data['k']")
+    refused(st, lambda: st.setTrackData('0000001', {'\udcff': 1}),
+            InvalidValueError, 'keys in data')
+
+
+def test_nan_in_an_extra_index_stores_nothing(levels):
+    st = levels
+    nan = float('nan')
+    message = refused(st, lambda: st.saveUserTrack('t', 0, 'u',
+                                                   {'level': nan}),
+                      InvalidValueError)
+    assert message == ("value of index 'level' must not be NaN (a BTree "
+                       "cannot order it), got nan")
+    refused(st, lambda: st.saveUserTrack('t', 0, 'u', {'level': nan},
+                                         update=True),
+            InvalidValueError, 'NaN')
+    refused(st, lambda: st.updateTrack('0000002', {'level': nan}),
+            InvalidValueError, 'NaN')
+    refused(st, lambda: st.setTrackData('0000002', {'level': nan}),
+            InvalidValueError, 'NaN')
+    refused(st, lambda: st.query(level=nan), InvalidValueError, 'NaN')
+    assert ids(st.query(level=1.0)) == ['0000001', '0000003']
+    assert ids(st.query(level=[2, 3])) == ['0000002']
+
+
+def test_nesting_deeper_than_the_limit_stores_nothing(levels):
+    st = levels
+    assert st.saveUserTrack('t', 0, 'w', deep(100)) == '0000004'
+    for call in (lambda: st.saveUserTrack('t', 0, 'u', deep(500)),
+                 lambda: st.saveUserTrack('t', 0, 'u', deep(101),
+                                          update=True),
+                 lambda: st.updateTrack('0000001', {'d': deep(100)}),
+                 lambda: st.setTrackData('0000001', deep(101))):
+        refused(st, call, InvalidValueError,
+                'is nested more than 100 levels deep')
+
+
+def test_wrong_types_in_data_store_nothing(levels):
+    st = levels
+    refused(st, lambda: st.saveUserTrack('t', 0, 'u', {'f': len}),
+            InvalidTypeError, "data['f'] must be None, a bool")
+    refused(st, lambda: st.updateTrack('0000001', {'s': {1}}),
+            InvalidTypeError, "data['s']")
+    refused(st, lambda: st.updateTrack('0000001', ['not a mapping']),
+            InvalidTypeError, 'data must be a mapping')
+    refused(st, lambda: st.saveUserTrack('t', 0, 'u', {'level': [1]}),
+            InvalidTypeError, "index 'level' must be a string or a number")
+    refused(st, lambda: st.saveUserTrack('t', 0, 'u', {'level': 'high'}),
+            InvalidTypeError, "index 'level' holds numbers, got 'high'")
+
+
+def test_run_arguments(filled):
+    st = filled
+    refused(st, lambda: st.saveUserTrack('a001', 2 ** 64, 'u', {}),
+            InvalidValueError, 'runId', '2**63 - 1', '18446744073709551616')
+    refused(st, lambda: st.startRun(5), InvalidTypeError,
+            'taskId must be a string, got 5')
+    refused(st, lambda: st.stopRun(['a001']), InvalidTypeError, 'taskId')
+    refused(st, lambda: st.stopRun('a001', runId='1'), InvalidTypeError,
+            'runId')
+    refused(st, lambda: st.stopRun(runId=2 ** 63), InvalidValueError,
+            'runId')
+    with pytest.raises(InvalidValueError, match='runId'):
+        st.getRun(2 ** 63)
+    with pytest.raises(InvalidTypeError, match='taskId'):
+        st.getRuns(taskId=5)
+
+
+@pytest.mark.parametrize('call, words', [
+    (lambda st: st.getUserNames(None), ['taskId must be a string, got None']),
+    (lambda st: st.getUserTracks('a001', 0, None), ['userName', 'None']),
+    (lambda st: st.getLastUserTrack(1, 0, 'u1'), ['taskId', '1']),
+    (lambda st: st.getRun(taskId=b'a001'), ['taskId', "b'a001'"]),
+    (lambda st: st.query(taskId=None), ['taskId', 'None']),
+    (lambda st: st.query(runId=1.5), ['runId', '1.5']),
+    (lambda st: st.query(timeFromTo=(1, 2, 3)), ['timeFromTo']),
+    (lambda st: st.query(taskId='a001', limit='2'), ['limit', "'2'"]),
+])
+def test_read_methods_name_the_bad_argument(filled, call, words):
+    with pytest.raises(InvalidTypeError) as info:
+        call(filled)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_index_track_checks_before_it_unindexes(levels):
+    st = levels
+    track = st['0000002']
+    track.level = float('nan')         # behind the index's back
+    refused(st, lambda: st.indexTrack(0, track), InvalidValueError,
+            'track 0000002', 'NaN')
+    refused(st, lambda: st.indexTrack(2, track, 'level'), InvalidValueError,
+            'NaN')
+    del track.level
+    track.userName = 'bad\udcff'
+    refused(st, lambda: st.indexTrack(0, track), InvalidValueError,
+            'track 0000002: userName')
+    track.userName = 'v'
+    track.timeStamp = 2 ** 63
+    refused(st, lambda: st.indexTrack(0, track), InvalidValueError,
+            'track 0000002: timeStamp')
+    track.timeStamp = T0 + 1.5         # a float is indexed, and made an int
+    st.indexTrack(0, track)
+    assert track.timeStamp == T0 + 1 and type(track.timeStamp) is int
+    assert check_storage(st) == []
+    with pytest.raises(InvalidTypeError, match='num must be a track number'):
+        st.indexTrack(1.0, track)
+    with pytest.raises(KeyError, match='not stored here under number 3'):
+        st.indexTrack(3, track)
+    with pytest.raises(KeyError):
+        st.indexTrack(2 ** 64, track)
+
+
+def test_reindex_checks_every_track_first(levels):
+    st = levels
+    st['0000003'].timeStamp = -2 ** 64
+    message = refused(st, st.reindexTracks, InvalidValueError)
+    assert message.startswith('track 0000003: timeStamp must be a second')
+    st['0000003'].timeStamp = T0 + 2
+    st['0000002'].level = 'two'        # a string in an index of numbers
+    message = refused(st, st.reindexTracks, InvalidTypeError)
+    assert message == "track 0000002: index 'level' holds numbers, got 'two'"
+    del st['0000002'].level
+    st.reindexTracks()
+    assert check_storage(st) == []
+    assert ids(st.query(level=1.0)) == ['0000001', '0000003']
+
+
+def test_setup_indexes_checks_every_value_first(st):
+    st.saveUserTrack('a', 0, 'u', {'level': 1})
+    st.saveUserTrack('a', 0, 'u', {'level': float('nan')})
+    st.trackFactory = Level
+    message = refused(st, st.setupIndexes, InvalidValueError)
+    assert message.startswith("track 0000002: value of index 'level'")
+    assert st._fields == {}
+    st.setTrackData('0000002', {'level': 2})
+    assert st.setupIndexes() == ['level']
+    assert ids(st.query(level=[1, 2])) == ['0000001', '0000002']

@@ -28,6 +28,7 @@ from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 
 from cybertools_tracking.partitions import PARTITION, ShardedTree
+from cybertools_tracking.validation import check_index_value, index_kind
 
 __all__ = ['CompositeIndex', 'FieldIndex', 'Prefix']
 
@@ -351,9 +352,6 @@ def _pairs(tree, timeFrom, timeTo):
     return result
 
 
-_KINDS = {str: 'string', int: 'number', float: 'number', bool: 'number'}
-
-
 class FieldIndex(Persistent):
     """Track numbers by the value of one extra attribute.
 
@@ -370,14 +368,9 @@ class FieldIndex(Persistent):
         self._rev = LOBTree()    # num -> value
 
     def check(self, value):
-        """Raise TypeError unless ``value`` (not None) fits this index."""
-        kind = _KINDS.get(type(value))
-        if kind is None:
-            raise TypeError('value of index %r must be a string or a number, '
-                            'got %r' % (self.name, value))
-        if self.kind is not None and kind != self.kind:
-            raise TypeError('index %r holds %ss, got %r'
-                            % (self.name, self.kind, value))
+        """Raise a ValidationError unless ``value`` (not None) fits this
+        index (see ``validation.check_index_value``)."""
+        check_index_value(self.name, value, self.kind)
 
     def index(self, num, value):
         old = self._rev.get(num)
@@ -388,9 +381,9 @@ class FieldIndex(Persistent):
             del self._rev[num]
         if value is None:
             return
-        self.check(value)
+        kind = check_index_value(self.name, value, self.kind)
         if self.kind is None:
-            self.kind = _KINDS[type(value)]
+            self.kind = kind
         _add_num(self._fwd, value, num)
         self._rev[num] = value
 
@@ -412,8 +405,7 @@ class FieldIndex(Persistent):
                                     'holds numbers' % (value + '*', self.name))
                 found.extend(self._fwd[key]
                              for key in Prefix.matching(value, self._fwd))
-            elif (self.kind is None
-                  or _KINDS.get(type(value)) == self.kind):
+            elif self.kind is None or index_kind(value) == self.kind:
                 hit = self._fwd.get(value)
                 if hit is not None:
                     found.append(hit)

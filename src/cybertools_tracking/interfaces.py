@@ -14,6 +14,24 @@ run
 id / num
     Tracks are stored under integer numbers and shown as ``'%07i'`` strings
     (``'0000001'``). Both forms are accepted wherever a track is looked up.
+
+Bad arguments: every method that writes checks all its arguments (and
+works out everything it will write) before it writes anything. A refused
+call raises ``validation.InvalidTypeError`` (a TypeError) or
+``validation.InvalidValueError`` (a ValueError), both ``ValidationError``,
+naming the argument, the value and what was expected, and leaves the
+storage exactly as it was. The rules (``validation`` has the details):
+
+- task ids and user names are strings that UTF-8 can encode (no lone
+  surrogates);
+- run ids are ints from 0 to 2**63 - 1 (64-bit BTree keys);
+- timestamps are ints, floats or datetimes of the years 1 to 9999 (well
+  inside 64-bit keys, and every date function can show them);
+- data is a mapping of None, bools, numbers, strings, bytes, dates,
+  times, datetimes, timedeltas, and lists, tuples and dicts of these,
+  nested at most 100 levels (``validation.MAX_DEPTH``);
+- a value of an extra index is a string or a number but not NaN, of the
+  kind the index already holds.
 """
 
 from zope.interface import Attribute, Interface
@@ -37,7 +55,7 @@ class ITrack(Interface):
     taskId = Attribute('The task id (a string).')
     runId = Attribute('The number of the run the track belongs to.')
     userName = Attribute('The user or device name (a string).')
-    timeStamp = Attribute('Whole seconds since the epoch.')
+    timeStamp = Attribute('Whole seconds since the epoch (an int).')
     data = Attribute('The track\'s data, a mapping owned by the track: what '
                      'was passed in is copied, never kept.')
     metadata = Attribute('A new dict of the metadata attributes '
@@ -147,8 +165,9 @@ class ITrackingStorage(Interface):
         ``update=True, overwrite=True``.
 
         ``timeStamp`` defaults to now. ``data`` must be a mapping; it is
-        copied. Wrong argument types raise TypeError or ValueError naming
-        the argument and the value, and nothing is stored.
+        copied (see "Bad arguments" above for what it may hold). A bad
+        argument, or data an extra index cannot hold, raises a
+        ValidationError, and nothing is stored.
         """
 
     def updateTrack(track, data, overwrite=False, timeStamp=None):
@@ -171,12 +190,21 @@ class ITrackingStorage(Interface):
     def indexTrack(num, track, idx=None):
         """Index a stored track again: every index, or only ``idx``.
 
-        ``num`` may be 0 or None, then it is taken from the track's id. An
-        unknown index name is a ValueError.
+        For a track whose attributes were changed behind the index's back.
+        ``num`` may be 0 or None, then it is taken from the track's id; a
+        number under which ``track`` is not stored is a KeyError. An
+        unknown index name is a ValueError. Values the indexes cannot hold
+        are a ValidationError naming the track, and nothing is changed. A
+        float timestamp becomes whole seconds, on the track too.
         """
 
     def reindexTracks():
-        """Rebuild every index from the stored tracks."""
+        """Rebuild every index from the stored tracks.
+
+        Every track is checked before the indexes are cleared: one they
+        cannot hold is a ValidationError naming the track, and the indexes
+        stay as they were.
+        """
 
     # reading
 
@@ -193,7 +221,11 @@ class ITrackingStorage(Interface):
         """
 
     def getUserNames(taskId):
-        """Return the sorted names of the users with tracks in the task."""
+        """Return the sorted names of the users with tracks in the task.
+
+        Reading methods check their arguments as writing ones do: a task
+        id that is not a string is a TypeError naming ``taskId``.
+        """
 
     def getTaskIds():
         """Return the sorted ids of the tasks that have tracks."""
@@ -216,7 +248,9 @@ class ITrackingStorage(Interface):
         ``limit`` then keeps the newest.
 
         Unknown criteria are ignored. With no criteria at all the result
-        is an empty list.
+        is an empty list. Values that could not be stored (a lone
+        surrogate, NaN for an extra index, a time outside the years 1 to
+        9999) are a ValidationError.
         """
 
 

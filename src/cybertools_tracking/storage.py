@@ -15,8 +15,14 @@ from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
 from cybertools_tracking.partitions import PartitionedTree
-from cybertools_tracking.timestamps import as_timestamp, getTimeStamp
+from cybertools_tracking.timestamps import getTimeStamp
 from cybertools_tracking.track import Run, Track
+from cybertools_tracking.validation import InvalidTypeError
+from cybertools_tracking.validation import InvalidValueError
+from cybertools_tracking.validation import ValidationError, check_index_value
+from cybertools_tracking.validation import check_name, check_optional_name
+from cybertools_tracking.validation import check_run_id, check_timestamp
+from cybertools_tracking.validation import KEY_MAX, copy_data, shorten
 
 __all__ = ['TrackingStorage']
 
@@ -24,31 +30,8 @@ CORE_ATTRIBUTES = DIMENSIONS + ('timeStamp',)
 OPTIONS = ('limit', 'newestFirst')
 
 
-def _check_str(argument, value):
-    if not isinstance(value, str):
-        raise TypeError('%s must be a string, got %r' % (argument, value))
-    return value
-
-
-def _check_run_id(value, argument='runId'):
-    """A run number: a non-negative int; None means 0 (the current run)."""
-    if value is None:
-        return 0
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError('%s must be an int, got %r' % (argument, value))
-    if value < 0:
-        raise ValueError('%s must not be negative, got %r' % (argument, value))
-    return value
-
-
 def _timeStampOrNow(value):
-    return getTimeStamp() if value is None else as_timestamp(value)
-
-
-def _check_mapping(data):
-    if data is not None and (not hasattr(data, 'keys')
-                             or isinstance(data, type)):
-        raise TypeError('data must be a mapping, got %r' % (data,))
+    return getTimeStamp() if value is None else check_timestamp(value)
 
 
 @implementer(ITrackingStorage)
@@ -104,25 +87,51 @@ class TrackingStorage(Persistent):
         and that have none yet, and fill them. Returns the names added."""
         added = [a for a in self._extraAttributes() if a not in self._fields]
         if added:
+            # Every value is checked before the first index is made.
+            kinds, entries = {}, []
+            for num, track in self._tracks.items():
+                for name in added:
+                    value = track.indexValue(name)
+                    if value is not None:
+                        try:
+                            kinds[name] = check_index_value(
+                                name, value, kinds.get(name))
+                        except ValidationError as error:
+                            raise _aboutTrack(self.idFromNum(num), error) from None
+                        entries.append((name, num, value))
             fields = dict(self._fields)
             for name in added:
                 fields[name] = FieldIndex(name)
+            for name, num, value in entries:
+                fields[name].index(num, value)
             self._fields = fields
-            for num, track in self._tracks.items():
-                for name in added:
-                    fields[name].index(num, track.indexValue(name))
         return added
 
-    def _extraValues(self, track):
-        """[(index, value)] for a track, checked before anything is
-        written: a value an index cannot hold is a TypeError here."""
+    def _extraValues(self, track, data=None, names=None, kinds=None):
+        """[(index, value)] for a track (with ``data`` instead of its own,
+        if given), for every extra index or those in ``names``; checked
+        before anything is written against what each index holds, or
+        against ``kinds`` (name -> kind, filled in as values are seen)."""
         result = []
         for name, index in self._fields.items():
-            value = track.indexValue(name)
+            if names is not None and name not in names:
+                continue
+            value = track.indexValue(name, data)
             if value is not None:
-                index.check(value)
+                if kinds is None:
+                    index.check(value)
+                else:
+                    kinds[name] = check_index_value(name, value,
+                                                    kinds.get(name))
             result.append((index, value))
         return result
+
+    def _coreOf(self, track):
+        """The checked (key, timestamp) a stored track is indexed under."""
+        key = (check_name('taskId', track.taskId),
+               check_run_id(track.runId),
+               check_name('userName', track.userName))
+        return key, check_timestamp(track.timeStamp)
 
     # ids and the mapping protocol
 
@@ -137,11 +146,16 @@ class TrackingStorage(Persistent):
         return '%07i' % (num)
 
     def _num(self, trackId):
-        if isinstance(trackId, int) and not isinstance(trackId, bool):
-            return trackId
-        if isinstance(trackId, str) and trackId.isdigit():
-            return int(trackId)
-        raise KeyError(trackId)
+        if isinstance(trackId, str) and trackId.isascii() \
+                and trackId.isdigit():
+            num = int(trackId)
+        elif isinstance(trackId, int) and not isinstance(trackId, bool):
+            num = int(trackId)
+        else:
+            raise KeyError(trackId)
+        if not 0 < num <= KEY_MAX:      # no such track, and no 64-bit key
+            raise KeyError(trackId)
+        return num
 
     def _numOf(self, track):
         """The number of a track stored here, given as object or id."""
@@ -223,8 +237,7 @@ class TrackingStorage(Persistent):
     # runs
 
     def startRun(self, taskId=None):
-        if taskId is not None:
-            _check_str('taskId', taskId)
+        taskId = check_optional_name('taskId', taskId)
         return self._startRun(taskId).id
 
     def _startRun(self, taskId, start=None):
@@ -235,7 +248,9 @@ class TrackingStorage(Persistent):
         return run
 
     def stopRun(self, taskId=None, runId=0, finish=True):
-        runId = _check_run_id(runId)
+        taskId = check_optional_name('taskId', taskId)
+        runId = check_run_id(runId)
+        finish = bool(finish)
         if taskId is not None:
             current = self.currentRuns.get(taskId)
             runId = runId or current or 0
@@ -245,20 +260,21 @@ class TrackingStorage(Persistent):
         if run is None:
             return 0
         run.extendTo(getTimeStamp())
-        run.finished = bool(finish)
+        run.finished = finish
         return runId
 
     def getRun(self, taskId=None, runId=0):
         if isinstance(taskId, int) and not isinstance(taskId, bool):
             taskId, runId = None, runId or taskId
-        runId = _check_run_id(runId)
+        runId = check_run_id(runId)
         if not runId and taskId is not None:
-            runId = self.currentRuns.get(_check_str('taskId', taskId))
+            runId = self.currentRuns.get(check_name('taskId', taskId))
         if runId:
             return self._runs.get(runId)
         return None
 
     def getRuns(self, taskId=None, finished=None):
+        taskId = check_optional_name('taskId', taskId)
         return [run for run in self._runs.values()
                 if (taskId is None or run.taskId == taskId)
                 and (finished is None or run.finished == bool(finished))]
@@ -274,20 +290,24 @@ class TrackingStorage(Persistent):
             return None if current is None else self._runs[current]
         run = self._runs.get(runId)
         if run is None:
-            raise ValueError('runId %r: there is no such run' % (runId,))
+            raise InvalidValueError('runId %r: there is no such run'
+                                    % (runId,))
         if run.taskId is not None and run.taskId != taskId:
-            raise ValueError('runId %r belongs to task %r, not to %r'
-                             % (runId, run.taskId, taskId))
+            raise InvalidValueError('runId %r belongs to task %s, not to %s'
+                                    % (runId, shorten(run.taskId),
+                                       shorten(taskId)))
         return run
 
     # writing
 
     def saveUserTrack(self, taskId, runId, userName, data, update=False,
                       timeStamp=None, overwrite=False, replace=False):
-        _check_str('taskId', taskId)
-        _check_str('userName', userName)
-        runId = _check_run_id(runId)
-        _check_mapping(data)
+        # Everything that can fail happens before the first write: the
+        # arguments here, the data in the track factory (or mergedData),
+        # the extra index values in _extraValues.
+        taskId = check_name('taskId', taskId)
+        userName = check_name('userName', userName)
+        runId = check_run_id(runId)
         ts = _timeStampOrNow(timeStamp)
         if replace:
             update = overwrite = True
@@ -297,7 +317,6 @@ class TrackingStorage(Persistent):
             if num is not None:
                 return self._update(num, self._tracks[num], data,
                                     overwrite, ts)
-        # Everything that can fail happens before the first write.
         effectiveRunId = self._runIds.peek() if run is None else run.id
         track = self.trackFactory(taskId, effectiveRunId, userName, data)
         track.timeStamp = ts
@@ -333,14 +352,14 @@ class TrackingStorage(Persistent):
 
     def updateTrack(self, track, data, overwrite=False, timeStamp=None):
         num = self._numOf(track)
-        _check_mapping(data)
         ts = _timeStampOrNow(timeStamp)
         return self._update(num, self._tracks[num], data, overwrite, ts)
 
     def _update(self, num, track, data, overwrite, ts):
-        if not data and not overwrite:
+        newData = track.mergedData(data, overwrite)
+        if newData is None:
             return track.__name__
-        self._changeData(num, track, data, overwrite, ts)
+        self._changeData(num, track, newData, ts)
         run = self._runs.get(track.runId)
         if run is not None:
             run.extendTo(ts)
@@ -348,19 +367,15 @@ class TrackingStorage(Persistent):
 
     def setTrackData(self, track, data):
         num = self._numOf(track)
-        _check_mapping(data)
         track = self._tracks[num]
-        self._changeData(num, track, data, True, track.timeStamp)
+        self._changeData(num, track, copy_data(data), track.timeStamp)
         return track.__name__
 
-    def _changeData(self, num, track, data, overwrite, ts):
-        oldData = track.data
-        track._applyData(data, overwrite)
-        try:
-            extras = self._extraValues(track)
-        except TypeError:
-            track.data = oldData
-            raise
+    def _changeData(self, num, track, data, ts):
+        """Give a track ``data`` (a checked plain dict) and the time ``ts``,
+        and reindex it."""
+        extras = self._extraValues(track, data)
+        track._setData(data)
         if track.timeStamp != ts:
             self._unindexCore(num, track)
             track.timeStamp = ts
@@ -379,22 +394,48 @@ class TrackingStorage(Persistent):
         self._count.change(-1)
 
     def indexTrack(self, num, track, idx=None):
-        if not num:
-            num = self._numOf(track)
         if idx is not None and idx not in self.indexAttributes:
-            raise ValueError('index %r not available; the indexes are %s'
-                             % (idx, ', '.join(self.indexAttributes)))
-        if idx is None or idx in CORE_ATTRIBUTES:
-            key = (_check_str('taskId', track.taskId),
-                   _check_run_id(track.runId),
-                   _check_str('userName', track.userName))
-            ts = as_timestamp(track.timeStamp)
+            raise InvalidValueError('index %s not available; the indexes '
+                                    'are %s' % (shorten(idx),
+                                                ', '.join(self.indexAttributes)))
+        num = self._storedNum(num, track)
+        core = idx is None or idx in CORE_ATTRIBUTES
+        try:
+            key, ts = self._coreOf(track) if core else (None, None)
+            extras = self._extraValues(track, names=(
+                None if idx is None else (idx,)))
+        except ValidationError as error:
+            raise _aboutTrack(track.__name__, error) from None
+        if core:
+            self._setCore(track, key, ts)
             if not self._index.contains(key, ts, num):
                 self._unindexCore(num, track)
                 self._index.insert(key, ts, num)
-        for name, index in self._fields.items():
-            if idx is None or idx == name:
-                index.index(num, track.indexValue(name))
+        for index, value in extras:
+            index.index(num, value)
+
+    def _storedNum(self, num, track):
+        """The number of ``track`` stored here, given or found (for 0 or
+        None)."""
+        if not num:
+            return self._numOf(track)
+        if not isinstance(num, (int, str)) or isinstance(num, bool):
+            raise InvalidTypeError('num must be a track number (an int), '
+                                   'got %s' % shorten(num))
+        found = self._num(num)
+        if self._tracks.get(found) is not track:
+            raise KeyError('track %s is not stored here under number %s'
+                           % (shorten(track), shorten(num)))
+        return found
+
+    def _setCore(self, track, key, ts):
+        """Make a track's metadata the checked values it is indexed under
+        (a float timestamp set behind the index's back becomes an int)."""
+        for name, value in zip(DIMENSIONS, key):
+            if getattr(track, name) is not value:
+                setattr(track, name, value)
+        if type(track.timeStamp) is not int or track.timeStamp != ts:
+            track.timeStamp = ts
 
     def _unindexCore(self, num, track):
         key = (track.taskId, track.runId, track.userName)
@@ -408,13 +449,28 @@ class TrackingStorage(Persistent):
         self._index.remove(key, ts, num)
 
     def reindexTracks(self):
+        # Check every track before the indexes are cleared, so that a
+        # track they cannot hold does not leave them half rebuilt. The
+        # tracks are read twice rather than their entries kept in memory.
+        kinds = {}
+        count = 0
+        for num, track in self._tracks.items():
+            try:
+                self._coreOf(track)
+                self._extraValues(track, kinds=kinds)
+            except ValidationError as error:
+                raise _aboutTrack(self.idFromNum(num), error) from None
+            count += 1
         self._index.clear()
         for index in self._fields.values():
             index.clear()
-        count = 0
         for num, track in self._tracks.items():
-            self.indexTrack(num, track)
-            count += 1
+            key, ts = self._coreOf(track)
+            self._setCore(track, key, ts)
+            self._index.insert(key, ts, num)
+            for index, value in self._extraValues(track):
+                if value is not None:
+                    index.index(num, value)
         if self._count() != count:
             self._count.set(count)
 
@@ -432,13 +488,13 @@ class TrackingStorage(Persistent):
         return None if num is None else self._tracks[num]
 
     def _userKey(self, taskId, runId, userName):
-        _check_str('taskId', taskId)
-        _check_str('userName', userName)
-        runId = _check_run_id(runId) or self.currentRuns.get(taskId)
+        taskId = check_name('taskId', taskId)
+        userName = check_name('userName', userName)
+        runId = check_run_id(runId) or self.currentRuns.get(taskId)
         return None if runId is None else (taskId, runId, userName)
 
     def getUserNames(self, taskId):
-        return self._index.userNames(taskId)
+        return self._index.userNames(check_name('taskId', taskId))
 
     def getTaskIds(self):
         return self._index.taskIds()
@@ -450,25 +506,27 @@ class TrackingStorage(Persistent):
             if name in DIMENSIONS:
                 dims[name] = _queryValues(name, value)
             elif name == 'timeStamp':
-                times = {as_timestamp(v, name)
-                         for v in _queryValues(name, value)}
+                times = set(_queryValues(name, value))
             elif name == 'timeFrom':
                 timeFrom = _later(timeFrom, value, name)
             elif name == 'timeTo':
                 timeTo = _earlier(timeTo, value, name)
             elif name == 'timeFromTo':
                 if not isinstance(value, (list, tuple)) or len(value) != 2:
-                    raise TypeError('timeFromTo must be a pair (from, to), '
-                                    'got %r' % (value,))
+                    raise InvalidTypeError('timeFromTo must be a pair (from, '
+                                           'to), got %s' % shorten(value))
                 timeFrom = _later(timeFrom, value[0], name)
                 timeTo = _earlier(timeTo, value[1], name)
             elif name in self._fields:
                 fields[name] = _queryValues(name, value)
         limit = criteria.get('limit')
-        if limit is not None and (not isinstance(limit, int)
-                                  or isinstance(limit, bool) or limit < 0):
-            raise ValueError('limit must be a non-negative int, got %r'
-                             % (limit,))
+        if limit is not None:
+            if not isinstance(limit, int) or isinstance(limit, bool):
+                raise InvalidTypeError('limit must be a non-negative int, '
+                                       'got %s' % shorten(limit))
+            if limit < 0:
+                raise InvalidValueError('limit must be a non-negative int, '
+                                        'got %s' % shorten(limit))
         timeRange = timeFrom is not None or timeTo is not None
         if not (dims or fields or times or timeRange):
             return []
@@ -500,19 +558,21 @@ class TrackingStorage(Persistent):
 
 
 def _queryValues(name, value):
-    """A query value as a list of exact values and Prefix objects."""
+    """A query value as a list of checked exact values and Prefix
+    objects."""
     values = list(value) if isinstance(value, (list, tuple, set)) else [value]
     result = []
     for v in values:
         if name == 'runId':
-            result.append(_check_run_id(v, name))
+            result.append(check_run_id(v, name))
         elif name == 'timeStamp':
-            result.append(v)
+            result.append(check_timestamp(v, name))
         elif isinstance(v, str) and v.endswith('*'):
-            result.append(Prefix(v[:-1]))
+            result.append(Prefix(check_name(name, v)[:-1]))
         elif name in DIMENSIONS:
-            result.append(_check_str(name, v))
+            result.append(check_name(name, v))
         else:
+            check_index_value(name, v)
             result.append(v)
     return result
 
@@ -520,12 +580,17 @@ def _queryValues(name, value):
 def _later(current, value, name):
     if value is None:
         return current
-    value = as_timestamp(value, name)
+    value = check_timestamp(value, name)
     return value if current is None else max(current, value)
 
 
 def _earlier(current, value, name):
     if value is None:
         return current
-    value = as_timestamp(value, name)
+    value = check_timestamp(value, name)
     return value if current is None else min(current, value)
+
+
+def _aboutTrack(trackId, error):
+    """``error`` (a ValidationError) again, saying which track it is about."""
+    return type(error)('track %s: %s' % (trackId, error))

@@ -1,8 +1,8 @@
 """Timestamps as the loops framework keeps them: whole seconds since the epoch."""
 
-import datetime
-import math
 import time
+
+from cybertools_tracking.validation import check_timestamp
 
 __all__ = ['getTimeStamp', 'timeStamp2ISO', 'as_timestamp']
 
@@ -23,18 +23,7 @@ def as_timestamp(value, argument='timeStamp'):
     """Turn an int, float or datetime into whole seconds, or complain.
 
     Floats are rounded down: the indexes work on whole seconds, like the
-    original. Naive datetimes are taken as local time.
+    original. Naive datetimes are taken as local time. The result fits a
+    64-bit key; see ``validation.check_timestamp``.
     """
-    if isinstance(value, bool):
-        raise TypeError('%s must be a number of seconds or a datetime, got %r'
-                        % (argument, value))
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError('%s must be finite, got %r' % (argument, value))
-        return math.floor(value)
-    if isinstance(value, datetime.datetime):
-        return math.floor(value.timestamp())
-    raise TypeError('%s must be a number of seconds or a datetime, got %r'
-                    % (argument, value))
+    return check_timestamp(value, argument)

@@ -1,13 +1,12 @@
 """Track and Run: the two kinds of persistent record a storage holds."""
 
-import copy
-
 from persistent import Persistent
 from ZODB.POSException import ConflictError
 from zope.interface import implementer
 
 from cybertools_tracking.interfaces import IRun, ITrack
 from cybertools_tracking.timestamps import getTimeStamp, timeStamp2ISO
+from cybertools_tracking.validation import copy_data
 
 __all__ = ['Track', 'Run', 'copy_data']
 
@@ -15,24 +14,6 @@ __all__ = ['Track', 'Run', 'copy_data']
 # sets is pickled in a dict after them.
 _STATE = ('taskId', 'runId', 'userName', 'timeStamp', 'data', '__parent__',
           '_num')
-
-# Values that can be shared between the caller's dict and the stored one.
-_IMMUTABLE = frozenset((str, int, float, bool, type(None), bytes))
-
-
-def copy_data(data, argument='data'):
-    """Return a dict copy of the mapping ``data`` that shares nothing
-    mutable with it. Flat dicts of plain values (the common case) avoid
-    the cost of a deep copy."""
-    if data is None:
-        return {}
-    if not hasattr(data, 'keys') or isinstance(data, type):
-        raise TypeError('%s must be a mapping, got %r' % (argument, data))
-    result = dict(data)
-    for value in result.values():
-        if type(value) not in _IMMUTABLE:
-            return copy.deepcopy(result)
-    return result
 
 
 @implementer(ITrack)
@@ -85,6 +66,13 @@ class Track(Persistent):
         self.timeStamp = getTimeStamp() if timeStamp is None else timeStamp
         self.data = copy_data(data)
 
+    def _setData(self, data):
+        """Store ``data``, a plain dict made by ``copy_data`` or
+        ``mergedData``; the storage's way to change data it has checked.
+        Assigning a new dict (rather than mutating) is what tells
+        persistence that the track changed."""
+        self.data = data
+
     @property
     def metadata(self):
         return {attr: getattr(self, attr) for attr in self.metadata_attributes}
@@ -93,11 +81,13 @@ class Track(Persistent):
     def indexdata(self):
         return {attr: self.indexValue(attr) for attr in self.index_attributes}
 
-    def indexValue(self, attr):
-        """The value indexed for ``attr``: the attribute, else the data's."""
+    def indexValue(self, attr, data=None):
+        """The value indexed for ``attr``: the attribute, else the data's
+        (or ``data``'s, if given: the value a change would index)."""
         value = getattr(self, attr, None)
         if value is None and attr not in self.metadata_attributes:
-            data = self.data
+            if data is None:
+                data = self.data
             if data:
                 value = data.get(attr)
         return value
@@ -109,21 +99,24 @@ class Track(Persistent):
     def update(self, newData, overwrite=False):
         if self.__parent__ is not None:
             return self.__parent__.updateTrack(self, newData, overwrite)
-        if not newData and not overwrite:
-            return None
-        self._applyData(newData, overwrite)
-        self.timeStamp = getTimeStamp()
+        data = self.mergedData(newData, overwrite)
+        if data is not None:
+            self._setData(data)
+            self.timeStamp = getTimeStamp()
         return None
 
-    def _applyData(self, newData, overwrite):
-        # Assigning a new dict (rather than mutating) is what tells
-        # persistence that the track changed.
+    def mergedData(self, newData, overwrite=False):
+        """The data ``update(newData, overwrite)`` would store, as a new
+        plain dict, checked (see ``validation.copy_data``); None if the
+        update would change nothing (no new data, no overwrite)."""
         newData = copy_data(newData)
-        if not overwrite:
+        if not newData and not overwrite:
+            return None
+        if not overwrite and self.data:
             merged = dict(self.data)
             merged.update(newData)
-            newData = merged
-        self.data = newData
+            return merged
+        return newData
 
     def __repr__(self):
         md = self.metadata

@@ -1,0 +1,43 @@
+"""snapshot(storage): everything a TrackingStorage holds, as plain values.
+
+For tests that a refused call changed nothing: compare the snapshots
+taken before and after it.
+"""
+
+import copy
+
+from cybertools_tracking.index import _pairs
+
+
+def _nums(value):
+    return [value] if isinstance(value, int) else list(value)
+
+
+def snapshot(storage):
+    index = storage._index
+    return {
+        'len': len(storage),
+        'tracks': [(num, type(t), t.__name__, t.__parent__ is storage,
+                    t.taskId, t.runId, t.userName, t.timeStamp,
+                    copy.deepcopy(t.data))
+                   for num, t in storage._tracks.items()],
+        'postings': [(key, sorted(_pairs(postings, None, None)))
+                     for key, postings in index._postings.items()],
+        'byUser': [(user, list(combos))
+                   for user, combos in index._byUser.items()],
+        'taskRuns': [(task, list(runs))
+                     for task, runs in index._taskRuns.items()],
+        'runTasks': [(run, list(tasks))
+                     for run, tasks in index._runTasks.items()],
+        'times': [[(ts, list(nums)) for ts, nums in tree.items()]
+                  for tree in index._times],
+        'fields': sorted((name, field.kind,
+                          [(value, _nums(nums))
+                           for value, nums in field._fwd.items()],
+                          list(field._rev.items()))
+                         for name, field in storage._fields.items()),
+        'runs': [(run.id, run.taskId, run.start, run.end, run.finished)
+                 for run in storage._runs.values()],
+        'current': list(storage.currentRuns.items()),
+        'counters': (storage._trackIds.value, storage._runIds.value),
+    }
