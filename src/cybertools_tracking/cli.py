@@ -36,6 +36,7 @@ import sys
 import time
 
 import transaction
+from transaction.interfaces import TransactionError
 from ZODB.FileStorage import FileStorage
 from ZODB.POSException import POSError
 
@@ -46,6 +47,7 @@ from cybertools_tracking.db import get_storage, open_db
 from cybertools_tracking.db import retry_transaction, wait_for_server
 from cybertools_tracking.storage import TrackingStorage
 from cybertools_tracking.timestamps import as_timestamp
+from cybertools_tracking.validation import ValidationError
 
 __all__ = ['main']
 
@@ -652,6 +654,8 @@ def _parse_line(line, first):
                       % (error.msg, error.colno)) from None
     except RecursionError:
         raise BadLine('invalid JSON: nested too deeply') from None
+    except ValueError as error:      # a number too long to convert
+        raise BadLine('invalid JSON: %s' % error) from None
     if not isinstance(record, dict):
         raise BadLine('expected a JSON object, got %s'
                       % _JSON_TYPES.get(type(record), 'a number'))
@@ -744,20 +748,33 @@ class _Import:
                     record = _parse_line(line, number == 1)
                     if record is None:
                         continue
-                    # The storage checks every argument before it writes
-                    # anything, so a bad line leaves the batch as it was.
                     self.save(record)
-                except (TypeError, ValueError) as error:
-                    self.progress.clear()
-                    _error('%s line %d: %s' % (self.source, number, error))
-                    if self.abort_on_error:
-                        self.manager.abort()
-                        aborted_at = number
-                        break
-                    self.skipped += 1
+                except (BadLine, ValidationError) as error:
+                    # Refused before anything was written (the storage's
+                    # promise): the batch is as it was.
+                    reason = str(error)
+                except (POSError, TransactionError, DatabaseUnavailableError):
+                    raise
+                except Exception as error:
+                    # Any other error may have left the line half saved.
+                    # A skipped line must not be committed: go back to the
+                    # last commit and save the batch again without it.
+                    self.manager.abort()
+                    self.manager.begin()
+                    self.redo()
+                    reason = 'cannot be saved: %s: %s' % (
+                        type(error).__name__, error)
+                else:
+                    if len(self.batch) >= self.size:
+                        self.commit(number)
                     continue
-                if len(self.batch) >= self.size:
-                    self.commit(number)
+                self.progress.clear()
+                _error('%s line %d: %s' % (self.source, number, reason))
+                if self.abort_on_error:
+                    self.manager.abort()
+                    aborted_at = number
+                    break
+                self.skipped += 1
             if aborted_at is None and self.batch:
                 self.commit(number)
         except KeyboardInterrupt:
