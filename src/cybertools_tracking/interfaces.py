@@ -56,8 +56,19 @@ class ITrack(Interface):
     runId = Attribute('The number of the run the track belongs to.')
     userName = Attribute('The user or device name (a string).')
     timeStamp = Attribute('Whole seconds since the epoch (an int).')
-    data = Attribute('The track\'s data, a mapping owned by the track: what '
-                     'was passed in is copied, never kept.')
+    data = Attribute(
+        'The track\'s data, a mapping owned by the track: what was passed '
+        'in is copied, never kept. It is read-only, nested dicts and lists '
+        'too: a change in place (``track.data["k"] = v``) raises '
+        'readonly.ReadOnlyDataError, a TypeError, because ZODB would not '
+        'store it. Change data with ``track.update(newData)``, the '
+        'storage\'s ``updateTrack`` or ``setTrackData``, or by assigning '
+        '``track.data = newData`` (for a stored track, that is '
+        '``setTrackData``). The views are dict and list subclasses that '
+        'compare, print and serialize as dicts and lists; ``dict(data)`` is '
+        'a plain shallow copy, ``copy.deepcopy(data)`` a plain deep one. '
+        'The same holds for a track not (yet) in a storage, whose '
+        '``update`` and assignment change it directly.')
     metadata = Attribute('A new dict of the metadata attributes '
                          '(taskId, runId, userName, timeStamp).')
     indexdata = Attribute('A new dict of the values to be indexed, one per '

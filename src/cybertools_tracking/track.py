@@ -5,14 +5,16 @@ from ZODB.POSException import ConflictError
 from zope.interface import implementer
 
 from cybertools_tracking.interfaces import IRun, ITrack
+from cybertools_tracking.readonly import read_only
 from cybertools_tracking.timestamps import getTimeStamp, timeStamp2ISO
 from cybertools_tracking.validation import copy_data
 
 __all__ = ['Track', 'Run', 'copy_data']
 
 # The attributes a track pickles by position. Anything else a subclass
-# sets is pickled in a dict after them.
-_STATE = ('taskId', 'runId', 'userName', 'timeStamp', 'data', '__parent__',
+# sets is pickled in a dict after them. (The data was called 'data' in
+# pickles of the dict form; see __setstate__.)
+_STATE = ('taskId', 'runId', 'userName', 'timeStamp', '_data', '__parent__',
           '_num')
 
 
@@ -32,6 +34,8 @@ class Track(Persistent):
     __parent__ = None
     _num = None
     timeStamp = 0
+    _data = None          # the stored data: plain dicts and lists
+    _v_data = None        # its read-only view, made when first asked for
 
     # The id is kept as the track number: an int pickles smaller than
     # '0000001', and a track is written far more often than read by name.
@@ -57,6 +61,9 @@ class Track(Persistent):
             if len(state) > len(_STATE):
                 values.update(state[len(_STATE)])
             state = {k: v for k, v in values.items() if v is not None}
+        elif 'data' in state:
+            state = dict(state)
+            state['_data'] = state.pop('data')
         Persistent.__setstate__(self, state)
 
     def __init__(self, taskId, runId, userName, data=None, timeStamp=None):
@@ -64,14 +71,31 @@ class Track(Persistent):
         self.runId = runId
         self.userName = userName
         self.timeStamp = getTimeStamp() if timeStamp is None else timeStamp
-        self.data = copy_data(data)
+        self._data = copy_data(data)
+
+    # The data is stored as plain dicts and lists, and shown as read-only
+    # views of them (see readonly.py): a change in place would be lost.
+    @property
+    def data(self):
+        view = self._v_data
+        if view is None:
+            data = self._data
+            view = self._v_data = read_only({} if data is None else data)
+        return view
+
+    @data.setter
+    def data(self, value):
+        if self.__parent__ is not None:
+            # The index entries must follow: let the storage do it.
+            self.__parent__.setTrackData(self, value)
+        else:
+            self._setData(copy_data(value))
 
     def _setData(self, data):
         """Store ``data``, a plain dict made by ``copy_data`` or
-        ``mergedData``; the storage's way to change data it has checked.
-        Assigning a new dict (rather than mutating) is what tells
-        persistence that the track changed."""
-        self.data = data
+        ``mergedData``; the storage's way to change data it has checked."""
+        self._data = data
+        self._v_data = None
 
     @property
     def metadata(self):
@@ -87,7 +111,7 @@ class Track(Persistent):
         value = getattr(self, attr, None)
         if value is None and attr not in self.metadata_attributes:
             if data is None:
-                data = self.data
+                data = self._data
             if data:
                 value = data.get(attr)
         return value
@@ -112,8 +136,8 @@ class Track(Persistent):
         newData = copy_data(newData)
         if not newData and not overwrite:
             return None
-        if not overwrite and self.data:
-            merged = dict(self.data)
+        if not overwrite and self._data:
+            merged = dict(self._data)
             merged.update(newData)
             return merged
         return newData
@@ -123,7 +147,7 @@ class Track(Persistent):
         md['timeStamp'] = timeStamp2ISO(md['timeStamp'])
         return '<%s %r: %r>' % (self.typeName,
                                 [md[a] for a in self.metadata_attributes],
-                                self.data)
+                                self._data or {})
 
 
 @implementer(IRun)
