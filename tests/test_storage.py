@@ -697,6 +697,10 @@ def test_index_track_checks_before_it_unindexes(levels):
     st.indexTrack(0, track)
     assert track.timeStamp == T0 + 1 and type(track.timeStamp) is int
     assert check_storage(st) == []
+    track.timeStamp = T0 + 100         # the run is extended to the track
+    st.indexTrack(0, track)
+    assert st.getRun(1).end == T0 + 100
+    assert check_storage(st) == []
     with pytest.raises(InvalidTypeError, match='num must be a track number'):
         st.indexTrack(1.0, track)
     with pytest.raises(KeyError, match='not stored here under number 3'):
@@ -730,3 +734,11 @@ def test_setup_indexes_checks_every_value_first(st):
     st.setTrackData('0000002', {'level': 2})
     assert st.setupIndexes() == ['level']
     assert ids(st.query(level=[1, 2])) == ['0000001', '0000002']
+
+
+def test_index_track_by_id_and_prefix_on_numbers(levels):
+    st = levels
+    st.indexTrack(0, '0000002')        # the track given by its id
+    assert check_storage(st) == []
+    refused(st, lambda: st.query(level='1*'), InvalidTypeError,
+            "prefix query '1*' on index 'level', which holds numbers")

@@ -28,6 +28,7 @@ from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 
 from cybertools_tracking.partitions import PARTITION, ShardedTree
+from cybertools_tracking.validation import InvalidTypeError, shorten
 from cybertools_tracking.validation import check_index_value, index_kind
 
 __all__ = ['CompositeIndex', 'FieldIndex', 'Prefix']
@@ -401,8 +402,9 @@ class FieldIndex(Persistent):
         for value in values:
             if isinstance(value, Prefix):
                 if self.kind not in (None, 'string'):
-                    raise TypeError('prefix query %r on index %r, which '
-                                    'holds numbers' % (value + '*', self.name))
+                    raise InvalidTypeError(
+                        'prefix query %s on index %r, which holds numbers'
+                        % (shorten(value + '*'), self.name))
                 found.extend(self._fwd[key]
                              for key in Prefix.matching(value, self._fwd))
             elif self.kind is None or index_kind(value) == self.kind:

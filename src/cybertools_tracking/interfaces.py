@@ -206,7 +206,8 @@ class ITrackingStorage(Interface):
         number under which ``track`` is not stored is a KeyError. An
         unknown index name is a ValueError. Values the indexes cannot hold
         are a ValidationError naming the track, and nothing is changed. A
-        float timestamp becomes whole seconds, on the track too.
+        float timestamp becomes whole seconds, on the track too, and the
+        track's run ends no earlier than the track.
         """
 
     def reindexTracks():

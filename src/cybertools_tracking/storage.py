@@ -399,6 +399,7 @@ class TrackingStorage(Persistent):
                                     'are %s' % (shorten(idx),
                                                 ', '.join(self.indexAttributes)))
         num = self._storedNum(num, track)
+        track = self._tracks[num]         # the object, if given by id
         core = idx is None or idx in CORE_ATTRIBUTES
         try:
             key, ts = self._coreOf(track) if core else (None, None)
@@ -430,12 +431,16 @@ class TrackingStorage(Persistent):
 
     def _setCore(self, track, key, ts):
         """Make a track's metadata the checked values it is indexed under
-        (a float timestamp set behind the index's back becomes an int)."""
+        (a float timestamp set behind the index's back becomes an int),
+        and let its run end no earlier than the track."""
         for name, value in zip(DIMENSIONS, key):
             if getattr(track, name) is not value:
                 setattr(track, name, value)
         if type(track.timeStamp) is not int or track.timeStamp != ts:
             track.timeStamp = ts
+        run = self._runs.get(key[1])
+        if run is not None:
+            run.extendTo(ts)
 
     def _unindexCore(self, num, track):
         key = (track.taskId, track.runId, track.userName)
