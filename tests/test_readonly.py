@@ -32,7 +32,8 @@ def test_views_of_dicts_and_lists_inside_too():
     assert type(data['answers']) is ReadOnlyList
     assert type(data['answers'][1]) is ReadOnlyDict
     assert type(data['answers'][1]['b']) is ReadOnlyList
-    assert type(data['pair']) is tuple and type(data['pair'][1]) is ReadOnlyList
+    assert type(data['pair']) is tuple
+    assert type(data['pair'][1]) is ReadOnlyList
     flat = (1, 'x')
     assert read_only(flat) is flat and read_only('s') == 's'
 

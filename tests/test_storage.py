@@ -3,9 +3,15 @@
 import pytest
 from zope.interface.verify import verifyObject
 
+from cybertools_tracking.check import check_storage
 from cybertools_tracking.interfaces import IRun, ITrack, ITrackingStorage
 from cybertools_tracking.storage import TrackingStorage
 from cybertools_tracking.track import Run, Track
+from cybertools_tracking.validation import (InvalidTypeError,
+                                            InvalidValueError,
+                                            ValidationError)
+
+from tests.snapshot import snapshot
 
 T0 = 1_700_000_000
 
@@ -494,12 +500,6 @@ def test_check_storage_finds_what_is_broken(filled):
 
 
 # Validate, then write: every refusal leaves the storage as it was
-
-from cybertools_tracking.check import check_storage  # noqa: E402
-from cybertools_tracking.validation import (  # noqa: E402
-    InvalidTypeError, InvalidValueError, ValidationError)
-
-from tests.snapshot import snapshot  # noqa: E402
 
 
 class Level(Track):

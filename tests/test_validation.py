@@ -140,7 +140,8 @@ def test_copy_data_copies_flat_and_nested_data():
     assert copied == flat and copied is not flat and type(copied) is dict
     data = {'list': [1, {'k': 'v'}], 'tuple': (1, [2]), 'text': 'caf\u00e9',
             1: 'int key', None: 'none key', 'bytes': b'\x00',
-            'when': datetime.datetime(2023, 1, 1), 'dec': decimal.Decimal('1.5'),
+            'when': datetime.datetime(2023, 1, 1),
+            'dec': decimal.Decimal('1.5'),
             'frac': fractions.Fraction(1, 3), 'nan': float('nan')}
     copied = copy_data(data)
     assert copied['list'] == [1, {'k': 'v'}]

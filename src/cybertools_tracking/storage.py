@@ -17,12 +17,11 @@ from cybertools_tracking.interfaces import ITrackObserver
 from cybertools_tracking.partitions import PartitionedTree
 from cybertools_tracking.timestamps import getTimeStamp
 from cybertools_tracking.track import Run, Track
-from cybertools_tracking.validation import InvalidTypeError
-from cybertools_tracking.validation import InvalidValueError
-from cybertools_tracking.validation import ValidationError, check_index_value
-from cybertools_tracking.validation import check_name, check_optional_name
-from cybertools_tracking.validation import check_run_id, check_timestamp
-from cybertools_tracking.validation import KEY_MAX, copy_data, shorten
+from cybertools_tracking.validation import KEY_MAX, InvalidTypeError
+from cybertools_tracking.validation import InvalidValueError, ValidationError
+from cybertools_tracking.validation import check_index_value, check_name
+from cybertools_tracking.validation import check_optional_name, check_run_id
+from cybertools_tracking.validation import check_timestamp, copy_data, shorten
 
 __all__ = ['TrackingStorage']
 
@@ -97,7 +96,8 @@ class TrackingStorage(Persistent):
                             kinds[name] = check_index_value(
                                 name, value, kinds.get(name))
                         except ValidationError as error:
-                            raise _aboutTrack(self.idFromNum(num), error) from None
+                            trackId = self.idFromNum(num)
+                            raise _aboutTrack(trackId, error) from None
                         entries.append((name, num, value))
             fields = dict(self._fields)
             for name in added:
@@ -395,9 +395,9 @@ class TrackingStorage(Persistent):
 
     def indexTrack(self, num, track, idx=None):
         if idx is not None and idx not in self.indexAttributes:
-            raise InvalidValueError('index %s not available; the indexes '
-                                    'are %s' % (shorten(idx),
-                                                ', '.join(self.indexAttributes)))
+            raise InvalidValueError(
+                'index %s not available; the indexes are %s'
+                % (shorten(idx), ', '.join(self.indexAttributes)))
         num = self._storedNum(num, track)
         track = self._tracks[num]         # the object, if given by id
         core = idx is None or idx in CORE_ATTRIBUTES
