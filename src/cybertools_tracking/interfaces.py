@@ -90,6 +90,18 @@ class ITrack(Interface):
         ``updateTrack`` so that its index entries follow.
         """
 
+    def mergedData(newData, overwrite=False):
+        """Return the data ``update(newData, overwrite)`` would store: a
+        new plain dict, checked like all data (a ValidationError if
+        ``newData`` cannot be stored), or None if the update would change
+        nothing. Changes nothing itself; storages use it to check a change
+        before they write."""
+
+    def indexValue(attr, data=None):
+        """Return the value indexed for ``attr``: the track's attribute of
+        that name, else the data's value (``data``'s, if given), else
+        None."""
+
 
 class ITrackingStorage(Interface):
     """A container of tracks and runs with indexes on their metadata.
