@@ -761,7 +761,10 @@ class _Import:
                     # last commit and save the batch again without it.
                     self.manager.abort()
                     self.manager.begin()
-                    self.redo()
+                    try:
+                        self.redo()
+                    except ClientDisconnected:
+                        self.recover()
                     reason = 'cannot be saved: %s: %s' % (
                         type(error).__name__, error)
                 else:
