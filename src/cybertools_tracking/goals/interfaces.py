@@ -39,15 +39,18 @@ class ICondition(Interface):
 
     Key conditions address a value inside the data with a *dotted path*:
     ``"order.items.0.sku"`` walks into the dict under ``order``, the list under
-    ``items``, its first element and that element's ``sku``.  A segment made of
-    digits indexes a list or tuple; inside a dict the segment is looked up as
-    a string first and, if it is made of digits and the string is absent, as
-    an integer.  ``\\.`` stands for a literal dot inside a segment and ``\\\\``
-    for a backslash.  The path is parsed once, in the constructor.
+    ``items``, its first element and that element's ``sku``.  A segment that
+    is an integer (ASCII digits, optionally after a ``-``) indexes a list or
+    tuple, counting from the end when negative as in Python and dictrack:
+    ``"order.items.-1.sku"`` is the last item's ``sku``.  Inside a dict the
+    segment is looked up as a string first and, if it is an integer and the
+    string is absent, as an int.  ``\\.`` stands for a literal dot inside a
+    segment and ``\\\\`` for a backslash.  The path is parsed once, in the
+    constructor.
 
-    A key that cannot be reached (absent, index out of range, walking into a
-    scalar) is *missing*.  ``None`` is a value like any other: a key holding
-    ``None`` is present.
+    A key that cannot be reached (absent, index out of range at either end,
+    walking into a scalar) is *missing*.  ``None`` is a value like any other:
+    a key holding ``None`` is present.
     """
 
     def check(data):
