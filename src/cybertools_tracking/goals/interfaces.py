@@ -132,6 +132,33 @@ class ITracker(Interface):
     progress at which the previous lap completed), and each lap completion is
     reported as a stage completion.
 
+    Numbers.  Targets, ``init_progress``, amounts and so progress are ints,
+    floats, ``decimal.Decimal`` or ``fractions.Fraction`` values (booleans
+    are not numbers).  A tracker counts in one *kind* of number: the kind of
+    those of its targets and ``init_progress`` that are not ints (mixing
+    float, Decimal and Fraction there is a ``ValueError``), or, if they are
+    all ints, the kind of the first amount that is not an int, which its
+    progress takes on (until a ``PROGRESS`` reset sets it back to 0).  Ints
+    are exact in every kind and always added (int progress plus an int stays
+    an int).  Other amounts:
+
+    * counting in float, every amount is converted to a float and added: the
+      tracker is approximate by choice;
+    * counting in Decimal, Decimals are added, and Fractions that have an
+      exact Decimal value; floats are refused;
+    * counting in Fraction, Decimals and Fractions are added (every Decimal
+      is an exact Fraction); floats are refused.
+
+    Floats are refused by exact trackers because a float is rarely the
+    number that was meant (``0.1`` is 0.1000000000000000055...), and adding
+    one would make exact progress approximate for good.  Decimal arithmetic
+    is exact within IEEE 754 decimal128: ``trackers.DECIMAL_DIGITS`` (34)
+    significant digits, exponents up to 6144 (Decimal targets and
+    ``init_progress`` must fit); a sum that would need more is refused, never
+    rounded, whatever the decimal context of the thread.  A refused amount
+    adds nothing and is logged as a warning, as are NaN and infinities of
+    every kind.
+
     States and what they allow:
 
     ``active``
@@ -156,7 +183,8 @@ class ITracker(Interface):
         "Tuple of ICondition; all must hold for an item to count.")
     limiters = Attribute("Tuple of ILimiter, in the order given.")
     targets = Attribute(
-        "Tuple of the stage targets, strictly increasing positive numbers.")
+        "Tuple of the stage targets, strictly increasing positive numbers "
+        "of the tracker's kind (see Numbers).")
     target = Attribute(
         "The progress value at which the current stage (or lap) completes.")
     current_stage = Attribute(
@@ -165,7 +193,10 @@ class ITracker(Interface):
     laps = Attribute(
         "With loop_forever: how often the last target was reached (the last "
         "stage itself is the first lap).")
-    progress = Attribute("Current progress (a number).")
+    progress = Attribute(
+        "Current progress: the sum of init_progress and the amounts added "
+        "since the last PROGRESS reset, a number of the tracker's kind or an "
+        "int.")
     init_progress = Attribute("The progress the tracker started with.")
     reset_policy = Attribute(
         "A ResetPolicy flag (NONE, PROGRESS, LIMITER, ALL).")
@@ -210,7 +241,9 @@ class ITracker(Interface):
         """Append further stage targets (numbers, or one list of numbers).
 
         Each must be greater than the last existing target and than the
-        current target.  The stored tuple is replaced, never changed in place.
+        current target, and of the tracker's kind of number or an int
+        (a tracker whose targets are ints takes its progress's kind into
+        account).  The stored tuple is replaced, never changed in place.
         """
 
     def snapshot():
