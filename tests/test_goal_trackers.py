@@ -31,6 +31,7 @@ from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
 from cybertools_tracking.goals.limiters import CountLimiter
 from cybertools_tracking.goals.trackers import DECIMAL_DIGITS
+from cybertools_tracking.goals.trackers import FLOAT_TOLERANCE
 from cybertools_tracking.goals.trackers import AccumulationTracker
 from cybertools_tracking.goals.trackers import CountTracker
 from cybertools_tracking.goals.trackers import ResetPolicy
@@ -478,6 +479,47 @@ def test_number_subclasses_are_stored_as_plain_numbers():
     assert tracker.progress == 6.5 and type(tracker.progress) is float
 
 
+def test_float_rounding_reaches_the_target():
+    assert 0.7 + 0.1 < 0.8
+    tracker = accumulate(0.8, [0.7, 0.1])
+    assert tracker.completed and tracker.progress == 0.7 + 0.1
+    tenths = accumulate(1, [0.1] * 10)  # 0.9999999999999999, int target
+    assert tenths.completed
+    assert not accumulate(0.8, [0.7]).completed
+
+
+def test_float_tolerance_is_relative_and_small():
+    assert FLOAT_TOLERANCE == 1e-9
+    assert accumulate(1.0, [1 - 1e-10]).completed
+    assert not accumulate(1.0, [1 - 1e-8]).completed
+    assert accumulate(1e12, [1e12 - 1e2]).completed
+    assert not accumulate(1e12, [1e12 - 1e4]).completed
+    # No absolute tolerance: a tiny target is not reached at 0.
+    assert not accumulate(1e-300, [0.0, 1e-301]).completed
+    # An int target beyond the range of floats is compared, not an error.
+    assert not accumulate(10 ** 400, [0.5]).completed
+
+
+def test_exact_kinds_compare_exactly():
+    assert not accumulate(D("0.8"), [D("0.7999999999999999")]).completed
+    assert not accumulate(1, [F(999999999999, 10 ** 12)]).completed
+    assert not accumulate(10 ** 12, [10 ** 12 - 1]).completed
+    assert accumulate(F(4, 5), [F(7, 10), F(1, 10)]).completed
+
+
+def test_float_stages_and_laps_follow_the_tolerance():
+    tracker = accumulate([0.5, 1.0], [0.1] * 9)
+    assert tracker.current_stage == 2 and tracker.active
+    events = feed(tracker, [{"n": 0.1}])  # progress 0.9999999999999999
+    assert codes(events) == [EVENT_TRACKER_ALL_COMPLETED]
+    laps = accumulate(0.8, [], loop_forever=True)
+    completions = [codes(feed(laps, [{"n": n}])).count(
+        EVENT_TRACKER_STAGE_COMPLETED) for n in [0.7, 0.1] * 3]
+    assert completions == [0, 1] * 3
+    assert laps.laps == 3
+    assert math.isclose(laps.progress, 2.4) and math.isclose(laps.target, 3.2)
+
+
 def test_decimal_laps_stay_exact():
     laps = accumulate(D("0.10"), [D("0.05")] * 6, loop_forever=True)
     assert (laps.laps, laps.target, laps.progress) == (3, D("0.40"),
@@ -491,7 +533,7 @@ def test_numbers_survive_a_file_storage(tmp_path):
     with db.transaction() as conn:
         conn.root()["money"] = accumulate(D("100.00"), [D("19.99"), "0.01"])
         conn.root()["thirds"] = accumulate([F(1), F(2)], [F(1, 3)])
-        conn.root()["km"] = accumulate([0.8, 1.6], [0.5])
+        conn.root()["km"] = accumulate([0.8, 1.6], [0.7])
     db.close()
 
     db = ZODB.DB(ZODB.FileStorage.FileStorage(path))
@@ -505,7 +547,7 @@ def test_numbers_survive_a_file_storage(tmp_path):
         # The kind is worked out again after loading: floats still refused.
         feed(money, [{"n": 0.5}, {"n": D("80.00")}])
         feed(thirds, [{"n": 0.5}, {"n": F(2, 3)}])
-        feed(km, [{"n": 0.3}])
+        feed(km, [{"n": 0.1}])
     db.close()
 
     db = ZODB.DB(ZODB.FileStorage.FileStorage(path))
@@ -514,7 +556,7 @@ def test_numbers_survive_a_file_storage(tmp_path):
                          for name in ("money", "thirds", "km"))
     assert money.completed and money.progress == D("100.00")
     assert thirds.current_stage == 2 and thirds.progress == 1
-    assert km.current_stage == 2 and km.progress == 0.5 + 0.3
+    assert km.current_stage == 2 and km.progress == 0.7 + 0.1
     record, _ = db.storage.load(money._tally._p_oid)
     assert referencesf(record) == []
     conn.close()
@@ -553,13 +595,63 @@ def test_fast_paths_agree_with_the_number_rule(target, value, data):
     assert type(fast) is type(slow) and fast == slow
 
 
-# Sums of whole cents.
+# Properties of float sums.  Amounts are whole cents, as floats; the exact
+# (decimal) sum of a list is computed with Decimals.  With at most 20
+# amounts of at most 10,000.00, every partial sum is below the next by at
+# least 0.01, which is more than 10 times FLOAT_TOLERANCE of any sum of
+# four such lists; the float rounding is some 1e-14 of the sum at most.
 
 cents = st.lists(st.integers(1, 1_000_000), min_size=1, max_size=20)
 
 
 def exact_sum(amounts):
     return sum(Decimal(k) / 100 for k in amounts)
+
+
+def as_floats(amounts):
+    return [{"n": k / 100} for k in amounts]
+
+
+@settings(max_examples=200, deadline=None)
+@given(amounts=cents)
+def test_floats_that_add_up_to_the_target_reach_it(amounts):
+    tracker = AccumulationTracker("t", [], float(exact_sum(amounts)), key="n")
+    reached = [codes(tracker.track(item)[1]) for item in as_floats(amounts)]
+    assert reached == [[]] * (len(amounts) - 1) + [
+        [EVENT_TRACKER_ALL_COMPLETED]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(amounts=cents, short=st.integers(1, 1_000_000))
+def test_floats_clearly_below_the_target_do_not_reach_it(amounts, short):
+    target = float(exact_sum(amounts) + Decimal(short) / 100)
+    tracker = AccumulationTracker("t", [], target, key="n")
+    feed(tracker, as_floats(amounts))
+    assert tracker.active and tracker.progress < target
+
+
+@settings(max_examples=150, deadline=None)
+@given(amounts=cents, data=st.data())
+def test_float_stages_complete_where_the_exact_sums_say(amounts, data):
+    ends = sorted(data.draw(st.sets(st.integers(0, len(amounts) - 1),
+                                    min_size=1)))
+    targets = [float(exact_sum(amounts[:end + 1])) for end in ends]
+    tracker = AccumulationTracker("t", [], targets, key="n")
+    completed_at = [i for i, item in enumerate(as_floats(amounts))
+                    if i <= ends[-1] and tracker.track(item)[1]]
+    assert completed_at == ends and tracker.completed
+
+
+@settings(max_examples=150, deadline=None)
+@given(amounts=cents, rounds=st.integers(1, 4))
+def test_float_laps_complete_where_the_exact_sums_say(amounts, rounds):
+    lap = float(exact_sum(amounts))
+    tracker = AccumulationTracker("t", [], lap, key="n", loop_forever=True)
+    completed_at = [i for i, item in enumerate(as_floats(amounts) * rounds)
+                    if tracker.track(item)[1]]
+    assert completed_at == [len(amounts) * r - 1
+                            for r in range(1, rounds + 1)]
+    assert tracker.laps == rounds
 
 
 @settings(max_examples=100, deadline=None)

@@ -159,6 +159,14 @@ class ITracker(Interface):
     adds nothing and is logged as a warning, as are NaN and infinities of
     every kind.
 
+    Progress reaches a target when ``progress >= target``, compared exactly
+    if both are exact (int, Decimal, Fraction).  If either is a float, it
+    also reaches a target it is below by less than the relative tolerance
+    ``trackers.FLOAT_TOLERANCE`` (1e-9): floats that add up to the target on
+    paper reach it, although ``0.7 + 0.1`` is ``0.7999999999999999``.  The
+    same comparison decides stages and laps; the progress shown is the sum
+    as computed.
+
     States and what they allow:
 
     ``active``
@@ -194,9 +202,8 @@ class ITracker(Interface):
         "With loop_forever: how often the last target was reached (the last "
         "stage itself is the first lap).")
     progress = Attribute(
-        "Current progress: the sum of init_progress and the amounts added "
-        "since the last PROGRESS reset, a number of the tracker's kind or an "
-        "int.")
+        "Current progress: init_progress plus the amounts added (a PROGRESS "
+        "reset sets it to 0); a number of the tracker's kind, or an int.")
     init_progress = Attribute("The progress the tracker started with.")
     reset_policy = Attribute(
         "A ResetPolicy flag (NONE, PROGRESS, LIMITER, ALL).")

@@ -31,7 +31,7 @@ from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
 __all__ = [
     "ResetPolicy", "Tracker", "TrackerProgress", "CountTracker",
     "AccumulationTracker", "TrackerSnapshot", "ACTIVE", "LIMITED", "COMPLETED",
-    "REMOVED", "DECIMAL_DIGITS",
+    "REMOVED", "FLOAT_TOLERANCE", "DECIMAL_DIGITS",
 ]
 
 logger = logging.getLogger("cybertools_tracking.goals")
@@ -73,6 +73,14 @@ def _check_policy(value):
 # (ints are exact in every kind and go with all of them).  Its targets and
 # init_progress fix the kind when one of them is not an int; otherwise the
 # first amount that is not an int does, by becoming part of the progress.
+
+#: Relative tolerance with which float progress reaches a target: reached
+#: means ``progress >= target * (1 - FLOAT_TOLERANCE)``.  A sum of n floats
+#: is off by at most about n * 1.1e-16 of the sum of their magnitudes, so
+#: this absorbs the rounding of millions of additions of positive amounts and
+#: stays far below any difference a user means.  No absolute tolerance:
+#: targets are positive, and one would let a tiny target be reached at 0.
+FLOAT_TOLERANCE = 1e-9
 
 #: Significant digits of Decimal sums.  Decimal progress is exact within
 #: IEEE 754 decimal128 (34 digits, exponents up to 6144): an amount whose
@@ -125,6 +133,17 @@ def _number_kind(what, values):
             "Decimal or Fraction; ints go with any)" % (what, " and ".join(
                 sorted(_KIND_NAMES[kind] for kind in kinds))))
     return kinds.pop() if kinds else None
+
+
+def _nearly(progress, target):
+    """Whether *progress*, below *target*, is within FLOAT_TOLERANCE of it.
+
+    Only asked when one of the two is a float: exact kinds compare exactly.
+    """
+    try:
+        return progress >= target * (1 - FLOAT_TOLERANCE)
+    except OverflowError:  # an int target beyond the range of floats
+        return False
 
 
 def _lap_target(target, last):
@@ -451,7 +470,10 @@ class Tracker(Persistent):
                 self._changing().progress = progress = added
         elif step:
             self._changing().progress = progress = progress + step
-        if progress >= tally.target:
+        target = tally.target
+        if progress >= target or (
+                (progress.__class__ is float or target.__class__ is float)
+                and _nearly(progress, target)):
             now = time.time() if now_ts is None else now_ts
             for limiter in limiters:
                 limiter.record(now)
