@@ -616,7 +616,12 @@ class Tracker(Persistent):
 
 
 class CountTracker(Tracker):
-    """Counts the data items that satisfy its conditions."""
+    """Counts the data items that satisfy its conditions.
+
+    Each adds 1: progress and targets are numbers of items (plus
+    ``init_progress``), whatever kind of number the targets are (see the
+    number rule of ``ITracker``).
+    """
 
 
 class AccumulationTracker(Tracker):
