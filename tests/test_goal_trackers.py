@@ -498,6 +498,12 @@ def test_float_tolerance_is_relative_and_small():
     assert not accumulate(1e-300, [0.0, 1e-301]).completed
     # An int target beyond the range of floats is compared, not an error.
     assert not accumulate(10 ** 400, [0.5]).completed
+    # Counting items against a float target.
+    items = CountTracker("c", [], 2 + 1e-10)
+    assert codes(feed(items, [{}, {}])) == [EVENT_TRACKER_ALL_COMPLETED]
+    tenths = CountTracker("c", [], [1.1, 2.1], init_progress=0.1)
+    feed(tenths, [{}, {}])
+    assert tenths.completed and tenths.progress == 2.1
 
 
 def test_exact_kinds_compare_exactly():

@@ -250,9 +250,9 @@ _INLINE_PROGRESS = {
 class Tracker(Persistent):
     """Base class of the persistent trackers; see ``ITracker``.
 
-    Subclasses define how much a matching item adds: a constant ``_step``,
-    or ``_step = None`` and an ``_add(progress, data)`` method.  Either way
-    the sum follows the number rule of ``ITracker``.
+    Subclasses define how much a matching item adds: a constant int
+    ``_step``, or ``_step = None`` and an ``_add(progress, data)`` method.
+    Either way the sum follows the number rule of ``ITracker``.
 
     The tracker's record holds its conditions and settings; what tracking
     changes is in its ``TrackerProgress`` (``_tally``).  Any change of the
@@ -464,16 +464,21 @@ class Tracker(Persistent):
                 return _CHANGED if changed else _UNCHANGED
         step = self._step
         progress = tally.progress
-        if step is None or progress.__class__ is not int:
+        target = tally.target
+        if step is not None and progress.__class__ is int:
+            # Counting in ints: only the target may be a float.
+            if step:
+                self._changing().progress = progress = progress + step
+            reached = progress >= target or (
+                target.__class__ is float and _nearly(progress, target))
+        else:
             added = self._add(progress, data)
             if added is not None:
                 self._changing().progress = progress = added
-        elif step:
-            self._changing().progress = progress = progress + step
-        target = tally.target
-        if progress >= target or (
+            reached = progress >= target or (
                 (progress.__class__ is float or target.__class__ is float)
-                and _nearly(progress, target)):
+                and _nearly(progress, target))
+        if reached:
             now = time.time() if now_ts is None else now_ts
             for limiter in limiters:
                 limiter.record(now)
