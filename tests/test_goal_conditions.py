@@ -38,6 +38,45 @@ def test_parse_path_segments_and_indexes():
         ("order", None), ("items", None), ("0", 0), ("sku", None))
 
 
+def test_parse_path_negative_indexes():
+    assert c.parse_path("items.-1.sku") == (
+        ("items", None), ("-1", -1), ("sku", None))
+    assert c.parse_path("-12") == (("-12", -12),)
+    # Not integers: a lone or doubled minus, a minus inside, a plus sign,
+    # non-ASCII digits.
+    for segment in ("-", "--1", "1-2", "+1", "-\u0663", "-1a"):
+        assert c.parse_path(segment) == ((segment, None),)
+
+
+def test_resolve_negative_indexes_count_from_the_end():
+    items = c.parse_path("order.items.-1.sku")
+    assert c.resolve(ORDER, items) == "B.2"
+    assert c.resolve(ORDER, c.parse_path("order.items.-2.sku")) == "A-1"
+    assert c.resolve(ORDER, c.parse_path("order.tags.-1")) == "gift"
+    assert c.resolve({"t": ("x", "y")}, c.parse_path("t.-1")) == "y"
+    # Out of range at either end is missing, as are the last of no items
+    # and a negative index into a string.
+    assert c.resolve(ORDER, c.parse_path("order.items.-3.sku")) is c.MISSING
+    assert c.resolve(ORDER, c.parse_path("order.items.-3")) is c.MISSING
+    assert c.resolve({"l": []}, c.parse_path("l.-1")) is c.MISSING
+    assert c.resolve({"s": "abc"}, c.parse_path("s.-1")) is c.MISSING
+    # In a dict, the string key first, then the int key.
+    assert c.resolve({"-1": "str", -1: "int"}, c.parse_path("-1")) == "str"
+    assert c.resolve({-1: "int"}, c.parse_path("-1")) == "int"
+
+
+def test_conditions_on_negative_paths():
+    assert c.KeyValueEQ("order.items.-1.sku", "B.2").check(ORDER)
+    assert c.KeyValueGE("order.items.-2.qty", 2).check(ORDER)
+    assert c.KeyExists("order.tags.-2").check(ORDER)
+    for key in ("order.items.-3.sku", "order.tags.-3", "order.items.-1.qty"):
+        assert not c.KeyExists(key).check(ORDER)
+        assert c.KeyNotExists(key).check(ORDER)
+        assert not c.KeyValueEQ(key, None).check(ORDER)
+        assert not c.KeyValueNE(key, None).check(ORDER)
+        assert not c.KeyValueLT(key, 99).check(ORDER)
+
+
 def test_parse_path_escapes():
     assert c.parse_path(r"a\.b") == (("a.b", None),)
     assert c.parse_path(r"a\\.b") == (("a\\", None), ("b", None))
@@ -258,10 +297,11 @@ json_scalars = (st.none() | st.booleans() | st.integers()
 json_data = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.sampled_from(["a", "b", "0", "1", "x.y"]),
+    | st.dictionaries(st.sampled_from(["a", "b", "0", "1", "-1", "x.y"]),
                       children, max_size=3),
     max_leaves=12)
-keys = st.lists(st.sampled_from(["a", "b", "0", "1", "2", r"x\.y"]),
+keys = st.lists(st.sampled_from(["a", "b", "0", "1", "2", "-1", "-3",
+                                 r"x\.y"]),
                 min_size=1, max_size=4).map(".".join)
 values = json_scalars | st.lists(json_scalars, max_size=3)
 
@@ -294,3 +334,13 @@ def test_conditions_never_raise_on_any_data(data, key, value):
         assert result in (True, False)
         if not isinstance(data, dict):
             assert result is False
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=st.lists(st.integers(), max_size=5), index=st.integers(-7, 7))
+def test_list_indexes_follow_python(items, index):
+    found = c.resolve({"l": items}, c.parse_path("l.%d" % index))
+    if -len(items) <= index < len(items):
+        assert found == items[index]
+    else:
+        assert found is c.MISSING

@@ -1,13 +1,18 @@
 """Trackers: targets, stages, reset policies, states, values, invariants."""
 
+import decimal
+import enum
 import logging
 import math
 import pickle
+from decimal import Decimal
+from fractions import Fraction
 from unittest import mock
 
 import pytest
 import transaction
 import ZODB
+import ZODB.FileStorage
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -25,9 +30,12 @@ from cybertools_tracking.goals.interfaces import ITrackerSnapshot
 from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
 from cybertools_tracking.goals.limiters import CountLimiter
+from cybertools_tracking.goals.trackers import DECIMAL_DIGITS
+from cybertools_tracking.goals.trackers import FLOAT_TOLERANCE
 from cybertools_tracking.goals.trackers import AccumulationTracker
 from cybertools_tracking.goals.trackers import CountTracker
 from cybertools_tracking.goals.trackers import ResetPolicy
+from cybertools_tracking.goals.trackers import _kind
 
 HIT = {"hit": 1}
 MISS = {"other": 1}
@@ -62,7 +70,21 @@ def test_verify_object():
     ([5, 2], ValueError, "strictly increasing, got 2 after 5"),
     (0, ValueError, "targets must be positive, got 0"),
     (float("inf"), ValueError, "target must be finite"),
-    ("10", TypeError, r"target must be a number, got '10' \(str\)"),
+    (Decimal("NaN"), ValueError, "target must be finite"),
+    (Decimal("Infinity"), ValueError, "target must be finite"),
+    (Decimal("sNaN"), ValueError, "target must be finite"),
+    (Decimal("1.00000000000000000000000000000000001"), ValueError,
+     r"must be a Decimal that fits IEEE 754 decimal128 \(34 significant"),
+    (Decimal("1E+6145"), ValueError, "fits IEEE 754 decimal128"),
+    (Decimal("-1.5"), ValueError, r"positive, got Decimal\('-1.5'\)"),
+    ([Fraction(1, 2), Fraction(1, 3)], ValueError,
+     r"got Fraction\(1, 3\) after Fraction\(1, 2\)"),
+    ([1, Decimal("2.5"), 3.5], ValueError,
+     "targets and init_progress mix Decimal and float; a tracker counts in "
+     "one kind of number"),
+    ([Fraction(1, 2), Decimal(1)], ValueError, "mix Decimal and Fraction"),
+    ("10", TypeError, r"target must be a number, got '10' \(str\); "
+                      "numbers are int, float, Decimal or Fraction"),
     (True, TypeError, "target must be a number, got True"),
 ])
 def test_bad_targets(target, error, message):
@@ -266,7 +288,9 @@ def test_accumulation_missing_key_adds_nothing():
 
 
 @pytest.mark.parametrize("value", [
-    float("nan"), float("inf"), "-inf", "nan", "abc", [1], {"a": 1}, True])
+    float("nan"), float("inf"), "-inf", "nan", "abc", [1], {"a": 1}, True,
+    Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Inf"),
+    "1/3", b"1", 1j])
 def test_accumulation_rejects_bad_values_with_a_warning(value, caplog):
     tracker = AccumulationTracker("a", [], 100, key="n", group_id="g")
     with caplog.at_level(logging.WARNING, "cybertools_tracking.goals"):
@@ -290,6 +314,359 @@ def test_accumulation_key_survives_pickling():
     loaded = pickle.loads(pickle.dumps(tracker))
     loaded.track({"x.y": 3})
     assert loaded.progress == 3 and loaded.key == r"x\.y"
+
+
+def test_accumulation_on_negative_paths(caplog):
+    tracker = AccumulationTracker("last", [], 100, key="items.-1.price")
+    feed(tracker, [{"items": [{"price": 5}, {"price": 7}]},
+                   {"items": [{"price": 2}]}])
+    assert tracker.progress == 9
+    # An index out of range is missing: nothing added, nothing logged.
+    with caplog.at_level(logging.WARNING, "cybertools_tracking.goals"):
+        feed(tracker, [{"items": []}, {"items": [{"price": 1}] * 2,
+                                       "other": 1}])
+        tracker2 = AccumulationTracker("2nd-last", [], 100,
+                                       key="items.-3.price")
+        feed(tracker2, [{"items": [{"price": 1}] * 2}])
+    assert tracker.progress == 10 and tracker2.progress == 0
+    assert not caplog.records
+
+
+# -- numbers ------------------------------------------------------------------
+
+def accumulate(target, amounts, **kw):
+    tracker = AccumulationTracker("n", [], target, key="n", group_id="g",
+                                  **kw)
+    feed(tracker, [{"n": amount} for amount in amounts])
+    return tracker
+
+
+def test_decimal_money_stays_exact():
+    tracker = accumulate(Decimal("100.00"), [Decimal("19.99")] * 5)
+    assert tracker.progress == Decimal("99.95")
+    assert type(tracker.progress) is Decimal and tracker.active
+    feed(tracker, [{"n": Decimal("0.05")}])
+    assert tracker.completed and tracker.progress == Decimal("100.00")
+    assert str(tracker.progress) == "100.00"
+
+
+def test_decimal_amounts_on_an_int_target():
+    tracker = accumulate(1, [Decimal("0.10")] * 3)
+    assert tracker.progress == Decimal("0.30")
+    assert type(tracker.progress) is Decimal
+    feed(tracker, [{"n": Decimal("0.70")}])
+    assert tracker.completed and tracker.progress == 1
+
+
+def test_fraction_plus_int_stays_fraction():
+    tracker = accumulate(3, [Fraction(1, 3), 1])
+    assert tracker.progress == Fraction(4, 3)
+    assert type(tracker.progress) is Fraction
+    feed(tracker, [{"n": Fraction(1, 3)}, {"n": Fraction(4, 3)}])
+    assert tracker.completed and tracker.progress == 3
+    thirds = accumulate(Fraction(1), [Fraction(1, 3)] * 3)
+    assert thirds.completed and thirds.progress == 1
+
+
+def test_decimal_sums_ignore_the_threads_context():
+    with decimal.localcontext() as context:
+        context.prec = 3
+        context.traps[decimal.Inexact] = True
+        tracker = accumulate(Decimal("1000000"), [Decimal("123.45"),
+                                                  Decimal("0.01"), 5])
+    assert tracker.progress == Decimal("128.46")
+
+
+# The number rule of ITracker, one row per kind the targets fix: amounts
+# offered in this order, the progress they make, and how many are refused.
+D, F = Decimal, Fraction
+
+
+@pytest.mark.parametrize("target,amounts,progress,refused", [
+    # Decimal: ints, Decimals, strings (as Decimals), exact Fractions.
+    (D("100"), [D("1.5"), 2, F(1, 4), F(1, 3), 0.5, "0.25", "1/3"],
+     D("4.00"), 3),
+    # Fraction: ints, Fractions, Decimals, strings (as Fractions).
+    (F(100), [F(1, 3), D("0.5"), 1, "1/6", "0.5", 0.5], F(5, 2), 1),
+    # float: everything, as floats.
+    (100.0, [0.5, D("0.25"), F(1, 4), 1, "0.5", "2"], 4.5, 0),
+    # Targets of ints: the first amount that is not an int decides.
+    (100, [2, D("0.1"), 0.1, F(1, 2), "0.2", 1], D("3.8"), 1),
+    (100, [F(1, 3), D("0.1"), 0.1, "1/6", 1], F(8, 5), 1),
+    (100, [0.5, D("0.25"), F(1, 4), "1/4", "0.5"], 1.5, 1),
+    (100, [1, "2", "0.5"], 3.5, 0),
+])
+def test_how_kinds_combine(target, amounts, progress, refused, caplog):
+    with caplog.at_level(logging.WARNING, "cybertools_tracking.goals"):
+        tracker = accumulate(target, amounts)
+    assert tracker.progress == progress
+    assert type(tracker.progress) is type(progress)
+    assert len(caplog.records) == refused
+
+
+def test_refusals_say_why(caplog):
+    with caplog.at_level(logging.WARNING, "cybertools_tracking.goals"):
+        accumulate(D("10"), [0.5, F(1, 3)])
+        accumulate(F(10), [0.5])
+    assert [r.getMessage() for r in caplog.records] == [
+        "tracker 'n' of group 'g': value 0.5 at key 'n' is a float; the "
+        "tracker counts in Decimal, exactly; nothing added",
+        "tracker 'n' of group 'g': value Fraction(1, 3) at key 'n' has no "
+        "exact Decimal of at most 34 digits; nothing added",
+        "tracker 'n' of group 'g': value 0.5 at key 'n' is a float; the "
+        "tracker counts in Fraction, exactly; nothing added"]
+
+
+def test_decimal_sums_beyond_34_digits_are_refused_not_rounded(caplog):
+    with caplog.at_level(logging.WARNING, "cybertools_tracking.goals"):
+        tracker = accumulate(D("1E+40"), [D("1E+29"), D("0.000001"), 5])
+        huge = accumulate(D("9.9E+6144"), [D("5E+6144"), D("5E+6144")])
+    assert tracker.progress == D("100000000000000000000000000005")
+    assert huge.progress == D("5E+6144")
+    reasons = [r.getMessage().split(" at key 'n' ")[1]
+               for r in caplog.records]
+    assert reasons == ["would make a sum beyond IEEE 754 decimal128 (%d "
+                       "significant digits, exponents up to 6144); nothing "
+                       "added" % DECIMAL_DIGITS] * 2
+    # 34 digits fit.
+    tracker = accumulate(D("1E+40"), [D("1E+31"), D("0.01")])
+    assert tracker.progress == D("10000000000000000000000000000000.01")
+
+
+def test_init_progress_fixes_the_kind_too():
+    tracker = accumulate(10, [0.5, D("1")], init_progress=D("0.5"))
+    assert tracker.progress == D("1.5")
+    count = CountTracker("c", [], 3, init_progress=D("0.5"))
+    feed(count, [{}, {}])
+    assert count.progress == D("2.5") and type(count.progress) is D
+    with pytest.raises(ValueError, match="mix Decimal and float"):
+        accumulate(D("10"), [], init_progress=0.5)
+    with pytest.raises(ValueError, match="init_progress must be finite"):
+        accumulate(10, [], init_progress=D("NaN"))
+
+
+def test_add_targets_keeps_one_kind():
+    money = accumulate(D("10"), [D("4")])
+    with pytest.raises(ValueError, match="targets and progress mix Decimal "
+                                         "and float"):
+        money.add_targets(20.5)
+    money.add_targets(20, D("30.5"))
+    assert money.targets == (D("10"), 20, D("30.5"))
+    # A tracker of int targets whose progress took a kind keeps it ...
+    floats = accumulate(10, [0.5])
+    with pytest.raises(ValueError, match="mix Decimal and float"):
+        floats.add_targets(D("20"))
+    assert floats.targets == (10,)
+    # ... and one whose progress is still an int takes the new targets'.
+    ints = accumulate(10, [1])
+    ints.add_targets(D("20.5"))
+    feed(ints, [{"n": 0.5}, {"n": "0.5"}])
+    assert ints.progress == D("1.5")
+
+
+def test_number_subclasses_are_stored_as_plain_numbers():
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Metres(float):
+        pass
+
+    tracker = AccumulationTracker("n", [], [Level.HIGH, Metres(7.5)], key="n",
+                                  init_progress=Level.HIGH)
+    assert [type(t) for t in tracker.targets] == [int, float]
+    assert type(tracker.init_progress) is int
+    feed(tracker, [{"n": Level.HIGH}, {"n": Metres(0.5)}])
+    assert tracker.progress == 6.5 and type(tracker.progress) is float
+
+
+def test_float_rounding_reaches_the_target():
+    assert 0.7 + 0.1 < 0.8
+    tracker = accumulate(0.8, [0.7, 0.1])
+    assert tracker.completed and tracker.progress == 0.7 + 0.1
+    tenths = accumulate(1, [0.1] * 10)  # 0.9999999999999999, int target
+    assert tenths.completed
+    assert not accumulate(0.8, [0.7]).completed
+
+
+def test_float_tolerance_is_relative_and_small():
+    assert FLOAT_TOLERANCE == 1e-9
+    assert accumulate(1.0, [1 - 1e-10]).completed
+    assert not accumulate(1.0, [1 - 1e-8]).completed
+    assert accumulate(1e12, [1e12 - 1e2]).completed
+    assert not accumulate(1e12, [1e12 - 1e4]).completed
+    # No absolute tolerance: a tiny target is not reached at 0.
+    assert not accumulate(1e-300, [0.0, 1e-301]).completed
+    # An int target beyond the range of floats is compared, not an error.
+    assert not accumulate(10 ** 400, [0.5]).completed
+    # Counting items against a float target.
+    items = CountTracker("c", [], 2 + 1e-10)
+    assert codes(feed(items, [{}, {}])) == [EVENT_TRACKER_ALL_COMPLETED]
+    tenths = CountTracker("c", [], [1.1, 2.1], init_progress=0.1)
+    feed(tenths, [{}, {}])
+    assert tenths.completed and tenths.progress == 2.1
+
+
+def test_exact_kinds_compare_exactly():
+    assert not accumulate(D("0.8"), [D("0.7999999999999999")]).completed
+    assert not accumulate(1, [F(999999999999, 10 ** 12)]).completed
+    assert not accumulate(10 ** 12, [10 ** 12 - 1]).completed
+    assert accumulate(F(4, 5), [F(7, 10), F(1, 10)]).completed
+
+
+def test_float_stages_and_laps_follow_the_tolerance():
+    tracker = accumulate([0.5, 1.0], [0.1] * 9)
+    assert tracker.current_stage == 2 and tracker.active
+    events = feed(tracker, [{"n": 0.1}])  # progress 0.9999999999999999
+    assert codes(events) == [EVENT_TRACKER_ALL_COMPLETED]
+    laps = accumulate(0.8, [], loop_forever=True)
+    completions = [codes(feed(laps, [{"n": n}])).count(
+        EVENT_TRACKER_STAGE_COMPLETED) for n in [0.7, 0.1] * 3]
+    assert completions == [0, 1] * 3
+    assert laps.laps == 3
+    assert math.isclose(laps.progress, 2.4) and math.isclose(laps.target, 3.2)
+
+
+def test_decimal_laps_stay_exact():
+    laps = accumulate(D("0.10"), [D("0.05")] * 6, loop_forever=True)
+    assert (laps.laps, laps.target, laps.progress) == (3, D("0.40"),
+                                                       D("0.30"))
+    assert type(laps.target) is D
+
+
+def test_numbers_survive_a_file_storage(tmp_path):
+    path = str(tmp_path / "numbers.fs")
+    db = ZODB.DB(ZODB.FileStorage.FileStorage(path))
+    with db.transaction() as conn:
+        conn.root()["money"] = accumulate(D("100.00"), [D("19.99"), "0.01"])
+        conn.root()["thirds"] = accumulate([F(1), F(2)], [F(1, 3)])
+        conn.root()["km"] = accumulate([0.8, 1.6], [0.7])
+    db.close()
+
+    db = ZODB.DB(ZODB.FileStorage.FileStorage(path))
+    with db.transaction() as conn:
+        money, thirds, km = (conn.root()[name]
+                             for name in ("money", "thirds", "km"))
+        assert (money.progress, money.targets) == (D("20.00"), (D("100.00"),))
+        assert type(money.progress) is D
+        assert (thirds.progress, thirds.targets) == (F(1, 3), (1, 2))
+        assert type(thirds.progress) is F and type(thirds.targets[0]) is F
+        # The kind is worked out again after loading: floats still refused.
+        feed(money, [{"n": 0.5}, {"n": D("80.00")}])
+        feed(thirds, [{"n": 0.5}, {"n": F(2, 3)}])
+        feed(km, [{"n": 0.1}])
+    db.close()
+
+    db = ZODB.DB(ZODB.FileStorage.FileStorage(path))
+    conn = db.open()
+    money, thirds, km = (conn.root()[name]
+                         for name in ("money", "thirds", "km"))
+    assert money.completed and money.progress == D("100.00")
+    assert thirds.current_stage == 2 and thirds.progress == 1
+    assert km.current_stage == 2 and km.progress == 0.7 + 0.1
+    record, _ = db.storage.load(money._tally._p_oid)
+    assert referencesf(record) == []
+    conn.close()
+    db.close()
+
+
+# AccumulationTracker._add has fast paths for ints and floats; they must
+# give what the general path (_number, then _plus) gives, type included.
+finite_decimals = st.decimals(min_value=-10 ** 6, max_value=10 ** 6, places=3)
+finite_floats = st.floats(allow_nan=False, allow_infinity=False)
+progress_of_kind = {
+    int: st.integers(),
+    float: st.integers() | finite_floats,
+    D: st.integers(-10 ** 20, 10 ** 20) | finite_decimals,
+    F: st.integers() | st.fractions(),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(target=st.sampled_from([10, 10.5, D("10.5"), F(21, 2)]),
+       value=(st.none() | st.booleans() | st.integers() | st.floats()
+              | st.decimals() | st.fractions()
+              | st.sampled_from(["1", "0.5", "1/3", "x", "nan", "1e999"])),
+       data=st.data())
+def test_fast_paths_agree_with_the_number_rule(target, value, data):
+    tracker = AccumulationTracker("t", [], target, key="n")
+    kind = tracker._kind()
+    progress = data.draw(progress_of_kind[kind or data.draw(
+        st.sampled_from([int, float, D, F]))])
+    with mock.patch.object(logging.Logger, "warning"):
+        fast = tracker._add(progress, {"n": value})
+        amount = (None if value is None
+                  else tracker._number(value, kind or _kind(progress)))
+        slow = None if amount is None else tracker._plus(progress, amount,
+                                                         value)
+    assert type(fast) is type(slow) and fast == slow
+
+
+# Properties of float sums.  Amounts are whole cents, as floats; the exact
+# (decimal) sum of a list is computed with Decimals.  With at most 20
+# amounts of at most 10,000.00, every partial sum is below the next by at
+# least 0.01, which is more than 10 times FLOAT_TOLERANCE of any sum of
+# four such lists; the float rounding is some 1e-14 of the sum at most.
+
+cents = st.lists(st.integers(1, 1_000_000), min_size=1, max_size=20)
+
+
+def exact_sum(amounts):
+    return sum(Decimal(k) / 100 for k in amounts)
+
+
+def as_floats(amounts):
+    return [{"n": k / 100} for k in amounts]
+
+
+@settings(max_examples=200, deadline=None)
+@given(amounts=cents)
+def test_floats_that_add_up_to_the_target_reach_it(amounts):
+    tracker = AccumulationTracker("t", [], float(exact_sum(amounts)), key="n")
+    reached = [codes(tracker.track(item)[1]) for item in as_floats(amounts)]
+    assert reached == [[]] * (len(amounts) - 1) + [
+        [EVENT_TRACKER_ALL_COMPLETED]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(amounts=cents, short=st.integers(1, 1_000_000))
+def test_floats_clearly_below_the_target_do_not_reach_it(amounts, short):
+    target = float(exact_sum(amounts) + Decimal(short) / 100)
+    tracker = AccumulationTracker("t", [], target, key="n")
+    feed(tracker, as_floats(amounts))
+    assert tracker.active and tracker.progress < target
+
+
+@settings(max_examples=150, deadline=None)
+@given(amounts=cents, data=st.data())
+def test_float_stages_complete_where_the_exact_sums_say(amounts, data):
+    ends = sorted(data.draw(st.sets(st.integers(0, len(amounts) - 1),
+                                    min_size=1)))
+    targets = [float(exact_sum(amounts[:end + 1])) for end in ends]
+    tracker = AccumulationTracker("t", [], targets, key="n")
+    completed_at = [i for i, item in enumerate(as_floats(amounts))
+                    if i <= ends[-1] and tracker.track(item)[1]]
+    assert completed_at == ends and tracker.completed
+
+
+@settings(max_examples=150, deadline=None)
+@given(amounts=cents, rounds=st.integers(1, 4))
+def test_float_laps_complete_where_the_exact_sums_say(amounts, rounds):
+    lap = float(exact_sum(amounts))
+    tracker = AccumulationTracker("t", [], lap, key="n", loop_forever=True)
+    completed_at = [i for i, item in enumerate(as_floats(amounts) * rounds)
+                    if tracker.track(item)[1]]
+    assert completed_at == [len(amounts) * r - 1
+                            for r in range(1, rounds + 1)]
+    assert tracker.laps == rounds
+
+
+@settings(max_examples=100, deadline=None)
+@given(amounts=cents)
+def test_decimal_sums_are_the_exact_sums(amounts):
+    total = exact_sum(amounts)
+    tracker = AccumulationTracker("t", [], total, key="n")
+    feed(tracker, [{"n": Decimal(k) / 100} for k in amounts])
+    assert tracker.completed and tracker.progress == total
 
 
 # -- stages -------------------------------------------------------------------

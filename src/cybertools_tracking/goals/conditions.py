@@ -38,8 +38,9 @@ MISSING = _Missing()
 def parse_path(key):
     """Split a dotted key into a tuple of ``(segment, index)`` pairs.
 
-    ``index`` is the segment as a non-negative int when it is made of digits,
-    else None.  ``\\.`` is a literal dot and ``\\\\`` a literal backslash.
+    ``index`` is the segment as an int when it is one (ASCII digits, with an
+    optional leading ``-``: ``-1`` is the last element of a list), else None.
+    ``\\.`` is a literal dot and ``\\\\`` a literal backslash.
     """
     if not isinstance(key, str):
         raise TypeError("key must be a str, got %r (%s)"
@@ -63,9 +64,15 @@ def parse_path(key):
     segments.append("".join(current))
     if "" in segments:
         raise ValueError("key %r has an empty segment" % (key,))
-    return tuple(
-        (seg, int(seg) if seg.isdigit() and seg.isascii() else None)
-        for seg in segments)
+    return tuple((seg, _index(seg)) for seg in segments)
+
+
+def _index(segment):
+    """*segment* as an int if it is ASCII digits with an optional ``-``."""
+    digits = segment[1:] if segment[:1] == "-" else segment
+    if digits.isdigit() and digits.isascii():
+        return int(segment)
+    return None
 
 
 def resolve(data, path):
@@ -86,7 +93,8 @@ def resolve(data, path):
                 except TypeError:  # a mapping that rejects int keys
                     return MISSING
         elif index is not None and isinstance(current, (list, tuple)):
-            if index >= len(current):
+            # Python's own rule, as in dictrack: -1 is the last element.
+            if not -len(current) <= index < len(current):
                 return MISSING
             value = current[index]
         else:

@@ -39,15 +39,18 @@ class ICondition(Interface):
 
     Key conditions address a value inside the data with a *dotted path*:
     ``"order.items.0.sku"`` walks into the dict under ``order``, the list under
-    ``items``, its first element and that element's ``sku``.  A segment made of
-    digits indexes a list or tuple; inside a dict the segment is looked up as
-    a string first and, if it is made of digits and the string is absent, as
-    an integer.  ``\\.`` stands for a literal dot inside a segment and ``\\\\``
-    for a backslash.  The path is parsed once, in the constructor.
+    ``items``, its first element and that element's ``sku``.  A segment that
+    is an integer (ASCII digits, optionally after a ``-``) indexes a list or
+    tuple, counting from the end when negative as in Python and dictrack:
+    ``"order.items.-1.sku"`` is the last item's ``sku``.  Inside a dict the
+    segment is looked up as a string first and, if it is an integer and the
+    string is absent, as an int.  ``\\.`` stands for a literal dot inside a
+    segment and ``\\\\`` for a backslash.  The path is parsed once, in the
+    constructor.
 
-    A key that cannot be reached (absent, index out of range, walking into a
-    scalar) is *missing*.  ``None`` is a value like any other: a key holding
-    ``None`` is present.
+    A key that cannot be reached (absent, index out of range at either end,
+    walking into a scalar) is *missing*.  ``None`` is a value like any other:
+    a key holding ``None`` is present.
     """
 
     def check(data):
@@ -129,6 +132,41 @@ class ITracker(Interface):
     progress at which the previous lap completed), and each lap completion is
     reported as a stage completion.
 
+    Numbers.  Targets, ``init_progress``, amounts and so progress are ints,
+    floats, ``decimal.Decimal`` or ``fractions.Fraction`` values (booleans
+    are not numbers).  A tracker counts in one *kind* of number: the kind of
+    those of its targets and ``init_progress`` that are not ints (mixing
+    float, Decimal and Fraction there is a ``ValueError``), or, if they are
+    all ints, the kind of the first amount that is not an int, which its
+    progress takes on (until a ``PROGRESS`` reset sets it back to 0).  Ints
+    are exact in every kind and always added (int progress plus an int stays
+    an int).  Other amounts:
+
+    * counting in float, every amount is converted to a float and added: the
+      tracker is approximate by choice;
+    * counting in Decimal, Decimals are added, and Fractions that have an
+      exact Decimal value; floats are refused;
+    * counting in Fraction, Decimals and Fractions are added (every Decimal
+      is an exact Fraction); floats are refused.
+
+    Floats are refused by exact trackers because a float is rarely the
+    number that was meant (``0.1`` is 0.1000000000000000055...), and adding
+    one would make exact progress approximate for good.  Decimal arithmetic
+    is exact within IEEE 754 decimal128: ``trackers.DECIMAL_DIGITS`` (34)
+    significant digits, exponents up to 6144 (Decimal targets and
+    ``init_progress`` must fit); a sum that would need more is refused, never
+    rounded, whatever the decimal context of the thread.  A refused amount
+    adds nothing and is logged as a warning, as are NaN and infinities of
+    every kind.
+
+    Progress reaches a target when ``progress >= target``, compared exactly
+    if both are exact (int, Decimal, Fraction).  If either is a float, it
+    also reaches a target it is below by less than the relative tolerance
+    ``trackers.FLOAT_TOLERANCE`` (1e-9): floats that add up to the target on
+    paper reach it, although ``0.7 + 0.1`` is ``0.7999999999999999``.  The
+    same comparison decides stages and laps; the progress shown is the sum
+    as computed.
+
     States and what they allow:
 
     ``active``
@@ -153,7 +191,8 @@ class ITracker(Interface):
         "Tuple of ICondition; all must hold for an item to count.")
     limiters = Attribute("Tuple of ILimiter, in the order given.")
     targets = Attribute(
-        "Tuple of the stage targets, strictly increasing positive numbers.")
+        "Tuple of the stage targets, strictly increasing positive numbers "
+        "of the tracker's kind (see Numbers).")
     target = Attribute(
         "The progress value at which the current stage (or lap) completes.")
     current_stage = Attribute(
@@ -162,7 +201,9 @@ class ITracker(Interface):
     laps = Attribute(
         "With loop_forever: how often the last target was reached (the last "
         "stage itself is the first lap).")
-    progress = Attribute("Current progress (a number).")
+    progress = Attribute(
+        "Current progress: init_progress plus the amounts added (a PROGRESS "
+        "reset sets it to 0); a number of the tracker's kind, or an int.")
     init_progress = Attribute("The progress the tracker started with.")
     reset_policy = Attribute(
         "A ResetPolicy flag (NONE, PROGRESS, LIMITER, ALL).")
@@ -207,7 +248,9 @@ class ITracker(Interface):
         """Append further stage targets (numbers, or one list of numbers).
 
         Each must be greater than the last existing target and than the
-        current target.  The stored tuple is replaced, never changed in place.
+        current target, and of the tracker's kind of number or an int
+        (a tracker whose targets are ints takes its progress's kind into
+        account).  The stored tuple is replaced, never changed in place.
         """
 
     def snapshot():

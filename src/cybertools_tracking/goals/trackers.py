@@ -1,11 +1,14 @@
 """Trackers: persistent goals with stage targets (see ``ITracker``)."""
 
 import copy
+import decimal
 import enum
 import logging
 import math
 import numbers
 import time
+from decimal import Decimal
+from fractions import Fraction
 
 from persistent import Persistent
 from zope.interface import implementer
@@ -28,7 +31,7 @@ from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
 __all__ = [
     "ResetPolicy", "Tracker", "TrackerProgress", "CountTracker",
     "AccumulationTracker", "TrackerSnapshot", "ACTIVE", "LIMITED", "COMPLETED",
-    "REMOVED",
+    "REMOVED", "FLOAT_TOLERANCE", "DECIMAL_DIGITS",
 ]
 
 logger = logging.getLogger("cybertools_tracking.goals")
@@ -63,12 +66,118 @@ def _check_policy(value):
     return int(value)
 
 
+# -- numbers ------------------------------------------------------------------
+#
+# The number rule of ``ITracker`` ("Numbers").  A tracker counts in one *kind*
+# of number: float, Decimal or Fraction, or None while everything is an int
+# (ints are exact in every kind and go with all of them).  Its targets and
+# init_progress fix the kind when one of them is not an int; otherwise the
+# first amount that is not an int does, by becoming part of the progress.
+
+#: Relative tolerance with which float progress reaches a target: reached
+#: means ``progress >= target * (1 - FLOAT_TOLERANCE)``.  A sum of n floats
+#: is off by at most about n * 1.1e-16 of the sum of their magnitudes, so
+#: this absorbs the rounding of millions of additions of positive amounts and
+#: stays far below any difference a user means.  No absolute tolerance:
+#: targets are positive, and one would let a tiny target be reached at 0.
+FLOAT_TOLERANCE = 1e-9
+
+#: Significant digits of Decimal sums.  Decimal progress is exact within
+#: IEEE 754 decimal128 (34 digits, exponents up to 6144): an amount whose
+#: sum would need more is logged and skipped, never rounded.
+DECIMAL_DIGITS = 34
+
+_KINDS = (float, Decimal, Fraction)
+_KIND_NAMES = {None: "int", float: "float", Decimal: "Decimal",
+               Fraction: "Fraction"}
+
+# Decimal sums: a result that would need rounding raises (Inexact), as do
+# exponents out of range (Overflow and Inexact, for underflow); the caller
+# refuses the amount.  The thread's own context plays no part.
+_EXACT = decimal.Context(
+    prec=DECIMAL_DIGITS, Emax=6144, Emin=-6143,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.Inexact, decimal.Overflow, decimal.InvalidOperation])
+
+# Lap targets (a Decimal target plus the last target) that would need more
+# digits than DECIMAL_DIGITS are rounded instead: that takes a target of
+# some thirty significant digits and more laps than anyone will run, and a
+# lap target must not fail.
+_LAPS = _EXACT.copy()
+_LAPS.clear_traps()
+
+_UNSET = object()
+_isfinite = math.isfinite
+
+
+def _kind(value):
+    """The kind of a checked number: float, Decimal, Fraction or None (int).
+    """
+    cls = value.__class__
+    if cls is int:
+        return None
+    if cls in _KINDS:
+        return cls
+    for kind in _KINDS:
+        if isinstance(value, kind):
+            return kind
+    return None
+
+
+def _number_kind(what, values):
+    """The one kind of *values* (None if all are ints), else ValueError."""
+    kinds = {_kind(value) for value in values} - {None}
+    if len(kinds) > 1:
+        raise ValueError(
+            "%s mix %s; a tracker counts in one kind of number (float, "
+            "Decimal or Fraction; ints go with any)" % (what, " and ".join(
+                sorted(_KIND_NAMES[kind] for kind in kinds))))
+    return kinds.pop() if kinds else None
+
+
+def _nearly(progress, target):
+    """Whether *progress*, below *target*, is within FLOAT_TOLERANCE of it.
+
+    Only asked when one of the two is a float: exact kinds compare exactly.
+    """
+    try:
+        return progress >= target * (1 - FLOAT_TOLERANCE)
+    except OverflowError:  # an int target beyond the range of floats
+        return False
+
+
+def _lap_target(target, last):
+    if isinstance(target, Decimal):
+        return _LAPS.add(target, last)
+    return target + last
+
+
 def _check_number(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("%s must be a number, got %r (%s)"
+    """*value* if it is a finite int, float, Decimal or Fraction.
+
+    Instances of subclasses (an IntEnum, numpy's float64) are stored as the
+    plain number, so records refer to nothing but the standard library.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int,) + _KINDS):
+        raise TypeError("%s must be a number, got %r (%s); numbers are int, "
+                        "float, Decimal or Fraction"
                         % (name, value, type(value).__name__))
-    if not math.isfinite(value):
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("%s must be finite, got %r" % (name, value))
+        try:
+            _EXACT.plus(value)
+        except decimal.DecimalException:
+            raise ValueError(
+                "%s must be a Decimal that fits IEEE 754 decimal128 (%d "
+                "significant digits, exponents up to 6144), got %r"
+                % (name, DECIMAL_DIGITS, value)) from None
+    elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError("%s must be finite, got %r" % (name, value))
+    if value.__class__ not in (int, float, Decimal, Fraction):
+        for cls in (int,) + _KINDS:
+            if isinstance(value, cls):
+                return cls(value)
     return value
 
 
@@ -78,9 +187,9 @@ def _check_targets(target, after=None):
                else (target,))
     if not targets:
         raise ValueError("target must not be an empty list")
+    targets = tuple(_check_number("target", value) for value in targets)
     previous = after
     for value in targets:
-        _check_number("target", value)
         if value <= 0:
             raise ValueError("targets must be positive, got %r in %r"
                              % (value, target))
@@ -141,8 +250,9 @@ _INLINE_PROGRESS = {
 class Tracker(Persistent):
     """Base class of the persistent trackers; see ``ITracker``.
 
-    Subclasses define how much a matching item adds: a constant ``_step``,
-    or ``_step = None`` and an ``_amount(data)`` method.
+    Subclasses define how much a matching item adds: a constant int
+    ``_step``, or ``_step = None`` and an ``_add(progress, data)`` method.
+    Either way the sum follows the number rule of ``ITracker``.
 
     The tracker's record holds its conditions and settings; what tracking
     changes is in its ``TrackerProgress`` (``_tally``).  Any change of the
@@ -166,6 +276,7 @@ class Tracker(Persistent):
     _tally = None  # set by __init__, or by __setstate__ for old records
 
     _step = 1
+    _v_kind = _UNSET  # the kind of number, from _targets and _init_progress
 
     def __init__(self, name, conditions, target, group_id=None, limiters=None,
                  reset_policy=ResetPolicy.DEFAULT, loop_forever=False,
@@ -189,10 +300,12 @@ class Tracker(Persistent):
         if limiters:
             self._limiters = limiters
         self._targets = _check_targets(target)
+        init_progress = _check_number("init_progress", init_progress)
+        self._v_kind = _number_kind("targets and init_progress",
+                                    self._targets + (init_progress,))
         tally = TrackerProgress()
         tally.target = self._targets[0]
-        tally.progress = self._init_progress = _check_number(
-            "init_progress", init_progress)
+        tally.progress = self._init_progress = init_progress
         self._tally = tally
         if reset_policy != ResetPolicy.DEFAULT:
             self._reset_policy = _check_policy(reset_policy)
@@ -233,6 +346,15 @@ class Tracker(Persistent):
             # only reaches the database with a new record of the tracker.
             self._p_changed = True
         return tally
+
+    def _kind(self):
+        """The kind of number fixed by the targets and init_progress."""
+        kind = self._v_kind
+        if kind is _UNSET:
+            kind = self._v_kind = _number_kind(
+                "targets and init_progress",
+                self._targets + (self._init_progress,))
+        return kind
 
     def _touch(self):
         # Called by every change of the tracker's own record; see the class
@@ -341,14 +463,22 @@ class Tracker(Persistent):
             if not condition.check(data):
                 return _CHANGED if changed else _UNCHANGED
         step = self._step
-        if step is None:
-            step = self._amount(data)
-        if step:
-            tally = self._changing()
-            tally.progress = progress = tally.progress + step
+        progress = tally.progress
+        target = tally.target
+        if step is not None and progress.__class__ is int:
+            # Counting in ints: only the target may be a float.
+            if step:
+                self._changing().progress = progress = progress + step
+            reached = progress >= target or (
+                target.__class__ is float and _nearly(progress, target))
         else:
-            progress = tally.progress
-        if progress >= tally.target:
+            added = self._add(progress, data)
+            if added is not None:
+                self._changing().progress = progress = added
+            reached = progress >= target or (
+                (progress.__class__ is float or target.__class__ is float)
+                and _nearly(progress, target))
+        if reached:
             now = time.time() if now_ts is None else now_ts
             for limiter in limiters:
                 limiter.record(now)
@@ -362,8 +492,57 @@ class Tracker(Persistent):
                 return True, self._limited_events(refusing, now)
         return _CHANGED
 
-    def _amount(self, data):
-        return 1
+    def _add(self, progress, data):
+        """*progress* plus what *data* adds, or None if it adds nothing."""
+        return self._plus(progress, self._step, self._step)
+
+    def _plus(self, progress, amount, value):
+        """*progress* + *amount* by the number rule, or None (logged).
+
+        *amount* is a finite int, float, Decimal or Fraction, read from the
+        item's *value*, which the log names.
+        """
+        if not amount:
+            return None
+        if amount.__class__ is int and progress.__class__ is int:
+            return progress + amount  # exact in every kind
+        kind = self._kind() or _kind(progress)
+        if kind is float or (kind is None and amount.__class__ is float):
+            try:
+                amount = float(amount)
+                if math.isfinite(amount):
+                    return progress + amount
+            except OverflowError:
+                pass
+            return self._skip(value, "is beyond the range of floats")
+        if amount.__class__ is float:
+            return self._skip(value, "is a float; the tracker counts in %s, "
+                                     "exactly" % _KIND_NAMES[kind])
+        if kind is Fraction:
+            return progress + Fraction(amount)
+        if kind is Decimal and isinstance(amount, Fraction):
+            try:
+                amount = _EXACT.divide(Decimal(amount.numerator),
+                                       amount.denominator)
+            except decimal.DecimalException:
+                return self._skip(value, "has no exact Decimal of at most %d "
+                                         "digits" % DECIMAL_DIGITS)
+        if kind is Decimal or isinstance(amount, Decimal):
+            try:
+                return _EXACT.add(progress, amount)
+            except decimal.DecimalException:
+                return self._skip(
+                    value, "would make a sum beyond IEEE 754 decimal128 (%d "
+                           "significant digits, exponents up to 6144)"
+                           % DECIMAL_DIGITS)
+        return progress + amount
+
+    def _skip(self, value, reason):
+        key = getattr(self, "_key", None)
+        logger.warning("tracker %r of group %r: value %r%s %s; nothing added",
+                       self._name, self._group_id, value,
+                       "" if key is None else " at key %r" % (key,), reason)
+        return None
 
     def _limited_events(self, limiters, now):
         snapshot = self.snapshot()
@@ -384,7 +563,7 @@ class Tracker(Persistent):
             else:
                 # Another lap of the last target, counted from here; a
                 # PROGRESS reset below starts the lap from zero instead.
-                tally.target = tally.target + targets[-1]
+                tally.target = _lap_target(tally.target, targets[-1])
                 tally.laps += 1
             events = self._apply_reset(self._reset_policy, now, {})
             return events + (make_event(
@@ -418,8 +597,15 @@ class Tracker(Persistent):
         self._forbid("add targets to")
         if len(targets) == 1 and isinstance(targets[0], (list, tuple)):
             targets = targets[0]
-        after = max(self._targets[-1], self._tally.target)
-        self._targets = self._targets + _check_targets(list(targets), after)
+        tally = self._tally
+        after = max(self._targets[-1], tally.target)
+        added = _check_targets(list(targets), after)
+        # The progress counts too: it has the kind of an open tracker.
+        _number_kind("the targets and progress",
+                     self._targets + added + (self._init_progress,
+                                              tally.progress))
+        self._targets = self._targets + added
+        self._v_kind = _UNSET  # the targets changed; _kind() looks again
         self._touch()
 
     def _place(self, group_id, expire_at):
@@ -435,15 +621,28 @@ class Tracker(Persistent):
 
 
 class CountTracker(Tracker):
-    """Counts the data items that satisfy its conditions."""
+    """Counts the data items that satisfy its conditions.
+
+    Each adds 1: progress and targets are numbers of items (plus
+    ``init_progress``), whatever kind of number the targets are (see the
+    number rule of ``ITracker``).
+    """
 
 
 class AccumulationTracker(Tracker):
     """Adds up the number found at *key* (a dotted path) in matching items.
 
-    Numeric strings are converted; a missing key or None adds nothing; NaN,
-    infinities and non-numeric values add nothing and are logged as a
-    warning.
+    Progress and targets are in the unit of those numbers (currency units,
+    minutes, metres ...); the tracker converts no units.  An amount is an
+    int, float, Decimal or Fraction, or a string holding one, read in the
+    tracker's kind of number (as a Decimal or Fraction when the tracker
+    counts in one, else as an int or a float).  How kinds combine, which
+    amounts are refused and how float progress meets its target is the
+    number rule of ``ITracker``.
+
+    A missing key, None and 0 add nothing.  NaN, infinities, booleans,
+    other values and amounts the number rule refuses add nothing and are
+    logged as a warning.
     """
 
     _key = None
@@ -462,34 +661,79 @@ class AccumulationTracker(Tracker):
 
     key = property(lambda self: self._key)
 
-    def _amount(self, data):
+    def _add(self, progress, data):
         path = self._v_path
         if path is None:
             path = self._v_path = parse_path(self._key)
         value = resolve(data, path)
+        cls = value.__class__
+        # Fast paths, for an int added to int progress and a finite float
+        # added to the int or float progress of a tracker that may count in
+        # floats; the general path below gives the same results.
+        if cls is int:
+            if progress.__class__ is int:
+                return progress + value if value else None
+        elif cls is float and _isfinite(value):
+            kind = self._v_kind
+            if ((kind is None or kind is float)
+                    and (progress.__class__ is float
+                         or progress.__class__ is int)):
+                try:
+                    return progress + value if value else None
+                except OverflowError:  # huge int progress; said below
+                    pass
         if value is MISSING or value is None:
-            return 0
+            return None
+        kind = self._v_kind
+        if kind is _UNSET:
+            kind = self._kind()
+        amount = self._number(value, kind or _kind(progress))
+        if amount is None:
+            return None
+        if amount.__class__ is int and progress.__class__ is int:
+            return progress + amount if amount else None  # a numeric string
+        return self._plus(progress, amount, value)
+
+    def _number(self, value, kind):
+        """*value* as a finite int, float, Decimal or Fraction, else None.
+
+        Strings are read in the tracker's *kind* of number.
+        """
+        number = value
         if isinstance(value, str):
             try:
-                value = int(value)
-            except ValueError:
-                try:
-                    value = float(value)
-                except ValueError:
-                    pass
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            logger.warning("tracker %r of group %r: value %r at key %r is "
-                           "not a number; nothing added",
-                           self._name, self._group_id, value, self._key)
-            return 0
-        if not isinstance(value, int):
-            value = float(value)
-            if not math.isfinite(value):
-                logger.warning("tracker %r of group %r: value %r at key %r "
-                               "is not finite; nothing added",
-                               self._name, self._group_id, value, self._key)
-                return 0
-        return value
+                if kind is Decimal or kind is Fraction:
+                    number = kind(value)
+                else:
+                    try:
+                        number = int(value)
+                    except ValueError:
+                        number = float(value)
+            except (ValueError, ArithmeticError):
+                return self._skip(value, "is not a number")
+        cls = number.__class__
+        if cls is int or cls is Fraction:
+            return number
+        if isinstance(number, float):
+            if math.isfinite(number):
+                return float(number)
+            return self._skip(value, "is not finite")
+        if isinstance(number, Decimal):
+            if number.is_finite():
+                return Decimal(number)
+            return self._skip(value, "is not finite")
+        if isinstance(number, bool):
+            return self._skip(value, "is not a number")
+        if isinstance(number, numbers.Integral):
+            return int(number)
+        if isinstance(number, numbers.Rational):
+            return Fraction(number.numerator, number.denominator)
+        if isinstance(number, numbers.Real):
+            number = float(number)
+            if math.isfinite(number):
+                return number
+            return self._skip(value, "is not finite")
+        return self._skip(value, "is not a number")
 
 
 @implementer(ITrackerSnapshot)
