@@ -101,8 +101,33 @@ def _postgres_factory(uri):
 
     def factory():
         adapter = PostgreSQLAdapter(dsn=dsn, options=options)
-        return RelStorage(adapter=adapter, options=options)
+        if not options.create_schema:
+            return RelStorage(adapter=adapter, options=options)
+        with _schema_lock(dsn):
+            return RelStorage(adapter=adapter, options=options)
     return factory, dbkw
+
+
+# RelStorage makes its tables when it finds none, without a lock: processes
+# that open a new database at the same moment collide there (a duplicate
+# table or type, a "tuple concurrently updated"), and all but one fail.
+# Holding this advisory lock while the storage opens makes them take
+# turns; the next one finds the tables made. RelStorage's own advisory
+# locks are oids (0 and up) and -1, -2; this one is far from both.
+SCHEMA_LOCK = -0x6374747261636b     # b'cttrack'
+
+
+@contextlib.contextmanager
+def _schema_lock(dsn):
+    import psycopg2
+    connection = psycopg2.connect(dsn)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute('SELECT pg_advisory_lock(%s)', (SCHEMA_LOCK,))
+        yield
+    finally:
+        connection.close()          # which releases the lock
 
 
 def open_db(uri=None, **dbkw):
@@ -134,7 +159,27 @@ def open_db(uri=None, **dbkw):
             'serve it with ZEO (zeo://) or put it in RelStorage '
             '(postgres://); see README.rst, "Growing beyond one process".' % (path or uri)
         ) from error
-    return ZODB.DB(storage, **kw)
+    return _db(storage, factory, kw)
+
+
+def _db(storage, factory, kw):
+    """``ZODB.DB(storage, **kw)``, opened again on a conflict.
+
+    ZODB.DB makes the root object of a new database in a transaction of
+    its own. Processes that open a new ZEO or RelStorage database at the
+    same moment race there, and all but one fail (a ConflictError, or a
+    ReadConflictError for a root committed after their view began); such
+    a one closes its storage and opens a new one, which finds that root.
+    """
+    for attempt in range(ATTEMPTS):
+        try:
+            return ZODB.DB(storage, **kw)
+        except TransientError:
+            storage.close()
+            if attempt + 1 == ATTEMPTS:
+                raise
+            time.sleep(backoff_delay(attempt))
+            storage = factory()
 
 
 def get_storage(connection, name=DEFAULT_NAME, trackFactory=None,
