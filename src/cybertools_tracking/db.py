@@ -186,19 +186,58 @@ def get_storage(connection, name=DEFAULT_NAME, trackFactory=None,
                 create=True):
     """The TrackingStorage called ``name`` in the connection's root.
 
-    With ``create`` a missing one is made (with ``trackFactory``); it is
-    stored when the caller commits. Without, a missing one is a KeyError.
+    With ``create`` a missing one is made (with ``trackFactory``) and
+    committed at once in a short transaction of its own, which the
+    connection then sees; if another process made it meanwhile, that one
+    is returned. A connection with changes of its own in the current
+    transaction cannot move to a newer view without losing them: there
+    (and for a root mapping that is not in a database) the new storage is
+    stored when the caller commits. Without ``create``, a missing one is a
+    KeyError.
     """
     root = connection.root() if hasattr(connection, 'root') else connection
     storage = root.get(name)
     if storage is None:
         if not create:
             raise KeyError('no tracking storage %r in this database' % name)
-        storage = root[name] = TrackingStorage(trackFactory=trackFactory)
-    elif not isinstance(storage, TrackingStorage):
+        storage = _create_storage(connection, root, name, trackFactory)
+    if not isinstance(storage, TrackingStorage):
         raise TypeError('root[%r] is a %s, not a TrackingStorage'
                         % (name, type(storage).__name__))
     return storage
+
+
+def _create_storage(connection, root, name, trackFactory):
+    # Processes that start on a new database together all add the storage
+    # to the root; in their callers' transactions, all but one would fail
+    # at commit on the root, after doing their first work. Committed apart
+    # and retried, a conflict costs an attempt here, and the retry finds
+    # the storage the winner made.
+    jar = connection if hasattr(connection, 'root') else getattr(
+        root, '_p_jar', None)
+    # _needs_to_join is ZODB's own "no changes in this transaction" (what
+    # Connection.close checks); without it, do not risk the caller's work.
+    if (jar is None or getattr(jar, 'before', None) is not None
+            or not getattr(jar, '_needs_to_join', False)):
+        storage = root[name] = TrackingStorage(trackFactory=trackFactory)
+        return storage
+    manager = transaction.TransactionManager()
+    apart = jar.db().open(manager)
+    try:
+        def create():
+            apart_root = apart.root()
+            if apart_root.get(name) is None:
+                apart_root[name] = TrackingStorage(trackFactory=trackFactory)
+        retry_transaction(create, manager)
+    finally:
+        manager.abort()
+        apart.close()
+    # What a new transaction would do for this connection alone: forget
+    # what changed since its view began (the root), so that it sees the
+    # storage. Safe, as it has no changes; the caller's transaction and
+    # its other resources are untouched.
+    jar.newTransaction(None)
+    return root[name]
 
 
 @contextlib.contextmanager
