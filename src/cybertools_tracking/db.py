@@ -229,6 +229,10 @@ def _create_storage(connection, root, name, trackFactory):
             if apart_root.get(name) is None:
                 apart_root[name] = TrackingStorage(trackFactory=trackFactory)
         retry_transaction(create, manager)
+        # Its cache, full of the new storage's objects, would make the
+        # pool hand this connection out next, and its caller would take a
+        # new block of track numbers (see ids) for nothing.
+        apart.cacheMinimize()
     finally:
         manager.abort()
         apart.close()
