@@ -13,7 +13,7 @@ from cybertools_tracking.ids import Counter, allocate_track_number
 from cybertools_tracking.index import DIMENSIONS, CompositeIndex, FieldIndex
 from cybertools_tracking.index import Prefix
 from cybertools_tracking.interfaces import ITrackingStorage
-from cybertools_tracking.partitions import PartitionedTree
+from cybertools_tracking.partitions import PartitionedLength, PartitionedTree
 from cybertools_tracking.timestamps import as_timestamp, getTimeStamp
 from cybertools_tracking.track import Run, Track
 
@@ -64,6 +64,9 @@ class TrackingStorage(Persistent):
     # The goal layer's state, created with the first goal (see ``goals``).
     _goalRegistry = None
     _goalTemplates = None
+    # The number of tracks is _count() + _counts(). Storages made before
+    # _counts existed count in _count alone, which every writer changes.
+    _counts = None
 
     def __getnewargs__(self):
         # ZODB writes references to objects whose class has __getnewargs__
@@ -81,7 +84,8 @@ class TrackingStorage(Persistent):
                                 % (trackFactory,))
             self.trackFactory = trackFactory
         self._tracks = PartitionedTree()    # num -> track
-        self._count = Length()
+        self._count = Length()        # a base: reindexTracks corrects it
+        self._counts = PartitionedLength()
         self._trackIds = Counter()
         self._runIds = Counter()
         self._runs = LOBTree()        # run id -> Run
@@ -157,7 +161,14 @@ class TrackingStorage(Persistent):
         return num
 
     def __len__(self):
-        return self._count()
+        counts = self._counts
+        return self._count() + (0 if counts is None else counts())
+
+    def _changeCount(self, num, delta):
+        if self._counts is None:
+            self._count.change(delta)
+        else:
+            self._counts.change(num, delta)
 
     def __getitem__(self, trackId):
         return self._tracks[self._num(trackId)]
@@ -291,7 +302,7 @@ class TrackingStorage(Persistent):
         track.__parent__ = self
         track.__name__ = trackId
         self._tracks[num] = track
-        self._count.change(1)
+        self._changeCount(num, 1)
         self._index.insert((taskId, run.id, userName), ts, num)
         for index, value in extras:
             if value is not None:
@@ -346,7 +357,7 @@ class TrackingStorage(Persistent):
         for index in self._fields.values():
             index.unindex(num)
         del self._tracks[num]
-        self._count.change(-1)
+        self._changeCount(num, -1)
 
     def indexTrack(self, num, track, idx=None):
         if not num:
@@ -385,8 +396,8 @@ class TrackingStorage(Persistent):
         for num, track in self._tracks.items():
             self.indexTrack(num, track)
             count += 1
-        if self._count() != count:
-            self._count.set(count)
+        if len(self) != count:
+            self._count.change(count - len(self))
 
     # reading
 
