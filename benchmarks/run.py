@@ -1,6 +1,6 @@
 """Run the benchmarks: ``.venv/bin/python benchmarks/run.py [--quick]``.
 
-Three parts, all by default (``--only`` picks):
+Four parts, all by default (``--only`` picks):
 
 ``storage``
     ingest and lookups, TrackingStorage on a FileStorage against SQLite
@@ -10,7 +10,10 @@ Three parts, all by default (``--only`` picks):
     under ``benchmarks/var/`` (``goals_bench.py``);
 ``concurrency``
     1, 2 and 4 writer processes on ZEO and on PostgreSQL
-    (``concurrency_bench.py``; needs the local PostgreSQL).
+    (``concurrency_bench.py``; needs the local PostgreSQL);
+``threads``
+    1 and 8 writer threads of one process, a connection each, on a
+    FileStorage and on ZEO (``threads_bench.py``).
 
 Prints a Markdown report and writes it, with the raw figures as JSON, to
 ``benchmarks/var/`` (not versioned). Copy a report worth keeping into
@@ -28,6 +31,7 @@ sys.path.insert(0, HERE)
 import concurrency_bench  # noqa: E402
 import goals_bench  # noqa: E402
 import storage_bench  # noqa: E402
+import threads_bench  # noqa: E402
 
 
 machine = goals_bench.machine
@@ -101,8 +105,10 @@ def main():
     parser.add_argument('--modes', nargs='+', default=['sessions', 'uniform'],
                         choices=['sessions', 'uniform'])
     parser.add_argument('--only', nargs='+',
-                        default=['storage', 'goals', 'concurrency'],
-                        choices=['storage', 'goals', 'concurrency'])
+                        default=['storage', 'goals', 'concurrency',
+                                 'threads'],
+                        choices=['storage', 'goals', 'concurrency',
+                                 'threads'])
     parser.add_argument('--var', default=os.path.join(HERE, 'var'))
     args = parser.parse_args()
     if args.quick:
@@ -122,6 +128,10 @@ def main():
         lines += concurrency_bench.report(
             total=4_000 if args.quick else 20_000, var=args.var, out=out,
             prefill=10_000 if args.quick else concurrency_bench.PREFILL)
+    if 'threads' in args.only:
+        lines += threads_bench.report(
+            total=1_000 if args.quick else threads_bench.TOTAL, var=args.var,
+            out=out, rounds=1 if args.quick else threads_bench.ROUNDS)
     print(goals_bench.save_report(args.var, 'last-run', lines, out))
 
 

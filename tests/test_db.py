@@ -12,6 +12,7 @@ from cybertools_tracking.check import check_storage
 from cybertools_tracking.db import (DEFAULT_CACHE_SIZE, DatabaseLockedError,
                                     as_uri, file_path, get_storage, open_db,
                                     tracking_transaction)
+from cybertools_tracking.partitions import PARTITION
 from cybertools_tracking.storage import TrackingStorage
 from cybertools_tracking.track import Track
 
@@ -228,7 +229,11 @@ def test_concurrent_writers_do_not_conflict_on_ids_or_runs(fs_path):
     with tracking_transaction(db) as st:
         assert st.getRun(1).end == T0 + 20
         assert st.getUserNames('a') == ['seed', 'u1', 'u2']
-        assert list(st.keys()) == ['0000001', '0000002', '0000003']
+        nums = {track.userName: int(key) for key, track in st.items()}
+    # Each connection numbers from a block of its own, in its own
+    # partition (one of them may go on with the seed's block).
+    assert nums['seed'] == 1
+    assert nums['u1'] // PARTITION != nums['u2'] // PARTITION
     db.close()
 
 
@@ -238,32 +243,36 @@ def test_aborted_numbers_are_not_reused(fs_path):
         st.saveUserTrack('a', 0, 'u', {})
     conn = db.open()
     st = get_storage(conn)
-    assert st.saveUserTrack('a', 0, 'u', {}) == '0000002'
+    aborted = st.saveUserTrack('a', 0, 'u', {})
     transaction.abort()
-    assert st.saveUserTrack('a', 0, 'u', {}) == '0000003'
+    saved = st.saveUserTrack('a', 0, 'u', {})
     transaction.commit()
-    assert list(st.keys()) == ['0000001', '0000003']
+    assert int(saved) == int(aborted) + 1
+    assert list(st.keys()) == ['0000001', saved]
     conn.close()
     db.close()
 
 
-def test_processes_take_disjoint_blocks(fs_path):
-    from cybertools_tracking import ids
+def test_connections_take_disjoint_blocks(fs_path):
     db = open_db(fs_path)
-    with tracking_transaction(db):
-        pass                                  # a committed, empty storage
+    with tracking_transaction(db) as st:      # the storage, its run and
+        seed = [st.saveUserTrack('a', 0, 'seed', {})]   # a first block
+    tm1, tm2 = transaction.TransactionManager(), transaction.TransactionManager()
+    c1, c2 = db.open(tm1), db.open(tm2)
+    s1, s2 = get_storage(c1), get_storage(c2)
+    one = [s1.saveUserTrack('a', 0, 'u', {}), s1.saveUserTrack('a', 0, 'u', {})]
+    two = [s2.saveUserTrack('a', 0, 'v', {}), s2.saveUserTrack('a', 0, 'v', {})]
+    tm1.commit()
+    tm2.commit()
+    # Sequential within a connection, and the two in different partitions
+    # (the first of them may go on with the seed's).
+    for ids in one, two:
+        assert int(ids[1]) == int(ids[0]) + 1
+    assert int(one[0]) // PARTITION != int(two[0]) // PARTITION
     with tracking_transaction(db) as st:
-        assert st.saveUserTrack('a', 0, 'u', {}) == '0000001'
-    mine = dict(ids._blocks)
-    ids._blocks.clear()                       # now we are another process
-    with tracking_transaction(db) as st:
-        other = st.saveUserTrack('a', 0, 'u', {})
-    ids._blocks.clear()
-    ids._blocks.update(mine)                  # and back
-    with tracking_transaction(db) as st:
-        again = st.saveUserTrack('a', 0, 'u', {})
-    assert int(other) == ids.FIRST_BLOCK * ids.PARTITION   # the next partition
-    assert again == '0000002'
+        assert sorted(st.keys()) == sorted(seed + one + two)
+    c1.close()
+    c2.close()
     db.close()
 
 

@@ -156,8 +156,33 @@ def _postgres_factory(uri):
 
     def factory():
         adapter = PostgreSQLAdapter(dsn=dsn, options=options)
-        return RelStorage(adapter=adapter, options=options)
+        if not options.create_schema:
+            return RelStorage(adapter=adapter, options=options)
+        with _schema_lock(dsn):
+            return RelStorage(adapter=adapter, options=options)
     return factory, dbkw
+
+
+# RelStorage makes its tables when it finds none, without a lock: processes
+# that open a new database at the same moment collide there (a duplicate
+# table or type, a "tuple concurrently updated"), and all but one fail.
+# Holding this advisory lock while the storage opens makes them take
+# turns; the next one finds the tables made. RelStorage's own advisory
+# locks are oids (0 and up) and -1, -2; this one is far from both.
+SCHEMA_LOCK = -0x6374747261636b     # b'cttrack'
+
+
+@contextlib.contextmanager
+def _schema_lock(dsn):
+    import psycopg2
+    connection = psycopg2.connect(dsn)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute('SELECT pg_advisory_lock(%s)', (SCHEMA_LOCK,))
+        yield
+    finally:
+        connection.close()          # which releases the lock
 
 
 def _zeo_factory(uri, wait_timeout, on_wait):
@@ -251,11 +276,30 @@ def open_db(uri=None, wait_timeout=None, on_wait=None, **dbkw):
             'serve it with ZEO (zeo://) or put it in RelStorage '
             '(postgres://); see README.rst, "Growing beyond one process".' % (path or text)
         ) from error
-    try:
-        return ZODB.DB(storage, **kw)
-    except BaseException:
-        storage.close()
-        raise
+    return _db(storage, factory, kw)
+
+
+def _db(storage, factory, kw):
+    """``ZODB.DB(storage, **kw)``, opened again on a conflict.
+
+    ZODB.DB makes the root object of a new database in a transaction of
+    its own. Processes that open a new ZEO or RelStorage database at the
+    same moment race there, and all but one fail (a ConflictError, or a
+    ReadConflictError for a root committed after their view began); such
+    a one closes its storage and opens a new one, which finds that root.
+    """
+    for attempt in range(ATTEMPTS):
+        try:
+            return ZODB.DB(storage, **kw)
+        except TransientError:
+            storage.close()
+            if attempt + 1 == ATTEMPTS:
+                raise
+            time.sleep(backoff_delay(attempt))
+            storage = factory()
+        except BaseException:
+            storage.close()
+            raise
 
 
 def wait_for_server(db, timeout=None):
@@ -278,24 +322,67 @@ def get_storage(connection, name=DEFAULT_NAME, trackFactory=None,
                 create=True):
     """The TrackingStorage called ``name`` in the connection's root.
 
-    With ``create`` a missing one is made (with ``trackFactory``); it is
-    stored when the caller commits. Without, a missing one is a KeyError.
+    With ``create`` a missing one is made (with ``trackFactory``) and
+    committed at once in a short transaction of its own, which the
+    connection then sees; if another process made it meanwhile, that one
+    is returned. A connection with changes of its own in the current
+    transaction cannot move to a newer view without losing them: there
+    (and for a root mapping that is not in a database) the new storage is
+    stored when the caller commits. Without ``create``, a missing one is a
+    KeyError.
     """
     root = connection.root() if hasattr(connection, 'root') else connection
     storage = root.get(name)
     if storage is None:
         if not create:
             raise KeyError('no tracking storage %r in this database' % name)
-        storage = root[name] = TrackingStorage(trackFactory=trackFactory)
-        if hasattr(connection, 'add'):
-            # In the connection at once, not at commit: what the storage
-            # does before the commit (goals, events) then already belongs
-            # to this connection's transaction manager.
-            connection.add(storage)
-    elif not isinstance(storage, TrackingStorage):
+        storage = _create_storage(connection, root, name, trackFactory)
+    if not isinstance(storage, TrackingStorage):
         raise TypeError('root[%r] is a %s, not a TrackingStorage'
                         % (name, type(storage).__name__))
     return storage
+
+
+def _create_storage(connection, root, name, trackFactory):
+    # Processes that start on a new database together all add the storage
+    # to the root; in their callers' transactions, all but one would fail
+    # at commit on the root, after doing their first work. Committed apart
+    # and retried, a conflict costs an attempt here, and the retry finds
+    # the storage the winner made.
+    jar = connection if hasattr(connection, 'root') else getattr(
+        root, '_p_jar', None)
+    # _needs_to_join is ZODB's own "no changes in this transaction" (what
+    # Connection.close checks); without it, do not risk the caller's work.
+    if (jar is None or getattr(jar, 'before', None) is not None
+            or not getattr(jar, '_needs_to_join', False)):
+        storage = root[name] = TrackingStorage(trackFactory=trackFactory)
+        if jar is not None:
+            # In the connection at once, not at commit: what the storage
+            # does before the commit (goals, events) then already belongs
+            # to this connection's transaction manager.
+            jar.add(storage)
+        return storage
+    manager = transaction.TransactionManager()
+    apart = jar.db().open(manager)
+    try:
+        def create():
+            apart_root = apart.root()
+            if apart_root.get(name) is None:
+                apart_root[name] = TrackingStorage(trackFactory=trackFactory)
+        retry_transaction(create, manager)
+        # Its cache, full of the new storage's objects, would make the
+        # pool hand this connection out next, and its caller would take a
+        # new block of track numbers (see ids) for nothing.
+        apart.cacheMinimize()
+    finally:
+        manager.abort()
+        apart.close()
+    # What a new transaction would do for this connection alone: forget
+    # what changed since its view began (the root), so that it sees the
+    # storage. Safe, as it has no changes; the caller's transaction and
+    # its other resources are untouched.
+    jar.newTransaction(None)
+    return root[name]
 
 
 @contextlib.contextmanager

@@ -1,27 +1,38 @@
 """Number allocation for tracks and runs.
 
 Runs are few: their numbers come from a plain counter in the caller's
-transaction. Tracks are many, written by many processes at once, so a
-shared counter written by every transaction would make every two writers
-conflict. Instead a process reserves a *block* of numbers in a short
-transaction of its own, committed at once, and hands them out from memory:
+transaction. Tracks are many, written by many processes and threads at
+once, so a shared counter written by every transaction would make every
+two writers conflict. Instead each *connection* reserves a block of
+numbers in a short transaction of its own, committed at once, and hands
+them out from memory:
 
-- numbers are unique across processes, because every block is committed
-  before it is used;
-- within a process they are sequential (1, 2, 3 ... from one block to
+- numbers are unique across processes, threads and connections, because
+  every block is committed before it is used and belongs to one
+  connection, which one thread at a time uses;
+- within a connection they are sequential (1, 2, 3 ... from one block to
   the next), and the counter is written once per block, not per track;
-- numbers of an aborted transaction are not reused: ids may have gaps,
-  never duplicates.
+- numbers are never reused: those of an aborted transaction are skipped,
+  and so are those left in the block of a connection that is gone. Ids
+  may have gaps, never duplicates.
 
 Blocks are whole partitions of ``partitions.PARTITION`` numbers (so that
-two processes never append to the same tree of tracks) and grow from
-``FIRST_BLOCK`` to ``MAX_BLOCK`` partitions as a process keeps writing: a
-short script skips at most one partition's worth of numbers, a bulk
-import reserves rarely.
+two writers never append to the same tree of tracks) and grow from
+``FIRST_BLOCK`` to ``MAX_BLOCK`` partitions as a connection keeps
+writing: a short script skips at most one partition's worth of numbers,
+a bulk import reserves rarely.
+
+Why per connection, not per process: the threads of an app server that
+shared one block would append to the same partition, split the same
+buckets and conflict on every other commit; a connection is what ZODB
+gives each concurrent writer, so threads stay apart as processes do. A
+pooled connection that another thread takes later keeps its block, which
+is harmless: it is still one writer at a time.
 """
 
 import os
 import threading
+import weakref
 
 import transaction
 from persistent import Persistent
@@ -74,37 +85,48 @@ class Counter(Persistent):
         return first, self.value
 
 
-class _Blocks:
-    """The numbers a process holds of one counter."""
+class _Block:
+    """The numbers a connection holds of one counter."""
 
     def __init__(self):
+        # A lock although a connection has one thread at a time: a
+        # duplicate number would overwrite a track, so two threads that
+        # share a connection by mistake still get numbers of their own.
         self.lock = threading.Lock()
         self.next, self.end = 1, 0    # numbers left while next <= end
         self.size = FIRST_BLOCK
 
 
-_blocks = {}
-_blocks_lock = threading.Lock()
+# connection -> {(counter token, counter oid): _Block}. The connection is
+# the key, not an attribute of it, so that nothing of ours rides on ZODB's
+# objects; weak, so that a block goes with its connection (its remaining
+# numbers are then skipped, see above).
+_held = weakref.WeakKeyDictionary()
+_held_lock = threading.Lock()
 
 
 def allocate_track_number(counter):
     """A new number from ``counter``, which must be stored in a database.
 
-    Numbers come from a block this process reserved; when the block is
-    used up, the next one is reserved in a transaction of its own.
+    Numbers come from a block held by the connection ``counter`` was
+    loaded in; when the block is used up, the next one is reserved in a
+    transaction of its own.
     """
-    key = (counter.token, counter._p_oid,
-           counter._p_jar.db().storage.getName())
-    blocks = _blocks.get(key)
+    connection = counter._p_jar
+    blocks = _held.get(connection)
     if blocks is None:
-        with _blocks_lock:
-            blocks = _blocks.setdefault(key, _Blocks())
-    with blocks.lock:
-        if blocks.next > blocks.end:
-            blocks.next, blocks.end = _reserve(counter, blocks.size)
-            blocks.size = min(blocks.size * 2, MAX_BLOCK)
-        number = blocks.next
-        blocks.next += 1
+        with _held_lock:
+            blocks = _held.setdefault(connection, {})
+    key = (counter.token, counter._p_oid)
+    block = blocks.get(key)
+    if block is None:
+        block = blocks.setdefault(key, _Block())
+    with block.lock:
+        if block.next > block.end:
+            block.next, block.end = _reserve(counter, block.size)
+            block.size = min(block.size * 2, MAX_BLOCK)
+        number = block.next
+        block.next += 1
         return number
 
 
@@ -119,7 +141,7 @@ def _reserve(counter, partitions):
                 manager.commit()
                 return block
             except TransientError:
-                # Another process reserved at the same moment: take the
+                # Another writer reserved at the same moment: take the
                 # next block. Nothing here holds locks, so no pause needed.
                 manager.abort()
         raise RuntimeError('could not reserve track numbers after %d '

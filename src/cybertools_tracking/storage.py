@@ -14,7 +14,7 @@ from cybertools_tracking.index import Prefix
 from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
-from cybertools_tracking.partitions import PartitionedTree
+from cybertools_tracking.partitions import PartitionedLength, PartitionedTree
 from cybertools_tracking.timestamps import getTimeStamp
 from cybertools_tracking.track import Run, Track
 from cybertools_tracking.validation import KEY_MAX, InvalidTypeError
@@ -46,6 +46,9 @@ class TrackingStorage(Persistent):
     __parent__ = __name__ = None
     # Told of every new track (the goals live here; see ``goals``).
     _observers = ()
+    # The number of tracks is _count() + _counts(). Storages made before
+    # _counts existed count in _count alone, which every writer changes.
+    _counts = None
 
     def __getnewargs__(self):
         # ZODB writes references to objects whose class has __getnewargs__
@@ -63,7 +66,8 @@ class TrackingStorage(Persistent):
                                 % (trackFactory,))
             self.trackFactory = trackFactory
         self._tracks = PartitionedTree()    # num -> track
-        self._count = Length()
+        self._count = Length()        # a base: reindexTracks corrects it
+        self._counts = PartitionedLength()
         self._trackIds = Counter()
         self._runIds = Counter()
         self._runs = LOBTree()        # run id -> Run
@@ -171,7 +175,14 @@ class TrackingStorage(Persistent):
         return num
 
     def __len__(self):
-        return self._count()
+        counts = self._counts
+        return self._count() + (0 if counts is None else counts())
+
+    def _changeCount(self, num, delta):
+        if self._counts is None:
+            self._count.change(delta)
+        else:
+            self._counts.change(num, delta)
 
     def __getitem__(self, trackId):
         return self._tracks[self._num(trackId)]
@@ -328,7 +339,7 @@ class TrackingStorage(Persistent):
         track.__parent__ = self
         track.__name__ = trackId
         self._tracks[num] = track
-        self._count.change(1)
+        self._changeCount(num, 1)
         self._index.insert((taskId, run.id, userName), ts, num)
         for index, value in extras:
             if value is not None:
@@ -391,7 +402,7 @@ class TrackingStorage(Persistent):
         for index in self._fields.values():
             index.unindex(num)
         del self._tracks[num]
-        self._count.change(-1)
+        self._changeCount(num, -1)
 
     def indexTrack(self, num, track, idx=None):
         if idx is not None and idx not in self.indexAttributes:
@@ -476,8 +487,8 @@ class TrackingStorage(Persistent):
             for index, value in self._extraValues(track):
                 if value is not None:
                     index.index(num, value)
-        if self._count() != count:
-            self._count.set(count)
+        if len(self) != count:
+            self._count.change(count - len(self))
 
     # reading
 
