@@ -55,7 +55,10 @@ def test_with_changes_of_its_own_a_connection_makes_it_in_its_transaction(
     connection = db.open()
     connection.root()['other'] = 1
     storage = get_storage(connection)
-    assert storage._p_oid is None
+    # Added to this connection (so that goals use its transaction
+    # manager), but committed only with the caller's transaction.
+    assert storage._p_jar is connection
+    assert db.storage.lastTransaction() == connection.root()._p_serial
     transaction.abort()
     assert 'tracking' not in connection.root()
     assert isinstance(get_storage({}), TrackingStorage)   # no database
