@@ -349,3 +349,25 @@ def test_retry_transaction_redoes_a_started_batch_after_a_conflict(fs_path):
         assert sorted(t.data['by'] for t in st.values()) == [1, 2]
         assert check_storage(st) == []
     db.close()
+
+
+def test_eight_threads_stay_within_the_pool(tmp_path, caplog):
+    import threading
+    from cybertools_tracking.db import run_in_transaction
+    db = open_db(str(tmp_path / 'pool.fs'))
+
+    def writer(user):
+        for n in range(3):
+            run_in_transaction(db, lambda st: st.saveUserTrack(
+                't', 0, user, {}), sleep=None)
+    threads = [threading.Thread(target=writer, args=('u%d' % n,))
+               for n in range(8)]
+    with caplog.at_level('WARNING', 'ZODB.DB'):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not [r for r in caplog.records if 'pool_size' in r.getMessage()]
+    with db.transaction() as conn:
+        assert len(get_storage(conn)) == 24
+    db.close()

@@ -155,3 +155,23 @@ def test_other_databases_need_no_waiting():
     with tracking_transaction(db) as st:
         assert len(st) == 0
     db.close()
+
+
+@pytest.mark.parametrize('uri, keyword, message', [
+    ('zeo://127.0.0.1:1?wait_timeout=abc', None, 'wait_timeout must be'),
+    ('zeo://127.0.0.1:1?wait_timeout=-1', None, 'wait_timeout must be'),
+    ('zeo://127.0.0.1:1', '2', 'wait_timeout must be'),
+    ('zeo://127.0.0.1:1', -1, 'wait_timeout must be'),
+    ('zeo://127.0.0.1:1?cache_size=abc', None, 'wrong kind'),
+    ('zeo://', None, 'names no ZEO server'),
+])
+def test_bad_wait_options_are_named(uri, keyword, message):
+    with pytest.raises(ValueError, match=message):
+        open_db(uri, wait_timeout=keyword)
+
+
+def test_zero_wait_in_the_uri_is_taken():
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailableError):
+        open_db('zeo://127.0.0.1:1?wait_timeout=0')
+    assert time.monotonic() - started < 5

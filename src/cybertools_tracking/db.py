@@ -58,6 +58,10 @@ DEFAULT_NAME = 'tracking'
 # Objects per connection cache. zodburi's 10,000 is too few to keep the
 # index buckets of a million tracks in memory; 100,000 costs tens of MB.
 DEFAULT_CACHE_SIZE = 100_000
+# Connections the pool keeps (ZODB's default is 7, and it warns above it):
+# an app server's threads, each with its connection, plus the short ones
+# that reserve track numbers (see ids.py).
+DEFAULT_POOL_SIZE = 32
 
 
 class DatabaseLockedError(RuntimeError):
@@ -191,17 +195,40 @@ def _zeo_factory(uri, wait_timeout, on_wait):
     from zodburi.resolvers import ClientStorageURIResolver
 
     from cybertools_tracking.zeoclient import DEFAULT_WAIT_TIMEOUT, ZEOClient
-    _, dbkw = zodburi.resolve_uri(uri)      # the DB's options, checked
+    try:
+        _, dbkw = zodburi.resolve_uri(          # the DB's options, checked
+            re.sub(r'([?&])wait_timeout=[^&]*&?', r'\1', uri))
+    except ValueError as error:
+        raise ValueError('%s: an option has a value of the wrong kind (%s)'
+                         % (uri, error)) from None
     # The address and the client's options as zodburi reads them.
     parts = urlsplit(uri.replace('zeo://', 'http://', 1))
     if parts.netloc:
         address = (parts.hostname or '', parts.port or 9991)
-    else:
+    elif parts.path:
         address = os.path.normpath(parts.path)
-    options, _ = ClientStorageURIResolver().interpret_kwargs(
-        dict(parse_qsl(parts.query)))
+    else:
+        raise ValueError('%s names no ZEO server: give host:port or the '
+                         'path of its socket' % uri)
+    query = dict(parse_qsl(parts.query))
+    in_uri = query.pop('wait_timeout', None)
+    try:
+        options, _ = ClientStorageURIResolver().interpret_kwargs(query)
+    except ValueError as error:
+        raise ValueError('%s: an option has a value of the wrong kind (%s)'
+                         % (uri, error)) from None
+    if wait_timeout is None and in_uri is not None:
+        try:
+            wait_timeout = float(in_uri)
+        except ValueError:
+            wait_timeout = in_uri
     if wait_timeout is None:
-        wait_timeout = options.get('wait_timeout') or DEFAULT_WAIT_TIMEOUT
+        wait_timeout = DEFAULT_WAIT_TIMEOUT
+    if (isinstance(wait_timeout, bool)
+            or not isinstance(wait_timeout, (int, float))
+            or not 0 <= wait_timeout < float('inf')):
+        raise ValueError('wait_timeout must be a number of seconds, 0 or '
+                         'more, got %r' % (wait_timeout,))
     # ZEO's wait=false means: do not wait for the server on opening.
     opening = wait_timeout if options.pop('wait', 1) else 0
     options.update(wait=False, wait_timeout=wait_timeout)
@@ -262,6 +289,7 @@ def open_db(uri=None, wait_timeout=None, on_wait=None, **dbkw):
         factory, kw = zodburi.resolve_uri(text)
     if not (_is_uri(text) and _sets_cache_size(text)):
         kw['cache_size'] = DEFAULT_CACHE_SIZE
+    kw.setdefault('pool_size', DEFAULT_POOL_SIZE)
     kw.update(dbkw)
     if path is not None:
         directory = os.path.dirname(path)
