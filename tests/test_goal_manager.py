@@ -465,3 +465,11 @@ def test_autocommit_off_leaves_commits_to_the_caller():
     m.transaction_manager.abort()
     assert m.get_trackers("g") == []
     m.close()
+
+
+def test_group_id_with_a_lone_surrogate_is_refused():
+    manager = TrackingManager(autocommit=False)
+    with pytest.raises(ValueError, match="group_id must be text"):
+        manager.add_tracker("u\udcff", CountTracker("c", [], 1))
+    assert manager.registry is None
+    manager.close()

@@ -542,6 +542,13 @@ def _check_group_id(group_id):
     if not isinstance(group_id, str):
         raise TypeError("group_id must be a str, got %r (%s)"
                         % (group_id, type(group_id).__name__))
+    if not group_id.isascii():
+        try:
+            group_id.encode("utf-8")
+        except UnicodeEncodeError as error:
+            # A lone surrogate: no storage, JSON or log can hold it.
+            raise ValueError("group_id must be text that UTF-8 can encode, "
+                             "got %r (%s)" % (group_id, error.reason)) from None
 
 
 def _check_time(name, value):
