@@ -236,30 +236,3 @@ def test_refused_changes_and_stored_changes_across_a_restart(tmp_path):
         connection.close()
         db.close()
 
-
-def test_metadata_set_directly_is_checked(tmp_path):
-    from cybertools_tracking.check import check_storage
-    from cybertools_tracking.db import open_db, get_storage
-    from cybertools_tracking.validation import ValidationError
-    import transaction
-    db = open_db(str(tmp_path / 't.fs'))
-    with db.transaction() as conn:
-        get_storage(conn).saveUserTrack('t', 0, 'u', {}, timeStamp=1000)
-    tm = transaction.TransactionManager()
-    conn = db.open(tm)
-    st = get_storage(conn)
-    track = st.getLastUserTrack('t', 0, 'u')
-    for name, value in (('userName', 'bad\udcff'), ('taskId', 3),
-                        ('timeStamp', 2 ** 70), ('runId', -1),
-                        ('timeStamp', float('nan'))):
-        with pytest.raises(ValidationError, match=name):
-            setattr(track, name, value)
-    tm.commit()
-    assert (track.taskId, track.runId, track.userName, track.timeStamp) \
-        == ('t', 1, 'u', 1000)
-    assert check_storage(st) == []
-    track.timeStamp = 1500.7            # whole seconds, as indexed
-    assert track.timeStamp == 1500
-    tm.abort()
-    conn.close()
-    db.close()

@@ -18,7 +18,6 @@ import types
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from persistent import Persistent
 
 from cybertools_tracking.check import check_storage
 from cybertools_tracking.storage import TrackingStorage
@@ -196,9 +195,7 @@ def behind_the_back(storage, position, attribute, value, everything):
     track = tracks[position % len(tracks)]
     missing = object()
     old = track.__dict__.get(attribute, missing)
-    # Past Track's own checks of its metadata, as data written by older
-    # code would be.
-    Persistent.__setattr__(track, attribute, value)
+    setattr(track, attribute, value)
     before = snapshot(storage)
     try:
         if everything:
@@ -213,7 +210,7 @@ def behind_the_back(storage, position, attribute, value, everything):
         if old is missing:
             delattr(track, attribute)
         else:
-            Persistent.__setattr__(track, attribute, old)
+            setattr(track, attribute, old)
     assert check_storage(storage) == []
 
 

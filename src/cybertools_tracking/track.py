@@ -7,8 +7,7 @@ from zope.interface import implementer
 from cybertools_tracking.interfaces import IRun, ITrack
 from cybertools_tracking.readonly import read_only
 from cybertools_tracking.timestamps import getTimeStamp, timeStamp2ISO
-from cybertools_tracking.validation import check_name, check_run_id
-from cybertools_tracking.validation import check_timestamp, copy_data
+from cybertools_tracking.validation import copy_data
 
 __all__ = ['Track', 'Run', 'copy_data']
 
@@ -17,15 +16,6 @@ __all__ = ['Track', 'Run', 'copy_data']
 # pickles of the dict form; see __setstate__.)
 _STATE = ('taskId', 'runId', 'userName', 'timeStamp', '_data', '__parent__',
           '_num')
-
-
-# Checks of the metadata attributes, each (value, name) -> the value kept.
-_METADATA_CHECKS = {
-    'taskId': lambda value, name: check_name(name, value),
-    'userName': lambda value, name: check_name(name, value),
-    'runId': check_run_id,
-    'timeStamp': check_timestamp,
-}
 
 
 @implementer(ITrack)
@@ -75,15 +65,6 @@ class Track(Persistent):
             state = dict(state)
             state['_data'] = state.pop('data')
         Persistent.__setstate__(self, state)
-
-    def __setattr__(self, name, value):
-        # The metadata a track is indexed by is checked when it is set, so
-        # a value no index can hold (a lone surrogate, a timestamp past the
-        # year 9999) is refused here, not found broken at the next commit.
-        check = _METADATA_CHECKS.get(name)
-        if check is not None:
-            value = check(value, name)
-        Persistent.__setattr__(self, name, value)
 
     def __init__(self, taskId, runId, userName, data=None, timeStamp=None):
         self.taskId = taskId
