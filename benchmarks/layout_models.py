@@ -11,8 +11,8 @@ the current storage is where a track's bytes live:
     per (userName, taskId, runId) an LOBTree ts -> the rows of that second
     as one bytes value (the pickled ``((num, data), ...)``); the
     combination's tree is its index and its store at once. A number ->
-    (combination, ts) map in pages of ``PARTITION`` numbers finds a track
-    by id.
+    (combination, ts) map in pages of ``LOCATION_ROWS`` numbers finds a
+    track by id.
 ``ArrivalRows`` (B)
     rows in pages by number, in arrival order (one record per
     ``ARRIVAL_ROWS`` numbers), and per combination an LOBTree ts ->
@@ -53,8 +53,12 @@ from cybertools_tracking.track import Run
 from cybertools_tracking.validation import check_name, check_timestamp
 from cybertools_tracking.validation import copy_data
 
-PARTITION = 1000         # numbers per location page, as partitions.py
+PARTITION = 1000         # numbers per partition, as partitions.py
 BLOCK = 16 * PARTITION   # numbers reserved per write of the counter
+# Numbers per location page: a page is 16 bytes a number, rewritten
+# whole when one of its tracks moves (an update), so smaller than a
+# partition; an import writes a few per commit.
+LOCATION_ROWS = 250
 ARRIVAL_ROWS = 250       # rows per arrival page (B)
 KEY_END = 2 ** 62         # above every number: compact everything
 
@@ -217,14 +221,14 @@ def _first(row):
 # The number -> location map of A and C
 
 class LocationPage(Persistent):
-    """Where the PARTITION numbers of one partition are: the combination
-    and the second of each (0, 0 for none). Two arrays, pickled as two
-    bytes values: a record of 16 kB that an import writes about once per
+    """Where LOCATION_ROWS consecutive numbers are: the combination and
+    the second of each (0, 0 for none). Two arrays, pickled as two bytes
+    values: a record of 4 kB that an import writes a few times per
     commit, since numbers are handed out in order."""
 
     def __init__(self):
-        self.cids = array('q', bytes(8 * PARTITION))
-        self.tss = array('q', bytes(8 * PARTITION))
+        self.cids = array('q', bytes(8 * LOCATION_ROWS))
+        self.tss = array('q', bytes(8 * LOCATION_ROWS))
 
     def __getstate__(self):
         return (self.cids.tobytes(), self.tss.tobytes())
@@ -236,7 +240,7 @@ class LocationPage(Persistent):
 
 
 class LocationMap(Persistent):
-    """num -> (cid, ts), one LocationPage per partition of numbers. The
+    """num -> (cid, ts), in LocationPages of consecutive numbers. The
     pages also hold every track's second in number order, which is what a
     time-range query without other criteria would scan (not measured)."""
 
@@ -244,17 +248,17 @@ class LocationMap(Persistent):
         self._pages = LOBTree()
 
     def set(self, num, cid, ts):
-        page = self._pages.get(num // PARTITION)
+        page = self._pages.get(num // LOCATION_ROWS)
         if page is None:
-            page = self._pages[num // PARTITION] = LocationPage()
-        i = num % PARTITION
+            page = self._pages[num // LOCATION_ROWS] = LocationPage()
+        i = num % LOCATION_ROWS
         if page.cids[i] != cid or page.tss[i] != ts:
             page.cids[i], page.tss[i] = cid, ts
             page._p_changed = True
 
     def get(self, num):
-        page = self._pages[num // PARTITION]
-        i = num % PARTITION
+        page = self._pages[num // LOCATION_ROWS]
+        i = num % LOCATION_ROWS
         if not page.cids[i]:
             raise KeyError(num)
         return page.cids[i], page.tss[i]
