@@ -61,6 +61,8 @@ from cybertools_tracking.db import get_storage  # noqa: E402
 from storage_bench import BATCH, workload  # noqa: E402
 
 SIDES = ('sqlite', 'current', 'A', 'B', 'C64', 'C16', 'H')
+# C16 and H on request: the default run stays near ten minutes.
+DEFAULT_SIDES = ('sqlite', 'current', 'A', 'B', 'C64')
 UPDATES = 100
 WARM_CALLS = 200
 
@@ -294,15 +296,17 @@ class Clock:
 
 def samples(seen, count, seed=7):
     """Cold-read samples, the same for every side: (x, y, u, v) with x the
-    first call's (task, user), y an unrelated one after it, u a user read
-    after both, v a user read as the first call."""
+    first call's (task, user), y an unrelated one after it (another user,
+    another task if there is one), u a user read after both, v a user read
+    as the first call."""
     rnd = random.Random(seed)
     pairs = sorted(seen)
     users = sorted({user for task, user in pairs})
     result = []
     for i in range(count):
         x = rnd.choice(pairs)
-        y = rnd.choice([p for p in pairs if p[0] != x[0] and p[1] != x[1]])
+        others = [p for p in pairs if p[1] != x[1]]
+        y = rnd.choice([p for p in others if p[0] != x[0]] or others)
         u, v = rnd.sample([w for w in users if w not in (x[1], y[1])], 2)
         result.append((x, y, u, v))
     return result
@@ -331,7 +335,8 @@ def measure(args):
     start = side.counts()
     t0 = time.perf_counter()
     for i, (task, user, ts, data) in enumerate(
-            workload(args.tracks, args.mode, users=args.users), 1):
+            workload(args.tracks, args.mode, users=args.users,
+                     tasks=args.tasks), 1):
         side.add(task, user, ts, data)
         seen.add((task, user))
         if i % BATCH == 0:
@@ -458,11 +463,10 @@ def machine():
 def report(args, results, meta):
     lines = ['## %s — layout prototypes for issue 8' % meta['date'], '',
              'Machine: %s. Load average at start: %s. '
-             '`benchmarks/layout_prototypes.py --tracks %d --users %d '
-             '--samples %d --rounds %d` (one process per side, workload '
-             'and round, in turns), %.0f minutes.'
-             % (meta['machine'], meta['load'], args.tracks, args.users,
-                args.samples, args.rounds, meta['minutes']), '']
+             '`%s` (one process per side, workload and round, in turns), '
+             '%.0f minutes.'
+             % (meta['machine'], meta['load'], command_line(args),
+                meta['minutes']), '']
     for mode in args.modes:
         res = results[mode]
         sides = [s for s in args.sides if s in res]
@@ -541,6 +545,20 @@ def report(args, results, meta):
                                       if s in results[args.modes[0]]) + '.',
               '']
     return lines
+
+
+def command_line(args):
+    words = ['benchmarks/layout_prototypes.py', '--tracks', args.tracks,
+             '--users', args.users, '--tasks', args.tasks,
+             '--samples', args.samples, '--rounds', args.rounds,
+             '--sides'] + args.sides + ['--modes'] + args.modes
+    if args.floor:
+        words.append('--floor')
+    if 'H' in args.sides or any(s.startswith('C') for s in args.sides):
+        words += ['--page', args.page]
+    if 'H' in args.sides:
+        words += ['--tail', args.tail, '--compact-every', args.compact_every]
+    return ' '.join(str(w) for w in words)
 
 
 def _f(value, fmt):
@@ -623,7 +641,8 @@ def run_child(args, side, mode, ingest_only):
     out = os.path.join(args.var, 'layout-%s-%s.json' % (side, mode))
     command = [sys.executable, os.path.abspath(__file__), '--child', side,
                '--mode', mode, '--out', out, '--tracks', str(args.tracks),
-               '--users', str(args.users), '--samples', str(args.samples),
+               '--users', str(args.users), '--tasks', str(args.tasks),
+               '--samples', str(args.samples),
                '--page', str(args.page), '--tail', str(args.tail),
                '--compact-every', str(args.compact_every), '--var', args.var]
     subprocess.run(command + (['--ingest-only'] if ingest_only else []),
@@ -643,9 +662,11 @@ def main():
                         help='cold reads per kind (one reopen each)')
     parser.add_argument('--quick', action='store_true',
                         help='50,000 tracks, 6 samples')
-    parser.add_argument('--sides', nargs='+', default=list(SIDES),
-                        help='of %s, C<tail> for any tail'
-                        % ', '.join(SIDES))
+    parser.add_argument('--tasks', type=int, default=20,
+                        help='1 makes every user one big combination')
+    parser.add_argument('--sides', nargs='+', default=list(DEFAULT_SIDES),
+                        help='of %s, C<tail> for any tail (default: %s)'
+                        % (', '.join(SIDES), ' '.join(DEFAULT_SIDES)))
     parser.add_argument('--modes', nargs='+', default=['sessions', 'uniform'],
                         choices=['sessions', 'uniform'])
     parser.add_argument('--floor', action='store_true',
