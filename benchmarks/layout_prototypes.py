@@ -87,6 +87,8 @@ class CountingFileStorage(FileStorage):
 
 class _ZODBSide:
 
+    cache_bytes = 0       # no bound but DEFAULT_CACHE_SIZE objects
+
     def __init__(self, directory):
         self.path = os.path.join(directory, 'data.fs')
         self._open()
@@ -95,7 +97,8 @@ class _ZODBSide:
 
     def _open(self):
         self.fs = CountingFileStorage(self.path)
-        self.db = ZODB.DB(self.fs, cache_size=DEFAULT_CACHE_SIZE)
+        self.db = ZODB.DB(self.fs, cache_size=DEFAULT_CACHE_SIZE,
+                          cache_size_bytes=self.cache_bytes)
         self.conn = self.db.open()
 
     def reopen(self):
@@ -329,6 +332,7 @@ def measure(args):
                                                          args.mode))
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
+    _ZODBSide.cache_bytes = args.cache_mb << 20
     side = make_side(args.child, directory, args)
     out = {'label': side.label}
     seen = set()
@@ -554,6 +558,8 @@ def command_line(args):
              '--sides'] + args.sides + ['--modes'] + args.modes
     if args.floor:
         words.append('--floor')
+    if args.cache_mb:
+        words += ['--cache-mb', args.cache_mb]
     if 'H' in args.sides or any(s.startswith('C') for s in args.sides):
         words += ['--page', args.page]
     if 'H' in args.sides:
@@ -644,7 +650,8 @@ def run_child(args, side, mode, ingest_only):
                '--users', str(args.users), '--tasks', str(args.tasks),
                '--samples', str(args.samples),
                '--page', str(args.page), '--tail', str(args.tail),
-               '--compact-every', str(args.compact_every), '--var', args.var]
+               '--compact-every', str(args.compact_every),
+               '--cache-mb', str(args.cache_mb), '--var', args.var]
     subprocess.run(command + (['--ingest-only'] if ingest_only else []),
                    check=True)
     with open(out) as f:
@@ -677,6 +684,9 @@ def main():
     parser.add_argument('--tail', type=int, default=64,
                         help="H's tail (C's is in its name)")
     parser.add_argument('--compact-every', type=int, default=20_000)
+    parser.add_argument('--cache-mb', type=int, default=0,
+                        help="bound the ZODB cache's estimated size too "
+                        '(cache_size_bytes)')
     parser.add_argument('--var', default=os.path.join(HERE, 'var'))
     parser.add_argument('--rounds', type=int, default=2,
                         help='ingest runs per side, the best counts; '
