@@ -39,10 +39,12 @@ BATCH = 100
 PREFILL = 60_000
 
 
-def _zeo(var):
+def _zeo(var, folder='zeo'):
+    """Start a ZEO server on a fresh FileStorage under ``var/folder``;
+    return (uri, stop)."""
     sys.path.insert(0, os.path.join(ROOT, 'tests'))
     from conftest import start_zeo, stop
-    directory = os.path.join(var, 'zeo')
+    directory = os.path.join(var, folder)
     shutil.rmtree(directory, ignore_errors=True)
     process, uri = start_zeo(os.path.join(directory, 'tracking.fs'))
     return uri, lambda: stop(process)

@@ -49,12 +49,8 @@ def _filestorage(var):
 
 
 def _zeo(var):
-    sys.path.insert(0, os.path.join(ROOT, 'tests'))
-    from conftest import start_zeo, stop
-    directory = os.path.join(var, 'threads-zeo')
-    shutil.rmtree(directory, ignore_errors=True)
-    process, uri = start_zeo(os.path.join(directory, 'tracking.fs'))
-    return uri, lambda: stop(process)
+    from concurrency_bench import _zeo as start
+    return start(var, 'threads-zeo')
 
 
 ENGINES = {'FileStorage': _filestorage, 'ZEO': _zeo}
