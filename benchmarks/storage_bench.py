@@ -1,33 +1,81 @@
-"""Storage benchmark: ingest and lookups, TrackingStorage against SQLite.
+"""Storage benchmark: TrackingStorage against SQLite, and against itself
+at another git ref.
 
-Both sides get the same tracks (``workload``) and answer the same
-questions. SQLite stands for "what a plain relational table with
-equivalent indexes does on this machine": a composite index (taskId,
-runId, userName, timeStamp, id) for the last track, one on userName and
-one on timeStamp; WAL journal with synchronous=FULL, so that a commit is
-as durable as a FileStorage commit (both fsync).
+``.venv/bin/python benchmarks/storage_bench.py [--tracks N] [--quick]
+[--compare REF] [--ingest-tracks M]``, or ``benchmarks/run.py --only
+storage`` with the same options.
 
-Not a test: it prints figures and writes them as JSON; RESULTS.md holds
-the recorded runs.
+Both engines get the same tracks (``workload``, commit every ``BATCH``)
+and answer the same questions. SQLite stands for "what a plain relational
+table with equivalent indexes does on this machine": a composite index
+(taskId, runId, userName, timeStamp, id) for the last track, one on
+userName and one on timeStamp; WAL journal with synchronous=FULL, so
+that a commit is as durable as a FileStorage commit (both fsync).
+
+The TrackingStorage side uses the public API only (``open_db``,
+``get_storage``, ``saveUserTrack``, ``getLastUserTrack``, ``query``) and
+counts records at the storage (``_measure.RecordCounter``), so it
+measures any layout of the library. Each side runs in a process of its
+own, so that its peak RSS is its own; with ``--compare REF`` the library
+as it is at REF (unpacked with ``git archive``) runs in its own processes
+too, first on ``sys.path``, and the report sets this checkout against it
+as ratios. The sides take turns (the order reversed for every other
+workload): this shared machine's speed drifts within minutes, so compare
+figures within one run, never across runs.
+
+Measured per side and workload:
+
+- ingest: tracks/s; peak RSS of the process; records stored and pickle
+  bytes stored per track;
+- bytes per track on disk before and after ``db.pack()`` (SQLite: db and
+  WAL, then after a checkpoint and VACUUM);
+- cold reads, each right after reopening the database (an empty ZODB or
+  SQLite cache; the OS's file cache stays warm for both): a combination's
+  last track as the very first call, and again after one unrelated
+  last-track lookup has loaded the shared upper nodes; one user's tracks
+  (~1,000: ``--users`` defaults to tracks / 1,000) likewise; records
+  loaded and time;
+- warm reads: the same calls repeated;
+- updates: one combination's last track updated ``UPDATES`` times with
+  ``saveUserTrack(..., update=True)``, one commit each: time, records and
+  bytes stored per update;
+- with ``--ingest-tracks M``, the ingest figures again for M tracks (no
+  reads), e.g. a million when the full run uses fewer.
+
+Not a test: it prints a Markdown report and writes it, with the raw
+figures as JSON, to ``benchmarks/var/``; RESULTS.md holds recorded runs.
 """
 
+import argparse
+import contextlib
+import datetime
 import json
 import os
 import random
 import shutil
 import sqlite3
-import statistics
+import subprocess
+import sys
 import time
 
 import transaction
 from BTrees.LOBTree import LOBTree
 from persistent import Persistent
 
-from cybertools_tracking.db import get_storage, open_db
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import _measure  # noqa: E402
+from _measure import RecordCounter, duration, optional, stats  # noqa: E402
+
+from cybertools_tracking.db import get_storage, open_db  # noqa: E402
 
 BASE_TS = 1_700_000_000
 TRACKS_PER_SECOND = 50       # simulated time: 50 tracks per second
 BATCH = 1000
+UPDATES = 100
+WARM_CALLS = 200
 
 
 def workload(count, mode='sessions', tasks=20, users=1000, seed=1,
@@ -67,41 +115,63 @@ def workload(count, mode='sessions', tasks=20, users=1000, seed=1,
                 'duration': round(rnd.random() * 60, 1)})
 
 
+# The sides: one interface over TrackingStorage and SQLite
+
 class ZODBSide:
-    name = 'TrackingStorage (FileStorage)'
+    """TrackingStorage in a FileStorage, through the public API only."""
+
+    label = 'TrackingStorage (FileStorage)'
 
     def __init__(self, directory):
         self.path = os.path.join(directory, 'tracking.fs')
-        self.db = open_db(self.path)
-        self.conn = self.db.open()
+        self._open()
         self.storage = get_storage(self.conn)
         transaction.commit()
+
+    def _open(self):
+        self.db = open_db(self.path)
+        self.counter = RecordCounter(self.db.storage)
+        self.conn = self.db.open()
+
+    def counts(self):
+        """(records loaded, records stored, bytes stored) since opening."""
+        return self.counter.counts()
 
     def add(self, task, user, ts, data):
         self.storage.saveUserTrack(task, 0, user, data, timeStamp=ts)
 
-    def commit(self):
+    def commit(self, count=0):
         transaction.commit()
         self.conn.cacheGC()
 
-    def restart(self):
-        """Close and reopen, like a restarted process: a cold cache."""
-        self.conn.close()
-        self.db.close()
-        self.db = open_db(self.path)
-        self.conn = self.db.open()
+    def finish(self):
+        self.commit()
+
+    def reopen(self):
+        """Close and open again, like a restarted process: a cold cache."""
+        self.close()
+        self._open()
         self.storage = get_storage(self.conn, create=False)
+
+    restart = reopen
 
     def run_of(self, task):
         return self.storage.getRun(task).id
 
     def last(self, task, run, user):
         track = self.storage.getLastUserTrack(task, run, user)
-        return track.__name__, track.data
+        return track.__name__, dict(track.data)
 
     def user_tracks(self, user):
-        return [(t.__name__, t.data) for t in
+        return [(t.__name__, dict(t.data)) for t in
                 self.storage.query(userName=user)]
+
+    def update_last(self, task, run, user, data, ts):
+        self.storage.saveUserTrack(task, run, user, data, update=True,
+                                   timeStamp=ts)
+
+    def pack(self):
+        self.db.pack()
 
     def size(self):
         return os.path.getsize(self.path)
@@ -113,7 +183,9 @@ class ZODBSide:
 
 
 class SQLiteSide:
-    name = 'SQLite (WAL, synchronous=FULL)'
+    """The same tracks and questions in a table with equivalent indexes."""
+
+    label = 'SQLite (WAL, synchronous=FULL)'
 
     def __init__(self, directory):
         self.path = os.path.join(directory, 'tracking.sqlite')
@@ -135,6 +207,9 @@ class SQLiteSide:
         self.runs = {}
         self.pending = []
 
+    def counts(self):
+        return None           # no records to count
+
     def add(self, task, user, ts, data):
         # The same work as saveUserTrack: find or start the task's run.
         run = self.runs.get(task)
@@ -147,32 +222,53 @@ class SQLiteSide:
                             (task, run))
         self.pending.append((task, run, user, ts, json.dumps(data)))
 
-    def commit(self):
+    def commit(self, count=0):
         self.db.executemany('INSERT INTO tracks (taskId, runId, userName, '
                             'timeStamp, data) VALUES (?, ?, ?, ?, ?)',
                             self.pending)
         self.pending = []
         self.db.commit()
 
-    def restart(self):
+    def finish(self):
+        self.commit()
+
+    def reopen(self):
         self.db.close()
         self.db = sqlite3.connect(self.path)
+
+    restart = reopen
 
     def run_of(self, task):
         return self.db.execute('SELECT runId FROM current_runs WHERE '
                                'taskId = ?', (task,)).fetchone()[0]
 
-    def last(self, task, run, user):
-        row = self.db.execute(
+    def _last(self, task, run, user):
+        return self.db.execute(
             'SELECT id, data FROM tracks WHERE taskId = ? AND runId = ? AND '
             'userName = ? ORDER BY timeStamp DESC, id DESC LIMIT 1',
             (task, run, user)).fetchone()
-        return '%07i' % row[0], json.loads(row[1])
+
+    def last(self, task, run, user):
+        num, data = self._last(task, run, user)
+        return '%07i' % num, json.loads(data)
 
     def user_tracks(self, user):
         return [('%07i' % id, json.loads(data)) for id, data in
                 self.db.execute('SELECT id, data FROM tracks WHERE '
                                 'userName = ? ORDER BY id', (user,))]
+
+    def update_last(self, task, run, user, data, ts):
+        # saveUserTrack(update=True): the data merged, the time moved.
+        num, old = self._last(task, run, user)
+        merged = json.loads(old)
+        merged.update(data)
+        self.db.execute('UPDATE tracks SET data = ?, timeStamp = ? '
+                        'WHERE id = ?', (json.dumps(merged), ts, num))
+
+    def pack(self):
+        self.db.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+        self.db.execute('VACUUM')
+        self.db.execute('PRAGMA wal_checkpoint(TRUNCATE)')
 
     def size(self):
         return sum(os.path.getsize(self.path + suffix)
@@ -182,73 +278,154 @@ class SQLiteSide:
         self.db.close()
 
 
-def ingest(side, count, mode, checkpoints, seen):
-    """Add ``count`` tracks, committing every BATCH; return the rate (tracks
-    per second) over each stretch ending at a checkpoint."""
-    rates = {}
-    start = last = time.perf_counter()
-    previous = 0
-    for i, (task, user, ts, data) in enumerate(workload(count, mode), 1):
+# Measuring one side (in a process of its own)
+
+class Clock:
+    """Time and records loaded by one call."""
+
+    def __init__(self, side):
+        self.side = side
+
+    def __call__(self, function, *args):
+        counts = self.side.counts()
+        t0 = time.perf_counter()
+        result = function(*args)
+        elapsed = time.perf_counter() - t0
+        loads = None if counts is None else (
+            self.side.counts()[0] - counts[0])
+        return result, elapsed, loads
+
+
+def ingest(side, tracks, mode, users, tasks, seen):
+    """Add ``tracks`` tracks, committing every BATCH (``side.commit(i)``,
+    i the tracks so far), then ``side.finish()``. Returns tracks/s, the
+    peak RSS so far, and records and pickle bytes stored per track."""
+    start = side.counts()
+    t0 = time.perf_counter()
+    for i, (task, user, ts, data) in enumerate(
+            workload(tracks, mode, users=users, tasks=tasks), 1):
         side.add(task, user, ts, data)
         seen.add((task, user))
         if i % BATCH == 0:
-            side.commit()
-        if i in checkpoints:
-            now = time.perf_counter()
-            rates[i] = (i - previous) / (now - last)
-            previous, last = i, now
-    side.commit()
-    return rates, count / (time.perf_counter() - start)
+            side.commit(i)
+    side.finish()
+    elapsed = time.perf_counter() - t0
+    out = {'ingest': tracks / elapsed, 'ingest_s': elapsed,
+           'rss_mb': _measure.peak_rss_mb()}
+    counts = side.counts()
+    if counts is not None:
+        out['stores_per_track'] = (counts[1] - start[1]) / tracks
+        out['stored_bytes_per_track'] = (counts[2] - start[2]) / tracks
+    out['bytes_per_track'] = side.size() / tracks
+    return out
 
 
-def latency(function, args_list, repeat=1):
-    """Per-call times in microseconds."""
+def pack(side, tracks):
+    """Bytes per track on disk after packing, and the seconds it took."""
+    t0 = time.perf_counter()
+    side.pack()
+    return {'pack_s': time.perf_counter() - t0,
+            'bytes_per_track_packed': side.size() / tracks}
+
+
+def cold_reads(side, seen, runs, count, answers):
+    """Times (µs) and records loaded of reads right after reopening, for
+    ``count`` samples (``_measure.samples``); appends the results to
+    ``answers``. Returns the summaries and the tracks per user read."""
+    clock = Clock(side)
+    cold = {'last_first': [], 'last_upper': [], 'user_first': [],
+            'user_upper': []}
+    loads = {key: [] for key in cold}
+    sizes = []
+
+    def timed(key, function, *arguments):
+        result, seconds, loaded = clock(function, *arguments)
+        cold[key].append(seconds * 1e6)
+        loads[key].append(loaded)
+        return result
+
+    for x, y, u, v in _measure.samples(seen, count):
+        side.reopen()
+        answers.append(timed('last_first', side.last,
+                             x[0], runs[x[0]], x[1]))
+        answers.append(timed('last_upper', side.last,
+                             y[0], runs[y[0]], y[1]))
+        result = timed('user_upper', side.user_tracks, u)
+        answers.append(result)
+        sizes.append(len(result))
+        side.reopen()
+        timed('user_first', side.user_tracks, v)
+    out = {'cold': {key: stats(values) for key, values in cold.items()},
+           'tracks_per_user': sum(sizes) / len(sizes)}
+    if side.counts() is not None:
+        out['cold_loads'] = {key: stats(values)
+                             for key, values in loads.items()}
+    return out
+
+
+def warm_reads(side, seen, runs):
+    """Times (µs) of last-track and user reads whose records are in the
+    cache: each call made once before it is timed."""
+    rnd = random.Random(11)
+    pairs = rnd.sample(sorted(seen), min(WARM_CALLS, len(seen)))
+    users = sorted({user for task, user in pairs})[:10]
+    warm = {}
+    for key, function, calls in (
+            ('last', side.last, [(t, runs[t], u) for t, u in pairs]),
+            ('user', side.user_tracks, [(u,) for u in users])):
+        for arguments in calls:
+            function(*arguments)
+        times = []
+        for arguments in calls:
+            t0 = time.perf_counter()
+            function(*arguments)
+            times.append((time.perf_counter() - t0) * 1e6)
+        warm[key] = stats(times)
+    return {'warm': warm}
+
+
+def updates(side, seen, runs, tracks, answers):
+    """The update-heavy pattern: one combination's last track updated
+    UPDATES times, one commit each; times (µs), records and bytes stored
+    per update."""
+    task, user = sorted(seen)[len(seen) // 2]
+    run = runs[task]
+    ts = BASE_TS + tracks
     times = []
-    for args in args_list * repeat:
+    before = side.counts()
+    for i in range(UPDATES):
         t0 = time.perf_counter()
-        function(*args)
+        side.update_last(task, run, user, {'score': 1000 + i}, ts + i)
+        side.commit()
         times.append((time.perf_counter() - t0) * 1e6)
-    return times
+    after = side.counts()
+    out = {'update': stats(times)}
+    if before is not None:
+        out['update_stores'] = (after[1] - before[1]) / UPDATES
+        out['update_bytes'] = (after[2] - before[2]) / UPDATES
+    answers.append(side.last(task, run, user))
+    return out
 
 
-def summary(times):
-    times = sorted(times)
-    return {'mean': statistics.fmean(times), 'p50': times[len(times) // 2],
-            'p99': times[int(len(times) * 0.99)]}
-
-
-def lookups(side, seen, samples=2000, seed=7):
-    """Latency of the last track and of one user's tracks, after a restart
-    (cold) and once the cache holds what the calls need (warm)."""
-    rnd = random.Random(seed)
-    pairs = rnd.sample(sorted(seen), min(samples, len(seen)))
-    users = sorted({user for task, user in pairs})[:200]
-    side.restart()
-    runs = {task: side.run_of(task) for task, user in pairs}
-    last_args = [(task, runs[task], user) for task, user in pairs]
-    user_args = [(user,) for user in users]
-    result = {}
-    result['last_cold'] = summary(latency(side.last, last_args))
-    result['last_warm'] = summary(latency(side.last, last_args))
-    result['user_tracks_cold'] = summary(latency(side.user_tracks, user_args))
-    result['user_tracks_warm'] = summary(latency(side.user_tracks, user_args))
-    result['tracks_per_user'] = statistics.fmean(
-        len(side.user_tracks(user)) for user, in user_args[:20])
-    # Both sides must give the same answers, or the timings mean nothing.
-    result['answers'] = [side.last(*args) for args in last_args[:50]]
-    return result
-
-
-def run_side(cls, directory, count, mode, checkpoints):
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory)
-    side = cls(directory)
+def measure(side, tracks, mode, users, tasks, samples, ingest_only=False):
+    """Everything for one side and workload; a dict for JSON, with a
+    digest of every answer the side gave (equal digests: equal answers)."""
     seen = set()
-    rates, overall = ingest(side, count, mode, checkpoints, seen)
-    result = {'rates': rates, 'overall': overall, 'size': side.size()}
-    result.update(lookups(side, seen))
-    side.close()
-    return result
+    out = ingest(side, tracks, mode, users, tasks, seen)
+    if ingest_only:
+        return out
+    out.update(pack(side, tracks))
+    print('   %s %s: ingest %.0f/s, packed in %.1f s' % (
+        side.label, mode, out['ingest'], out['pack_s']),
+        file=sys.stderr, flush=True)
+    side.reopen()
+    runs = {task: side.run_of(task) for task, user in seen}
+    answers = []
+    out.update(cold_reads(side, seen, runs, samples, answers))
+    out.update(warm_reads(side, seen, runs))
+    out.update(updates(side, seen, runs, tracks, answers))
+    out['answers'] = _measure.digest(answers)
+    return out
 
 
 class _Tiny(Persistent):
@@ -286,3 +463,338 @@ def floor(directory, count=200_000, mode='sessions'):
     connection.close()
     db.close()
     return rate
+
+
+def child(args):
+    """One side, one workload, one library: the figures as JSON."""
+    import cybertools_tracking
+    where = os.path.realpath(cybertools_tracking.__file__)
+    if not where.startswith(os.path.realpath(args.lib) + os.sep):
+        raise SystemExit('cybertools_tracking came from %s, expected it '
+                         'from %s (is it installed elsewhere on sys.path?)'
+                         % (where, args.lib))
+    directory = os.path.join(args.var, 'storage-%s-%s' % (args.child,
+                                                          args.mode))
+    shutil.rmtree(directory, ignore_errors=True)
+    if args.child == 'floor':
+        result = {'ingest': floor(directory, args.tracks, args.mode)}
+    else:
+        os.makedirs(directory)
+        side = (SQLiteSide if args.child == 'sqlite' else ZODBSide)(directory)
+        result = measure(side, args.tracks, args.mode, args.users,
+                         args.tasks, args.samples, args.ingest_only)
+        side.close()
+    shutil.rmtree(directory, ignore_errors=True)
+    with open(args.out, 'w') as f:
+        json.dump(result, f)
+
+
+# Running the sides and the report
+
+def add_options(parser):
+    """The options of this benchmark that ``run.py`` shares."""
+    parser.add_argument('--compare', metavar='REF',
+                        help='also measure the library as it is at this git '
+                        'ref (e.g. main), in processes of its own, and give '
+                        'this checkout as ratios to it')
+    parser.add_argument('--ingest-tracks', type=int, metavar='M',
+                        help='also ingest M tracks per side (no reads), e.g. '
+                        '1000000 when --tracks is smaller')
+    parser.add_argument('--users', type=int, default=None,
+                        help='default: tracks / 1,000 (min. 20), so that a '
+                        'user has ~1,000 tracks')
+    parser.add_argument('--tasks', type=int, default=20)
+    parser.add_argument('--samples', type=int, default=20,
+                        help='cold reads of each kind (a reopen each)')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='ingest runs per side; the best counts, rounds '
+                        'after the first only ingest')
+    parser.add_argument('--no-floor', dest='floor', action='store_false',
+                        help="skip the one-record-per-track floor")
+
+
+def users_for(args, tracks):
+    return args.users or max(20, tracks // 1000)
+
+
+def run_child(args, side, mode, tracks, library, ingest_only):
+    """Measure one side in a new process whose ``sys.path`` starts with
+    ``library`` (a ``src`` directory); return its figures."""
+    out = os.path.join(args.var, 'storage-%s-%s.json' % (side, mode))
+    command = [sys.executable, os.path.abspath(__file__),
+               '--child', 'sqlite' if side == 'sqlite' else (
+                   'floor' if side == 'floor' else 'zodb'),
+               '--mode', mode, '--out', out, '--lib', library,
+               '--tracks', str(tracks), '--users',
+               str(users_for(args, tracks)), '--tasks', str(args.tasks),
+               '--samples', str(args.samples), '--var', args.var]
+    if ingest_only:
+        command.append('--ingest-only')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [library] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+    subprocess.run(command, check=True, env=env)
+    with open(out) as f:
+        return json.load(f)
+
+
+def run(args):
+    """All sides, workloads and rounds; returns (results, meta) for
+    ``report``: results[part][mode][side], part ``full`` (``--tracks``)
+    and ``ingest`` (``--ingest-tracks``)."""
+    os.makedirs(args.var, exist_ok=True)
+    started = time.time()
+    meta = {'date': datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
+            'machine': _measure.machine(),
+            'load': ', '.join('%.2f' % x for x in os.getloadavg()),
+            'labels': {'sqlite': SQLiteSide.label,
+                       'this': 'this checkout (%s)' % _measure.describe(
+                           REPO)}}
+    with _libraries(args, meta) as libraries:
+        results = {'full': {mode: {} for mode in args.modes}}
+        plan = [('full', args.tracks, args.rounds)]
+        if args.ingest_tracks:
+            results['ingest'] = {mode: {} for mode in args.modes}
+            plan.append(('ingest', args.ingest_tracks, 1))
+        turn = 0
+        for part, tracks, rounds in plan:
+            sides = ['sqlite'] + list(libraries)
+            if args.floor and part == 'full':
+                sides.append('floor')
+            for round in range(rounds):
+                for mode in args.modes:
+                    # Every other turn backwards: no side always runs first.
+                    order = sides[::-1] if turn % 2 else sides
+                    turn += 1
+                    for side in order:
+                        print('  storage %s, %d tracks, round %d: %s / %s'
+                              % (part, tracks, round + 1, mode, side),
+                              file=sys.stderr, flush=True)
+                        result = run_child(
+                            args, side, mode, tracks,
+                            libraries.get(side, libraries['this']),
+                            ingest_only=part == 'ingest' or round > 0)
+                        kept = results[part][mode].setdefault(side, result)
+                        kept.setdefault('ingest_rounds', []).append(
+                            result['ingest'])
+                        kept['ingest'] = max(kept['ingest_rounds'])
+    meta['minutes'] = (time.time() - started) / 60
+    return results, meta
+
+
+@contextlib.contextmanager
+def _libraries(args, meta):
+    """Yield {'this': src of this checkout, 'ref': src of --compare's ref};
+    the ref's is unpacked for the duration of the run."""
+    libraries = {}
+    with contextlib.ExitStack() as stack:
+        if args.compare:
+            libraries['ref'] = stack.enter_context(
+                _measure.library_at(REPO, args.compare))
+            meta['labels']['ref'] = '%s (%s)' % (
+                args.compare, _measure.describe(REPO, args.compare))
+        libraries['this'] = os.path.join(REPO, 'src')
+        yield libraries
+
+
+# Rows of the report: (label, the figure, its format, extra text, whether
+# a ratio to SQLite follows). A figure of None prints as a dash.
+
+def _cold(key, unit):
+    scale = 1 if unit == 'µs' else 1e3
+    return [
+        ('records loaded: mean (max)',
+         lambda r: r.get('cold_loads', {}).get(key, {}).get('mean'),
+         '%.1f', lambda r: ' (%d)' % r['cold_loads'][key]['max'], False),
+        ('mean %s' % unit, lambda r: r['cold'][key]['mean'] / scale, None,
+         None, True),
+        ('p50 %s' % unit, lambda r: r['cold'][key]['p50'] / scale, None,
+         None, True)]
+
+
+ROWS = [
+    ('ingest tracks/s', lambda r: r['ingest'], '%.0f', None, True),
+    ('peak RSS of the process, MB', lambda r: r.get('rss_mb'), '%.0f', None,
+     False),
+    ('records stored per track', lambda r: r.get('stores_per_track'),
+     '%.3f', None, False),
+    ('pickle bytes stored per track',
+     lambda r: r.get('stored_bytes_per_track'), '%.0f', None, False),
+    ('bytes/track on disk, before pack', lambda r: r.get('bytes_per_track'),
+     '%.0f', None, True),
+]
+FULL_ROWS = ROWS + [
+    ('bytes/track on disk, after pack',
+     lambda r: r['bytes_per_track_packed'], '%.0f', None, True),
+] + [('%s: %s' % (what, label), figure, fmt, extra, vs)
+     for what, key, unit in (
+         ('cold last track, first call', 'last_first', 'µs'),
+         ('cold last track, upper nodes loaded', 'last_upper', 'µs'),
+         ("cold one user's tracks, first call", 'user_first', 'ms'),
+         ("cold one user's tracks, upper nodes loaded", 'user_upper', 'ms'))
+     for label, figure, fmt, extra, vs in _cold(key, unit)] + [
+    ('warm last track: mean µs', lambda r: r['warm']['last']['mean'], None,
+     None, True),
+    ("warm one user's tracks: mean ms",
+     lambda r: r['warm']['user']['mean'] / 1e3, None, None, True),
+    # An update is one commit, so mostly an fsync: the median says more
+    # than the mean on a disk that others share.
+    ('update x%d: mean ms' % UPDATES, lambda r: r['update']['mean'] / 1e3,
+     None, None, True),
+    ('update: p50 ms', lambda r: r['update']['p50'] / 1e3, None, None, True),
+    ('update: records stored per update', lambda r: r.get('update_stores'),
+     '%.1f', None, False),
+    ('update: kB stored per update',
+     lambda r: r['update_bytes'] / 1e3 if 'update_bytes' in r else None,
+     '%.1f', None, False),
+    ('tracks per user read', lambda r: r['tracks_per_user'], '%.0f', None,
+     False),
+]
+
+
+def _table(rows, res, sides, compare):
+    head = ['', 'SQLite'] + [{'ref': 'ref', 'this': 'this'}[s]
+                             for s in sides if s != 'sqlite']
+    if compare:
+        head.append('this / ref')
+    lines = ['| ' + ' | '.join(head) + ' |', '|---' * len(head) + '|']
+    base = res['sqlite']
+    for label, figure, fmt, extra, vs_sqlite in rows:
+        cells = []
+        for side in sides:
+            r = res[side]
+            value = figure(r)
+            if value is None:
+                cells.append('–')
+                continue
+            text = fmt % value if fmt else duration(value)
+            if extra:
+                text += extra(r)
+            if vs_sqlite and side != 'sqlite' and figure(base):
+                text += ' (%.2fx)' % (value / figure(base))
+            cells.append(text)
+        if compare:
+            new, old = figure(res['this']), figure(res['ref'])
+            cells.append('%.2fx' % (new / old) if new is not None and old
+                         else '–')
+        lines.append('| %s | %s |' % (label, ' | '.join(cells)))
+    return lines
+
+
+def report(args, results, meta):
+    """The Markdown report of ``run``'s results."""
+    compare = bool(args.compare)
+    sides = ['sqlite'] + (['ref'] if compare else []) + ['this']
+    lines = ['### Storage: %d tracks of %d users, commit every %d'
+             % (args.tracks, users_for(args, args.tracks), BATCH), '',
+             'Machine: %s. Load average at start: %s. `%s`, %.0f minutes '
+             '(one process per side and workload, in turns).'
+             % (meta['machine'], meta['load'], command_line(args),
+                meta['minutes']), '',
+             'Columns: ' + '; '.join('%s = %s' % (
+                 'SQLite' if s == 'sqlite' else s, meta['labels'][s])
+                 for s in sides) + '. (x) is the ratio to SQLite'
+             + ('; "this / ref" the ratio of this checkout to ref.'
+                if compare else '.'), '']
+    for mode in args.modes:
+        res = results['full'][mode]
+        same = len({res[s]['answers'] for s in sides}) == 1
+        lines += ['Workload `%s` (answers identical on all sides: %s)'
+                  % (mode, 'yes' if same else 'NO'), '']
+        lines += _table(FULL_ROWS, res, sides, compare)
+        if args.rounds > 1:
+            lines += ['', 'Ingest, each round: ' + '; '.join(
+                '%s %s' % (s, ' / '.join('%.0f' % x
+                                         for x in res[s]['ingest_rounds']))
+                for s in sides)]
+        if 'floor' in res:
+            lines += ['', 'Floor (one tiny persistent object per track, one '
+                      'LOBTree, no index), same run: %.0f tracks/s (%.2fx '
+                      'SQLite).' % (res['floor']['ingest'],
+                                    res['floor']['ingest']
+                                    / res['sqlite']['ingest'])]
+        lines.append('')
+    if 'ingest' in results:
+        tracks = args.ingest_tracks
+        lines += ['### Ingest only: %d tracks of %d users' % (
+            tracks, users_for(args, tracks)), '']
+        for mode in args.modes:
+            lines += ['Workload `%s`' % mode, '']
+            lines += _table(ROWS, results['ingest'][mode], sides, compare)
+            lines.append('')
+    return lines
+
+
+def command_line(args):
+    words = ['--tracks', args.tracks, '--samples', args.samples,
+             '--modes'] + args.modes
+    if args.users:
+        words += ['--users', args.users]
+    if args.tasks != 20:
+        words += ['--tasks', args.tasks]
+    if args.rounds != 1:
+        words += ['--rounds', args.rounds]
+    if args.ingest_tracks:
+        words += ['--ingest-tracks', args.ingest_tracks]
+    if args.compare:
+        words += ['--compare', args.compare]
+    if not args.floor:
+        words.append('--no-floor')
+    return ' '.join(['benchmarks/storage_bench.py'] + [str(w) for w in words])
+
+
+def save(args, results, meta, lines):
+    stem = os.path.join(args.var, 'storage-last-run')
+    with open(stem + '.md', 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    with open(stem + '.json', 'w') as f:
+        json.dump({'meta': meta, 'args': vars(args), 'results': results}, f,
+                  indent=1)
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--tracks', type=int, default=200_000)
+    parser.add_argument('--quick', action='store_true',
+                        help='20,000 tracks, 3 samples (under a minute)')
+    parser.add_argument('--modes', nargs='+', default=['sessions', 'uniform'],
+                        choices=['sessions', 'uniform'])
+    parser.add_argument('--var', default=os.path.join(HERE, 'var'))
+    parser.add_argument('--report', metavar='JSON',
+                        help='print the report of a saved run again')
+    add_options(parser)
+    parser.add_argument('--child', choices=['sqlite', 'zodb', 'floor'],
+                        help=argparse.SUPPRESS)
+    parser.add_argument('--lib', help=argparse.SUPPRESS)
+    parser.add_argument('--mode', help=argparse.SUPPRESS)
+    parser.add_argument('--out', help=argparse.SUPPRESS)
+    parser.add_argument('--ingest-only', action='store_true',
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    if args.report:
+        with open(args.report) as f:
+            saved = json.load(f)
+        print('\n'.join(report(argparse.Namespace(**saved['args']),
+                               saved['results'], saved['meta'])))
+        return
+    if args.quick:
+        quick(args)
+    results, meta = run(args)
+    lines = report(args, results, meta)
+    save(args, results, meta, lines)
+    print('\n'.join(lines))
+
+
+def quick(args):
+    """The sizes of ``--quick``."""
+    args.tracks, args.samples = 20_000, 3
+    if args.ingest_tracks:
+        args.ingest_tracks = min(args.ingest_tracks, 40_000)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,167 @@
+"""Helpers shared by the storage benchmarks (``storage_bench.py``,
+``layout_prototypes.py``): counting the records a ZODB storage loads and
+stores, the samples of cold reads, summaries, the machine line, and the
+library's code as it is at a git ref.
+
+Counting happens at the storage, below any layout: whatever the library
+keeps in its records, a record loaded is one ``loadBefore`` (or ``load``)
+call and a record written one ``store`` call. That is what makes the
+figures comparable between layouts.
+"""
+
+import contextlib
+import hashlib
+import importlib.metadata as metadata
+import io
+import json
+import os
+import platform
+import random
+import resource
+import sqlite3
+import statistics
+import subprocess
+import tarfile
+import tempfile
+
+
+class RecordCounter:
+    """Counts the records one storage instance loads and stores.
+
+    Wraps the instance's ``loadBefore``, ``load`` and ``store`` (instance
+    attributes shadowing the class's methods), so it works on the storage
+    ``open_db`` made, whatever the library passed to it. ZODB's
+    connections reach the storage through an MVCC adapter that looks
+    these methods up on each call, so wrapping after the database is open
+    counts everything from then on. ``loads`` counts both load methods
+    (a connection uses ``loadBefore``); ``stores`` the records stored and
+    ``stored_bytes`` their pickles' length, in committed and aborted
+    transactions alike.
+    """
+
+    def __init__(self, storage):
+        self.loads = self.stores = self.stored_bytes = 0
+        load_before, load, store = (storage.loadBefore, storage.load,
+                                    storage.store)
+
+        def counted_load_before(oid, tid):
+            self.loads += 1
+            return load_before(oid, tid)
+
+        def counted_load(oid, version=''):
+            self.loads += 1
+            return load(oid, version)
+
+        def counted_store(oid, serial, data, version, transaction):
+            self.stores += 1
+            self.stored_bytes += len(data)
+            return store(oid, serial, data, version, transaction)
+
+        storage.loadBefore = counted_load_before
+        storage.load = counted_load
+        storage.store = counted_store
+
+    def counts(self):
+        """(records loaded, records stored, pickle bytes stored) so far."""
+        return self.loads, self.stores, self.stored_bytes
+
+
+def peak_rss_mb():
+    """The peak resident set size of this process so far, in MB (Linux
+    reports ``ru_maxrss`` in kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def samples(seen, count, seed=7):
+    """Cold-read samples, the same for every side: (x, y, u, v) with x the
+    first call's (task, user), y an unrelated one after it (another user,
+    another task if there is one), u a user read after both, v a user read
+    as the first call."""
+    rnd = random.Random(seed)
+    pairs = sorted(seen)
+    users = sorted({user for task, user in pairs})
+    result = []
+    for i in range(count):
+        x = rnd.choice(pairs)
+        others = [p for p in pairs if p[1] != x[1]]
+        y = rnd.choice([p for p in others if p[0] != x[0]] or others)
+        u, v = rnd.sample([w for w in users if w not in (x[1], y[1])], 2)
+        result.append((x, y, u, v))
+    return result
+
+
+def stats(values):
+    """Mean, median and maximum of a non-empty sequence of numbers."""
+    values = sorted(values)
+    return {'mean': statistics.fmean(values), 'p50': values[len(values) // 2],
+            'max': values[-1]}
+
+
+def digest(value):
+    """A short hash of a JSON-able value: equal answers, equal digests."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()
+                          ).hexdigest()[:16]
+
+
+def machine():
+    """CPU, cores and the versions that decide the figures."""
+    cpu = '?'
+    with open('/proc/cpuinfo') as f:
+        for line in f:
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    return ('%s, %d cores (nproc), Python %s, ZODB %s, BTrees %s, '
+            'SQLite %s' % (cpu, os.cpu_count(), platform.python_version(),
+                           metadata.version('ZODB'),
+                           metadata.version('BTrees'),
+                           sqlite3.sqlite_version))
+
+
+def optional(value, fmt):
+    """``fmt % value``, or a dash for a figure a side does not have."""
+    return '–' if value is None else fmt % value
+
+
+def duration(value):
+    """A time (any unit) with two or three significant digits."""
+    return '%.0f' % value if value >= 100 else (
+        '%.1f' % value if value >= 1 else '%.2f' % value)
+
+
+# The library as it is at a git ref
+
+def git(repo, *words):
+    return subprocess.run(['git', '-C', repo] + list(words), check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def describe(repo, ref='HEAD'):
+    """The short commit of ``ref``, with ``+changes`` for a work tree that
+    differs from HEAD below ``src/`` (``ref`` HEAD only)."""
+    short = git(repo, 'rev-parse', '--short', ref)
+    if ref == 'HEAD' and git(repo, 'status', '--porcelain', '--', 'src'):
+        short += '+changes'
+    return short
+
+
+@contextlib.contextmanager
+def library_at(repo, ref):
+    """Yield the ``src`` directory of ``ref``'s tree, unpacked with ``git
+    archive`` into a temporary directory (removed afterwards): put it
+    first on ``sys.path`` (``PYTHONPATH``) to import the library as it
+    was. The repository, its work trees and its refs are left alone.
+    Raises ValueError naming ``ref`` when git does not know it."""
+    try:
+        commit = git(repo, 'rev-parse', '--verify', '--quiet',
+                     ref + '^{commit}')
+    except subprocess.CalledProcessError:
+        raise ValueError('%r is not a commit in %s; expected a branch, tag '
+                         'or commit' % (ref, repo)) from None
+    with tempfile.TemporaryDirectory(prefix='cttrack-ref-') as directory:
+        archive = subprocess.run(['git', '-C', repo, 'archive', commit,
+                                  'src'], check=True, capture_output=True)
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(directory, filter='data')
+        yield os.path.join(directory, 'src')
+
