@@ -13,7 +13,7 @@ For each side and workload (``storage_bench.workload``, commit every
 1,000 tracks):
 
 - ingest: tracks/s; records stored and pickle bytes per track, counted in
-  a FileStorage subclass (``store``); peak RSS of the process;
+  the storage (``_measure.RecordCounter``); peak RSS of the process;
 - bytes per track on disk before and after ``db.pack()`` (SQLite: db and
   WAL, then after a checkpoint and VACUUM);
 - cold reads, each right after reopening the database (a new cache; the
@@ -33,16 +33,10 @@ the prototypes against a plain model instead.
 
 import argparse
 import datetime
-import hashlib
-import importlib.metadata as metadata
 import json
 import os
-import platform
 import random
-import resource
 import shutil
-import sqlite3
-import statistics
 import subprocess
 import sys
 import time
@@ -56,31 +50,16 @@ from ZODB.FileStorage import FileStorage  # noqa: E402
 
 import layout_models as models  # noqa: E402
 import storage_bench  # noqa: E402
+from _measure import RecordCounter, machine  # noqa: E402
+from _measure import duration as _t  # noqa: E402
+from _measure import optional as _f  # noqa: E402
 from cybertools_tracking.db import DEFAULT_CACHE_SIZE  # noqa: E402
 from cybertools_tracking.db import get_storage  # noqa: E402
-from storage_bench import BATCH, workload  # noqa: E402
+from storage_bench import SQLiteSide  # noqa: E402
 
 SIDES = ('sqlite', 'current', 'A', 'B', 'C64', 'C16', 'H')
 # C16 and H on request: the default run stays near ten minutes.
 DEFAULT_SIDES = ('sqlite', 'current', 'A', 'B', 'C64')
-UPDATES = 100
-WARM_CALLS = 200
-
-
-class CountingFileStorage(FileStorage):
-    """A FileStorage that counts the records connections load and store."""
-
-    loads = stores = stored_bytes = 0
-
-    def loadBefore(self, oid, tid):
-        self.loads += 1
-        return FileStorage.loadBefore(self, oid, tid)
-
-    def store(self, oid, oldserial, data, version, transaction):
-        self.stores += 1
-        self.stored_bytes += len(data)
-        return FileStorage.store(self, oid, oldserial, data, version,
-                                 transaction)
 
 
 # The sides: one interface over SQLite, the current storage, prototypes
@@ -96,7 +75,8 @@ class _ZODBSide:
         transaction.commit()
 
     def _open(self):
-        self.fs = CountingFileStorage(self.path)
+        self.fs = FileStorage(self.path)
+        self.counter = RecordCounter(self.fs)
         self.db = ZODB.DB(self.fs, cache_size=DEFAULT_CACHE_SIZE,
                           cache_size_bytes=self.cache_bytes)
         self.conn = self.db.open()
@@ -108,9 +88,9 @@ class _ZODBSide:
         self._find(self.conn.root())
 
     def counts(self):
-        return self.fs.loads, self.fs.stores, self.fs.stored_bytes
+        return self.counter.counts()
 
-    def commit(self):
+    def commit(self, count=0):
         transaction.commit()
         self.conn.cacheGC()
 
@@ -129,32 +109,17 @@ class _ZODBSide:
         self.db.close()
 
 
-class CurrentSide(_ZODBSide):
+class CurrentSide(_ZODBSide, storage_bench.ZODBSide):
+    """The library's TrackingStorage: storage_bench's calls, this
+    module's database (a cache bounded by ``--cache-mb`` too)."""
+
     label = 'current TrackingStorage'
 
     def _setUp(self, root):
-        self.store = get_storage(self.conn)
+        self.storage = get_storage(self.conn)
 
     def _find(self, root):
-        self.store = get_storage(self.conn, create=False)
-
-    def add(self, task, user, ts, data):
-        self.store.saveUserTrack(task, 0, user, data, timeStamp=ts)
-
-    def run_of(self, task):
-        return self.store.getRun(task).id
-
-    def last(self, task, run, user):
-        track = self.store.getLastUserTrack(task, run, user)
-        return track.__name__, dict(track.data)
-
-    def user_tracks(self, user):
-        return [(t.__name__, dict(t.data))
-                for t in self.store.query(userName=user)]
-
-    def update_last(self, task, run, user, data, ts):
-        self.store.saveUserTrack(task, run, user, data, update=True,
-                                 timeStamp=ts)
+        self.storage = get_storage(self.conn, create=False)
 
 
 class ProtoSide(_ZODBSide):
@@ -232,34 +197,6 @@ class HybridSide(ProtoSide):
         self.compaction += time.perf_counter() - t0
 
 
-class SQLiteSide(storage_bench.SQLiteSide):
-    label = 'SQLite (WAL, synchronous=FULL)'
-
-    def reopen(self):
-        self.restart()
-
-    def counts(self):
-        return None
-
-    def finish(self):
-        self.commit()
-
-    def pack(self):
-        self.db.execute('PRAGMA wal_checkpoint(TRUNCATE)')
-        self.db.execute('VACUUM')
-        self.db.execute('PRAGMA wal_checkpoint(TRUNCATE)')
-
-    def update_last(self, task, run, user, data, ts):
-        num, old = self.db.execute(
-            'SELECT id, data FROM tracks WHERE taskId = ? AND runId = ? AND '
-            'userName = ? ORDER BY timeStamp DESC, id DESC LIMIT 1',
-            (task, run, user)).fetchone()
-        merged = json.loads(old)
-        merged.update(data)
-        self.db.execute('UPDATE tracks SET data = ?, timeStamp = ? '
-                        'WHERE id = ?', (json.dumps(merged), ts, num))
-
-
 def make_side(name, directory, args):
     if name == 'sqlite':
         return SQLiteSide(directory)
@@ -281,53 +218,9 @@ def make_side(name, directory, args):
 
 # Measuring one side (in a process of its own)
 
-class Clock:
-    """Time and records loaded by one call."""
-
-    def __init__(self, side):
-        self.side = side
-
-    def __call__(self, function, *args):
-        counts = self.side.counts()
-        t0 = time.perf_counter()
-        result = function(*args)
-        elapsed = time.perf_counter() - t0
-        loads = None if counts is None else (
-            self.side.counts()[0] - counts[0])
-        return result, elapsed, loads
-
-
-def samples(seen, count, seed=7):
-    """Cold-read samples, the same for every side: (x, y, u, v) with x the
-    first call's (task, user), y an unrelated one after it (another user,
-    another task if there is one), u a user read after both, v a user read
-    as the first call."""
-    rnd = random.Random(seed)
-    pairs = sorted(seen)
-    users = sorted({user for task, user in pairs})
-    result = []
-    for i in range(count):
-        x = rnd.choice(pairs)
-        others = [p for p in pairs if p[1] != x[1]]
-        y = rnd.choice([p for p in others if p[0] != x[0]] or others)
-        u, v = rnd.sample([w for w in users if w not in (x[1], y[1])], 2)
-        result.append((x, y, u, v))
-    return result
-
-
-def stats(values):
-    values = sorted(values)
-    return {'mean': statistics.fmean(values), 'p50': values[len(values) // 2],
-            'max': values[-1]}
-
-
-def digest(value):
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()
-                          ).hexdigest()[:16]
-
-
 def measure(args):
-    """Everything for one side and workload; returns a dict for JSON."""
+    """Everything for one side and workload (``storage_bench.measure``);
+    returns a dict for JSON."""
     directory = os.path.join(args.var, 'layout-%s-%s' % (args.child,
                                                          args.mode))
     shutil.rmtree(directory, ignore_errors=True)
@@ -335,107 +228,11 @@ def measure(args):
     _ZODBSide.cache_bytes = args.cache_mb << 20
     side = make_side(args.child, directory, args)
     out = {'label': side.label}
-    seen = set()
-    start = side.counts()
-    t0 = time.perf_counter()
-    for i, (task, user, ts, data) in enumerate(
-            workload(args.tracks, args.mode, users=args.users,
-                     tasks=args.tasks), 1):
-        side.add(task, user, ts, data)
-        seen.add((task, user))
-        if i % BATCH == 0:
-            if isinstance(side, HybridSide):
-                side.commit(i)
-            else:
-                side.commit()
-    side.finish()
-    elapsed = time.perf_counter() - t0
-    out['ingest'] = args.tracks / elapsed
-    if args.ingest_only:
-        side.close()
-        shutil.rmtree(directory, ignore_errors=True)
-        return out
-    out['rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out.update(storage_bench.measure(side, args.tracks, args.mode,
+                                     args.users, args.tasks, args.samples,
+                                     args.ingest_only))
     if isinstance(side, HybridSide):
         out['compaction_s'] = side.compaction
-        out['ingest_s'] = elapsed
-    counts = side.counts()
-    if counts is not None:
-        out['stores_per_track'] = (counts[1] - start[1]) / args.tracks
-        out['stored_bytes_per_track'] = (counts[2] - start[2]) / args.tracks
-    out['bytes_per_track'] = side.size() / args.tracks
-    t0 = time.perf_counter()
-    side.pack()
-    out['pack_s'] = time.perf_counter() - t0
-    out['bytes_per_track_packed'] = side.size() / args.tracks
-    print('   %s %s: ingest %.0f/s, packed in %.1f s' % (
-        args.child, args.mode, out['ingest'], out['pack_s']),
-        file=sys.stderr, flush=True)
-
-    side.reopen()
-    runs = {task: side.run_of(task) for task, user in seen}
-    clock = Clock(side)
-    cold = {'last_first': [], 'last_upper': [], 'user_first': [],
-            'user_upper': []}
-    loads = {key: [] for key in cold}
-    answers = []
-    sizes = []
-    for x, y, u, v in samples(seen, args.samples):
-        side.reopen()
-        for key, (function, arguments) in (
-                ('last_first', (side.last, (x[0], runs[x[0]], x[1]))),
-                ('last_upper', (side.last, (y[0], runs[y[0]], y[1]))),
-                ('user_upper', (side.user_tracks, (u,)))):
-            result, seconds, loaded = clock(function, *arguments)
-            cold[key].append(seconds * 1e6)
-            loads[key].append(loaded)
-            answers.append(result)
-            if key == 'user_upper':
-                sizes.append(len(result))
-        side.reopen()
-        result, seconds, loaded = clock(side.user_tracks, v)
-        cold['user_first'].append(seconds * 1e6)
-        loads['user_first'].append(loaded)
-    out['cold'] = {key: stats(values) for key, values in cold.items()}
-    if counts is not None:
-        out['cold_loads'] = {key: stats(values)
-                             for key, values in loads.items()}
-    out['tracks_per_user'] = statistics.fmean(sizes)
-
-    rnd = random.Random(11)
-    pairs = rnd.sample(sorted(seen), min(WARM_CALLS, len(seen)))
-    users = sorted({user for task, user in pairs})[:10]
-    warm = {}
-    for key, function, calls in (
-            ('last', side.last, [(t, runs[t], u) for t, u in pairs]),
-            ('user', side.user_tracks, [(u,) for u in users])):
-        for arguments in calls:
-            function(*arguments)
-        times = []
-        for arguments in calls:
-            result, seconds, loaded = clock(function, *arguments)
-            times.append(seconds * 1e6)
-        warm[key] = stats(times)
-    out['warm'] = warm
-
-    # The update-heavy pattern: one combination's last track, 100 times.
-    task, user = sorted(seen)[len(seen) // 2]
-    run = runs[task]
-    ts = storage_bench.BASE_TS + args.tracks
-    times = []
-    before = side.counts()
-    for i in range(UPDATES):
-        t0 = time.perf_counter()
-        side.update_last(task, run, user, {'score': 1000 + i}, ts + i)
-        side.commit()
-        times.append((time.perf_counter() - t0) * 1e6)
-    after = side.counts()
-    out['update'] = stats(times)
-    if before is not None:
-        out['update_stores'] = (after[1] - before[1]) / UPDATES
-        out['update_bytes'] = (after[2] - before[2]) / UPDATES
-    answers.append(side.last(task, run, user))
-    out['answers'] = digest(answers)
     side.close()
     shutil.rmtree(directory, ignore_errors=True)
     return out
@@ -449,20 +246,6 @@ def floor_rate(args):
 
 
 # The report
-
-def machine():
-    cpu = '?'
-    with open('/proc/cpuinfo') as f:
-        for line in f:
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    return ('%s, %d cores (nproc), Python %s, ZODB %s, BTrees %s, '
-            'SQLite %s' % (cpu, os.cpu_count(), platform.python_version(),
-                           metadata.version('ZODB'),
-                           metadata.version('BTrees'),
-                           sqlite3.sqlite_version))
-
 
 def report(args, results, meta):
     lines = ['## %s — layout prototypes for issue 8' % meta['date'], '',
@@ -568,15 +351,6 @@ def command_line(args):
     if 'H' in args.sides:
         words += ['--tail', args.tail, '--compact-every', args.compact_every]
     return ' '.join(str(w) for w in words)
-
-
-def _f(value, fmt):
-    return '–' if value is None else fmt % value
-
-
-def _t(value):
-    return '%.0f' % value if value >= 100 else (
-        '%.1f' % value if value >= 1 else '%.2f' % value)
 
 
 # The consistency check

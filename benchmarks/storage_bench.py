@@ -67,7 +67,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import _measure  # noqa: E402
-from _measure import RecordCounter, duration, optional, stats  # noqa: E402
+from _measure import RecordCounter, duration, stats  # noqa: E402
 
 from cybertools_tracking.db import get_storage, open_db  # noqa: E402
 
