@@ -137,9 +137,10 @@ def git(repo, *words):
 
 
 def describe(repo, ref='HEAD'):
-    """The short commit of ``ref``, with ``+changes`` for a work tree that
-    differs from HEAD below ``src/`` (``ref`` HEAD only)."""
-    short = git(repo, 'rev-parse', '--short', ref)
+    """The short commit that last changed ``src/`` at ``ref``, with
+    ``+changes`` for a work tree whose ``src/`` differs from HEAD (``ref``
+    HEAD only)."""
+    short = git(repo, 'log', '-1', '--format=%h', ref, '--', 'src')
     if ref == 'HEAD' and git(repo, 'status', '--porcelain', '--', 'src'):
         short += '+changes'
     return short

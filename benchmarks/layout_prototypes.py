@@ -230,7 +230,7 @@ def measure(args):
     out = {'label': side.label}
     out.update(storage_bench.measure(side, args.tracks, args.mode,
                                      args.users, args.tasks, args.samples,
-                                     args.ingest_only))
+                                     'ingest' if args.ingest_only else None))
     if isinstance(side, HybridSide):
         out['compaction_s'] = side.compaction
     side.close()

@@ -39,8 +39,8 @@ Measured per side and workload:
 - updates: one combination's last track updated ``UPDATES`` times with
   ``saveUserTrack(..., update=True)``, one commit each: time, records and
   bytes stored per update;
-- with ``--ingest-tracks M``, the ingest figures again for M tracks (no
-  reads), e.g. a million when the full run uses fewer.
+- with ``--ingest-tracks M``, the ingest and pack figures again for M
+  tracks (no reads), e.g. a million when the full run uses fewer.
 
 Not a test: it prints a Markdown report and writes it, with the raw
 figures as JSON, to ``benchmarks/var/``; RESULTS.md holds recorded runs.
@@ -407,17 +407,20 @@ def updates(side, seen, runs, tracks, answers):
     return out
 
 
-def measure(side, tracks, mode, users, tasks, samples, ingest_only=False):
-    """Everything for one side and workload; a dict for JSON, with a
-    digest of every answer the side gave (equal digests: equal answers)."""
+def measure(side, tracks, mode, users, tasks, samples, stop_after=None):
+    """Everything for one side and workload, or up to ``stop_after``
+    (``'ingest'`` or ``'pack'``); a dict for JSON, with a digest of every
+    answer the side gave (equal digests: equal answers)."""
     seen = set()
     out = ingest(side, tracks, mode, users, tasks, seen)
-    if ingest_only:
+    if stop_after == 'ingest':
         return out
     out.update(pack(side, tracks))
     print('   %s %s: ingest %.0f/s, packed in %.1f s' % (
         side.label, mode, out['ingest'], out['pack_s']),
         file=sys.stderr, flush=True)
+    if stop_after == 'pack':
+        return out
     side.reopen()
     runs = {task: side.run_of(task) for task, user in seen}
     answers = []
@@ -482,7 +485,7 @@ def child(args):
         os.makedirs(directory)
         side = (SQLiteSide if args.child == 'sqlite' else ZODBSide)(directory)
         result = measure(side, args.tracks, args.mode, args.users,
-                         args.tasks, args.samples, args.ingest_only)
+                         args.tasks, args.samples, args.stop_after)
         side.close()
     shutil.rmtree(directory, ignore_errors=True)
     with open(args.out, 'w') as f:
@@ -498,8 +501,8 @@ def add_options(parser):
                         'ref (e.g. main), in processes of its own, and give '
                         'this checkout as ratios to it')
     parser.add_argument('--ingest-tracks', type=int, metavar='M',
-                        help='also ingest M tracks per side (no reads), e.g. '
-                        '1000000 when --tracks is smaller')
+                        help='also ingest and pack M tracks per side (no '
+                        'reads), e.g. 1000000 when --tracks is smaller')
     parser.add_argument('--users', type=int, default=None,
                         help='default: tracks / 1,000 (min. 20), so that a '
                         'user has ~1,000 tracks')
@@ -517,7 +520,7 @@ def users_for(args, tracks):
     return args.users or max(20, tracks // 1000)
 
 
-def run_child(args, side, mode, tracks, library, ingest_only):
+def run_child(args, side, mode, tracks, library, stop_after):
     """Measure one side in a new process whose ``sys.path`` starts with
     ``library`` (a ``src`` directory); return its figures."""
     out = os.path.join(args.var, 'storage-%s-%s.json' % (side, mode))
@@ -528,8 +531,8 @@ def run_child(args, side, mode, tracks, library, ingest_only):
                '--tracks', str(tracks), '--users',
                str(users_for(args, tracks)), '--tasks', str(args.tasks),
                '--samples', str(args.samples), '--var', args.var]
-    if ingest_only:
-        command.append('--ingest-only')
+    if stop_after:
+        command += ['--stop-after', stop_after]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [library] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
     subprocess.run(command, check=True, env=env)
@@ -547,8 +550,8 @@ def run(args):
             'machine': _measure.machine(),
             'load': ', '.join('%.2f' % x for x in os.getloadavg()),
             'labels': {'sqlite': SQLiteSide.label,
-                       'this': 'this checkout (%s)' % _measure.describe(
-                           REPO)}}
+                       'this': 'this checkout (src/ as of %s)'
+                               % _measure.describe(REPO)}}
     with _libraries(args, meta) as libraries:
         results = {'full': {mode: {} for mode in args.modes}}
         plan = [('full', args.tracks, args.rounds)]
@@ -572,7 +575,8 @@ def run(args):
                         result = run_child(
                             args, side, mode, tracks,
                             libraries.get(side, libraries['this']),
-                            ingest_only=part == 'ingest' or round > 0)
+                            'ingest' if round > 0 else (
+                                'pack' if part == 'ingest' else None))
                         kept = results[part][mode].setdefault(side, result)
                         kept.setdefault('ingest_rounds', []).append(
                             result['ingest'])
@@ -583,35 +587,34 @@ def run(args):
 
 @contextlib.contextmanager
 def _libraries(args, meta):
-    """Yield {'this': src of this checkout, 'ref': src of --compare's ref};
+    """Yield {'ref': src of --compare's ref, 'this': src of this checkout};
     the ref's is unpacked for the duration of the run."""
-    libraries = {}
-    with contextlib.ExitStack() as stack:
-        if args.compare:
-            libraries['ref'] = stack.enter_context(
-                _measure.library_at(REPO, args.compare))
-            meta['labels']['ref'] = '%s (%s)' % (
-                args.compare, _measure.describe(REPO, args.compare))
-        libraries['this'] = os.path.join(REPO, 'src')
-        yield libraries
+    this = os.path.join(REPO, 'src')
+    if not args.compare:
+        yield {'this': this}
+        return
+    with _measure.library_at(REPO, args.compare) as ref:
+        meta['labels']['ref'] = '%s (src/ as of %s)' % (
+            args.compare, _measure.describe(REPO, args.compare))
+        yield {'ref': ref, 'this': this}
 
 
 # Rows of the report: (label, the figure, its format, extra text, whether
 # a ratio to SQLite follows). A figure of None prints as a dash.
 
-def _cold(key, unit):
+def _cold_rows(what, key, unit):
     scale = 1 if unit == 'µs' else 1e3
     return [
-        ('records loaded: mean (max)',
+        (what + ': records loaded, mean (max)',
          lambda r: r.get('cold_loads', {}).get(key, {}).get('mean'),
          '%.1f', lambda r: ' (%d)' % r['cold_loads'][key]['max'], False),
-        ('mean %s' % unit, lambda r: r['cold'][key]['mean'] / scale, None,
-         None, True),
-        ('p50 %s' % unit, lambda r: r['cold'][key]['p50'] / scale, None,
-         None, True)]
+        (what + ': mean ' + unit, lambda r: r['cold'][key]['mean'] / scale,
+         None, None, True),
+        (what + ': p50 ' + unit, lambda r: r['cold'][key]['p50'] / scale,
+         None, None, True)]
 
 
-ROWS = [
+INGEST_ROWS = [
     ('ingest tracks/s', lambda r: r['ingest'], '%.0f', None, True),
     ('peak RSS of the process, MB', lambda r: r.get('rss_mb'), '%.0f', None,
      False),
@@ -621,17 +624,15 @@ ROWS = [
      lambda r: r.get('stored_bytes_per_track'), '%.0f', None, False),
     ('bytes/track on disk, before pack', lambda r: r.get('bytes_per_track'),
      '%.0f', None, True),
-]
-FULL_ROWS = ROWS + [
     ('bytes/track on disk, after pack',
-     lambda r: r['bytes_per_track_packed'], '%.0f', None, True),
-] + [('%s: %s' % (what, label), figure, fmt, extra, vs)
-     for what, key, unit in (
-         ('cold last track, first call', 'last_first', 'µs'),
-         ('cold last track, upper nodes loaded', 'last_upper', 'µs'),
-         ("cold one user's tracks, first call", 'user_first', 'ms'),
-         ("cold one user's tracks, upper nodes loaded", 'user_upper', 'ms'))
-     for label, figure, fmt, extra, vs in _cold(key, unit)] + [
+     lambda r: r.get('bytes_per_track_packed'), '%.0f', None, True),
+]
+FULL_ROWS = INGEST_ROWS + (
+    _cold_rows('cold last track, first call', 'last_first', 'µs')
+    + _cold_rows('cold last track, upper nodes loaded', 'last_upper', 'µs')
+    + _cold_rows("cold one user's tracks, first call", 'user_first', 'ms')
+    + _cold_rows("cold one user's tracks, upper nodes loaded", 'user_upper',
+                 'ms')) + [
     ('warm last track: mean µs', lambda r: r['warm']['last']['mean'], None,
      None, True),
     ("warm one user's tracks: mean ms",
@@ -652,7 +653,7 @@ FULL_ROWS = ROWS + [
 
 
 def _table(rows, res, sides, compare):
-    head = ['', 'SQLite'] + [{'ref': 'ref', 'this': 'this'}[s]
+    head = [' ', 'SQLite'] + [{'ref': 'ref', 'this': 'this'}[s]
                              for s in sides if s != 'sqlite']
     if compare:
         head.append('this / ref')
@@ -715,11 +716,12 @@ def report(args, results, meta):
         lines.append('')
     if 'ingest' in results:
         tracks = args.ingest_tracks
-        lines += ['### Ingest only: %d tracks of %d users' % (
+        lines += ['### Ingest and pack (no reads): %d tracks of %d users' % (
             tracks, users_for(args, tracks)), '']
         for mode in args.modes:
             lines += ['Workload `%s`' % mode, '']
-            lines += _table(ROWS, results['ingest'][mode], sides, compare)
+            lines += _table(INGEST_ROWS, results['ingest'][mode], sides,
+                            compare)
             lines.append('')
     return lines
 
@@ -769,7 +771,7 @@ def main():
     parser.add_argument('--lib', help=argparse.SUPPRESS)
     parser.add_argument('--mode', help=argparse.SUPPRESS)
     parser.add_argument('--out', help=argparse.SUPPRESS)
-    parser.add_argument('--ingest-only', action='store_true',
+    parser.add_argument('--stop-after', choices=['ingest', 'pack'],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
