@@ -166,3 +166,25 @@ def library_at(repo, ref):
             tar.extractall(directory, filter='data')
         yield os.path.join(directory, 'src')
 
+
+
+# Saved runs
+
+def save_run(stem, args, results, meta, lines):
+    """Write a report to ``stem.md`` and its run (``args``, ``results``,
+    ``meta``) to ``stem.json``, which ``print_saved`` reads back."""
+    with open(stem + '.md', 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    with open(stem + '.json', 'w') as f:
+        json.dump({'meta': meta, 'args': vars(args), 'results': results}, f,
+                  indent=1)
+
+
+def print_saved(path, report):
+    """Print the report of a run saved by ``save_run`` again:
+    ``report(args, results, meta)`` gives its lines."""
+    import argparse
+    with open(path) as f:
+        saved = json.load(f)
+    print('\n'.join(report(argparse.Namespace(**saved['args']),
+                           saved['results'], saved['meta'])))

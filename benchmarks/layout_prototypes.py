@@ -51,6 +51,7 @@ from ZODB.FileStorage import FileStorage  # noqa: E402
 import layout_models as models  # noqa: E402
 import storage_bench  # noqa: E402
 from _measure import RecordCounter, machine  # noqa: E402
+from _measure import print_saved, save_run  # noqa: E402
 from _measure import duration as _t  # noqa: E402
 from _measure import optional as _f  # noqa: E402
 from cybertools_tracking.db import DEFAULT_CACHE_SIZE  # noqa: E402
@@ -481,10 +482,7 @@ def main():
         check()
         return
     if args.report:
-        with open(args.report) as f:
-            saved = json.load(f)
-        print('\n'.join(report(argparse.Namespace(**saved['args']),
-                               saved['results'], saved['meta'])))
+        print_saved(args.report, report)
         return
     if args.quick:
         args.tracks, args.samples = 50_000, 6
@@ -518,14 +516,9 @@ def main():
                 kept['ingest'] = max(kept['ingest_rounds'])
     meta['minutes'] = (time.time() - started) / 60
     lines = report(args, results, meta)
-    text = '\n'.join(lines)
-    print(text)
-    stem = os.path.join(args.var, 'layout-last-run')
-    with open(stem + '.md', 'w') as f:
-        f.write(text + '\n')
-    with open(stem + '.json', 'w') as f:
-        json.dump({'meta': meta, 'args': vars(args), 'results': results}, f,
-                  indent=1)
+    print('\n'.join(lines))
+    save_run(os.path.join(args.var, 'layout-last-run'), args, results, meta,
+             lines)
 
 
 if __name__ == '__main__':

@@ -744,15 +744,6 @@ def command_line(args):
     return ' '.join(['benchmarks/storage_bench.py'] + [str(w) for w in words])
 
 
-def save(args, results, meta, lines):
-    stem = os.path.join(args.var, 'storage-last-run')
-    with open(stem + '.md', 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-    with open(stem + '.json', 'w') as f:
-        json.dump({'meta': meta, 'args': vars(args), 'results': results}, f,
-                  indent=1)
-
-
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
@@ -778,16 +769,14 @@ def main():
         child(args)
         return
     if args.report:
-        with open(args.report) as f:
-            saved = json.load(f)
-        print('\n'.join(report(argparse.Namespace(**saved['args']),
-                               saved['results'], saved['meta'])))
+        _measure.print_saved(args.report, report)
         return
     if args.quick:
         quick(args)
     results, meta = run(args)
     lines = report(args, results, meta)
-    save(args, results, meta, lines)
+    _measure.save_run(os.path.join(args.var, 'storage-last-run'), args,
+                      results, meta, lines)
     print('\n'.join(lines))
 
 
