@@ -33,16 +33,17 @@ sys.path.insert(0, HERE)
 import concurrency_bench  # noqa: E402
 import goals_bench  # noqa: E402
 import storage_bench  # noqa: E402
+import storage_report  # noqa: E402
 import threads_bench  # noqa: E402
 
 
 machine = goals_bench.machine
 
 
-def storage_report(args, out):
+def storage_section(args, out):
     results, meta = storage_bench.run(args)
     out['storage'] = {'meta': meta, 'results': results}
-    return storage_bench.report(args, results, meta)
+    return storage_report.report(args, results, meta)
 
 
 def main():
@@ -68,7 +69,7 @@ def main():
     out = {'date': stamp, 'machine': machine()}
     lines = ['## %s' % stamp, '', 'Machine: %s' % out['machine'], '']
     if 'storage' in args.only:
-        lines += storage_report(args, out)
+        lines += storage_section(args, out)
     if 'goals' in args.only:
         lines += goals_bench.report(
             {'items': 20_000 if args.quick else 100_000, 'var': args.var,
