@@ -163,7 +163,10 @@ def library_at(repo, ref):
         archive = subprocess.run(['git', '-C', repo, 'archive', commit,
                                   'src'], check=True, capture_output=True)
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(directory, filter='data')
+            if hasattr(tarfile, 'data_filter'):    # Python 3.10.12+
+                tar.extractall(directory, filter='data')
+            else:
+                tar.extractall(directory)
         yield os.path.join(directory, 'src')
 
 
