@@ -373,7 +373,7 @@ def lose_the_first_batch_commit(monkeypatch, reaches_the_database):
     away: before the commit reaches the database, or after (the reply is
     lost)."""
     from ZEO.Exceptions import ClientDisconnected
-    from cybertools_tracking import cli
+    from cybertools_tracking.cli import loading as cli
     real = cli.retry_transaction
     lost = []
 
@@ -887,3 +887,34 @@ def test_import_stops_when_the_zeo_server_stays_away(zeo_path):
                    '1051, the 50 tracks read since the last commit were not '
                    'stored; resume from line 1001\n')
     assert sorted(n for _, _, n in tracks) == list(range(1000))
+
+
+# the package
+
+def test_every_command_says_what_it_does_with_an_example(run):
+    from cybertools_tracking.cli import make_parser
+    parser = make_parser()
+    names = [action for action in parser._subparsers._group_actions
+             ][0].choices
+    assert {'demo', 'import', 'query', 'runs', 'stats', 'check',
+            'zeo'} <= set(names)
+    for name in names:
+        code, out, err = run(name, '--help')
+        assert code == 0, name
+        assert 'example:\n  cybertools-tracking ' in out, name
+        description = out.split('\n\n')[1]
+        assert len(description.split()) >= 4, (name, description)
+
+
+def test_the_demo_leaves_no_marker_in_the_storage(run, db):
+    from cybertools_tracking.storage import TrackingStorage
+    assert run('--db', db, 'demo')[0] == 0
+    database = open_db(db)
+    try:
+        with database.transaction() as connection:
+            storage = get_storage(connection, create=False)
+            storage._p_activate()
+            own = set(storage.__dict__) - set(TrackingStorage().__dict__)
+            assert own == set()
+    finally:
+        database.close()
