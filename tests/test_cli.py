@@ -918,3 +918,20 @@ def test_the_demo_leaves_no_marker_in_the_storage(run, db):
             assert own == set()
     finally:
         database.close()
+
+
+def test_import_twice_with_event_ids_stores_each_track_once(run, db,
+                                                            tmp_path):
+    records = [dict(r, eventId='e%d' % n) for n, r in enumerate(GOOD)]
+    path = write(tmp_path, jsonl(*records))
+    assert run('--db', db, 'import', path)[:2] == (
+        0, 'imported %d tracks, skipped 0 lines\n' % len(GOOD))
+    stored = tracks_in(db)
+    assert run('--db', db, 'import', path)[0] == 0
+    assert tracks_in(db) == stored
+    changed = dict(records[0], data={'page': 99})
+    code, out, err = run('--db', db, 'import', write(tmp_path, jsonl(changed),
+                                                     'changed.jsonl'))
+    assert code == 1
+    assert "eventId 'e0' names track 0000001" in err
+    assert tracks_in(db) == stored

@@ -45,7 +45,7 @@ def add_commands(command):
 
 # import
 
-_FIELDS = ('taskId', 'userName', 'data', 'runId', 'timeStamp')
+_FIELDS = ('taskId', 'userName', 'data', 'runId', 'timeStamp', 'eventId')
 _REQUIRED = ('taskId', 'userName', 'data')
 
 
@@ -101,7 +101,8 @@ def _fields(names):
 def _save(storage, record):
     return storage.saveUserTrack(record['taskId'], record.get('runId', 0),
                                  record['userName'], record['data'],
-                                 timeStamp=record.get('timeStamp'))
+                                 timeStamp=record.get('timeStamp'),
+                                 eventId=record.get('eventId'))
 
 
 def _open_input(name):
