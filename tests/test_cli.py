@@ -190,7 +190,7 @@ BAD = [
     (8, '{"taskId": "t", "userName": "u", "data": {}, "runId": "1"}',
      'runId must be an int'),
     (9, '{"taskId": "t", "userName": "u", "data": {}, "timeStamp": "x"}',
-     'timeStamp must be a number'),
+     'timeStamp: expected seconds since the epoch'),
     (10, '{"taskId": "t", "userName": "u", "data": {}, "timestamp": 1}',
      "unknown field 'timestamp'"),
 ]
@@ -440,10 +440,19 @@ def test_import_shows_progress_only_on_a_terminal(db, tmp_path, monkeypatch,
     terminal = Terminal()
     monkeypatch.setattr(sys, 'stderr', terminal)
     assert main(['--db', db, 'import', path, '--batch', '1']) == 0
-    assert '\r\x1b[K%s: 2 tracks imported' % path in terminal.getvalue()
+    shown = terminal.getvalue()
+    # A tqdm bar: the source, the percent of its bytes, the tracks.
+    assert path in shown and '100%' in shown and '3 tracks' in shown
     monkeypatch.undo()
     assert main(['--db', db, 'import', path, '--batch', '1']) == 0
     assert capsys.readouterr().err == ''
+    # Plain lines when asked, not on a terminal.
+    assert main(['--db', db, 'import', path, '--batch', '1',
+                 '--progress']) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith('%s: line 1 (' % path)
+    assert '%), 1 tracks imported, 0 lines skipped, ' in lines[0]
+    assert lines[0].endswith(' tracks/s')
 
 
 # query
@@ -535,7 +544,7 @@ def test_query_usage_errors(run, filled):
     code, out, err = run('--db', filled, 'query')
     assert code == 2 and 'at least one criterion' in err
     for bad in (('--from', 'yesterday'), ('--to', '2024-13-01'),
-                ('--limit', '-1'), ('--run', '0'), ('--format', 'xml')):
+                ('--limit', '-1'), ('--run', '-1'), ('--format', 'xml')):
         code, out, err = run('--db', filled, 'query', '--task', '*', *bad)
         assert code == 2, bad
         assert bad[0] in err
@@ -927,7 +936,9 @@ def test_import_twice_with_event_ids_stores_each_track_once(run, db,
     assert run('--db', db, 'import', path)[:2] == (
         0, 'imported %d tracks, skipped 0 lines\n' % len(GOOD))
     stored = tracks_in(db)
-    assert run('--db', db, 'import', path)[0] == 0
+    assert run('--db', db, 'import', path)[:2] == (
+        0, 'imported 0 tracks, skipped 0 lines, %d lines with event ids '
+        'stored before\n' % len(GOOD))
     assert tracks_in(db) == stored
     changed = dict(records[0], data={'page': 99})
     code, out, err = run('--db', db, 'import', write(tmp_path, jsonl(changed),

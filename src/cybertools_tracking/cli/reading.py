@@ -59,8 +59,9 @@ def add_criteria(parser, verb='show'):
     parser.add_argument('--task', action='append', metavar='TASK_ID',
                         help='task id; repeat for any of several')
     parser.add_argument('--run', action='append', metavar='RUN_ID',
-                        type=positive_int,
-                        help='run number; repeat for any of several')
+                        type=non_negative_int,
+                        help='run number, 0 for the current run of each '
+                             'task; repeat for any of several')
     parser.add_argument('--user', action='append', metavar='USER',
                         help='user name; repeat for any of several')
     parser.add_argument('--from', dest='time_from', metavar='TIME',
@@ -92,6 +93,28 @@ def criteria_of(args, command='query'):
     return criteria
 
 
+def current_runs(storage, criteria):
+    """``criteria`` with run 0 replaced by the current runs of the tasks
+    asked for (of every task without --task); None if no run is left."""
+    runs = criteria.get('runId')
+    if runs is None:
+        return criteria
+    runs = runs if isinstance(runs, list) else [runs]
+    if 0 not in runs:
+        return criteria
+    tasks = criteria.get('taskId', '*')
+    tasks = tasks if isinstance(tasks, list) else [tasks]
+    wanted = [run for run in runs if run]
+    for taskId, runId in storage.getCurrentRuns().items():
+        if any(taskId == task or (task.endswith('*')
+                                  and taskId.startswith(task[:-1]))
+               for task in tasks):
+            wanted.append(runId)
+    if not wanted:
+        return None
+    return dict(criteria, runId=sorted(set(wanted)))
+
+
 def run_query(args):
     criteria = criteria_of(args)
     if args.limit is not None:
@@ -100,7 +123,8 @@ def run_query(args):
         criteria['newestFirst'] = True
     with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
-        tracks = storage.query(**criteria)
+        criteria = current_runs(storage, criteria)
+        tracks = [] if criteria is None else storage.query(**criteria)
         if args.format == 'table':
             rows = []
             for count, track in enumerate(tracks, 1):
