@@ -12,6 +12,9 @@ RUN_COLUMNS = ('id', 'taskId', 'start', 'end', 'finished', 'current')
 # The columns of ``--format csv``: a track's fields, data as JSON.
 CSV_TRACK_COLUMNS = ('id', 'taskId', 'runId', 'userName', 'timeStamp',
                      'eventId', 'data')
+# ``export --format csv``: a row per run (kind "run") before the tracks.
+CSV_RUN_COLUMNS = ('kind', 'id', 'taskId', 'start', 'end', 'finished',
+                   'current')
 
 
 def local_time(ts):

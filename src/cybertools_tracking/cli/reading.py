@@ -4,6 +4,9 @@ They read in a transaction that is aborted, and refuse to create a
 missing database.
 """
 
+import contextlib
+import sys
+
 from ZODB.FileStorage import FileStorage
 
 from cybertools_tracking.cli.common import EXIT_DATA, EXIT_OK, EXIT_USAGE
@@ -14,8 +17,12 @@ from cybertools_tracking.cli.common import one_or_list, positive_int
 from cybertools_tracking.cli.common import storage_name, time_from, time_to
 from cybertools_tracking.cli.common import TIME_HELP
 from cybertools_tracking.cli.formatting import RUN_COLUMNS, TRACK_COLUMNS
+from cybertools_tracking.cli.formatting import CSV_TRACK_COLUMNS
 from cybertools_tracking.cli.formatting import run_dict, run_rows, size
 from cybertools_tracking.cli.formatting import table, track_row, write_json
+from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS, csv_writer
+from cybertools_tracking.cli.formatting import csv_track_row, track_dict
+from cybertools_tracking.cli.formatting import write_csv
 from cybertools_tracking.cli.jsoncodec import dumps
 
 
@@ -33,8 +40,26 @@ def add_commands(command):
     query.add_argument('--newest-first', action='store_true',
                        help='order by time, newest first (with --limit: '
                             'the newest N)')
-    query.add_argument('--format', choices=('table', 'json', 'jsonl'),
-                       default='table')
+    query.add_argument('--format', choices=('table', 'json', 'jsonl',
+                                            'csv'),
+                       default='table',
+                       help='a table (default), a JSON list, JSON Lines or '
+                            'CSV (data as JSON in the last column)')
+    query.add_argument('--count', action='store_true',
+                       help='print only the number of tracks found')
+
+    export = command(
+        'export', run_export, 'write tracks and their runs, all or those '
+        'that meet the criteria, as JSON Lines that "import" reads back '
+        'into the same tracks and runs (runs first, then tracks in id '
+        'order; strict JSON, data encoded as jsoncodec documents), or as '
+        'CSV for spreadsheets',
+        "cybertools-tracking export --task 'python/*' -o python.jsonl")
+    add_criteria(export)
+    export.add_argument('-o', '--output', metavar='FILE',
+                        help='the file to write (default stdout)')
+    export.add_argument('--format', choices=('jsonl', 'csv'),
+                        default='jsonl')
 
     runs = command('runs', run_runs, 'list the runs; * marks a task\'s '
                    'current run', 'cybertools-tracking runs --task quiz')
@@ -125,7 +150,11 @@ def run_query(args):
         storage = existing_storage(conn, args)
         criteria = current_runs(storage, criteria)
         tracks = [] if criteria is None else storage.query(**criteria)
-        if args.format == 'table':
+        if args.count:
+            print(len(tracks))
+        elif args.format == 'csv':
+            write_csv(tracks, conn)
+        elif args.format == 'table':
             rows = []
             for count, track in enumerate(tracks, 1):
                 rows.append(track_row(track))
@@ -210,3 +239,63 @@ def run_stats(args):
             table(('  taskId', 'tracks'),
                   [('  ' + task, str(n)) for task, n in perTask.items()])
     return EXIT_OK
+
+
+def run_export(args):
+    try:
+        criteria = criteria_of(args, 'export')
+    except CommandError:
+        criteria = None             # no criteria: everything
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        if criteria is not None:
+            criteria = current_runs(storage, criteria)
+            tracks = [] if criteria is None else storage.query(**criteria)
+            runIds = sorted({track.runId for track in tracks})
+            runs = [run for run in map(storage.getRun, runIds)
+                    if run is not None]
+        else:
+            tracks = storage.values()
+            runs = storage.getRuns()
+        try:
+            out = (open(args.output, 'w', encoding='utf-8', newline='')
+                   if args.output else contextlib.nullcontext(sys.stdout))
+        except OSError as problem:
+            raise CommandError('cannot write %s: %s' % (
+                args.output, problem.strerror or problem)) from None
+        with out as stream:
+            count = export(storage, conn, runs, tracks, stream, args.format)
+    if args.output:
+        print('exported %d runs and %d tracks to %s'
+              % (len(runs), count, args.output), file=sys.stderr)
+    return EXIT_OK
+
+
+def export(storage, conn, runs, tracks, out, format='jsonl'):
+    """Write ``runs``, then ``tracks`` with their event ids, to ``out``;
+    return the number of tracks."""
+    current = storage.getCurrentRuns()
+    if format == 'csv':
+        writer = csv_writer(out)
+        writer.writerow(('kind',) + CSV_RUN_COLUMNS[1:])
+        for run in runs:
+            record = run_dict(run, current)
+            writer.writerow(['run'] + ['' if record[c] is None
+                                       else record[c]
+                                       for c in CSV_RUN_COLUMNS[1:]])
+    else:
+        for run in runs:
+            out.write(dumps(dict(kind='run', **run_dict(run, current)))
+                      + '\n')
+    count = 0
+    for count, track in enumerate(tracks, 1):
+        eventId = storage.getEventId(track)
+        if format == 'csv':
+            if count == 1:
+                writer.writerow(('kind',) + CSV_TRACK_COLUMNS)
+            writer.writerow(('track',) + csv_track_row(track, eventId))
+        else:
+            out.write(dumps(track_dict(track, eventId)) + '\n')
+        if count % GC_EVERY == 0:
+            conn.cacheGC()
+    return count
