@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import sys
+import time
 
 import transaction
 
@@ -256,3 +257,71 @@ def existing_storage(conn, args):
 
 def one_or_list(values):
     return values[0] if len(values) == 1 else values
+
+
+# progress
+
+# Plain progress lines (--progress, not a terminal): at most one per so
+# many seconds.
+PROGRESS_EVERY = 5.0
+
+
+class Progress:
+    """How far a long command got, on stderr.
+
+    On a terminal a tqdm bar (percent of ``total``, rate, time left):
+    tqdm is a small pure-Python package that handles terminal widths,
+    rate smoothing and redrawing around other output, which a
+    hand-written ``\\r`` line does badly. Elsewhere (a log, a container),
+    with ``plain``, a line at most every PROGRESS_EVERY seconds (the
+    first at once); else nothing.
+    """
+
+    def __init__(self, desc, total, unit='it', plain=False):
+        self.stream = sys.stderr
+        self.desc = desc
+        self.total = total
+        self.bar = None
+        self.plain = plain and not self.stream.isatty()
+        self.started = time.monotonic()
+        self.last = None
+        if self.stream.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit=unit, desc=desc,
+                            unit_scale=unit == 'B', unit_divisor=1024,
+                            file=self.stream, leave=False,
+                            dynamic_ncols=True, mininterval=0.5)
+
+    def share(self, done):
+        """`` (12.3%)`` of the total, or '' without one."""
+        if not self.total or done is None:
+            return ''
+        return ' (%.1f%%)' % (100.0 * done / self.total)
+
+    def seconds(self):
+        return max(time.monotonic() - self.started, 1e-6)
+
+    def update(self, done, text, short=None):
+        """``done`` of the total; ``text`` for a plain line, ``short``
+        (default ``text``) after the bar."""
+        if self.bar is not None:
+            if done is not None:
+                self.bar.update(done - self.bar.n)
+            self.bar.set_postfix_str(short or text, refresh=True)
+            return
+        now = time.monotonic()
+        if not self.plain or (self.last is not None
+                              and now - self.last < PROGRESS_EVERY):
+            return
+        self.last = now
+        print('%s: %s' % (self.desc, text), file=self.stream, flush=True)
+
+    def clear(self):
+        """Make room for a message (the bar redraws itself later)."""
+        if self.bar is not None:
+            self.bar.clear()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

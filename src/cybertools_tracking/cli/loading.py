@@ -35,6 +35,7 @@ from ZODB.POSException import POSError
 
 from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_DATA
 from cybertools_tracking.cli.common import EXIT_INTERRUPTED, EXIT_OK
+from cybertools_tracking.cli.common import Progress
 from cybertools_tracking.cli.common import ClientDisconnected, CommandError
 from cybertools_tracking.cli.common import connection as _connection
 from cybertools_tracking.cli.common import error as _error
@@ -49,11 +50,6 @@ from cybertools_tracking.validation import InvalidTypeError
 from cybertools_tracking.validation import ValidationError, check_run_id
 from cybertools_tracking.validation import check_optional_name
 from cybertools_tracking.validation import check_timestamp
-
-# Plain progress lines (--progress, not a terminal): at most one per so
-# many seconds, after a commit.
-PROGRESS_EVERY = 5.0
-
 
 def add_commands(command):
     load = command(
@@ -283,7 +279,7 @@ def run_import(args):
                            'cannot be read again', 2)
     # Open the input first: a wrong file name must not create a database.
     source = _Input(args.file)
-    progress = _Progress(source, args.progress)
+    progress = Progress(source.source, source.size, 'B', args.progress)
 
     def on_wait(message):
         progress.clear()
@@ -338,6 +334,7 @@ class _Import:
         self.committing = False
         self.signal = None      # a signal that came during a commit
         self.first_line = 1
+        self.base = 0           # tracks imported before a resume
         if args.resume:
             self.restart()
         if args.rejects:
@@ -364,7 +361,9 @@ class _Import:
         self.runs = dict(done.runs)
         self.imported, self.skipped = done.imported, done.skipped
         self.first_line = self.resume = done.line + 1
-        self.progress.start(self.input.position(), done.imported)
+        self.base = done.imported
+        self.progress.update(self.input.position(), 'resuming at line %d'
+                             % self.resume)
 
     @contextlib.contextmanager
     def signals(self):
@@ -497,8 +496,13 @@ class _Import:
             self.rejects.flush()
         self.rejected.clear()
         self.connection.cacheGC()
-        self.progress.update(self.input.position(), number, self.imported,
-                             self.skipped)
+        position = self.input.position()
+        rate = (self.imported - self.base) / self.progress.seconds()
+        self.progress.update(position, 'line %d%s, %d tracks imported, %d '
+                             'lines skipped, %.0f tracks/s'
+                             % (number, self.progress.share(position),
+                                self.imported, self.skipped, rate),
+                             '%d tracks' % self.imported)
         if self.signal is not None:
             raise Interrupted(self.signal)
 
@@ -604,61 +608,3 @@ class _Import:
                     summary += (' with "import --resume %s"'
                                 % self.input.name)
         return summary
-
-
-class _Progress:
-    """How far the import got, on stderr: a progress bar (tqdm: percent of
-    the file's bytes, rate and time left) when stderr is a terminal;
-    otherwise, with ``plain``, a line after a commit at most every
-    PROGRESS_EVERY seconds; else nothing."""
-
-    def __init__(self, input, plain):
-        self.stream = sys.stderr
-        self.input = input
-        self.bar = None
-        self.plain = plain and not self.stream.isatty()
-        self.started = time.monotonic()
-        self.last = None
-        self.base = 0           # tracks imported before (a resumed import)
-        if self.stream.isatty():
-            from tqdm import tqdm
-            self.bar = tqdm(total=input.size, unit='B', unit_scale=True,
-                            unit_divisor=1024, file=self.stream,
-                            desc=input.source, leave=False,
-                            dynamic_ncols=True, mininterval=0.5)
-
-    def start(self, position, imported):
-        self.base = imported
-        if self.bar is not None and position:
-            self.bar.update(position)
-
-    def update(self, position, line, imported, skipped):
-        if self.bar is not None:
-            if position is not None:
-                self.bar.update(position - self.bar.n)
-            self.bar.set_postfix_str('%d tracks' % imported, refresh=True)
-            return
-        now = time.monotonic()
-        if not self.plain or (self.last is not None
-                              and now - self.last < PROGRESS_EVERY):
-            return
-        self.last = now
-        rate = (imported - self.base) / max(now - self.started, 1e-6)
-        share = ('' if not self.input.size or position is None
-                 else ' (%.1f%%)' % (100.0 * position / self.input.size))
-        print('%s: line %d%s, %d tracks imported, %d lines skipped, '
-              '%.0f tracks/s' % (self.source_name(), line, share, imported,
-                                 skipped, rate),
-              file=self.stream, flush=True)
-
-    def source_name(self):
-        return self.input.source
-
-    def clear(self):
-        if self.bar is not None:
-            self.bar.clear()
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
