@@ -1,14 +1,15 @@
 """import: resumable after Ctrl-C, SIGTERM and SIGKILL, changed files
 refused, rejects, gzip input, ISO 8601 times; query --run 0."""
 
+import contextlib
 import gzip
+import io
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -16,7 +17,32 @@ from cybertools_tracking.cli import main
 from cybertools_tracking.db import get_storage, open_db
 from cybertools_tracking.imports import import_progress
 
-from tests.test_cli import jsonl, run, tracks_in, write  # noqa: F401 (fixture)
+from tests.test_cli import jsonl, tracks_in, write
+
+
+def cli(*argv):
+    """cli(*argv) -> (exit code, stdout, stderr) of the command line."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def run():
+    return cli
+
+
+def ctrl_c_at(monkeypatch, n):
+    """Ctrl-C comes as the track numbered ``n`` is saved."""
+    from cybertools_tracking.cli import loading
+    real = loading._save
+
+    def save(storage, record, runs):
+        if record.get('data', {}).get('n') == n:
+            raise KeyboardInterrupt
+        return real(storage, record, runs)
+    monkeypatch.setattr(loading, '_save', save)
 
 
 @pytest.fixture
@@ -126,15 +152,8 @@ def test_ctrl_c_rolls_back_the_batch_and_names_the_line(run, db, tmp_path,
 
 
 def test_a_changed_file_is_refused(run, db, tmp_path, monkeypatch):
-    from cybertools_tracking.cli import loading
     path = write(tmp_path, numbered(20))
-    real = loading._save
-
-    def stop_at_15(storage, record, runs):
-        if record['data']['n'] == 15:
-            raise KeyboardInterrupt
-        return real(storage, record, runs)
-    monkeypatch.setattr(loading, '_save', stop_at_15)
+    ctrl_c_at(monkeypatch, 15)
     assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
     monkeypatch.undo()
     original = open(path).read()
@@ -207,17 +226,10 @@ def test_gzip_input_and_iso_times(run, db, tmp_path):
 
 
 def test_gzip_input_resumes(run, db, tmp_path, monkeypatch):
-    from cybertools_tracking.cli import loading
     path = str(tmp_path / 'in.jsonl.gz')
     with gzip.open(path, 'wt', encoding='utf-8') as f:
         f.write(numbered(50))
-    real = loading._save
-
-    def stop_at_33(storage, record, runs):
-        if record['data']['n'] == 33:
-            raise KeyboardInterrupt
-        return real(storage, record, runs)
-    monkeypatch.setattr(loading, '_save', stop_at_33)
+    ctrl_c_at(monkeypatch, 33)
     assert run('--db', db, 'import', path, '--batch', '10')[0] == 130
     monkeypatch.undo()
     assert numbers(db) == list(range(30))

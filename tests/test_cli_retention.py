@@ -6,21 +6,18 @@ import re
 import pytest
 
 from cybertools_tracking.check import check_storage
-from cybertools_tracking.cli import main
 from cybertools_tracking.db import get_storage, open_db
 from cybertools_tracking.goals import CountTracker
 from cybertools_tracking.tracked_goals import task_group
+
+from tests.test_cli_import import cli
 
 T0 = 1_700_000_000          # 2023-11-14T22:13:20Z
 
 
 @pytest.fixture
-def run(capsys):
-    def run(*argv):
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run
+def run():
+    return cli
 
 
 def fill(path):

@@ -78,20 +78,18 @@ def quiet_client_logs():
 
 # argument types
 
-def positive_int(text):
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError('expected a positive number, got %r'
-                                         % text)
-    return value
+def _at_least(minimum, expected):
+    def whole_number(text):
+        value = _int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError('expected %s, got %r'
+                                             % (expected, text))
+        return value
+    return whole_number
 
 
-def non_negative_int(text):
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError('expected a number >= 0, got %r'
-                                         % text)
-    return value
+positive_int = _at_least(1, 'a positive number')
+non_negative_int = _at_least(0, 'a number >= 0')
 
 
 def seconds(text):
