@@ -257,3 +257,14 @@ def test_run_0_is_the_current_run(run, db, tmp_path):
     assert query('--run', '0', '--user', 'u0') == []   # t0 started anew
     assert query('--run', '0', '--user', 'u1') == [1]
     assert query('--task', 'nothing', '--run', '0') == []
+
+
+def test_an_import_from_stdin_leaves_no_record(db, monkeypatch):
+    from cybertools_tracking.imports import ROOT_KEY
+    monkeypatch.setattr(sys, 'stdin', io.StringIO(numbered(3)))
+    assert cli('--db', db, 'import', '-', '--batch', '2')[:2] == (
+        0, 'imported 3 tracks, skipped 0 lines\n')
+    database = open_db(db)
+    with database.transaction() as connection:
+        assert list(connection.root()[ROOT_KEY].keys()) == []
+    database.close()

@@ -16,7 +16,8 @@ Records live in the database root under ``ROOT_KEY``: an OOBTree keyed by
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
-__all__ = ['ImportProgress', 'ROOT_KEY', 'import_progress']
+__all__ = ['ImportProgress', 'ROOT_KEY', 'import_progress',
+           'forget_progress']
 
 ROOT_KEY = 'cybertools_tracking.imports'
 
@@ -66,3 +67,11 @@ def import_progress(connection, storage_name, source, create=False):
     if progress is None and create:
         progress = records[key] = ImportProgress(source)
     return progress
+
+
+def forget_progress(connection, storage_name, source):
+    """Remove the record of ``source`` (an import of stdin, which cannot
+    be resumed, once it is done)."""
+    records = connection.root().get(ROOT_KEY)
+    if records is not None:
+        records.pop((storage_name, source), None)

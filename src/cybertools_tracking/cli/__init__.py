@@ -4,10 +4,11 @@
 
     cybertools-tracking [--db URI_OR_PATH] [--storage NAME] COMMAND ...
 
-One module per group of commands: ``loading`` (import), ``reading``
-(query, runs, stats, check), ``maintenance`` (zeo), ``demo``; the
-output formats are in ``formatting`` and ``jsoncodec``, what they all
-share in ``common``. Each module's ``add_commands(command)`` adds its
+One module per group of commands: ``loading`` (import, resumable),
+``reading`` (query, export, runs, stats, check), ``maintenance`` (prune,
+forget-user, pack, zeo), ``demo``; the output formats are in
+``formatting`` and ``jsoncodec`` (strict JSON for any track data), what
+they all share in ``common``. Each module's ``add_commands(command)`` adds its
 subcommands to the parser made here.
 
 The database defaults to ``$CYBERTOOLS_TRACKING_DB`` or else

@@ -45,7 +45,7 @@ from cybertools_tracking.cli.common import wait_seconds as _wait_seconds
 from cybertools_tracking.cli.jsoncodec import loads
 from cybertools_tracking.db import DatabaseUnavailableError, get_storage
 from cybertools_tracking.db import retry_transaction, wait_for_server
-from cybertools_tracking.imports import import_progress
+from cybertools_tracking.imports import forget_progress, import_progress
 from cybertools_tracking.validation import InvalidTypeError
 from cybertools_tracking.validation import ValidationError, check_run_id
 from cybertools_tracking.validation import check_optional_name
@@ -429,6 +429,11 @@ class _Import:
                 self.rejected.append((number, reason, line))
             if aborted_at is None:
                 self.commit(number, done=True)
+                if self.input.path is None:
+                    # stdin cannot be read again: keep no record of it.
+                    retry_transaction(lambda: forget_progress(
+                        self.connection, self.name, self.key), self.manager,
+                        attempts=COMMIT_ATTEMPTS)
         except KeyboardInterrupt as interrupt:
             self.manager.abort()
             self.progress.clear()
