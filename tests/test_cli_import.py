@@ -268,3 +268,25 @@ def test_an_import_from_stdin_leaves_no_record(db, monkeypatch):
     with database.transaction() as connection:
         assert list(connection.root()[ROOT_KEY].keys()) == []
     database.close()
+
+
+def test_bad_event_ids_and_run_lines_are_bad_lines(run, db, tmp_path):
+    lines = [
+        '{"taskId": "t", "userName": "u", "data": {}, "eventId": 5}',
+        '{"taskId": "t", "userName": "u", "data": {}, "eventId": ""}',
+        '{"kind": "run", "id": 1, "taskId": "t"}',
+        '{"kind": "run", "id": 1, "taskId": "t", "start": 1, "end": 2, '
+        '"finished": "no", "current": true}',
+        '{"taskId": "t", "userName": "u", "data": {"$bytes": "*"}}',
+        '{"taskId": "t", "userName": "u", "data": {}, "eventId": "ok"}',
+    ]
+    code, out, err = run('--db', db, 'import', write(tmp_path,
+                                                     '\n'.join(lines)))
+    assert (code, out) == (1, 'imported 1 tracks, skipped 5 lines\n')
+    reasons = [line.split(': ', 2)[2] for line in err.splitlines()]
+    assert reasons[0] == 'eventId must be a string, got 5'
+    assert reasons[1].startswith('eventId must not be empty')
+    assert reasons[2].startswith("a run line has no fields 'start', 'end'")
+    assert reasons[3] == "finished must be true or false, got 'no'"
+    assert reasons[4].startswith('invalid JSON: cannot read $bytes')
+    assert len(tracks_in(db)) == 1

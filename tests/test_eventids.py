@@ -6,6 +6,8 @@ import decimal
 
 import pytest
 import transaction
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ZODB.POSException import ConflictError
 from zope.interface.verify import verifyObject
 
@@ -195,3 +197,39 @@ def test_writers_adding_different_ids_do_not_conflict(tmp_path):
             assert check_storage(storage) == []
     finally:
         db.close()
+
+IDS = st.one_of(st.text(max_size=6), st.sampled_from(['', '\udcff', 'x']),
+                st.integers(), st.none(), st.binary(max_size=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(IDS, st.sampled_from(['t', 'u']),
+                          st.integers(0, 2), st.booleans()), max_size=12))
+def test_any_sequence_of_saves_and_removals_keeps_the_index_exact(steps):
+    storage = TrackingStorage()
+    expected = {}                      # eventId -> (track id, content)
+    for eventId, task, value, remove in steps:
+        before = state(storage)
+        content = (task, {'v': value})
+        try:
+            tid = storage.saveUserTrack(task, 0, 'u', {'v': value},
+                                        timeStamp=T0, eventId=eventId)
+        except ValidationError:
+            assert state(storage) == before
+            known = expected.get(eventId)
+            assert eventId is not None and (
+                not isinstance(eventId, str) or eventId == ''
+                or '\udcff' in eventId or known[1] != content)
+            continue
+        if eventId is not None:
+            if eventId in expected:
+                assert expected[eventId] == (tid, content)
+                assert state(storage) == before
+            expected[eventId] = (tid, content)
+        if remove:
+            storage.removeTrack(tid)
+            expected = {e: v for e, v in expected.items() if v[0] != tid}
+    assert {e: v[0] for e, v in expected.items()} == {
+        e: storage.getTrackByEventId(e).__name__ for e in expected}
+    assert len(storage._eventIds) == len(expected)
+    assert check_storage(storage) == []
