@@ -217,3 +217,29 @@ def test_a_reader_that_goes_away_is_no_error(tmp_path):
             capture_output=True, text=True, timeout=60)
         assert len(done.stdout.splitlines()) == 2
         assert done.stderr == '', done.stderr
+
+
+def test_an_export_with_event_ids_imported_twice_stores_each_track_once(
+        tmp_path, capsys):
+    source, target = str(tmp_path / 's.fs'), str(tmp_path / 't.fs')
+    database = open_db(source)
+    with database.transaction() as connection:
+        storage = get_storage(connection)
+        for n in range(5):
+            storage.saveUserTrack('t', 0, 'u', {'n': n}, timeStamp=n,
+                                  eventId='e%d' % n)
+    database.close()
+    exported = str(tmp_path / 'e.jsonl')
+    assert main(['--db', source, 'export', '-o', exported]) == 0
+    assert main(['--db', target, 'import', exported]) == 0
+    assert main(['--db', target, 'import', exported]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        'imported 0 tracks, skipped 0 lines, 5 lines with event ids stored '
+        'before')
+    database = open_db(target)
+    with database.transaction() as connection:
+        storage = get_storage(connection)
+        assert [t.data['n'] for t in storage.values()] == list(range(5))
+        # Its run was made again, without tracks (see cli.txt).
+        assert len(storage.getRuns()) == 2
+    database.close()

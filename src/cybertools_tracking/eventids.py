@@ -9,11 +9,14 @@ simply send it again. The same id with other content is a mistake, and
 is refused naming both tracks (xAPI answers 409 Conflict). Tracks saved
 without an id behave as before.
 
-*Content* is what the caller sent: taskId, runId as given (0 stays 0,
-"the current run"), userName, data, and timeStamp as given (None stays
-None, so a re-send later in time is still the same). It is kept as a
-16-byte digest, not compared with the stored track, so that updating a
-track later does not turn a re-send of its event into a conflict.
+*Content* is what the caller sent: taskId, userName, data, and timeStamp
+as given (None stays None, so a re-send later in time is still the
+same). The run is not part of it: it says where the storage put the
+event, not what happened (a re-send after the task's current run changed,
+or an export imported again with its runs made anew, is the same event).
+Content is kept as a 16-byte digest, not compared with the stored track,
+so that updating a track later does not turn a re-send of its event into
+a conflict.
 
 Layout for concurrent writers (see ``partitions``): id -> (number,
 digest) lives in SHARDS trees picked by a CRC-32 of the id, so two
@@ -73,9 +76,9 @@ def _canonical(value):
     return kind.__name__ + repr(value)
 
 
-def content_digest(taskId, runId, userName, data, timeStamp):
+def content_digest(taskId, userName, data, timeStamp):
     """16 bytes standing for a save's content (checked values)."""
-    text = _canonical((taskId, runId, userName, data, timeStamp))
+    text = _canonical((taskId, userName, data, timeStamp))
     return hashlib.blake2b(text.encode('utf-8', 'surrogatepass'),
                            digest_size=16).digest()
 

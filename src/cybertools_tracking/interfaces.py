@@ -195,10 +195,10 @@ class ITrackingStorage(Interface):
 
         ``eventId`` (optional, a non-empty string the caller chooses, e.g.
         an xAPI statement id) makes the save idempotent (xAPI's rule): if a
-        track was saved with that id and the same content (taskId, runId
-        and timeStamp as given, userName, data), nothing is stored, no
-        observer is told (no goal progress), and that track's id is
-        returned; with other content an ``EventIdConflictError`` (a
+        track was saved with that id and the same content (taskId,
+        userName, data, and timeStamp as given; not the run), nothing is
+        stored, no observer is told (no goal progress), and that track's
+        id is returned; with other content an ``EventIdConflictError`` (a
         ValueError) names both tracks. An event id names a new track, so
         it cannot be combined with ``update`` or ``replace`` (ValueError).
         See ``IEventIdIndex``.

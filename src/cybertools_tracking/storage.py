@@ -342,7 +342,7 @@ class TrackingStorage(Persistent):
         extras = self._extraValues(track)
         if eventId is not None:
             digest = eventids.content_digest(
-                taskId, runId, userName, track.data,
+                taskId, userName, track.data,
                 None if timeStamp is None else ts)
             known = eventids.known(self._eventIds, self, eventId, digest,
                                    track)

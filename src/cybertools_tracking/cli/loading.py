@@ -416,7 +416,7 @@ class _Import:
                     reason = 'cannot be saved: %s: %s' % (
                         type(error).__name__, error)
                 else:
-                    if self.tracks >= self.size:
+                    if len(self.batch) >= self.size:
                         self.commit(number)
                     continue
                 self.progress.clear()
