@@ -190,7 +190,7 @@ BAD = [
     (8, '{"taskId": "t", "userName": "u", "data": {}, "runId": "1"}',
      'runId must be an int'),
     (9, '{"taskId": "t", "userName": "u", "data": {}, "timeStamp": "x"}',
-     'timeStamp must be a number'),
+     'timeStamp: expected seconds since the epoch'),
     (10, '{"taskId": "t", "userName": "u", "data": {}, "timestamp": 1}',
      "unknown field 'timestamp'"),
 ]
@@ -373,7 +373,7 @@ def lose_the_first_batch_commit(monkeypatch, reaches_the_database):
     away: before the commit reaches the database, or after (the reply is
     lost)."""
     from ZEO.Exceptions import ClientDisconnected
-    from cybertools_tracking import cli
+    from cybertools_tracking.cli import loading as cli
     real = cli.retry_transaction
     lost = []
 
@@ -440,10 +440,19 @@ def test_import_shows_progress_only_on_a_terminal(db, tmp_path, monkeypatch,
     terminal = Terminal()
     monkeypatch.setattr(sys, 'stderr', terminal)
     assert main(['--db', db, 'import', path, '--batch', '1']) == 0
-    assert '\r\x1b[K%s: 2 tracks imported' % path in terminal.getvalue()
+    shown = terminal.getvalue()
+    # A tqdm bar: the source, the percent of its bytes, the tracks.
+    assert path in shown and '100%' in shown and '3 tracks' in shown
     monkeypatch.undo()
     assert main(['--db', db, 'import', path, '--batch', '1']) == 0
     assert capsys.readouterr().err == ''
+    # Plain lines when asked, not on a terminal.
+    assert main(['--db', db, 'import', path, '--batch', '1',
+                 '--progress']) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith('%s: line 1 (' % path)
+    assert '%), 1 tracks imported, 0 lines skipped, ' in lines[0]
+    assert lines[0].endswith(' tracks/s')
 
 
 # query
@@ -535,7 +544,7 @@ def test_query_usage_errors(run, filled):
     code, out, err = run('--db', filled, 'query')
     assert code == 2 and 'at least one criterion' in err
     for bad in (('--from', 'yesterday'), ('--to', '2024-13-01'),
-                ('--limit', '-1'), ('--run', '0'), ('--format', 'xml')):
+                ('--limit', '-1'), ('--run', '-1'), ('--format', 'xml')):
         code, out, err = run('--db', filled, 'query', '--task', '*', *bad)
         assert code == 2, bad
         assert bad[0] in err
@@ -887,3 +896,53 @@ def test_import_stops_when_the_zeo_server_stays_away(zeo_path):
                    '1051, the 50 tracks read since the last commit were not '
                    'stored; resume from line 1001\n')
     assert sorted(n for _, _, n in tracks) == list(range(1000))
+
+
+# the package
+
+def test_every_command_says_what_it_does_with_an_example(run):
+    from cybertools_tracking.cli import make_parser
+    parser = make_parser()
+    names = [action for action in parser._subparsers._group_actions
+             ][0].choices
+    assert {'demo', 'import', 'query', 'runs', 'stats', 'check',
+            'zeo'} <= set(names)
+    for name in names:
+        code, out, err = run(name, '--help')
+        assert code == 0, name
+        assert 'example:\n  cybertools-tracking ' in out, name
+        description = out.split('\n\n')[1]
+        assert len(description.split()) >= 4, (name, description)
+
+
+def test_the_demo_leaves_no_marker_in_the_storage(run, db):
+    from cybertools_tracking.storage import TrackingStorage
+    assert run('--db', db, 'demo')[0] == 0
+    database = open_db(db)
+    try:
+        with database.transaction() as connection:
+            storage = get_storage(connection, create=False)
+            storage._p_activate()
+            own = set(storage.__dict__) - set(TrackingStorage().__dict__)
+            assert own == set()
+    finally:
+        database.close()
+
+
+def test_import_twice_with_event_ids_stores_each_track_once(run, db,
+                                                            tmp_path):
+    records = [dict(r, eventId='e%d' % n) for n, r in enumerate(GOOD)]
+    path = write(tmp_path, jsonl(*records))
+    assert run('--db', db, 'import', path)[:2] == (
+        0, 'imported %d tracks, skipped 0 lines\n' % len(GOOD))
+    stored = tracks_in(db)
+    assert run('--db', db, 'import', path)[:2] == (
+        0, 'imported 0 tracks, skipped 0 lines, %d lines with event ids '
+        'stored before\n' % len(GOOD))
+    assert tracks_in(db) == stored
+    changed = dict(records[0], data={'page': 99})
+    code, out, err = run('--db', db, 'import', write(tmp_path, jsonl(changed),
+                                                     'changed.jsonl'))
+    assert code == 1
+    assert "eventId 'e0' names track 0000001" in err
+    assert tracks_in(db) == stored

@@ -111,4 +111,8 @@ def check_storage(storage, limit=100):
         if run is None or run.taskId != taskId:
             problem('the current run of %r is %r, which is not its run',
                     taskId, runId)
+    events = storage._eventIds
+    if events is not None:
+        for text in events.check(lambda num: num in tracks, limit):
+            problem('%s', text)
     return problems

@@ -174,7 +174,8 @@ class ITrackingStorage(Interface):
     # writing
 
     def saveUserTrack(taskId, runId, userName, data, update=False,
-                      timeStamp=None, overwrite=False, replace=False):
+                      timeStamp=None, overwrite=False, replace=False,
+                      eventId=None):
         """Save a track and return its id.
 
         ``runId`` 0 means the task's current run, which is started if the
@@ -191,7 +192,25 @@ class ITrackingStorage(Interface):
         copied (see "Bad arguments" above for what it may hold). A bad
         argument, or data an extra index cannot hold, raises a
         ValidationError, and nothing is stored.
+
+        ``eventId`` (optional, a non-empty string the caller chooses, e.g.
+        an xAPI statement id) makes the save idempotent (xAPI's rule): if a
+        track was saved with that id and the same content (taskId,
+        userName, data, and timeStamp as given; not the run), nothing is
+        stored, no observer is told (no goal progress), and that track's
+        id is returned; with other content an ``EventIdConflictError`` (a
+        ValueError) names both tracks. An event id names a new track, so
+        it cannot be combined with ``update`` or ``replace`` (ValueError).
+        See ``IEventIdIndex``.
         """
+
+    def getTrackByEventId(eventId):
+        """The track saved with ``eventId``, or None (also after the track
+        was removed: its id is forgotten with it)."""
+
+    def getEventId(track):
+        """The event id a stored track (object or id) was saved with, or
+        None. KeyError for a track not stored here."""
 
     def updateTrack(track, data, overwrite=False, timeStamp=None):
         """Merge ``data`` into a stored track's data (or replace it with
@@ -276,6 +295,39 @@ class ITrackingStorage(Interface):
         surrogate, NaN for an extra index, a time outside the years 1 to
         9999) are a ValidationError.
         """
+
+
+class IEventIdIndex(Interface):
+    """The unique index of event ids of a storage (see ``eventids``).
+
+    Maps event id -> (track number, digest of the content sent) and track
+    number -> event id, laid out so that concurrent writers adding
+    different ids do not conflict.
+    """
+
+    def find(eventId):
+        """The number of the track saved with ``eventId``, or None."""
+
+    def match(eventId, digest, describe):
+        """None if ``eventId`` is new; the number of its track if it was
+        saved with content ``digest``; else raise EventIdConflictError,
+        naming both tracks with ``describe(num)`` (``describe(None)``: the
+        track being saved). Writes nothing."""
+
+    def add(eventId, num, digest):
+        """Record that track ``num`` was saved with ``eventId``."""
+
+    def eventIdOf(num):
+        """The event id of track ``num``, or None."""
+
+    def discard(num):
+        """Forget the event id of track ``num`` (removed); return it or
+        None."""
+
+    def check(has_track, limit=100):
+        """A list of problems (sentences, at most ``limit``): entries whose
+        track is gone (``has_track(num)`` is false), or whose two
+        directions disagree. Empty when consistent."""
 
 
 class IIdAllocator(Interface):

@@ -8,6 +8,7 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from zope.interface import implementer
 
+from cybertools_tracking import eventids
 from cybertools_tracking.ids import Counter, allocate_track_number
 from cybertools_tracking.index import DIMENSIONS, CompositeIndex, FieldIndex
 from cybertools_tracking.index import Prefix
@@ -49,6 +50,9 @@ class TrackingStorage(Persistent):
     # The number of tracks is _count() + _counts(). Storages made before
     # _counts existed count in _count alone, which every writer changes.
     _counts = None
+    # The unique index of event ids (eventids.py). Storages made before
+    # event ids get theirs from their first save with one.
+    _eventIds = None
 
     def __getnewargs__(self):
         # ZODB writes references to objects whose class has __getnewargs__
@@ -74,6 +78,7 @@ class TrackingStorage(Persistent):
         self.currentRuns = OOBTree()  # taskId -> id of its current run
         self._index = CompositeIndex()
         self._fields = {}             # extra attribute name -> FieldIndex
+        self._eventIds = eventids.EventIdIndex()
         self.setupIndexes()
 
     # indexes of extra attributes
@@ -312,7 +317,8 @@ class TrackingStorage(Persistent):
     # writing
 
     def saveUserTrack(self, taskId, runId, userName, data, update=False,
-                      timeStamp=None, overwrite=False, replace=False):
+                      timeStamp=None, overwrite=False, replace=False,
+                      eventId=None):
         # Everything that can fail happens before the first write: the
         # arguments here, the data in the track factory (or mergedData),
         # the extra index values in _extraValues.
@@ -322,6 +328,8 @@ class TrackingStorage(Persistent):
         ts = _timeStampOrNow(timeStamp)
         if replace:
             update = overwrite = True
+        if eventId is not None:
+            eventId = eventids.check_save(eventId, update)
         run = self._resolveRun(taskId, runId)
         if update and run is not None:
             num = self._index.last((taskId, run.id, userName))
@@ -332,6 +340,14 @@ class TrackingStorage(Persistent):
         track = self.trackFactory(taskId, effectiveRunId, userName, data)
         track.timeStamp = ts
         extras = self._extraValues(track)
+        if eventId is not None:
+            digest = eventids.content_digest(
+                taskId, userName, track.data,
+                None if timeStamp is None else ts)
+            known = eventids.known(self._eventIds, self, eventId, digest,
+                                   track)
+            if known is not None:
+                return known
         if run is None:
             run = self._startRun(taskId, start=ts)
         num = self._allocateNum()
@@ -345,6 +361,10 @@ class TrackingStorage(Persistent):
             if value is not None:
                 index.index(num, value)
         run.extendTo(ts)
+        if eventId is not None:
+            if self._eventIds is None:      # a storage made before them
+                self._eventIds = eventids.EventIdIndex()
+            self._eventIds.add(eventId, num, digest)
         for observer in self._observers:
             try:
                 observer.trackAdded(self, track)
@@ -403,6 +423,19 @@ class TrackingStorage(Persistent):
             index.unindex(num)
         del self._tracks[num]
         self._changeCount(num, -1)
+        if self._eventIds is not None:
+            self._eventIds.discard(num)
+
+    def getTrackByEventId(self, eventId):
+        eventId = eventids.check_event_id(eventId)
+        num = None if self._eventIds is None else \
+            self._eventIds.find(eventId)
+        return None if num is None else self._tracks.get(num)
+
+    def getEventId(self, track):
+        num = self._numOf(track)
+        return None if self._eventIds is None else \
+            self._eventIds.eventIdOf(num)
 
     def indexTrack(self, num, track, idx=None):
         if idx is not None and idx not in self.indexAttributes:

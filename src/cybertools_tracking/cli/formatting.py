@@ -1,0 +1,119 @@
+"""How the commands show tracks and runs: tables for people, JSON and
+CSV for programs (strict JSON, see ``jsoncodec``)."""
+
+import csv
+import sys
+import time
+
+from cybertools_tracking.cli.jsoncodec import dumps
+
+TRACK_COLUMNS = ('id', 'taskId', 'runId', 'userName', 'time', 'data')
+RUN_COLUMNS = ('id', 'taskId', 'start', 'end', 'finished', 'current')
+# The columns of ``--format csv``: a track's fields, data as JSON.
+CSV_TRACK_COLUMNS = ('id', 'taskId', 'runId', 'userName', 'timeStamp',
+                     'eventId', 'data')
+# ``export --format csv``: a row per run (kind "run") before the tracks.
+CSV_RUN_COLUMNS = ('kind', 'id', 'taskId', 'start', 'end', 'finished',
+                   'current')
+
+
+def local_time(ts):
+    """``YYYY-MM-DD HH:MM:SS`` in local time for seconds since the epoch."""
+    return time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ts))
+
+
+def compact(value):
+    return dumps(value, separators=(',', ':'))
+
+
+def table(header, rows, out=None):
+    """Print rows of strings in columns; the last column is not padded."""
+    out = out or sys.stdout
+    rows = [header] + list(rows)
+    widths = [max(len(row[i]) for row in rows)
+              for i in range(len(header) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+        print('  '.join(cells + [row[-1]]).rstrip(), file=out)
+
+
+def track_row(track):
+    return (track.__name__, track.taskId, str(track.runId), track.userName,
+            local_time(track.timeStamp), compact(track.data))
+
+
+def track_dict(track, eventId=None):
+    """A track as the JSON object ``query`` and ``export`` write and
+    ``import`` reads; ``eventId`` only when it has one."""
+    record = {'id': track.__name__, 'taskId': track.taskId,
+              'runId': track.runId, 'userName': track.userName,
+              'timeStamp': track.timeStamp, 'data': track.data}
+    if eventId is not None:
+        record['eventId'] = eventId
+    return record
+
+
+def run_dict(run, current):
+    """A run as a JSON object; ``current`` is the storage's map of current
+    runs (taskId -> run id)."""
+    return {'id': run.id, 'taskId': run.taskId, 'start': run.start,
+            'end': run.end, 'finished': run.finished,
+            'current': run.taskId is not None
+            and current.get(run.taskId) == run.id}
+
+
+def run_rows(runs, current):
+    return [(str(run.id), '' if run.taskId is None else run.taskId,
+             local_time(run.start), local_time(run.end),
+             'yes' if run.finished else 'no',
+             '*' if current.get(run.taskId) == run.id else '')
+            for run in runs]
+
+
+def size(n):
+    """A number of bytes for people: ``512 bytes``, ``1.5 MB``."""
+    for unit in ('bytes', 'KB', 'MB', 'GB'):
+        if n < 1024 or unit == 'GB':
+            return ('%d %s' % (n, unit) if unit == 'bytes'
+                    else '%.1f %s' % (n, unit))
+        n /= 1024
+
+
+def write_json(tracks, connection, lines, out=None):
+    """Write tracks as one JSON list or as JSON Lines, letting go of
+    loaded tracks every ``GC_EVERY``."""
+    from cybertools_tracking.cli.common import GC_EVERY
+    out = out or sys.stdout
+    if not lines:
+        out.write('[')
+    for count, track in enumerate(tracks, 1):
+        text = dumps(track_dict(track))
+        if lines:
+            out.write(text + '\n')
+        else:
+            out.write(('\n  ' if count == 1 else ',\n  ') + text)
+        if count % GC_EVERY == 0:
+            connection.cacheGC()
+    if not lines:
+        out.write('\n]\n' if tracks else ']\n')
+
+
+def csv_writer(out=None):
+    """A csv writer with Unix line ends (RFC 4180 quoting)."""
+    return csv.writer(out or sys.stdout, lineterminator='\n')
+
+
+def csv_track_row(track, eventId=None):
+    return (track.__name__, track.taskId, track.runId, track.userName,
+            track.timeStamp, '' if eventId is None else eventId,
+            compact(track.data))
+
+
+def write_csv(tracks, connection, out=None):
+    from cybertools_tracking.cli.common import GC_EVERY
+    writer = csv_writer(out)
+    writer.writerow(CSV_TRACK_COLUMNS)
+    for count, track in enumerate(tracks, 1):
+        writer.writerow(csv_track_row(track))
+        if count % GC_EVERY == 0:
+            connection.cacheGC()

@@ -1,0 +1,615 @@
+"""The ``import`` command: tracks (and runs) from JSON Lines, in batches
+that can be interrupted and resumed.
+
+Tracks are saved as their lines are read (so that a bad line is reported
+by its number) and committed every ``--batch`` tracks, each batch with a
+record of how far the import got (``imports.ImportProgress``: source,
+size, line, byte offset and a digest of the bytes before it), in the same
+transaction. Whatever stops the import (Ctrl-C, SIGTERM, SIGKILL, a lost
+server), ``import --resume FILE`` goes on after the last committed batch:
+no line is stored twice or lost. A file that changed is refused.
+
+A line is a track: ``taskId``, ``userName``, ``data`` and optionally
+``runId`` (0: the task's current run), ``timeStamp`` (seconds, or ISO 8601
+as ``query --from`` takes it), ``eventId`` (see ``eventids``) and ``id``
+(what ``export`` writes; not kept, tracks are numbered anew in file
+order). Or a run, as ``export`` writes them before the tracks: ``{"kind":
+"run", "id", "taskId", "start", "end", "finished", "current"}``; the run
+is made anew and the tracks of the file that name its ``id`` go into it.
+Data is read as ``jsoncodec`` writes it.
+"""
+
+import contextlib
+import gzip
+import hashlib
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+
+from transaction.interfaces import TransactionError
+from ZODB.POSException import POSError
+
+from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_DATA
+from cybertools_tracking.cli.common import EXIT_INTERRUPTED, EXIT_OK
+from cybertools_tracking.cli.common import Progress
+from cybertools_tracking.cli.common import ClientDisconnected, CommandError
+from cybertools_tracking.cli.common import connection as _connection
+from cybertools_tracking.cli.common import error as _error
+from cybertools_tracking.cli.common import parse_time, positive_int
+from cybertools_tracking.cli.common import storage_name as _storage_name
+from cybertools_tracking.cli.common import wait_seconds as _wait_seconds
+from cybertools_tracking.cli.jsoncodec import loads
+from cybertools_tracking.db import DatabaseUnavailableError, get_storage
+from cybertools_tracking.db import retry_transaction, wait_for_server
+from cybertools_tracking.imports import forget_progress, import_progress
+from cybertools_tracking.validation import InvalidTypeError
+from cybertools_tracking.validation import ValidationError, check_run_id
+from cybertools_tracking.validation import check_optional_name
+from cybertools_tracking.validation import check_timestamp
+
+def add_commands(command):
+    load = command(
+        'import', run_import, 'import tracks from JSON Lines (a file, a .gz '
+        'file, or - for stdin): one object per line with taskId, userName, '
+        'data and optionally runId, timeStamp (seconds or ISO 8601) and '
+        'eventId; the runs and tracks "export" writes. Each batch is '
+        'committed with a record of how far the import got: after Ctrl-C, '
+        'SIGTERM or even SIGKILL, "import --resume FILE" goes on after the '
+        'last committed batch. If a ZEO server goes away, it is waited for '
+        '(--wait) and the batch in progress is saved again',
+        'cybertools-tracking import tracks.jsonl.gz --rejects bad.jsonl\n'
+        '  cybertools-tracking import --resume tracks.jsonl.gz')
+    load.add_argument('file', metavar='FILE',
+                      help='the file to read, - for stdin')
+    load.add_argument('--resume', action='store_true',
+                      help='go on after the last batch an earlier import of '
+                           'FILE committed (refused if FILE changed)')
+    load.add_argument('--batch', metavar='N', type=positive_int,
+                      default=1000,
+                      help='commit every N tracks (default 1000)')
+    load.add_argument('--on-error', choices=('skip', 'abort'),
+                      default='skip',
+                      help='on a bad line: report and skip it (default), '
+                           'or abort, discarding the uncommitted batch')
+    load.add_argument('--rejects', metavar='FILE',
+                      help='also write each bad line to FILE as JSON: '
+                           '{"line": N, "reason": ..., "text": the line}')
+    load.add_argument('--progress', action='store_true',
+                      help='print a progress line now and then even when '
+                           'stderr is not a terminal (on a terminal a '
+                           'progress bar shows anyway)')
+
+
+_FIELDS = ('taskId', 'userName', 'data', 'runId', 'timeStamp', 'eventId')
+_REQUIRED = ('taskId', 'userName', 'data')
+_OPTIONAL = ('id',)            # read and not kept: what export writes
+_RUN_FIELDS = ('kind', 'id', 'taskId', 'start', 'end', 'finished',
+               'current')
+
+
+_JSON_TYPES = {list: 'an array', str: 'a string', bool: 'true or false',
+               type(None): 'null'}
+
+
+class BadLine(ValueError):
+    """A line that is not a track."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; ``signum`` says which."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _parse_line(line, first):
+    if isinstance(line, bytes):
+        try:
+            line = line.decode('utf-8-sig' if first else 'utf-8')
+        except UnicodeDecodeError as error:
+            raise BadLine('not UTF-8 (%s)' % error.reason) from None
+    elif first:
+        line = line.lstrip('\ufeff')
+    line = line.rstrip('\r\n')     # so that an error's column is on it
+    if not line.strip():
+        return None
+    try:
+        record = loads(line)
+    except json.JSONDecodeError as error:
+        raise BadLine('invalid JSON: %s at column %d'
+                      % (error.msg, error.colno)) from None
+    except RecursionError:
+        raise BadLine('invalid JSON: nested too deeply') from None
+    except ValueError as error:      # a number too long, a bad $ value
+        raise BadLine('invalid JSON: %s' % error) from None
+    if not isinstance(record, dict):
+        raise BadLine('expected a JSON object, got %s'
+                      % _JSON_TYPES.get(type(record), 'a number'))
+    if record.get('kind') == 'run':
+        return _run_record(record)
+    problems = []
+    missing = [f for f in _REQUIRED if f not in record]
+    if missing:
+        problems.append('missing %s' % _fields(missing))
+    unknown = [f for f in record if f not in _FIELDS + _OPTIONAL]
+    if unknown:    # most likely a misspelling: say what is known
+        problems.append('unknown %s (expected %s)'
+                        % (_fields(unknown), ', '.join(_FIELDS)))
+    if problems:
+        raise BadLine('; '.join(problems))
+    ts = record.get('timeStamp')
+    if isinstance(ts, str):
+        try:
+            record['timeStamp'] = parse_time(ts)
+        except ValueError as error:
+            raise BadLine('timeStamp: %s' % error) from None
+    return record
+
+
+def _run_record(record):
+    """A run line, checked: the storage's checks run before any write."""
+    missing = [f for f in _RUN_FIELDS if f not in record]
+    unknown = [f for f in record if f not in _RUN_FIELDS]
+    if missing or unknown:
+        raise BadLine('a run line has %s (expected %s)' % (
+            '; '.join(filter(None, [
+                missing and 'no %s' % _fields(missing),
+                unknown and 'unknown %s' % _fields(unknown)])),
+            ', '.join(_RUN_FIELDS)))
+    record['id'] = check_run_id(record['id'], 'id')
+    check_optional_name('taskId', record['taskId'])
+    for name in ('start', 'end'):
+        record[name] = check_timestamp(record[name], name)
+    for name in ('finished', 'current'):
+        if type(record[name]) is not bool:
+            raise InvalidTypeError('%s must be true or false, got %r'
+                                   % (name, record[name]))
+    return record
+
+
+def _fields(names):
+    return '%s %s' % ('field' if len(names) == 1 else 'fields',
+                      ', '.join(repr(name) for name in names))
+
+
+def _save(storage, record, runs):
+    """Save one record; ``runs`` maps the file's run ids to the storage's.
+    Returns the track id, or None for a run."""
+    if record.get('kind') == 'run':
+        runs[record['id']] = _make_run(storage, record)
+        return None
+    runId = record.get('runId', 0)
+    return storage.saveUserTrack(record['taskId'], runs.get(runId, runId),
+                                 record['userName'], record['data'],
+                                 timeStamp=record.get('timeStamp'),
+                                 eventId=record.get('eventId'))
+
+
+def _make_run(storage, record):
+    """A new run like the exported one ``record``; returns its id."""
+    taskId = record['taskId']
+    runId = storage.startRun(taskId)
+    if taskId is not None and not record['current']:
+        storage.stopRun(taskId, runId, finish=record['finished'])
+    run = storage.getRun(runId)
+    run.start, run.end = record['start'], max(record['start'], record['end'])
+    run.finished = record['finished']
+    return runId
+
+
+class _Input:
+    """The lines to import, with the byte offset and a running digest of
+    what was read. A gzip file (by its first bytes) is read decompressed;
+    offsets count decompressed bytes, ``position`` the file's."""
+
+    def __init__(self, name):
+        self.name = name
+        self.digest = hashlib.sha256()
+        self.offset = 0
+        if name == '-':
+            self.source = 'stdin'
+            self.path = None
+            self.raw = None
+            self.size = None
+            stdin = sys.stdin
+            self.stream = getattr(stdin, 'buffer', stdin)
+            return
+        self.source = name
+        self.path = os.path.abspath(name)
+        try:
+            self.raw = open(name, 'rb')
+        except OSError as error:
+            raise CommandError('cannot read %s: %s'
+                               % (name, error.strerror or error)) from None
+        self.size = os.fstat(self.raw.fileno()).st_size
+        magic = self.raw.read(2)
+        self.raw.seek(0)
+        self.stream = (gzip.GzipFile(fileobj=self.raw, mode='rb')
+                       if magic == b'\x1f\x8b' else self.raw)
+
+    def close(self):
+        if self.raw is not None:
+            self.stream.close()
+            self.raw.close()
+
+    def position(self):
+        """Bytes of the file read so far, for a progress bar."""
+        return None if self.raw is None else self.raw.tell()
+
+    def lines(self):
+        for line in self.stream:
+            if isinstance(line, bytes):
+                self.offset += len(line)
+                self.digest.update(line)
+            yield line
+
+    def skip(self, progress):
+        """Read up to where ``progress`` says the last import stopped,
+        checking that it is the same file."""
+        if progress.size != self.size:
+            raise CommandError(
+                '%s changed since the import stopped at line %d: it had %d '
+                'bytes, it has %d; import it again without --resume '
+                '(tracks with event ids are not stored twice)'
+                % (self.source, progress.line, progress.size, self.size))
+        left = progress.offset
+        while left:
+            chunk = self.stream.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            self.digest.update(chunk)
+            self.offset += len(chunk)
+            left -= len(chunk)
+        if self.digest.hexdigest() != progress.digest:
+            raise CommandError(
+                '%s changed since the import stopped at line %d: its first '
+                '%d bytes are not the ones imported; import it again '
+                'without --resume' % (self.source, progress.line,
+                                      progress.offset))
+
+
+def run_import(args):
+    if args.resume and args.file == '-':
+        raise CommandError('--resume needs a file: what stdin sent before '
+                           'cannot be read again', 2)
+    # Open the input first: a wrong file name must not create a database.
+    source = _Input(args.file)
+    progress = Progress(source.source, source.size, 'B', args.progress)
+
+    def on_wait(message):
+        progress.clear()
+        _error(message)
+
+    try:
+        with _connection(args, write=True, on_wait=on_wait) as (manager,
+                                                                 conn):
+            load = _Import(args, manager, conn, source, progress)
+            with load.signals():
+                return load.run()
+    finally:
+        progress.close()
+        source.close()
+
+
+class _Import:
+    """One ``import``.
+
+    A batch that cannot be committed is saved again from its records in a
+    new transaction: after a conflict (the pause and attempts of
+    ``retry_transaction``) and after its ZEO server went away and came
+    back (waited for up to ``--wait`` seconds, counted from when it went
+    away). The last tries to commit may even have reached the server just
+    before it went away: the progress record tells (it names this import
+    and its number of commits), and such a batch is not saved twice.
+    """
+
+    def __init__(self, args, manager, connection, input, progress):
+        self.manager = manager
+        self.connection = connection
+        self.name = _storage_name(args)
+        self.size = args.batch
+        self.wait = _wait_seconds(args)
+        self.abort_on_error = args.on_error == 'abort'
+        self.input = input
+        self.source = input.source
+        self.key = input.path or 'stdin:' + secrets.token_hex(8)
+        self.token = secrets.token_hex(8)
+        self.progress = progress
+        self.storage = get_storage(connection, self.name)
+        self.batch = []         # the records saved since the last commit
+        self.runs = {}          # the file's run ids -> the storage's
+        self.imported = self.skipped = self.commits = 0
+        self.tracks = 0         # new tracks in the batch
+        self.known = 0          # lines whose event id was stored already
+        self.resume = 1         # the first line after the last commit
+        self.reconnected = False
+        self.rejected = []      # rejects of the batch, written at commit
+        self.rejects = None
+        self.pending = None     # the progress the next commit records
+        self.committing = False
+        self.signal = None      # a signal that came during a commit
+        self.first_line = 1
+        self.base = 0           # tracks imported before a resume
+        if args.resume:
+            self.restart()
+        if args.rejects:
+            try:
+                self.rejects = open(args.rejects, 'a' if args.resume
+                                    else 'w', encoding='utf-8')
+            except OSError as error:
+                raise CommandError('cannot write %s: %s' % (
+                    args.rejects, error.strerror or error)) from None
+
+    def restart(self):
+        done = import_progress(self.connection, self.name, self.key)
+        if done is None:
+            raise CommandError(
+                'no import of %s into the storage %r was recorded; start it '
+                'without --resume' % (self.source, self.name))
+        if done.done:
+            raise CommandError(
+                'the import of %s into the storage %r is complete (%d '
+                'tracks, %d lines skipped); nothing to resume'
+                % (self.source, self.name, done.imported, done.skipped),
+                EXIT_OK)
+        self.input.skip(done)
+        self.runs = dict(done.runs)
+        self.imported, self.skipped = done.imported, done.skipped
+        self.first_line = self.resume = done.line + 1
+        self.base = done.imported
+        self.progress.update(self.input.position(), 'resuming at line %d'
+                             % self.resume)
+
+    @contextlib.contextmanager
+    def signals(self):
+        """SIGINT and SIGTERM end the import like Ctrl-C, but never in the
+        middle of a commit: one that comes then waits until it is done."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.committing:
+                self.signal = signum
+            else:
+                raise Interrupted(signum)
+        old = {signum: signal.signal(signum, handler)
+               for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, previous in old.items():
+                signal.signal(signum, previous)
+
+    def run(self):
+        number = self.first_line - 1
+        aborted_at = None
+        try:
+            for number, line in enumerate(self.input.lines(),
+                                          self.first_line):
+                try:
+                    record = _parse_line(line, number == 1)
+                    if record is None:
+                        continue
+                    self.save(record)
+                except (BadLine, ValidationError) as error:
+                    # Refused before anything was written (the storage's
+                    # promise): the batch is as it was.
+                    reason = str(error)
+                except (POSError, TransactionError, DatabaseUnavailableError):
+                    raise
+                except Exception as error:
+                    # Any other error may have left the line half saved.
+                    # A skipped line must not be committed: go back to the
+                    # last commit and save the batch again without it.
+                    self.manager.abort()
+                    self.manager.begin()
+                    try:
+                        self.redo()
+                    except ClientDisconnected:
+                        self.recover()
+                    reason = 'cannot be saved: %s: %s' % (
+                        type(error).__name__, error)
+                else:
+                    if len(self.batch) >= self.size:
+                        self.commit(number)
+                    continue
+                self.progress.clear()
+                _error('%s line %d: %s' % (self.source, number, reason))
+                if self.abort_on_error:
+                    self.manager.abort()
+                    aborted_at = number
+                    break
+                self.skipped += 1
+                self.rejected.append((number, reason, line))
+            if aborted_at is None:
+                self.commit(number, done=True)
+                if self.input.path is None:
+                    # stdin cannot be read again: keep no record of it.
+                    retry_transaction(lambda: forget_progress(
+                        self.connection, self.name, self.key), self.manager,
+                        attempts=COMMIT_ATTEMPTS)
+        except KeyboardInterrupt as interrupt:
+            self.manager.abort()
+            self.progress.clear()
+            signum = getattr(interrupt, 'signum', signal.SIGINT)
+            print(self.summary('interrupted by %s'
+                               % signal.Signals(signum).name, number))
+            return 128 + signum if signum != signal.SIGINT \
+                else EXIT_INTERRUPTED
+        except (DatabaseUnavailableError, POSError) as error:
+            # The server did not come back, or a conflict outlasted the
+            # retries: say what is stored and where to go on from.
+            self.manager.abort()
+            self.progress.clear()
+            _error(str(error) if isinstance(error, DatabaseUnavailableError)
+                   else '%s: %s' % (type(error).__name__, error))
+            print(self.summary('stopped', number))
+            return EXIT_DATA
+        self.progress.clear()
+        print(self.summary('aborted', aborted_at, resume=False))
+        return EXIT_DATA if self.skipped or aborted_at is not None else EXIT_OK
+
+    def save(self, record):
+        while True:
+            try:
+                # Known to be away: wait now, rather than in the first
+                # call that needs the server.
+                if self.server_gone():
+                    raise ClientDisconnected('the server went away')
+                eventId = record.get('eventId')
+                known = eventId is not None and \
+                    self.storage.getTrackByEventId(eventId) is not None
+                track = self._save(self.storage, record)
+                break
+            except ClientDisconnected:
+                self.recover()
+        self.batch.append(record)
+        if known:
+            self.known += 1
+        elif track is not None:
+            self.tracks += 1
+
+    def commit(self, number, done=False):
+        self.pending = (number, self.input.offset,
+                        self.input.digest.hexdigest(), done)
+        self.record()
+        self.committing = True
+        try:
+            retry_transaction(self.redo, self.manager,
+                              attempts=COMMIT_ATTEMPTS, started=True,
+                              on_retry=self.retrying)
+        finally:
+            self.committing = False
+        self.imported += self.tracks
+        self.commits += 1
+        self.batch.clear()
+        self.tracks = 0
+        self.resume = number + 1
+        if self.rejects is not None and self.rejected:
+            for line, reason, text in self.rejected:
+                if isinstance(text, bytes):
+                    text = text.decode('utf-8', 'backslashreplace')
+                self.rejects.write(json.dumps(
+                    {'line': line, 'reason': reason,
+                     'text': text.rstrip('\r\n')}, ensure_ascii=False) + '\n')
+            self.rejects.flush()
+        self.rejected.clear()
+        self.connection.cacheGC()
+        position = self.input.position()
+        rate = (self.imported - self.base) / self.progress.seconds()
+        self.progress.update(position, 'line %d%s, %d tracks imported, %d '
+                             'lines skipped, %.0f tracks/s'
+                             % (number, self.progress.share(position),
+                                self.imported, self.skipped, rate),
+                             '%d tracks' % self.imported)
+        if self.signal is not None:
+            raise Interrupted(self.signal)
+
+    def record(self):
+        """Write the progress the commit under way makes true."""
+        number, offset, digest, done = self.pending
+        progress = import_progress(self.connection, self.name, self.key,
+                                   create=True)
+        progress.size = self.input.size or 0
+        progress.line, progress.offset, progress.digest = (number, offset,
+                                                           digest)
+        progress.token, progress.commits = self.token, self.commits + 1
+        progress.imported = self.imported + self.tracks
+        progress.skipped = self.skipped
+        progress.done = done
+        if progress.runs != self.runs:
+            progress.runs = dict(self.runs)
+        progress.updated = int(time.time())
+
+    def retrying(self, attempt, error):
+        # Called by retry_transaction after the abort, before the redo.
+        if isinstance(error, ClientDisconnected):
+            self.await_server()
+
+    def recover(self):
+        """The server went away while a line was saved: wait for it, then
+        save the batch again in a new transaction."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            self.manager.abort()
+            self.await_server()
+            self.manager.begin()
+            try:
+                self.redo()
+                return
+            except ClientDisconnected as error:
+                lost = error
+        raise lost
+
+    def await_server(self):
+        # DatabaseUnavailableError if it does not come back in time.
+        wait_for_server(self.connection.db(), self.wait)
+        self.reconnected = True
+
+    def committed(self):
+        """Whether the commit under way got through after all."""
+        stored = import_progress(self.connection, self.name, self.key)
+        return (self.pending is not None and stored is not None
+                and stored.token == self.token
+                and stored.commits == self.commits + 1)
+
+    def redo(self):
+        """Save the batch again, in the current (new) transaction, unless
+        its commit got through after all."""
+        # A storage this import created was made again by the first call.
+        self.storage = storage = get_storage(self.connection, self.name)
+        committed = self.committed()
+        if self.reconnected:
+            self.reconnected = False
+            self.progress.clear()
+            _error('the batch in progress was committed before the server '
+                   'went away' if committed else
+                   'saving again the %d tracks read since the last commit'
+                   % self.tracks)
+        if committed:
+            return
+        for record in self.batch:
+            self._save(storage, record)
+        if self.pending is not None and self.committing:
+            self.record()
+
+    def _save(self, storage, record):
+        try:
+            return _save(storage, record, self.runs)
+        except ClientDisconnected:
+            raise
+        except Exception as error:
+            # Whatever fails while the server is away (reserving a block of
+            # track numbers ends in a RuntimeError) fails for that reason:
+            # wait and try again, rather than call the line bad.
+            if self.server_gone():
+                raise ClientDisconnected(str(error)) from error
+            raise
+
+    def server_gone(self):
+        is_connected = getattr(self.connection.db().storage, 'is_connected',
+                               None)
+        return is_connected is not None and not is_connected()
+
+    def summary(self, stop, line, resume=True):
+        summary = ('imported %d tracks, skipped %d lines'
+                   % (self.imported, self.skipped))
+        if self.known:
+            summary += (', %d lines with event ids stored before'
+                        % self.known)
+        if line is not None:
+            summary += '; %s at line %d' % (stop, line)
+            if self.tracks:
+                summary += (', the %d tracks read since the last commit were '
+                            'not stored' % self.tracks)
+            if resume:
+                summary += '; resume from line %d' % self.resume
+                if self.input.path is not None:
+                    summary += (' with "import --resume %s"'
+                                % self.input.name)
+        return summary

@@ -1,0 +1,239 @@
+"""The commands that look after a database: ``prune`` and ``forget-user``
+remove tracks, ``pack`` gives the space back, ``zeo`` serves a file.
+
+Removing is done in batches, one transaction each, so that memory stays
+small and other writers are not held up; an interrupted removal leaves
+whole batches removed, and running it again finishes it. What is not
+changed, and why:
+
+- goal progress: goals count a track once, when it is saved, so progress
+  is a function of the tracks saved, not of those kept (``forget-user``
+  removes the user's goal copies and their outcomes, though);
+- runs: a run keeps its number, task and times when its last track goes,
+  so that runs stay numbered as before and a current run stays current.
+
+A FileStorage keeps old versions of records until it is packed: removing
+makes the file bigger at first (the removal is appended); ``pack`` writes
+the live records to a new file.
+"""
+
+import os
+
+from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_OK
+from cybertools_tracking.cli.common import EXIT_USAGE, TIME_HELP
+from cybertools_tracking.cli.common import CommandError, Progress
+from cybertools_tracking.cli.common import connection, db_arg
+from cybertools_tracking.cli.common import existing_storage
+from cybertools_tracking.cli.common import non_negative_int, parse_time
+from cybertools_tracking.cli.common import positive_int, storage_name
+from cybertools_tracking.cli.formatting import size
+from cybertools_tracking.db import file_path, get_storage
+from cybertools_tracking.db import retry_transaction
+
+NOT_MOVED = ('goal progress is not changed (goals count a track when it '
+             'is saved); runs are kept')
+
+
+def add_commands(command):
+    prune = command(
+        'prune', run_prune, 'remove the tracks older than a date (of some '
+        'tasks, or all), in batches; goal progress and runs are kept. '
+        '"pack" gives the space back',
+        'cybertools-tracking prune --before 2025-01-01 --task '
+        "'python/*' --dry-run")
+    prune.add_argument('--before', metavar='TIME', required=True,
+                       help='remove tracks earlier than this (not at it): '
+                            + TIME_HELP)
+    prune.add_argument('--task', action='append', metavar='TASK_ID',
+                       help='only tracks of this task (a trailing * is a '
+                            'prefix); repeat for any of several')
+    _removal_options(prune)
+
+    forget = command(
+        'forget-user', run_forget, 'remove every track of one user, with '
+        'their goals (their group and per-user copies of task goals, with '
+        'their progress and outcomes): the right to erasure. "pack" then '
+        'removes the old versions from the file',
+        'cybertools-tracking forget-user anna --dry-run')
+    forget.add_argument('user', metavar='NAME',
+                        help='the user name, exactly (no prefix)')
+    _removal_options(forget)
+
+    pack = command(
+        'pack', run_pack, 'pack the database: drop the records no longer '
+        'used and old versions of records (FileStorage: writes a new file '
+        'and reports the sizes; ZEO: asks the server; RelStorage: see '
+        'zodbpack)',
+        'cybertools-tracking pack --days 7')
+    pack.add_argument('--days', metavar='N', type=non_negative_int,
+                      default=0,
+                      help='keep the history of the last N days (default '
+                           '0: keep only the current state)')
+
+    zeo = command('zeo', run_zeo, 'serve a FileStorage with ZEO, so that '
+                  'several processes can use it (zeo://HOST:PORT)',
+                  'cybertools-tracking zeo var/tracking.fs --port 8100 &')
+    zeo.add_argument('path', metavar='PATH', nargs='?',
+                     default=os.path.join('var', 'tracking.fs'),
+                     help='the FileStorage file (default var/tracking.fs)')
+    zeo.add_argument('--host', default='127.0.0.1',
+                     help='the address to listen on (default 127.0.0.1: '
+                          'ZEO has no authentication)')
+    zeo.add_argument('--port', type=non_negative_int, default=8100,
+                     help='the port (default 8100; 0 picks a free one)')
+
+
+def _removal_options(parser):
+    parser.add_argument('--dry-run', action='store_true',
+                        help='count what would be removed, remove nothing')
+    parser.add_argument('--batch', metavar='N', type=positive_int,
+                        default=1000,
+                        help='remove N tracks per transaction (default '
+                             '1000)')
+    parser.add_argument('--progress', action='store_true',
+                        help='print a progress line now and then even when '
+                             'stderr is not a terminal')
+
+
+def remove_tracks(args, manager, conn, tracks, desc):
+    """Remove ``tracks`` (ghosts of ``conn``), ``args.batch`` a
+    transaction, with progress; returns how many were removed (those
+    removed meanwhile by another writer are not counted)."""
+    progress = Progress(desc, len(tracks), 'tracks', args.progress)
+    removed = 0
+    try:
+        for start in range(0, len(tracks), args.batch):
+            chunk = tracks[start:start + args.batch]
+
+            def work():
+                storage = get_storage(conn, storage_name(args),
+                                      create=False)
+                count = 0
+                for track in chunk:
+                    if storage.get(track.__name__) is track:
+                        storage.removeTrack(track)
+                        count += 1
+                return count
+            manager.abort()
+            removed += retry_transaction(work, manager,
+                                         attempts=COMMIT_ATTEMPTS)
+            # Let go of the removed tracks: memory holds ghosts only.
+            tracks[start:start + args.batch] = [None] * len(chunk)
+            conn.cacheGC()
+            done = start + len(chunk)
+            progress.update(done, '%d of %d tracks removed%s, %.0f/s'
+                            % (removed, len(tracks), progress.share(done),
+                               removed / progress.seconds()),
+                            '%d removed' % removed)
+    finally:
+        progress.close()
+    return removed
+
+
+def run_prune(args):
+    try:
+        before = parse_time(args.before)
+    except ValueError as problem:
+        raise CommandError('--before: %s' % problem, EXIT_USAGE) from None
+    criteria = {'timeTo': before - 1}
+    if args.task:
+        criteria['taskId'] = args.task
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        total = len(storage)
+        tracks = storage.query(**criteria)
+        what = 'tracks before %s%s' % (
+            args.before, '' if not args.task
+            else ' of ' + ', '.join(args.task))
+        if args.dry_run:
+            print('would remove %d of %d tracks (%s); %s'
+                  % (len(tracks), total, what, NOT_MOVED))
+            return EXIT_OK
+        removed = remove_tracks(args, manager, conn, tracks, 'prune')
+        left = len(get_storage(conn, storage_name(args), create=False))
+    print('removed %d %s, %d tracks left; %s. Run "pack" to make the file '
+          'smaller.' % (removed, what, left, NOT_MOVED))
+    return EXIT_OK
+
+
+def run_forget(args):
+    name = args.user
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        # A name ending in * is a prefix to query: keep exact matches.
+        tracks = [t for t in storage.query(userName=name)
+                  if t.userName == name]
+        groups = _goal_groups(storage, name)
+        trackers = sum(len(storage.goals.get_trackers(
+            group, include_completed=True)) for group in groups)
+        if args.dry_run:
+            print('would remove %d tracks of %r, %d goal groups with %d '
+                  'trackers (progress and outcomes)'
+                  % (len(tracks), name, len(groups), trackers))
+            return EXIT_OK
+        removed = remove_tracks(args, manager, conn, tracks, 'forget-user')
+
+        def forget_goals():
+            goals = existing_storage(conn, args).goals
+            return sum(len(goals.remove_tracker(group))
+                       for group in _goal_groups(storage, name))
+        manager.abort()
+        trackers = retry_transaction(forget_goals, manager,
+                                     attempts=COMMIT_ATTEMPTS)
+    print('removed %d tracks of %r and %d goal groups with %d trackers '
+          '(progress and outcomes). Old versions stay in the database file '
+          'until "pack".' % (removed, name, len(groups), trackers))
+    return EXIT_OK
+
+
+def _goal_groups(storage, userName):
+    """The goal groups holding ``userName``'s goals: the group of the
+    user, and their copies of the task templates (see tracked_goals)."""
+    from cybertools_tracking.tracked_goals import binding_of, task_group
+    binding = binding_of(storage)
+    if binding is None:
+        return []
+    tasks = set(storage.getTaskIds()) | set(binding.templates.keys())
+    candidates = [userName] + [task_group(task, userName)
+                               for task in sorted(tasks)]
+    return [group for group in candidates
+            if binding.registry.get(group) is not None]
+
+
+def run_pack(args):
+    uri = db_arg(args)
+    path = file_path(uri)
+    with connection(args, write=False) as (manager, conn):
+        db = conn.db()
+        kind = type(db.storage).__name__
+        if path is not None:
+            before = os.path.getsize(path)
+            db.pack(days=args.days)
+            after = os.path.getsize(path)
+            print('packed %s: %s before, %s after (%d and %d bytes); the '
+                  'file as it was is kept as %s.old until the next pack '
+                  '(delete it to free the space)'
+                  % (path, size(before), size(after), before, after, path))
+            return EXIT_OK
+        if kind == 'ClientStorage':
+            db.pack(days=args.days)
+            print('the ZEO server packed its storage (%s); its file\'s '
+                  'size shows on the server' % uri)
+            return EXIT_OK
+        if kind == 'RelStorage':
+            db.pack(days=args.days)
+            print('packed the RelStorage database %s. For a big database, '
+                  'run RelStorage\'s zodbpack from cron instead (it can '
+                  'pack in the background); a history-free database only '
+                  'drops records no longer reachable, with no old '
+                  'versions to remove' % uri)
+            return EXIT_OK
+        raise CommandError('nothing to pack in %s (a %s keeps no history)'
+                           % (uri, kind))
+
+
+def run_zeo(args):
+    from cybertools_tracking.zeoserver import serve
+    serve(args.path, args.host, args.port,
+          announce=lambda line: print(line, flush=True))
+    return EXIT_OK

@@ -1,0 +1,301 @@
+"""The commands that read: ``query``, ``runs``, ``stats`` and ``check``.
+
+They read in a transaction that is aborted, and refuse to create a
+missing database.
+"""
+
+import contextlib
+import sys
+
+from ZODB.FileStorage import FileStorage
+
+from cybertools_tracking.cli.common import EXIT_DATA, EXIT_OK, EXIT_USAGE
+from cybertools_tracking.cli.common import GC_EVERY, CommandError
+from cybertools_tracking.cli.common import connection, db_arg, error
+from cybertools_tracking.cli.common import existing_storage, non_negative_int
+from cybertools_tracking.cli.common import one_or_list, positive_int
+from cybertools_tracking.cli.common import storage_name, time_from, time_to
+from cybertools_tracking.cli.common import TIME_HELP
+from cybertools_tracking.cli.formatting import RUN_COLUMNS, TRACK_COLUMNS
+from cybertools_tracking.cli.formatting import CSV_TRACK_COLUMNS
+from cybertools_tracking.cli.formatting import run_dict, run_rows, size
+from cybertools_tracking.cli.formatting import table, track_row, write_json
+from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS, csv_writer
+from cybertools_tracking.cli.formatting import csv_track_row, track_dict
+from cybertools_tracking.cli.formatting import write_csv
+from cybertools_tracking.cli.jsoncodec import dumps
+
+
+def add_commands(command):
+    """Add the reading commands; ``command(name, run, help, example)``
+    makes a subparser."""
+    query = command(
+        'query', run_query, 'list the tracks that meet every criterion; a '
+        'value ending in * is a prefix',
+        "cybertools-tracking query --user 'ann*' --from 2026-01-01 "
+        "--format jsonl")
+    add_criteria(query)
+    query.add_argument('--limit', metavar='N', type=non_negative_int,
+                       help='show at most N tracks')
+    query.add_argument('--newest-first', action='store_true',
+                       help='order by time, newest first (with --limit: '
+                            'the newest N)')
+    query.add_argument('--format', choices=('table', 'json', 'jsonl',
+                                            'csv'),
+                       default='table',
+                       help='a table (default), a JSON list, JSON Lines or '
+                            'CSV (data as JSON in the last column)')
+    query.add_argument('--count', action='store_true',
+                       help='print only the number of tracks found')
+
+    export = command(
+        'export', run_export, 'write tracks and their runs, all or those '
+        'that meet the criteria, as JSON Lines that "import" reads back '
+        'into the same tracks and runs (runs first, then tracks in id '
+        'order; strict JSON, data encoded as jsoncodec documents), or as '
+        'CSV for spreadsheets',
+        "cybertools-tracking export --task 'python/*' -o python.jsonl")
+    add_criteria(export)
+    export.add_argument('-o', '--output', metavar='FILE',
+                        help='the file to write (default stdout)')
+    export.add_argument('--format', choices=('jsonl', 'csv'),
+                        default='jsonl')
+
+    runs = command('runs', run_runs, 'list the runs; * marks a task\'s '
+                   'current run', 'cybertools-tracking runs --task quiz')
+    runs.add_argument('--task', metavar='TASK_ID',
+                      help='only the runs of this task')
+    runs.add_argument('--format', choices=('table', 'json'), default='table')
+
+    check = command('check', run_check, 'check that every index agrees '
+                    'with the tracks; exit 1 if not',
+                    'cybertools-tracking --db var/tracking.fs check')
+    check.add_argument('--limit', type=positive_int, default=100,
+                       help='report at most this many problems (100)')
+
+    stats = command('stats', run_stats, 'count tracks, tasks, users and '
+                    'runs', 'cybertools-tracking stats --format json')
+    stats.add_argument('--format', choices=('table', 'json'),
+                       default='table')
+
+
+def add_criteria(parser, verb='show'):
+    """The criteria of ``TrackingStorage.query`` as options."""
+    parser.add_argument('--task', action='append', metavar='TASK_ID',
+                        help='task id; repeat for any of several')
+    parser.add_argument('--run', action='append', metavar='RUN_ID',
+                        type=non_negative_int,
+                        help='run number, 0 for the current run of each '
+                             'task; repeat for any of several')
+    parser.add_argument('--user', action='append', metavar='USER',
+                        help='user name; repeat for any of several')
+    parser.add_argument('--from', dest='time_from', metavar='TIME',
+                        type=time_from, help='earliest time: ' + TIME_HELP)
+    parser.add_argument('--to', dest='time_to', metavar='TIME',
+                        type=time_to,
+                        help='latest time, inclusive: a date means the end '
+                             'of that day, HH:MM the end of that minute')
+
+
+def criteria_of(args, command='query'):
+    """The query criteria of ``args``; a CommandError without any."""
+    criteria = {}
+    if args.task:
+        criteria['taskId'] = one_or_list(args.task)
+    if args.run:
+        criteria['runId'] = one_or_list(args.run)
+    if args.user:
+        criteria['userName'] = one_or_list(args.user)
+    if args.time_from is not None:
+        criteria['timeFrom'] = args.time_from
+    if args.time_to is not None:
+        criteria['timeTo'] = args.time_to
+    if not criteria:
+        raise CommandError('%s needs at least one criterion: --task, '
+                           '--run, --user, --from or --to (use \'*\' for '
+                           'every value, e.g. --task \'*\')' % command,
+                           EXIT_USAGE)
+    return criteria
+
+
+def current_runs(storage, criteria):
+    """``criteria`` with run 0 replaced by the current runs of the tasks
+    asked for (of every task without --task); None if no run is left."""
+    runs = criteria.get('runId')
+    if runs is None:
+        return criteria
+    runs = runs if isinstance(runs, list) else [runs]
+    if 0 not in runs:
+        return criteria
+    tasks = criteria.get('taskId', '*')
+    tasks = tasks if isinstance(tasks, list) else [tasks]
+    wanted = [run for run in runs if run]
+    for taskId, runId in storage.getCurrentRuns().items():
+        if any(taskId == task or (task.endswith('*')
+                                  and taskId.startswith(task[:-1]))
+               for task in tasks):
+            wanted.append(runId)
+    if not wanted:
+        return None
+    return dict(criteria, runId=sorted(set(wanted)))
+
+
+def run_query(args):
+    criteria = criteria_of(args)
+    if args.limit is not None:
+        criteria['limit'] = args.limit
+    if args.newest_first:
+        criteria['newestFirst'] = True
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        criteria = current_runs(storage, criteria)
+        tracks = [] if criteria is None else storage.query(**criteria)
+        if args.count:
+            print(len(tracks))
+        elif args.format == 'csv':
+            write_csv(tracks, conn)
+        elif args.format == 'table':
+            rows = []
+            for count, track in enumerate(tracks, 1):
+                rows.append(track_row(track))
+                if count % GC_EVERY == 0:
+                    conn.cacheGC()
+            table(TRACK_COLUMNS, rows)
+        else:
+            write_json(tracks, conn, lines=args.format == 'jsonl')
+    return EXIT_OK
+
+
+def run_runs(args):
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        runs = storage.getRuns(args.task)
+        current = storage.getCurrentRuns()
+        if args.format == 'table':
+            table(RUN_COLUMNS, run_rows(runs, current))
+        else:
+            print(dumps([run_dict(run, current) for run in runs], indent=2))
+    return EXIT_OK
+
+
+def run_check(args):
+    from cybertools_tracking.check import check_storage
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        problems = check_storage(storage, limit=args.limit)
+        for problem in problems:
+            print(problem)
+        if problems:
+            error('%d problem%s found' % (len(problems),
+                                          's' if len(problems) > 1 else ''))
+            return EXIT_DATA
+        print('consistent: %d tracks, %d runs' % (len(storage),
+                                                  len(storage.getRuns())))
+        return EXIT_OK
+
+
+def run_stats(args):
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        tasks = storage.getTaskIds()
+        users = set()
+        perTask = {}
+        for task in tasks:
+            users.update(storage.getUserNames(task))
+            # The storage has no count by criteria; query() makes ghosts
+            # of the tracks, which costs index reads but no track loads.
+            perTask[task] = len(storage.query(taskId=task))
+            conn.cacheGC()
+        runs = storage.getRuns()
+        stats = {
+            'database': db_arg(args),
+            'storage': storage_name(args),
+            'tracks': len(storage),
+            'tasks': len(tasks),
+            'users': len(users),
+            'runs': len(runs),
+            'currentRuns': len(storage.getCurrentRuns()),
+            'finishedRuns': sum(1 for run in runs if run.finished),
+            'tracksPerTask': perTask,
+        }
+        db_storage = conn.db().storage
+        if isinstance(db_storage, FileStorage):
+            stats['fileSize'] = db_storage.getSize()
+        if args.format == 'json':
+            print(dumps(stats, indent=2))
+            return EXIT_OK
+        print('database:   %s' % stats['database'])
+        if 'fileSize' in stats:
+            print('file size:  %s (%d bytes)' % (size(stats['fileSize']),
+                                                  stats['fileSize']))
+        print('storage:    %s' % stats['storage'])
+        print('tracks:     %d' % stats['tracks'])
+        print('tasks:      %d' % stats['tasks'])
+        print('users:      %d' % stats['users'])
+        print('runs:       %d (%d current, %d finished)'
+              % (stats['runs'], stats['currentRuns'], stats['finishedRuns']))
+        if perTask:
+            print('tracks per task:')
+            table(('  taskId', 'tracks'),
+                  [('  ' + task, str(n)) for task, n in perTask.items()])
+    return EXIT_OK
+
+
+def run_export(args):
+    try:
+        criteria = criteria_of(args, 'export')
+    except CommandError:
+        criteria = None             # no criteria: everything
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        if criteria is not None:
+            criteria = current_runs(storage, criteria)
+            tracks = [] if criteria is None else storage.query(**criteria)
+            runIds = sorted({track.runId for track in tracks})
+            runs = [run for run in map(storage.getRun, runIds)
+                    if run is not None]
+        else:
+            tracks = storage.values()
+            runs = storage.getRuns()
+        try:
+            out = (open(args.output, 'w', encoding='utf-8', newline='')
+                   if args.output else contextlib.nullcontext(sys.stdout))
+        except OSError as problem:
+            raise CommandError('cannot write %s: %s' % (
+                args.output, problem.strerror or problem)) from None
+        with out as stream:
+            count = export(storage, conn, runs, tracks, stream, args.format)
+    if args.output:
+        print('exported %d runs and %d tracks to %s'
+              % (len(runs), count, args.output), file=sys.stderr)
+    return EXIT_OK
+
+
+def export(storage, conn, runs, tracks, out, format='jsonl'):
+    """Write ``runs``, then ``tracks`` with their event ids, to ``out``;
+    return the number of tracks."""
+    current = storage.getCurrentRuns()
+    if format == 'csv':
+        writer = csv_writer(out)
+        writer.writerow(('kind',) + CSV_RUN_COLUMNS[1:])
+        for run in runs:
+            record = run_dict(run, current)
+            writer.writerow(['run'] + ['' if record[c] is None
+                                       else record[c]
+                                       for c in CSV_RUN_COLUMNS[1:]])
+    else:
+        for run in runs:
+            out.write(dumps(dict(kind='run', **run_dict(run, current)))
+                      + '\n')
+    count = 0
+    for count, track in enumerate(tracks, 1):
+        eventId = storage.getEventId(track)
+        if format == 'csv':
+            if count == 1:
+                writer.writerow(('kind',) + CSV_TRACK_COLUMNS)
+            writer.writerow(('track',) + csv_track_row(track, eventId))
+        else:
+            out.write(dumps(track_dict(track, eventId)) + '\n')
+        if count % GC_EVERY == 0:
+            conn.cacheGC()
+    return count

@@ -1,0 +1,292 @@
+"""import: resumable after Ctrl-C, SIGTERM and SIGKILL, changed files
+refused, rejects, gzip input, ISO 8601 times; query --run 0."""
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from cybertools_tracking.cli import main
+from cybertools_tracking.db import get_storage, open_db
+from cybertools_tracking.imports import import_progress
+
+from tests.test_cli import jsonl, tracks_in, write
+
+
+def cli(*argv):
+    """cli(*argv) -> (exit code, stdout, stderr) of the command line."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def run():
+    return cli
+
+
+def ctrl_c_at(monkeypatch, n):
+    """Ctrl-C comes as the track numbered ``n`` is saved."""
+    from cybertools_tracking.cli import loading
+    real = loading._save
+
+    def save(storage, record, runs):
+        if record.get('data', {}).get('n') == n:
+            raise KeyboardInterrupt
+        return real(storage, record, runs)
+    monkeypatch.setattr(loading, '_save', save)
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / 'tracking.fs')
+
+
+def numbered(count, start=0):
+    return jsonl(*({'taskId': 't%d' % (n % 3), 'userName': 'u%d' % (n % 7),
+                    'data': {'n': n}, 'timeStamp': 1_700_000_000 + n}
+                   for n in range(start, start + count)))
+
+
+def numbers(db):
+    return sorted(data['n'] for *_, data in tracks_in(db))
+
+
+def progress_of(db, path):
+    database = open_db(db)
+    try:
+        with database.transaction() as connection:
+            found = import_progress(connection, 'tracking',
+                                    os.path.abspath(path))
+            return None if found is None else (found.line, found.offset,
+                                                found.imported, found.done)
+    finally:
+        database.close()
+
+
+def start_import(db, path, *options):
+    return subprocess.Popen(
+        [sys.executable, '-m', 'cybertools_tracking', '--db', db, 'import',
+         path, '--progress', *options],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_a_commit(process):
+    line = process.stderr.readline()      # --progress: after the first
+    assert ': line ' in line, line
+
+
+@pytest.mark.parametrize('how', ['SIGKILL', 'SIGTERM'])
+def test_an_import_stopped_by_a_signal_resumes_exactly(run, db, tmp_path,
+                                                       how):
+    path = write(tmp_path, numbered(30000))
+    process = start_import(db, path, '--batch', '100')
+    try:
+        wait_for_a_commit(process)
+        process.send_signal(getattr(signal, how))
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    stored = numbers(db)
+    line, offset, imported, done = progress_of(db, path)
+    # What is stored is exactly what the progress record says: whole
+    # batches, the first lines of the file.
+    assert not done and 0 < len(stored) < 30000, (out, err)
+    assert stored == list(range(len(stored))) and len(stored) % 100 == 0
+    assert (line, imported) == (len(stored), len(stored))
+    with open(path, 'rb') as f:
+        assert offset == len(b''.join(f.readline() for _ in range(line)))
+    if how == 'SIGTERM':
+        assert process.returncode == 128 + signal.SIGTERM
+        stopped = re.fullmatch(
+            r'imported (\d+) tracks, skipped 0 lines; interrupted by SIGTERM '
+            r'at line (\d+)(, the (\d+) tracks read since the last commit '
+            r'were not stored)?; resume from line (\d+) with "import '
+            r'--resume (.*)"\n', out)
+        assert stopped, out
+        done_, at, _, lost, resume, named = stopped.groups()
+        assert (int(done_), int(resume), named) == (line, line + 1, path)
+        assert line <= int(at) <= line + int(lost or 0) + 1
+    else:
+        assert process.returncode == -signal.SIGKILL
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert (code, err) == (0, '')
+    assert out == 'imported 30000 tracks, skipped 0 lines\n'
+    assert numbers(db) == list(range(30000))
+    # Done: nothing more to resume.
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert code == 0 and 'is complete (30000 tracks' in err
+
+
+def test_ctrl_c_rolls_back_the_batch_and_names_the_line(run, db, tmp_path,
+                                                        monkeypatch):
+    from cybertools_tracking.cli import loading
+    path = write(tmp_path, numbered(25))
+    real = loading._save
+    calls = []
+
+    def interrupted(storage, record, runs):
+        calls.append(1)
+        if len(calls) == 13:
+            raise KeyboardInterrupt
+        return real(storage, record, runs)
+    monkeypatch.setattr(loading, '_save', interrupted)
+    code, out, err = run('--db', db, 'import', path, '--batch', '5')
+    assert code == 130
+    assert out == ('imported 10 tracks, skipped 0 lines; interrupted by '
+                   'SIGINT at line 13, the 2 tracks read since the last '
+                   'commit were not stored; resume from line 11 with '
+                   '"import --resume %s"\n' % path)
+    monkeypatch.undo()
+    assert numbers(db) == list(range(10))
+    assert run('--db', db, 'import', '--resume', path)[0] == 0
+    assert numbers(db) == list(range(25))
+
+
+def test_a_changed_file_is_refused(run, db, tmp_path, monkeypatch):
+    path = write(tmp_path, numbered(20))
+    ctrl_c_at(monkeypatch, 15)
+    assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
+    monkeypatch.undo()
+    original = open(path).read()
+    # Longer: refused, by size.
+    write(tmp_path, original + numbered(1, 20))
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert code == 1 and out == ''
+    assert 'changed since the import stopped at line 15' in err
+    assert 'bytes, it has' in err
+    # As long, other content before the offset: refused, by content.
+    write(tmp_path, original.replace('"n": 3}', '"n": 9}', 1))
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert code == 1 and 'its first' in err and 'are not the ones' in err
+    # Changed after the offset only: that is where it goes on.
+    write(tmp_path, original.replace('"n": 17}', '"n": 71}', 1))
+    assert run('--db', db, 'import', '--resume', path)[0] == 0
+    assert numbers(db) == list(range(17)) + [18, 19, 71]
+
+
+def test_resume_needs_a_recorded_import(run, db, tmp_path):
+    path = write(tmp_path, numbered(3))
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert code == 1 and 'no import of %s' % path in err
+    code, out, err = run('--db', db, 'import', '--resume', '-')
+    assert code == 2 and '--resume needs a file' in err
+
+
+def test_rejects_go_to_a_file_to_fix_and_import_again(run, db, tmp_path):
+    lines = numbered(4).splitlines()
+    lines[1] = '{"taskId": "t", "userName": "u", "data": [1]}'
+    lines[3] = '{"taskId": "t", "userName": "u", "data": {'
+    path = write(tmp_path, '\n'.join(lines) + '\n')
+    rejects = str(tmp_path / 'rejects.jsonl')
+    code, out, err = run('--db', db, 'import', path, '--rejects', rejects)
+    assert code == 1 and out == 'imported 2 tracks, skipped 2 lines\n'
+    found = [json.loads(line) for line in open(rejects)]
+    assert [(r['line'], r['text']) for r in found] == [
+        (2, lines[1]), (4, lines[3])]
+    assert found[0]['reason'] == 'data must be a mapping, got [1]'
+    assert found[1]['reason'].startswith('invalid JSON')
+    # Fixed by hand: the first has a list for data, the second is cut.
+    first = dict(json.loads(found[0]['text']), data={'n': -2})
+    second = json.loads(found[1]['text'] + '"n": -4}}')
+    fixed = write(tmp_path, jsonl(first, second), 'fixed.jsonl')
+    assert run('--db', db, 'import', fixed)[0] == 0
+    assert numbers(db) == [-4, -2, 0, 2]
+
+
+def test_gzip_input_and_iso_times(run, db, tmp_path):
+    records = [
+        {'taskId': 't', 'userName': 'u', 'data': {'n': 0},
+         'timeStamp': '2024-01-15T08:00:00Z'},
+        {'taskId': 't', 'userName': 'u', 'data': {'n': 1},
+         'timeStamp': '2024-01-15T09:30:00+01:30'},
+        {'taskId': 't', 'userName': 'u', 'data': {'n': 2},
+         'timeStamp': '2024-01-15T08:00:01.75+00:00'},
+        {'taskId': 't', 'userName': 'u', 'data': {'n': 3},
+         'timeStamp': '2024-01-15T03:00-0500'},
+    ]
+    path = tmp_path / 'in.jsonl.gz'
+    with gzip.open(path, 'wt', encoding='utf-8') as f:
+        f.write(jsonl(*records))
+    assert run('--db', db, 'import', str(path))[:2] == (
+        0, 'imported 4 tracks, skipped 0 lines\n')
+    assert [ts for _, _, _, ts, _ in tracks_in(db)] == [
+        1705305600, 1705305600, 1705305601, 1705305600]
+    code, out, err = run('--db', db, 'query', '--from',
+                         '2024-01-15T08:00:01Z', '--format', 'jsonl')
+    assert [json.loads(line)['data']['n'] for line in out.splitlines()] == [2]
+
+
+def test_gzip_input_resumes(run, db, tmp_path, monkeypatch):
+    path = str(tmp_path / 'in.jsonl.gz')
+    with gzip.open(path, 'wt', encoding='utf-8') as f:
+        f.write(numbered(50))
+    ctrl_c_at(monkeypatch, 33)
+    assert run('--db', db, 'import', path, '--batch', '10')[0] == 130
+    monkeypatch.undo()
+    assert numbers(db) == list(range(30))
+    assert run('--db', db, 'import', '--resume', path)[0] == 0
+    assert numbers(db) == list(range(50))
+
+
+def test_run_0_is_the_current_run(run, db, tmp_path):
+    path = write(tmp_path, numbered(6))
+    assert run('--db', db, 'import', path)[0] == 0
+    database = open_db(db)
+    with database.transaction() as connection:
+        storage = get_storage(connection)
+        storage.startRun('t0')
+        storage.saveUserTrack('t0', 0, 'x', {'n': 100}, timeStamp=1)
+    database.close()
+
+    def query(*args):
+        code, out, err = run('--db', db, 'query', '--format', 'jsonl', *args)
+        assert (code, err) == (0, '')
+        return sorted(json.loads(line)['data']['n']
+                      for line in out.splitlines())
+    assert query('--task', 't0', '--run', '0') == [100]
+    assert query('--task', 't*', '--run', '0') == [1, 2, 4, 5, 100]
+    assert query('--run', '0', '--user', 'u0') == []   # t0 started anew
+    assert query('--run', '0', '--user', 'u1') == [1]
+    assert query('--task', 'nothing', '--run', '0') == []
+
+
+def test_an_import_from_stdin_leaves_no_record(db, monkeypatch):
+    from cybertools_tracking.imports import ROOT_KEY
+    monkeypatch.setattr(sys, 'stdin', io.StringIO(numbered(3)))
+    assert cli('--db', db, 'import', '-', '--batch', '2')[:2] == (
+        0, 'imported 3 tracks, skipped 0 lines\n')
+    database = open_db(db)
+    with database.transaction() as connection:
+        assert list(connection.root()[ROOT_KEY].keys()) == []
+    database.close()
+
+
+def test_bad_event_ids_and_run_lines_are_bad_lines(run, db, tmp_path):
+    lines = [
+        '{"taskId": "t", "userName": "u", "data": {}, "eventId": 5}',
+        '{"taskId": "t", "userName": "u", "data": {}, "eventId": ""}',
+        '{"kind": "run", "id": 1, "taskId": "t"}',
+        '{"kind": "run", "id": 1, "taskId": "t", "start": 1, "end": 2, '
+        '"finished": "no", "current": true}',
+        '{"taskId": "t", "userName": "u", "data": {"$bytes": "*"}}',
+        '{"taskId": "t", "userName": "u", "data": {}, "eventId": "ok"}',
+    ]
+    code, out, err = run('--db', db, 'import', write(tmp_path,
+                                                     '\n'.join(lines)))
+    assert (code, out) == (1, 'imported 1 tracks, skipped 5 lines\n')
+    reasons = [line.split(': ', 2)[2] for line in err.splitlines()]
+    assert reasons[0] == 'eventId must be a string, got 5'
+    assert reasons[1].startswith('eventId must not be empty')
+    assert reasons[2].startswith("a run line has no fields 'start', 'end'")
+    assert reasons[3] == "finished must be true or false, got 'no'"
+    assert reasons[4].startswith('invalid JSON: cannot read $bytes')
+    assert len(tracks_in(db)) == 1

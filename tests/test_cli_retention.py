@@ -1,0 +1,138 @@
+"""prune, forget-user and pack: what goes, what stays, and the sizes."""
+
+import os
+import re
+
+import pytest
+
+from cybertools_tracking.check import check_storage
+from cybertools_tracking.db import get_storage, open_db
+from cybertools_tracking.goals import CountTracker
+from cybertools_tracking.tracked_goals import task_group
+
+from tests.test_cli_import import cli
+
+T0 = 1_700_000_000          # 2023-11-14T22:13:20Z
+
+
+@pytest.fixture
+def run():
+    return cli
+
+
+def fill(path):
+    """Tracks of three users in two tasks over 10 days, goals of a user
+    group and a task template."""
+    database = open_db(path)
+    with database.transaction() as connection:
+        storage = get_storage(connection)
+        storage.goals.add_tracker('ann', CountTracker(name='all',
+                                                      conditions=[],
+                                                      target=1000))
+        storage.goals.add_task_goal('b', CountTracker(name='b',
+                                                      conditions=[],
+                                                      target=1000))
+        for day in range(10):
+            for user in ('ann', 'x*', 'xy'):
+                for task in ('a', 'b'):
+                    storage.saveUserTrack(task, 0, user, {'day': day},
+                                          timeStamp=T0 + day * 86400)
+    database.close()
+
+
+def look(path):
+    database = open_db(path)
+    try:
+        with database.transaction() as connection:
+            storage = get_storage(connection, create=False)
+            assert check_storage(storage) == []
+            goals = storage.goals
+            return {
+                'tracks': sorted((t.taskId, t.userName, t.data['day'])
+                                 for t in storage.values()),
+                'runs': [(r.id, r.taskId, r.start, r.end)
+                         for r in storage.getRuns()],
+                'current': storage.getCurrentRuns(),
+                'goals': {group: [(t.name, t.progress) for t in
+                                  goals.get_trackers(group,
+                                                     include_completed=True)]
+                          for group in ('ann', 'xy', task_group('b', 'ann'),
+                                        task_group('b', 'xy'),
+                                        task_group('b', 'x*'))},
+            }
+    finally:
+        database.close()
+
+
+def test_prune_removes_old_tracks_only_and_keeps_goals_and_runs(run,
+                                                                 tmp_path):
+    db = str(tmp_path / 'p.fs')
+    fill(db)
+    before = look(db)
+    assert before['goals']['ann'] == [('all', 20)]
+    code, out, err = run('--db', db, 'prune', '--before', T0 + 3 * 86400,
+                         '--task', 'b', '--dry-run')
+    assert code == 0 and out.startswith('would remove 9 of 60 tracks')
+    assert look(db) == before
+    code, out, err = run('--db', db, 'prune', '--before', T0 + 3 * 86400,
+                         '--task', 'b', '--batch', '4')
+    assert (code, err) == (0, '')
+    assert out.startswith('removed 9 tracks before %d of b, 51 tracks left;'
+                          % (T0 + 3 * 86400))
+    assert 'goal progress is not changed' in out
+    after = look(db)
+    assert after['tracks'] == [t for t in before['tracks']
+                               if not (t[0] == 'b' and t[2] < 3)]
+    assert (after['runs'], after['current'], after['goals']) == (
+        before['runs'], before['current'], before['goals'])
+    # All tasks; a date.
+    code, out, err = run('--db', db, 'prune', '--before', '2100-01-01')
+    assert code == 0 and out.startswith('removed 51 tracks before 2100-01-01')
+    assert look(db)['runs'] == before['runs']
+
+
+def test_forget_user_removes_tracks_and_goals_of_that_user_only(run,
+                                                                 tmp_path):
+    db = str(tmp_path / 'f.fs')
+    fill(db)
+    before = look(db)
+    code, out, err = run('--db', db, 'forget-user', 'x*', '--dry-run')
+    assert out == ("would remove 20 tracks of 'x*', 1 goal groups with 1 "
+                   "trackers (progress and outcomes)\n")
+    assert look(db) == before
+    code, out, err = run('--db', db, 'forget-user', 'x*')
+    assert (code, err) == (0, '')
+    assert out.startswith("removed 20 tracks of 'x*' and 1 goal groups with "
+                          "1 trackers")
+    after = look(db)
+    assert after['tracks'] == [t for t in before['tracks'] if t[1] != 'x*']
+    assert after['goals'] == dict(before['goals'],
+                                  **{task_group('b', 'x*'): []})
+    assert after['goals'][task_group('b', 'xy')] == [('b', 10)]
+    code, out, err = run('--db', db, 'forget-user', 'ann')
+    assert "removed 20 tracks of 'ann' and 2 goal groups with 2" in out
+    assert look(db)['goals']['ann'] == []
+
+
+def test_pack_makes_the_file_smaller_and_says_by_how_much(run, tmp_path):
+    db = str(tmp_path / 'k.fs')
+    fill(db)
+    assert run('--db', db, 'prune', '--before', '2100-01-01')[0] == 0
+    grown = os.path.getsize(db)
+    code, out, err = run('--db', db, 'pack')
+    assert (code, err) == (0, '')
+    found = re.search(r'\((\d+) and (\d+) bytes\)', out)
+    assert int(found.group(1)) == grown
+    assert int(found.group(2)) == os.path.getsize(db) < grown * 0.7
+    assert os.path.exists(db + '.old')
+    code, out, err = run('--db', 'memory://', 'pack')
+    assert code == 1 and 'nothing to pack' in err
+
+
+def test_bad_dates_are_usage_errors(run, tmp_path):
+    db = str(tmp_path / 'b.fs')
+    fill(db)
+    code, out, err = run('--db', db, 'prune', '--before', 'soon')
+    assert code == 2 and '--before' in err
+    code, out, err = run('--db', db, 'prune')
+    assert code == 2
