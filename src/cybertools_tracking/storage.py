@@ -8,6 +8,7 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from zope.interface import implementer
 
+from cybertools_tracking.events import EventOutbox
 from cybertools_tracking.ids import Counter, allocate_track_number
 from cybertools_tracking.index import DIMENSIONS, CompositeIndex, FieldIndex
 from cybertools_tracking.index import Prefix
@@ -49,6 +50,9 @@ class TrackingStorage(Persistent):
     # The number of tracks is _count() + _counts(). Storages made before
     # _counts existed count in _count alone, which every writer changes.
     _counts = None
+    # Storages made before the outbox existed get one with their first
+    # event (see ``events``).
+    _outbox = None
 
     def __getnewargs__(self):
         # ZODB writes references to objects whose class has __getnewargs__
@@ -74,6 +78,7 @@ class TrackingStorage(Persistent):
         self.currentRuns = OOBTree()  # taskId -> id of its current run
         self._index = CompositeIndex()
         self._fields = {}             # extra attribute name -> FieldIndex
+        self._outbox = EventOutbox()
         self.setupIndexes()
 
     # indexes of extra attributes
@@ -224,6 +229,16 @@ class TrackingStorage(Persistent):
         # (tracked_goals.py) registers the adapter, this module imports
         # only the interface.
         return IStorageGoals(self)
+
+    @property
+    def events(self):
+        """See ITrackingStorage.events."""
+        outbox = self._outbox
+        if outbox is None:
+            # A storage older than the outbox: its first event writes the
+            # storage once (a read never commits, so a read leaves none).
+            outbox = self._outbox = EventOutbox()
+        return outbox
 
     @property
     def lastGoalOutcome(self):
