@@ -9,6 +9,8 @@
     query    list tracks by task, run, user and time
     runs     list runs
     stats    count tracks, tasks, users and runs
+    events   print the event feed as JSON Lines (--follow for new ones)
+    serve    run the HTTP API and the dashboard (the web extra)
 
 The database defaults to ``$CYBERTOOLS_TRACKING_DB`` or else
 ``var/tracking.fs`` below the current directory; a path is taken literally,
@@ -250,6 +252,9 @@ def _parser():
     stats = command('stats', _stats, 'count tracks, tasks, users and runs')
     stats.add_argument('--format', choices=('table', 'json'),
                        default='table')
+
+    from cybertools_tracking.cli_web import add_commands    # events, serve
+    add_commands(command)
     return parser
 
 

@@ -1,0 +1,124 @@
+"""The commands of the app server: ``events`` and ``serve``.
+
+::
+
+    cybertools-tracking events [--since N] [--follow] [--limit N]
+    cybertools-tracking serve [--host 127.0.0.1] [--port 8080] [--workers N]
+                              [--token-file FILE] [--open-reads]
+
+``events`` prints the outbox (``events.py``) as JSON Lines, one event per
+line, oldest first; with ``--follow`` it keeps printing new events as they
+are committed, from any process. ``serve`` runs the HTTP API and the
+dashboard (``web/``, the ``web`` extra) with uvicorn.
+
+Kept in a module of their own, registered by ``cli._parser`` with
+``add_commands``; they use the command line's helpers for the database.
+"""
+
+import os
+import sys
+import time
+
+__all__ = ['add_commands']
+
+FOLLOW_INTERVAL = 0.5       # seconds between looks for new events
+PAGE = 1000
+
+
+def add_commands(command):
+    """Add ``events`` and ``serve``; ``command(name, run, help)`` makes a
+    subparser (see ``cli._parser``)."""
+    from cybertools_tracking.cli import _non_negative_int, _positive_int
+    from cybertools_tracking.cli import _seconds
+    events = command('events', _events, 'print the event feed (goal events, '
+                     'and new tracks if the storage records them) as JSON '
+                     'Lines, oldest first')
+    events.add_argument('--since', metavar='N', type=_non_negative_int,
+                        default=0, help='only events after position N '
+                        '(the "position" of the last event seen; default 0, '
+                        'all)')
+    events.add_argument('--follow', action='store_true',
+                        help='keep printing new events as they are '
+                             'committed, until interrupted; another process '
+                             'writing needs a shared database (zeo://, '
+                             'postgres://)')
+    events.add_argument('--interval', metavar='SECONDS', type=_seconds,
+                        default=FOLLOW_INTERVAL,
+                        help='with --follow, how often to look for new '
+                             'events (default %s)' % FOLLOW_INTERVAL)
+    events.add_argument('--limit', metavar='N', type=_positive_int,
+                        help='print at most N events, then stop')
+
+    serve = command('serve', _serve, 'serve the HTTP API and the dashboard '
+                    '(needs the "web" extra)')
+    serve.add_argument('--host', default='127.0.0.1',
+                       help='the address to listen on (default 127.0.0.1)')
+    serve.add_argument('--port', type=_non_negative_int, default=8080,
+                       help='the port (default 8080)')
+    serve.add_argument('--workers', type=_positive_int, default=1,
+                       help='worker processes (default 1); more than one '
+                            'needs a shared database (zeo://, postgres://)')
+    serve.add_argument('--token-file', metavar='FILE',
+                       help='a file whose lines are the bearer tokens that '
+                            'may write (default $CYBERTOOLS_TRACKING_TOKENS, '
+                            'tokens separated by commas or spaces)')
+    serve.add_argument('--open-reads', action='store_true',
+                       help='let reads (GET) through without a token; '
+                            'writes always need one')
+    serve.add_argument('--track-events', action='store_true',
+                       help='record every new track in the event feed '
+                            '(a stored setting of the storage)')
+
+
+def _events(args):
+    import json
+    from cybertools_tracking.cli import EXIT_OK, _connection
+    from cybertools_tracking.cli import _existing_storage
+    position, left = args.since, args.limit
+    out = sys.stdout
+    with _connection(args, write=False) as (manager, connection):
+        while True:
+            manager.abort()             # a new view: what committed since
+            outbox = _existing_storage(connection, args).events
+            events = outbox.since(position, min(PAGE, left or PAGE))
+            for event in events:
+                out.write(json.dumps(event.as_json(), ensure_ascii=False,
+                                     default=repr) + '\n')
+            if events:
+                position = events[-1].position
+                out.flush()
+            if left is not None:
+                left -= len(events)
+                if not left:
+                    break
+            if len(events) == PAGE:
+                continue
+            if not args.follow:
+                break
+            connection.cacheGC()
+            time.sleep(args.interval)
+    return EXIT_OK
+
+
+def _serve(args):
+    from cybertools_tracking.cli import EXIT_OK, EXIT_USAGE, CommandError
+    from cybertools_tracking.cli import _db_arg, _storage_name, file_path
+    try:
+        from cybertools_tracking.web.server import serve
+    except ImportError as error:
+        raise CommandError('serve needs the "web" extra (pip install '
+                           '\'cybertools-tracking[web]\'): %s' % error,
+                           EXIT_USAGE) from None
+    uri = _db_arg(args)
+    if args.workers > 1 and file_path(uri) is not None:
+        raise CommandError('--workers %d: a FileStorage serves one process; '
+                           'serve it with "cybertools-tracking zeo" and give '
+                           '--db zeo://HOST:PORT' % args.workers, EXIT_USAGE)
+    if args.token_file is not None and not os.path.exists(args.token_file):
+        raise CommandError('--token-file %s: no such file' % args.token_file,
+                           EXIT_USAGE)
+    serve(uri, storage_name=_storage_name(args), host=args.host,
+          port=args.port, workers=args.workers, token_file=args.token_file,
+          open_reads=args.open_reads, track_events=args.track_events)
+    return EXIT_OK
+
