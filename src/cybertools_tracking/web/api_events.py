@@ -54,27 +54,32 @@ def event_page(request: Request, since: int = Query(0, ge=0),
     return _page(request.app, since, limit)
 
 
-@router.get('/events', response_class=EventSourceResponse,
-            dependencies=[Depends(reader)], responses=ERRORS)
-async def event_stream(
+async def _start(
         request: Request,
         since: Optional[int] = Query(None, ge=0, description='start after '
                                      'this position; default: new events '
                                      'only'),
         last_event_id: Optional[str] = Header(None, description='sent by '
                                               'a reconnecting EventSource')):
-    """Events as Server-Sent Events, as they are committed."""
-    app = request.app
+    """Where a stream starts; a dependency, so that a bad value is a 400
+    before the stream begins."""
     if last_event_id:
         try:
-            position = int(last_event_id)
+            return int(last_event_id)
         except ValueError:
             raise HTTPException(400, 'Last-Event-ID must be an event\'s '
                                 'position, got %r' % last_event_id) from None
-    elif since is not None:
-        position = since
-    else:
-        position = await run_in_threadpool(_last_position, app)
+    if since is not None:
+        return since
+    return await run_in_threadpool(_last_position, request.app)
+
+
+@router.get('/events', response_class=EventSourceResponse,
+            dependencies=[Depends(reader)], responses=ERRORS)
+async def event_stream(request: Request, position: int = Depends(_start)):
+    """Events as Server-Sent Events, as they are committed: after
+    ``since`` (default: only new ones), or after ``Last-Event-ID``."""
+    app = request.app
     while not await request.is_disconnected():
         page = await run_in_threadpool(_page_or_none, app, position, PAGE)
         for event in page['events']:
