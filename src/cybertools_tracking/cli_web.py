@@ -1,8 +1,9 @@
-"""The commands of the app server: ``events`` and ``serve``.
+"""The commands of the app server: ``events``, ``forward`` and ``serve``.
 
 ::
 
     cybertools-tracking events [--since N] [--follow] [--limit N]
+    cybertools-tracking forward (--webhook URL | --redis URL) [--once]
     cybertools-tracking serve [--host 127.0.0.1] [--port 8080] [--workers N]
                               [--token-file FILE] [--open-reads]
 
@@ -48,6 +49,25 @@ def add_commands(command):
                              'events (default %s)' % FOLLOW_INTERVAL)
     events.add_argument('--limit', metavar='N', type=_positive_int,
                         help='print at most N events, then stop')
+
+    forward = command('forward', _forward, 'deliver the event feed to a '
+                      'webhook or a Redis stream, at least once and in '
+                      'order, remembering the position in the database')
+    target = forward.add_mutually_exclusive_group(required=True)
+    target.add_argument('--webhook', metavar='URL',
+                        help='POST each event (JSON) to this URL')
+    target.add_argument('--redis', metavar='URL',
+                        help='XADD each event to a stream of this Redis '
+                             'server, e.g. redis://127.0.0.1:6379/0 (the '
+                             '"redis" extra)')
+    forward.add_argument('--stream', default='cybertools-tracking-events',
+                         help='the Redis stream (default '
+                              'cybertools-tracking-events)')
+    forward.add_argument('--name', default=None,
+                         help='the name the position is stored under '
+                              '(default: the target\'s URL)')
+    forward.add_argument('--once', action='store_true',
+                         help='deliver what there is, then stop')
 
     serve = command('serve', _serve, 'serve the HTTP API and the dashboard '
                     '(needs the "web" extra)')
@@ -97,6 +117,39 @@ def _events(args):
                 break
             connection.cacheGC()
             time.sleep(args.interval)
+    return EXIT_OK
+
+
+def _forward(args):
+    from cybertools_tracking.cli import EXIT_OK, EXIT_USAGE, CommandError
+    from cybertools_tracking.cli import _connection, _existing_storage
+    from cybertools_tracking.cli import _storage_name
+    from cybertools_tracking.forwarders import Forwarder, RedisStreamTarget
+    from cybertools_tracking.forwarders import WebhookTarget
+    try:
+        if args.webhook:
+            target = WebhookTarget(args.webhook)
+        else:
+            target = RedisStreamTarget(args.redis, args.stream)
+    except ImportError as error:
+        raise CommandError('--redis needs the "redis" extra (pip install '
+                           '\'cybertools-tracking[redis]\'): %s' % error,
+                           EXIT_USAGE) from None
+    except ValueError as error:
+        raise CommandError(str(error), EXIT_USAGE) from None
+    name = args.name or args.webhook or '%s %s' % (args.redis, args.stream)
+    with _connection(args, write=True) as (manager, connection):
+        _existing_storage(connection, args)
+        forwarder = Forwarder(connection.db(), target, name,
+                              storage_name=_storage_name(args))
+        try:
+            if args.once:
+                count = forwarder.forward()
+                print('delivered %d events' % count, file=sys.stderr)
+            else:
+                forwarder.run()
+        finally:
+            target.close()
     return EXIT_OK
 
 

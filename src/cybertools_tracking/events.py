@@ -195,9 +195,11 @@ class EventOutbox(Persistent):
     """See ``IEventOutbox``."""
 
     max_age = DEFAULT_MAX_AGE
+    _cursors = None     # made by the first set_cursor (older outboxes)
 
     def __init__(self):
         self._segments = OOBTree()      # writer token -> _Segment
+        self._cursors = OOBTree()       # reader name -> position
 
     def __repr__(self):
         return '<EventOutbox (%d writers)>' % len(self._segments)
@@ -273,6 +275,22 @@ class EventOutbox(Persistent):
                    for segment in self._segments.values()
                    for batch in segment.batches.values()
                    if _committed(batch))
+
+    # where named readers (forwarders) got to
+
+    def cursor(self, name):
+        cursors = self._cursors
+        return 0 if cursors is None else cursors.get(name, 0)
+
+    def set_cursor(self, name, position):
+        if not isinstance(name, str) or not name:
+            raise TypeError('name must be a non-empty string, got %r'
+                            % (name,))
+        _check_position(position)
+        if self._cursors is None:
+            self._cursors = OOBTree()
+        if self._cursors.get(name) != position:
+            self._cursors[name] = position
 
     # retention
 

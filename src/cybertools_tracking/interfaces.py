@@ -403,6 +403,14 @@ class IEventOutbox(Interface):
         """The position of the newest committed event, 0 if none: where
         a reader that wants only new events starts."""
 
+    def cursor(name):
+        """The position a named reader (a forwarder) stored with
+        ``set_cursor``; 0 if none."""
+
+    def set_cursor(name, position):
+        """Store the position the reader ``name`` got to, in the current
+        transaction (readers of different names do not conflict)."""
+
     def prune(max_age=None, now=None):
         """Drop the events committed more than ``max_age`` seconds
         (default ``self.max_age``) before ``now`` (default the clock), in
