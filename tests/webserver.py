@@ -20,7 +20,9 @@ def running(app, port=None):
     port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=port,
                                            log_level='warning',
-                                           lifespan='on'))
+                                           lifespan='on',
+                                           # open event streams end then
+                                           timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
