@@ -81,7 +81,7 @@ def test_reads_never_create_the_storage(db, api):
 def test_save_query_and_page_newest_first(api):
     saved = api.post('/tracks', json=track(data={'score': 7},
                                            timeStamp=T0), headers=AUTH)
-    assert saved.status_code == 201
+    assert saved.status_code == 201 and saved.headers['X-Attempts'] == '1'
     assert saved.json() == {'id': '0000001', 'taskId': 't', 'runId': 1,
                             'userName': 'ann', 'timeStamp': T0,
                             'data': {'score': 7}, 'eventId': None}

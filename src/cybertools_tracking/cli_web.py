@@ -85,6 +85,11 @@ def add_commands(command):
     serve.add_argument('--open-reads', action='store_true',
                        help='let reads (GET) through without a token; '
                             'writes always need one')
+    serve.add_argument('--log-level', default='info',
+                       choices=('critical', 'error', 'warning', 'info',
+                                'debug'),
+                       help='uvicorn\'s log level (default info, which logs '
+                            'every request)')
     serve.add_argument('--track-events', action='store_true',
                        help='record every new track in the event feed '
                             '(a stored setting of the storage)')
@@ -172,6 +177,7 @@ def _serve(args):
                            EXIT_USAGE)
     serve(uri, storage_name=_storage_name(args), host=args.host,
           port=args.port, workers=args.workers, token_file=args.token_file,
-          open_reads=args.open_reads, track_events=args.track_events)
+          open_reads=args.open_reads, track_events=args.track_events,
+          log_level=args.log_level)
     return EXIT_OK
 

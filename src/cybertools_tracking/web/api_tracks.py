@@ -5,6 +5,7 @@ import re
 from typing import Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Response
 
 from cybertools_tracking.events import track_json
 from cybertools_tracking.web import units
@@ -56,18 +57,20 @@ def save(storage, track):
              dependencies=[Depends(writer)], responses={**ERRORS, 409: {
                  'description': 'the eventId names a track with other '
                                 'content'}}, tags=['tracks'])
-def save_track(track: TrackIn, request: Request):
-    """Save one track; its goals are evaluated in the same transaction."""
+def save_track(track: TrackIn, request: Request, response: Response):
+    """Save one track; its goals are evaluated in the same transaction.
+    ``X-Attempts`` says how many attempts the transaction took."""
     return units.write(request.app,
                        lambda storage: track_json(storage[save(storage,
-                                                                track)]))
+                                                                track)]),
+                       response)
 
 
 @router.post('/tracks/batch', status_code=201, response_model=BatchResult,
              dependencies=[Depends(writer)], responses={**ERRORS, 409: {
                  'description': 'an eventId names a track with other '
                                 'content'}}, tags=['tracks'])
-def save_batch(batch: TrackBatch, request: Request):
+def save_batch(batch: TrackBatch, request: Request, response: Response):
     """Save up to 10,000 tracks in one transaction: all, or none and a 400
     naming the first bad one (``tracks[i]``)."""
     def work(storage):
@@ -78,7 +81,7 @@ def save_batch(batch: TrackBatch, request: Request):
             except (ValueError, TypeError) as error:
                 raise type(error)('tracks[%d]: %s' % (number, error)) from None
         return {'ids': ids, 'count': len(ids)}
-    return units.write(request.app, work)
+    return units.write(request.app, work, response)
 
 
 @router.get('/tracks', response_model=TrackPage, dependencies=[

@@ -75,18 +75,24 @@ def read(app, work):
         connection.close()
 
 
-def write(app, work):
+def write(app, work, response=None):
     """``work(storage)`` in a writing unit of work, retried on conflicts;
-    the result of the attempt that committed."""
+    the result of the attempt that committed. With a ``response``, its
+    ``X-Attempts`` header says how many attempts that took."""
     manager, connection = _opened(app)
     name = app.state.storage_name
+    retries = []
     try:
-        return _mapped(lambda: retry_transaction(
+        result = _mapped(lambda: retry_transaction(
             lambda: work(get_storage(connection, name)), manager,
-            attempts=app.state.attempts))
+            attempts=app.state.attempts,
+            on_retry=lambda attempt, error: retries.append(attempt)))
     finally:
         manager.abort()
         connection.close()
+    if response is not None:
+        response.headers['X-Attempts'] = str(len(retries) + 1)
+    return result
 
 
 def _mapped(call):
