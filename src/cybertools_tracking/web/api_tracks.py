@@ -59,11 +59,21 @@ def save(storage, track):
                                 'content'}}, tags=['tracks'])
 def save_track(track: TrackIn, request: Request, response: Response):
     """Save one track; its goals are evaluated in the same transaction.
-    ``X-Attempts`` says how many attempts the transaction took."""
-    return units.write(request.app,
-                       lambda storage: track_json(storage[save(storage,
-                                                                track)]),
-                       response)
+    Saves that arrive together may share a transaction (group commit);
+    the answer comes once it committed. ``X-Attempts`` says how many
+    attempts the transaction took."""
+    committer = request.app.state.committer
+    if committer is None:
+        return units.write(request.app, lambda storage: saved_json(
+            storage, track), response)
+    result, attempts = committer.submit(track)
+    response.headers['X-Attempts'] = str(attempts)
+    return result
+
+
+def saved_json(storage, track):
+    """Save a ``TrackIn``; return the stored track's JSON."""
+    return track_json(storage[save(storage, track)])
 
 
 @router.post('/tracks/batch', status_code=201, response_model=BatchResult,

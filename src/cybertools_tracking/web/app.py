@@ -12,11 +12,12 @@ import contextlib
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from cybertools_tracking.db import DEFAULT_NAME, get_storage, open_db
+from cybertools_tracking.db import DEFAULT_NAME, open_db
 from cybertools_tracking.db import run_in_transaction
 from cybertools_tracking.web import api_events, api_goals, api_tracks
 from cybertools_tracking.web import dashboard, units
 from cybertools_tracking.web.auth import Tokens, load_tokens
+from cybertools_tracking.web.batcher import GroupCommitter
 
 __all__ = ['create_app']
 
@@ -24,7 +25,8 @@ TITLE = 'cybertools-tracking'
 
 
 def create_app(db, storage_name=DEFAULT_NAME, tokens=None, open_reads=False,
-               track_events=False, attempts=10, poll_seconds=None):
+               track_events=False, attempts=10, poll_seconds=None,
+               group_commit=True):
     """A FastAPI app over ``db``: an open ``ZODB.DB``, or a URI or path
     to open at startup (``open_db``).
 
@@ -34,7 +36,8 @@ def create_app(db, storage_name=DEFAULT_NAME, tokens=None, open_reads=False,
     without a token. ``track_events`` makes every new track an event of
     the feed (stored with the storage, at startup). ``attempts``: how often
     a write is tried on conflicts before a 503. ``poll_seconds``: how often
-    an event stream looks for new events.
+    an event stream looks for new events. ``group_commit``: single-track
+    saves of concurrent requests share a transaction (see ``batcher.py``).
     """
     if tokens is None:
         tokens = load_tokens()
@@ -55,6 +58,8 @@ def create_app(db, storage_name=DEFAULT_NAME, tokens=None, open_reads=False,
                 run_in_transaction(app.state.db, _record_tracks, storage_name)
             yield
         finally:
+            if app.state.committer is not None:
+                app.state.committer.stop()
             if owns_db:
                 app.state.db.close()
 
@@ -68,6 +73,8 @@ def create_app(db, storage_name=DEFAULT_NAME, tokens=None, open_reads=False,
     app.state.attempts = attempts
     app.state.poll_seconds = (api_events.POLL_SECONDS if poll_seconds is None
                               else poll_seconds)
+    app.state.committer = GroupCommitter(
+        app, api_tracks.saved_json) if group_commit else None
     app.include_router(api_tracks.router)
     app.include_router(api_goals.router)
     app.include_router(api_events.router)

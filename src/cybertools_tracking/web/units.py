@@ -44,7 +44,7 @@ except ImportError:
     class EventIdConflictError(Exception):
         pass
 
-__all__ = ['read', 'write', 'RETRY_AFTER']
+__all__ = ['read', 'write', 'write_counted', 'http_error', 'RETRY_AFTER']
 
 RETRY_AFTER = '1'       # seconds, for a 503
 
@@ -79,6 +79,14 @@ def write(app, work, response=None):
     """``work(storage)`` in a writing unit of work, retried on conflicts;
     the result of the attempt that committed. With a ``response``, its
     ``X-Attempts`` header says how many attempts that took."""
+    result, attempts = write_counted(app, work)
+    if response is not None:
+        response.headers['X-Attempts'] = str(attempts)
+    return result
+
+
+def write_counted(app, work):
+    """``write`` returning (result, the number of attempts it took)."""
     manager, connection = _opened(app)
     name = app.state.storage_name
     retries = []
@@ -90,29 +98,35 @@ def write(app, work, response=None):
     finally:
         manager.abort()
         connection.close()
-    if response is not None:
-        response.headers['X-Attempts'] = str(len(retries) + 1)
-    return result
+    return result, len(retries) + 1
+
+
+def http_error(error):
+    """The HTTPException that stands for ``error`` (see the module doc),
+    or ``error`` itself when it is none of the library's."""
+    if isinstance(error, HTTPException):
+        return error
+    if isinstance(error, (EventIdConflictError, ConflictingNameError)):
+        return HTTPException(409, _message(error))
+    if isinstance(error, (TransientError, DatabaseUnavailableError,
+                          ClientDisconnected, POSError)):
+        return HTTPException(503, '%s: %s' % (type(error).__name__, error),
+                             headers={'Retry-After': RETRY_AFTER})
+    if isinstance(error, LookupError):
+        return HTTPException(404, _message(error))
+    if isinstance(error, (ValueError, TypeError)):
+        return HTTPException(400, str(error))
+    return error
 
 
 def _mapped(call):
     try:
         return call()
-    except HTTPException:
-        raise
-    except (EventIdConflictError, ConflictingNameError) as error:
-        raise HTTPException(409, _message(error)) from None
-    except (TransientError, DatabaseUnavailableError,
-            ClientDisconnected) as error:
-        raise HTTPException(503, '%s: %s' % (type(error).__name__, error),
-                            headers={'Retry-After': RETRY_AFTER}) from None
-    except POSError as error:
-        raise HTTPException(503, '%s: %s' % (type(error).__name__, error),
-                            headers={'Retry-After': RETRY_AFTER}) from None
-    except (KeyError, LookupError) as error:
-        raise HTTPException(404, _message(error)) from None
-    except (ValueError, TypeError) as error:
-        raise HTTPException(400, str(error)) from None
+    except Exception as error:
+        mapped = http_error(error)
+        if mapped is error:
+            raise
+        raise mapped from None
 
 
 def _message(error):
