@@ -40,6 +40,17 @@ def test_prints_the_feed_since_a_position(tmp_path, capsys):
         'b']
 
 
+def test_prune_drops_old_events(tmp_path, capsys):
+    path = str(tmp_path / 'events.fs')
+    fill(path, ['a', 'b'])
+    assert main(['--db', path, 'events', '--prune']) == 0
+    assert 'dropped 0 events' in capsys.readouterr().err    # 7 days
+    assert main(['--db', path, 'events', '--prune', '--max-age', '0']) == 0
+    assert 'dropped 2 events' in capsys.readouterr().err
+    assert main(['--db', path, 'events']) == 0
+    assert capsys.readouterr().out == ''
+
+
 def test_no_database_is_an_error_not_a_new_one(tmp_path, capsys):
     path = tmp_path / 'none.fs'
     assert main(['--db', str(path), 'events']) == 1

@@ -3,6 +3,7 @@
 ::
 
     cybertools-tracking events [--since N] [--follow] [--limit N]
+    cybertools-tracking events --prune [--max-age SECONDS]
     cybertools-tracking forward (--webhook URL | --redis URL) [--once]
     cybertools-tracking serve [--host 127.0.0.1] [--port 8080] [--workers N]
                               [--token-file FILE] [--open-reads]
@@ -49,6 +50,12 @@ def add_commands(command):
                              'events (default %s)' % FOLLOW_INTERVAL)
     events.add_argument('--limit', metavar='N', type=_positive_int,
                         help='print at most N events, then stop')
+    events.add_argument('--prune', action='store_true',
+                        help='instead of printing: drop the events older '
+                             'than --max-age')
+    events.add_argument('--max-age', metavar='SECONDS', type=_seconds,
+                        help='with --prune: the age (default the storage\'s '
+                             'setting, 7 days unless changed)')
 
     forward = command('forward', _forward, 'deliver the event feed to a '
                       'webhook or a Redis stream, at least once and in '
@@ -99,6 +106,8 @@ def _events(args):
     import json
     from cybertools_tracking.cli import EXIT_OK, _connection
     from cybertools_tracking.cli import _existing_storage
+    if args.prune:
+        return _prune_events(args)
     position, left = args.since, args.limit
     out = sys.stdout
     with _connection(args, write=False) as (manager, connection):
@@ -122,6 +131,19 @@ def _events(args):
                 break
             connection.cacheGC()
             time.sleep(args.interval)
+    return EXIT_OK
+
+
+def _prune_events(args):
+    from cybertools_tracking.cli import EXIT_OK, _connection
+    from cybertools_tracking.cli import _existing_storage
+    from cybertools_tracking.db import retry_transaction
+    with _connection(args, write=True) as (manager, connection):
+        _existing_storage(connection, args)
+        dropped = retry_transaction(
+            lambda: _existing_storage(connection, args).events.prune(
+                args.max_age), manager)
+    print('dropped %d events' % dropped, file=sys.stderr)
     return EXIT_OK
 
 
