@@ -274,3 +274,44 @@ def test_openapi_documents_every_endpoint(api):
         model['properties'])
     assert paths['/events']['get']['responses']['200']['content'].keys() == {
         'text/event-stream'}
+
+
+def test_event_ids_make_saves_idempotent_where_the_storage_has_them(db, api):
+    import inspect
+    from cybertools_tracking.storage import TrackingStorage
+    first = api.post('/tracks', json=track(eventId='e-1', data={'a': 1}),
+                     headers=AUTH)
+    assert first.status_code == 201                 # accepted either way
+    if 'eventId' not in inspect.signature(
+            TrackingStorage.saveUserTrack).parameters:
+        pytest.skip('this storage has no event ids (issue 9 adds them)')
+    again = api.post('/tracks', json=track(eventId='e-1', data={'a': 1}),
+                     headers=AUTH)
+    assert again.json()['id'] == first.json()['id']
+    other = api.post('/tracks', json=track(eventId='e-1', data={'a': 2}),
+                     headers=AUTH)
+    assert other.status_code == 409
+    batch = api.post('/tracks/batch', headers=AUTH, json={'tracks': [
+        track(eventId='e-2'), track(eventId='e-1', data={'a': 1})]})
+    assert batch.json()['ids'][1] == first.json()['id']
+
+
+def test_errors_map_to_http_answers():
+    from transaction.interfaces import TransientError
+    from ZODB.POSException import ConflictError
+    from cybertools_tracking.db import DatabaseUnavailableError
+    from cybertools_tracking.goals.interfaces import ConflictingNameError
+    from cybertools_tracking.validation import InvalidValueError
+    from cybertools_tracking.web.units import http_error
+    for error, status in (
+            (ConflictError('again'), 503), (TransientError('x'), 503),
+            (DatabaseUnavailableError(('127.0.0.1', 1), 2), 503),
+            (ConflictingNameError('ann', 'three'), 409),
+            (InvalidValueError('runId must be ...'), 400),
+            (KeyError('no track'), 404)):
+        mapped = http_error(error)
+        assert mapped.status_code == status, error
+    assert http_error(ConflictError('x')).headers == {'Retry-After': '1'}
+    assert http_error(KeyError('no track')).detail == 'no track'
+    bug = RuntimeError('a bug')
+    assert http_error(bug) is bug                   # a 500, not hidden
