@@ -13,13 +13,17 @@ line, oldest first; with ``--follow`` it keeps printing new events as they
 are committed, from any process. ``serve`` runs the HTTP API and the
 dashboard (``web/``, the ``web`` extra) with uvicorn.
 
-Kept in a module of their own, registered by ``cli._parser`` with
-``add_commands``; they use the command line's helpers for the database.
+Kept in a module of their own, registered by the command line's parser
+with ``add_commands``; they use the command line's helpers for the
+database (``_cli`` finds them in ``cli.common`` where the command line is
+a package, else in ``cli``).
 """
 
+import inspect
 import os
 import sys
 import time
+import types
 
 __all__ = ['add_commands']
 
@@ -27,15 +31,46 @@ FOLLOW_INTERVAL = 0.5       # seconds between looks for new events
 PAGE = 1000
 
 
+def _cli():
+    """The command line's helpers, by the names this module uses."""
+    try:
+        from cybertools_tracking.cli import common
+    except ImportError:
+        from cybertools_tracking import cli as old
+        return types.SimpleNamespace(
+            positive_int=old._positive_int,
+            non_negative_int=old._non_negative_int, seconds=old._seconds,
+            connection=old._connection,
+            existing_storage=old._existing_storage, db_arg=old._db_arg,
+            storage_name=old._storage_name, CommandError=old.CommandError,
+            EXIT_OK=old.EXIT_OK, EXIT_USAGE=old.EXIT_USAGE)
+    return common
+
+
+EXAMPLES = {
+    'events': 'cybertools-tracking --db zeo://127.0.0.1:8100 events '
+              '--follow --since 0',
+    'forward': 'cybertools-tracking --db zeo://127.0.0.1:8100 forward '
+               '--webhook http://127.0.0.1:9000/hook',
+    'serve': 'CYBERTOOLS_TRACKING_TOKENS=change-me cybertools-tracking '
+             'serve --open-reads',
+}
+
+
 def add_commands(command):
-    """Add ``events`` and ``serve``; ``command(name, run, help)`` makes a
-    subparser (see ``cli._parser``)."""
-    from cybertools_tracking.cli import _non_negative_int, _positive_int
-    from cybertools_tracking.cli import _seconds
+    """Add ``events``, ``forward`` and ``serve``; ``command(name, run,
+    help[, example])`` makes a subparser (see the command line's parser).
+    """
+    cli = _cli()
+    if len(inspect.signature(command).parameters) == 4:
+        plain = command
+
+        def command(name, run, help):
+            return plain(name, run, help, EXAMPLES[name])
     events = command('events', _events, 'print the event feed (goal events, '
                      'and new tracks if the storage records them) as JSON '
                      'Lines, oldest first')
-    events.add_argument('--since', metavar='N', type=_non_negative_int,
+    events.add_argument('--since', metavar='N', type=cli.non_negative_int,
                         default=0, help='only events after position N '
                         '(the "position" of the last event seen; default 0, '
                         'all)')
@@ -44,16 +79,16 @@ def add_commands(command):
                              'committed, until interrupted; another process '
                              'writing needs a shared database (zeo://, '
                              'postgres://)')
-    events.add_argument('--interval', metavar='SECONDS', type=_seconds,
+    events.add_argument('--interval', metavar='SECONDS', type=cli.seconds,
                         default=FOLLOW_INTERVAL,
                         help='with --follow, how often to look for new '
                              'events (default %s)' % FOLLOW_INTERVAL)
-    events.add_argument('--limit', metavar='N', type=_positive_int,
+    events.add_argument('--limit', metavar='N', type=cli.positive_int,
                         help='print at most N events, then stop')
     events.add_argument('--prune', action='store_true',
                         help='instead of printing: drop the events older '
                              'than --max-age')
-    events.add_argument('--max-age', metavar='SECONDS', type=_seconds,
+    events.add_argument('--max-age', metavar='SECONDS', type=cli.seconds,
                         help='with --prune: the age (default the storage\'s '
                              'setting, 7 days unless changed)')
 
@@ -80,9 +115,9 @@ def add_commands(command):
                     '(needs the "web" extra)')
     serve.add_argument('--host', default='127.0.0.1',
                        help='the address to listen on (default 127.0.0.1)')
-    serve.add_argument('--port', type=_non_negative_int, default=8080,
+    serve.add_argument('--port', type=cli.non_negative_int, default=8080,
                        help='the port (default 8080)')
-    serve.add_argument('--workers', type=_positive_int, default=1,
+    serve.add_argument('--workers', type=cli.positive_int, default=1,
                        help='worker processes (default 1); more than one '
                             'needs a shared database (zeo://, postgres://)')
     serve.add_argument('--token-file', metavar='FILE',
@@ -104,16 +139,15 @@ def add_commands(command):
 
 def _events(args):
     import json
-    from cybertools_tracking.cli import EXIT_OK, _connection
-    from cybertools_tracking.cli import _existing_storage
+    cli = _cli()
     if args.prune:
         return _prune_events(args)
     position, left = args.since, args.limit
     out = sys.stdout
-    with _connection(args, write=False) as (manager, connection):
+    with cli.connection(args, write=False) as (manager, connection):
         while True:
             manager.abort()             # a new view: what committed since
-            outbox = _existing_storage(connection, args).events
+            outbox = cli.existing_storage(connection, args).events
             events = outbox.since(position, min(PAGE, left or PAGE))
             for event in events:
                 out.write(json.dumps(event.as_json(), ensure_ascii=False,
@@ -131,26 +165,23 @@ def _events(args):
                 break
             connection.cacheGC()
             time.sleep(args.interval)
-    return EXIT_OK
+    return cli.EXIT_OK
 
 
 def _prune_events(args):
-    from cybertools_tracking.cli import EXIT_OK, _connection
-    from cybertools_tracking.cli import _existing_storage
     from cybertools_tracking.db import retry_transaction
-    with _connection(args, write=True) as (manager, connection):
-        _existing_storage(connection, args)
+    cli = _cli()
+    with cli.connection(args, write=True) as (manager, connection):
+        cli.existing_storage(connection, args)
         dropped = retry_transaction(
-            lambda: _existing_storage(connection, args).events.prune(
+            lambda: cli.existing_storage(connection, args).events.prune(
                 args.max_age), manager)
     print('dropped %d events' % dropped, file=sys.stderr)
-    return EXIT_OK
+    return cli.EXIT_OK
 
 
 def _forward(args):
-    from cybertools_tracking.cli import EXIT_OK, EXIT_USAGE, CommandError
-    from cybertools_tracking.cli import _connection, _existing_storage
-    from cybertools_tracking.cli import _storage_name
+    cli = _cli()
     from cybertools_tracking.forwarders import Forwarder, RedisStreamTarget
     from cybertools_tracking.forwarders import WebhookTarget
     try:
@@ -159,16 +190,16 @@ def _forward(args):
         else:
             target = RedisStreamTarget(args.redis, args.stream)
     except ImportError as error:
-        raise CommandError('--redis needs the "redis" extra (pip install '
+        raise cli.CommandError('--redis needs the "redis" extra (pip install '
                            '\'cybertools-tracking[redis]\'): %s' % error,
-                           EXIT_USAGE) from None
+                               cli.EXIT_USAGE) from None
     except ValueError as error:
-        raise CommandError(str(error), EXIT_USAGE) from None
+        raise cli.CommandError(str(error), cli.EXIT_USAGE) from None
     name = args.name or args.webhook or '%s %s' % (args.redis, args.stream)
-    with _connection(args, write=True) as (manager, connection):
-        _existing_storage(connection, args)
+    with cli.connection(args, write=True) as (manager, connection):
+        cli.existing_storage(connection, args)
         forwarder = Forwarder(connection.db(), target, name,
-                              storage_name=_storage_name(args))
+                              storage_name=cli.storage_name(args))
         try:
             if args.once:
                 count = forwarder.forward()
@@ -177,29 +208,30 @@ def _forward(args):
                 forwarder.run()
         finally:
             target.close()
-    return EXIT_OK
+    return cli.EXIT_OK
 
 
 def _serve(args):
-    from cybertools_tracking.cli import EXIT_OK, EXIT_USAGE, CommandError
-    from cybertools_tracking.cli import _db_arg, _storage_name, file_path
+    from cybertools_tracking.db import file_path
+    cli = _cli()
     try:
         from cybertools_tracking.web.server import serve
     except ImportError as error:
-        raise CommandError('serve needs the "web" extra (pip install '
+        raise cli.CommandError('serve needs the "web" extra (pip install '
                            '\'cybertools-tracking[web]\'): %s' % error,
-                           EXIT_USAGE) from None
-    uri = _db_arg(args)
+                               cli.EXIT_USAGE) from None
+    uri = cli.db_arg(args)
     if args.workers > 1 and file_path(uri) is not None:
-        raise CommandError('--workers %d: a FileStorage serves one process; '
+        raise cli.CommandError('--workers %d: a FileStorage serves one process; '
                            'serve it with "cybertools-tracking zeo" and give '
-                           '--db zeo://HOST:PORT' % args.workers, EXIT_USAGE)
+                               '--db zeo://HOST:PORT' % args.workers,
+                               cli.EXIT_USAGE)
     if args.token_file is not None and not os.path.exists(args.token_file):
-        raise CommandError('--token-file %s: no such file' % args.token_file,
-                           EXIT_USAGE)
-    serve(uri, storage_name=_storage_name(args), host=args.host,
+        raise cli.CommandError('--token-file %s: no such file'
+                               % args.token_file, cli.EXIT_USAGE)
+    serve(uri, storage_name=cli.storage_name(args), host=args.host,
           port=args.port, workers=args.workers, token_file=args.token_file,
           open_reads=args.open_reads, track_events=args.track_events,
           log_level=args.log_level)
-    return EXIT_OK
+    return cli.EXIT_OK
 
