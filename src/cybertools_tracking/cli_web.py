@@ -52,8 +52,8 @@ EXAMPLES = {
               '--follow --since 0',
     'forward': 'cybertools-tracking --db zeo://127.0.0.1:8100 forward '
                '--webhook http://127.0.0.1:9000/hook',
-    'serve': 'CYBERTOOLS_TRACKING_TOKENS=change-me cybertools-tracking '
-             'serve --open-reads',
+    'serve': 'cybertools-tracking serve --token-file tokens.txt '
+             '--open-reads',
 }
 
 
