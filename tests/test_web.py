@@ -44,7 +44,9 @@ def test_tokens_guard_writes(db):
         assert TOKENS_ENV in answer.json()['detail']
         assert '--token-file' in answer.json()['detail']
         # Reads are closed by default: they want a token too.
-        assert httpx.get(url + '/tasks').status_code == 403
+        answer = httpx.get(url + '/tasks')
+        assert answer.status_code == 403
+        assert '--open-reads' in answer.json()['detail']
     with running(create_app(db, tokens=[TOKEN, 'other'])) as url:
         assert httpx.post(url + '/tracks', json=track()).status_code == 401
         wrong = httpx.post(url + '/tracks', json=track(),

@@ -15,12 +15,17 @@ import hmac
 import os
 import re
 
-__all__ = ['Tokens', 'load_tokens', 'TOKENS_ENV', 'NO_TOKENS']
+__all__ = ['Tokens', 'load_tokens', 'TOKENS_ENV', 'NO_TOKENS',
+           'NO_TOKENS_TO_READ']
 
 TOKENS_ENV = 'CYBERTOOLS_TRACKING_TOKENS'
 NO_TOKENS = ('writes are disabled: no token is configured; start the server '
              'with --token-file FILE or set $%s (create_app(tokens=...) '
              'in code), then send "Authorization: Bearer TOKEN"' % TOKENS_ENV)
+NO_TOKENS_TO_READ = ('reads need a token and none is configured: open reads '
+                     'with --open-reads (create_app(open_reads=True)), or '
+                     'configure a token with --token-file FILE or $%s'
+                     % TOKENS_ENV)
 
 
 class Tokens:

@@ -12,7 +12,7 @@ from typing import Optional
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from cybertools_tracking.web.auth import NO_TOKENS
+from cybertools_tracking.web.auth import NO_TOKENS, NO_TOKENS_TO_READ
 
 __all__ = ['reader', 'writer']
 
@@ -44,9 +44,7 @@ def reader(request: Request, credentials: Optional[
     if request.app.state.open_reads:
         return
     if not request.app.state.tokens:
-        raise HTTPException(403, 'reads need a token and ' + NO_TOKENS
-                            .replace('writes are disabled: ', '')
-                            + '; or open reads with --open-reads')
+        raise HTTPException(403, NO_TOKENS_TO_READ)
     _check(request, credentials)
 
 
