@@ -10,9 +10,10 @@ FileStorage, then two (``--workers 2``) on a ZEO server. For each:
   send ``--requests`` requests in all, 70% single-track writes (POST
   /tracks) and 30% reads (half a user's last track, half a user's ten
   newest tracks); 200 users split among the clients, 20 tasks, the
-  users' goals and the tasks' runs made before. Figures: requests per second (all requests over the
-  wall time), latency percentiles, errors (non-2xx or failed requests),
-  retries per 1,000 writes (from each write's ``X-Attempts``);
+  users' goals and the tasks' runs made before. Figures: requests per
+  second (all requests over the wall time), latency percentiles, errors
+  (non-2xx or failed requests), retries per 1,000 writes (from each
+  write's ``X-Attempts``);
 - *events*: an SSE client connected to /events throughout the mixed
   run; each user's goal completes stages at 5, 10, 20 and 40 tracks, and
   the completions the client heard are compared with those in the

@@ -222,10 +222,10 @@ def _serve(args):
                                cli.EXIT_USAGE) from None
     uri = cli.db_arg(args)
     if args.workers > 1 and file_path(uri) is not None:
-        raise cli.CommandError('--workers %d: a FileStorage serves one process; '
-                           'serve it with "cybertools-tracking zeo" and give '
-                               '--db zeo://HOST:PORT' % args.workers,
-                               cli.EXIT_USAGE)
+        raise cli.CommandError(
+            '--workers %d: a FileStorage serves one process; serve it with '
+            '"cybertools-tracking zeo" and give --db zeo://HOST:PORT'
+            % args.workers, cli.EXIT_USAGE)
     if args.token_file is not None and not os.path.exists(args.token_file):
         raise cli.CommandError('--token-file %s: no such file'
                                % args.token_file, cli.EXIT_USAGE)

@@ -21,6 +21,9 @@ __all__ = ['router']
 
 router = APIRouter(tags=['goals'])
 CONFLICT = {**ERRORS, 409: {'description': 'a goal of that name exists'}}
+# Conditions and limiters come out with the fields their JSON form has,
+# not with every field a condition or limiter can have.
+AS_GIVEN = {'response_model_exclude_unset': True}
 
 
 def _definition(tracker):
@@ -28,6 +31,7 @@ def _definition(tracker):
 
 
 @router.get('/goals', response_model=list[TrackerOut],
+            **AS_GIVEN,
             dependencies=[Depends(reader)], responses=ERRORS)
 def group_goals(request: Request, group: str,
                 include_completed: bool = True):
@@ -38,6 +42,7 @@ def group_goals(request: Request, group: str,
 
 
 @router.post('/goals', status_code=201, response_model=TrackerOut,
+             **AS_GIVEN,
              dependencies=[Depends(writer)], responses=CONFLICT)
 def add_goal(tracker: TrackerIn, request: Request, group: str):
     """Add a tracker to the group."""
@@ -49,6 +54,7 @@ def add_goal(tracker: TrackerIn, request: Request, group: str):
 
 
 @router.post('/goals/reset', response_model=TrackerOut,
+             **AS_GIVEN,
              dependencies=[Depends(writer)], responses=ERRORS)
 def reset_goal(request: Request, group: str, name: str,
                reset_policy: Optional[int] = None):
@@ -62,6 +68,7 @@ def reset_goal(request: Request, group: str, name: str,
 
 
 @router.delete('/goals', response_model=TrackerOut,
+               **AS_GIVEN,
                dependencies=[Depends(writer)], responses=ERRORS)
 def remove_goal(request: Request, group: str, name: str):
     """Remove a tracker from the group; 404 if it has none of that name."""
@@ -77,6 +84,7 @@ def remove_goal(request: Request, group: str, name: str):
 
 
 @router.get('/templates', response_model=list[TrackerOut],
+            **AS_GIVEN,
             dependencies=[Depends(reader)], responses=ERRORS)
 def task_templates(request: Request, taskId: str,
                    userName: Optional[str] = None):
@@ -92,6 +100,7 @@ def task_templates(request: Request, taskId: str,
 
 
 @router.post('/templates', status_code=201, response_model=TrackerOut,
+             **AS_GIVEN,
              dependencies=[Depends(writer)], responses=CONFLICT)
 def add_template(tracker: TrackerIn, request: Request, taskId: str):
     """Make a tracker a template of the task: each user of the task gets a
@@ -107,6 +116,7 @@ def add_template(tracker: TrackerIn, request: Request, taskId: str):
 
 
 @router.delete('/templates', response_model=TrackerOut,
+               **AS_GIVEN,
                dependencies=[Depends(writer)], responses=ERRORS)
 def remove_template(request: Request, taskId: str, name: str):
     """Remove a template (the users' copies stay)."""

@@ -13,7 +13,8 @@ from typing import Any, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ['TrackIn', 'TrackOut', 'TrackBatch', 'BatchResult', 'TrackPage',
-           'RunOut', 'RunStart', 'RunStop', 'Stats', 'TrackerIn',
+           'RunOut', 'RunStart', 'RunStop', 'Stats', 'Condition', 'Limiter',
+           'TrackerIn',
            'TrackerOut', 'EventOut', 'EventPage', 'Problem', 'MAX_BATCH']
 
 MAX_BATCH = 10_000
@@ -104,12 +105,45 @@ class Stats(BaseModel):
     lastEventPosition: int
 
 
+class Condition(_Strict):
+    """A condition (``condition_to_json``): ``type`` names the class;
+    key conditions have ``key`` (a dotted path) and most a ``value``;
+    All and Any combine ``conditions``, Not negates ``condition``."""
+
+    type: str = Field(description='KeyExists, KeyNotExists, KeyValueEQ, '
+                      'KeyValueNE, KeyValueLT, KeyValueLE, KeyValueGT, '
+                      'KeyValueGE, KeyValueComparison, KeyValueContained, '
+                      'KeyValueNotContained, KeyValueInList, '
+                      'KeyValueNotInList, KeyValueListHasItem, '
+                      'KeyValueListHasNotItem, All, Any or Not')
+    key: Optional[str] = None
+    value: Any = None
+    op: Optional[str] = Field(None, description='KeyValueComparison: eq, '
+                              'ne, lt, le, gt or ge')
+    case_sensitive: Optional[bool] = None
+    conditions: Optional[list['Condition']] = None
+    condition: Optional['Condition'] = None
+
+
+class Limiter(_Strict):
+    """A limiter: ``{"type": "CountLimiter", "count": N}`` or
+    ``{"type": "TimeLimiter", "start": TS, "end": TS}`` (or ``interval``
+    seconds instead of ``end``)."""
+
+    type: str = Field(description='CountLimiter or TimeLimiter')
+    count: Optional[int] = None
+    remaining: Optional[int] = None
+    start: Optional[Number] = None
+    end: Optional[Number] = None
+    interval: Optional[Number] = None
+
+
 class TrackerIn(_Strict):
     """A tracker's definition (``tracker_from_json``)."""
 
     type: str = Field(description='CountTracker or AccumulationTracker')
     name: str
-    conditions: list[dict[str, Any]] = Field(
+    conditions: list[Condition] = Field(
         description='conditions as {"type": "KeyValueGE", "key": '
         '"data.score", "value": 50}; All/Any take "conditions", Not '
         '"condition"')
@@ -117,7 +151,7 @@ class TrackerIn(_Strict):
     key: Optional[str] = Field(None, description='AccumulationTracker: '
                                'the dotted path of the amount')
     group_id: Optional[str] = None
-    limiters: list[dict[str, Any]] = Field(default_factory=list)
+    limiters: list[Limiter] = Field(default_factory=list)
     reset_policy: int = 2
     loop_forever: bool = False
     init_progress: Number = 0
@@ -129,10 +163,10 @@ class TrackerOut(BaseModel):
     type: str
     name: str
     group_id: Optional[str]
-    conditions: list[dict[str, Any]]
+    conditions: list[Condition]
     target: list[Any]
     key: Optional[str] = None
-    limiters: list[dict[str, Any]]
+    limiters: list[Limiter]
     reset_policy: int
     loop_forever: bool
     init_progress: Any
