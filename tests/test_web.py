@@ -271,7 +271,11 @@ def test_openapi_documents_every_endpoint(api):
     saving = paths['/tracks']['post']
     assert saving['security'] == [{'HTTPBearer': []}]
     assert {'400', '401', '403', '409', '503'} <= set(saving['responses'])
-    model = schema['components']['schemas']['TrackIn']
+    schemas = schema['components']['schemas']
+    assert {'TrackOut', 'RunOut', 'TrackerIn', 'TrackerOut', 'Limiter',
+            'EventOut'} <= set(schemas)
+    assert any(name.startswith('Condition') for name in schemas)
+    model = schemas['TrackIn']
     assert {'taskId', 'userName', 'eventId', 'timeStamp'} <= set(
         model['properties'])
     assert paths['/events']['get']['responses']['200']['content'].keys() == {
