@@ -121,6 +121,10 @@ class ITrackingStorage(Interface):
     lastGoalOutcome = Attribute('``goals.lastOutcome``: what the last new '
                                 'track saved through this storage object in '
                                 'the current transaction did to goals.')
+    events = Attribute('The outbox (an ``IEventOutbox``): goal events, and '
+                       'new tracks if asked for, stored in the transaction '
+                       'that caused them and read in commit order from any '
+                       'process. See doctests/web.txt.')
 
     def addTrackObserver(observer):
         """Call ``observer.trackAdded(storage, track)`` (an
@@ -412,3 +416,54 @@ class IStorageGoals(Interface):
         missing templates first) and return a GoalOutcome. The storage does
         this for every new track; call it only for tracks it did not see.
         """
+
+
+class IEventOutbox(Interface):
+    """Events kept in the database with the change that caused them.
+
+    ``storage.events``. Goal events (tracker added, stage completed, all
+    completed, reset, limited: dictrack's five, as ``goal.*`` types) are
+    appended by the goal glue; with the outbox added as a track observer
+    (``storage.addTrackObserver(storage.events)``) every new track is a
+    ``track.saved`` event too.
+
+    Positions are ints that grow in commit order across every process of
+    the database, with gaps; 0 means "before everything". A reader keeps
+    the last position it saw and asks ``since`` it: it never misses an
+    event committed later, and never sees one twice. Concurrent writers do
+    not conflict here (each has a segment of its own).
+    """
+
+    max_age = Attribute('Seconds an event is kept by ``prune`` (default '
+                        'seven days); a stored setting.')
+
+    def append(type, data, timestamp=None):
+        """Add an event of ``type`` (a non-empty string) with ``data`` (a
+        dict of JSON values, copied) in the current transaction; it gets
+        its position when that commits. ``timestamp``: seconds since the
+        epoch, default now. TypeError or ValueError (naming the value)
+        before anything is written."""
+
+    def since(position=0, limit=1000):
+        """Up to ``limit`` (1 to 100,000) committed events after
+        ``position``, oldest first, as ``OutboxEvent(position, type,
+        timestamp, data)`` tuples with read-only data; events of the
+        current, uncommitted transaction are not included. ValueError for
+        a negative position or a limit out of range."""
+
+    def last_position():
+        """The position of the newest committed event, 0 if none: where
+        a reader that wants only new events starts."""
+
+    def cursor(name):
+        """The position a named reader (a forwarder) stored with
+        ``set_cursor``; 0 if none."""
+
+    def set_cursor(name, position):
+        """Store the position the reader ``name`` got to, in the current
+        transaction (readers of different names do not conflict)."""
+
+    def prune(max_age=None, now=None):
+        """Drop the events committed more than ``max_age`` seconds
+        (default ``self.max_age``) before ``now`` (default the clock), in
+        the current transaction; return how many were dropped."""

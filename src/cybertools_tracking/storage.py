@@ -9,6 +9,7 @@ from persistent import Persistent
 from zope.interface import implementer
 
 from cybertools_tracking import eventids
+from cybertools_tracking.events import EventOutbox
 from cybertools_tracking.ids import Counter, allocate_track_number
 from cybertools_tracking.index import DIMENSIONS, CompositeIndex, FieldIndex
 from cybertools_tracking.index import Prefix
@@ -53,6 +54,9 @@ class TrackingStorage(Persistent):
     # The unique index of event ids (eventids.py). Storages made before
     # event ids get theirs from their first save with one.
     _eventIds = None
+    # Storages made before the outbox existed get one with their first
+    # event (see ``events``).
+    _outbox = None
 
     def __getnewargs__(self):
         # ZODB writes references to objects whose class has __getnewargs__
@@ -79,6 +83,7 @@ class TrackingStorage(Persistent):
         self._index = CompositeIndex()
         self._fields = {}             # extra attribute name -> FieldIndex
         self._eventIds = eventids.EventIdIndex()
+        self._outbox = EventOutbox()
         self.setupIndexes()
 
     # indexes of extra attributes
@@ -229,6 +234,16 @@ class TrackingStorage(Persistent):
         # (tracked_goals.py) registers the adapter, this module imports
         # only the interface.
         return IStorageGoals(self)
+
+    @property
+    def events(self):
+        """See ITrackingStorage.events."""
+        outbox = self._outbox
+        if outbox is None:
+            # A storage older than the outbox: its first event writes the
+            # storage once (a read never commits, so a read leaves none).
+            outbox = self._outbox = EventOutbox()
+        return outbox
 
     @property
     def lastGoalOutcome(self):

@@ -14,6 +14,9 @@ Where things live, and for how long:
 - *Transaction state*: the ``StorageGoals`` a save evaluates with and the
   outcome of the last save, kept in the transaction (``txn.data``) and gone
   with it, so nothing of an aborted transaction is ever seen again.
+- *Events*: every goal event goes into the storage's outbox
+  (``events.py``) in the transaction that caused it, then to the
+  listeners.
 - *Configuration*: the listeners of a storage, kept for this process per
   database and storage oid, so that every connection (every thread of an app
   server) hears them.  After-commit events wait in the transaction of the
@@ -53,6 +56,7 @@ from cybertools_tracking.goals.interfaces import IGoalHome
 from cybertools_tracking.goals.interfaces import ITracker
 from cybertools_tracking.goals.listeners import Listeners
 from cybertools_tracking.goals.manager import TrackingManager
+from cybertools_tracking.goals.serialize import event_to_json
 from cybertools_tracking.goals.registry import GoalRegistry
 from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
@@ -230,6 +234,16 @@ class StorageGoals(TrackingManager):
         except NoTransaction:   # an explicit manager between transactions
             return NO_OUTCOME
         return NO_OUTCOME if state is None else state.outcome
+
+    def _dispatch(self, event):
+        # Into the outbox first, in this transaction: the event leaves
+        # the process only if the change that caused it commits. Values
+        # JSON has no word for (a date in a condition) are written as
+        # their repr there.
+        data = json.loads(json.dumps(event_to_json(event), default=repr))
+        self.storage.events.append(data['type'], data,
+                                  timestamp=event.timestamp)
+        TrackingManager._dispatch(self, event)
 
     # task templates
 

@@ -1,0 +1,97 @@
+"""The event feed over HTTP: Server-Sent Events and pages of JSON.
+
+Both read the outbox (``events.py``), so every app process of a shared
+database (ZEO, RelStorage) streams every event, whichever process
+committed it. A stream starts after ``since`` (default: the newest event,
+so only new ones come), or after the ``Last-Event-ID`` a reconnecting
+browser sends; each event's SSE id is its position, its SSE event name
+its type (``goal.all_completed``, ``track.saved`` ...) and its data the
+JSON of ``OutboxEvent.as_json``.
+"""
+
+import json
+from typing import Optional
+
+import anyio
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from cybertools_tracking.web import units
+from cybertools_tracking.web.api_tracks import ERRORS
+from cybertools_tracking.web.deps import reader
+from cybertools_tracking.web.models import EventPage
+
+__all__ = ['router', 'POLL_SECONDS']
+
+router = APIRouter(tags=['events'])
+POLL_SECONDS = 0.2      # how often a stream looks for new events
+PAGE = 500
+
+
+def _page(app, since, limit):
+    def work(storage):
+        events = storage.events.since(since, limit)
+        return {'events': [e.as_json() for e in events],
+                'last': events[-1].position if events else since}
+    return units.read(app, work)
+
+
+def _page_or_none(app, since, limit):
+    # A stream may begin before the first write made the storage.
+    try:
+        return _page(app, since, limit)
+    except units.NoStorageError:
+        return {'events': [], 'last': since}
+
+
+@router.get('/events/page', response_model=EventPage,
+            dependencies=[Depends(reader)], responses=ERRORS)
+def event_page(request: Request, since: int = Query(0, ge=0),
+               limit: int = Query(100, ge=1, le=10_000)):
+    """Up to ``limit`` events after position ``since``, oldest first."""
+    return _page(request.app, since, limit)
+
+
+async def _start(
+        request: Request,
+        since: Optional[int] = Query(None, ge=0, description='start after '
+                                     'this position; default: new events '
+                                     'only'),
+        last_event_id: Optional[str] = Header(None, description='sent by '
+                                              'a reconnecting EventSource')):
+    """Where a stream starts; a dependency, so that a bad value is a 400
+    before the stream begins."""
+    if last_event_id:
+        try:
+            return int(last_event_id)
+        except ValueError:
+            raise HTTPException(400, 'Last-Event-ID must be an event\'s '
+                                'position, got %r' % last_event_id) from None
+    if since is not None:
+        return since
+    return await run_in_threadpool(_last_position, request.app)
+
+
+@router.get('/events', response_class=EventSourceResponse,
+            dependencies=[Depends(reader)], responses=ERRORS)
+async def event_stream(request: Request, position: int = Depends(_start)):
+    """Events as Server-Sent Events, as they are committed: after
+    ``since`` (default: only new ones), or after ``Last-Event-ID``."""
+    app = request.app
+    while not await request.is_disconnected():
+        page = await run_in_threadpool(_page_or_none, app, position, PAGE)
+        for event in page['events']:
+            yield ServerSentEvent(raw_data=json.dumps(event),
+                                  event=event['type'], id=event['id'])
+        position = page['last']
+        if len(page['events']) < PAGE:
+            await anyio.sleep(app.state.poll_seconds)
+
+
+def _last_position(app):
+    try:
+        return units.read(app, lambda storage: storage.events.last_position())
+    except units.NoStorageError:
+        return 0

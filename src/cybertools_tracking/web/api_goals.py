@@ -1,0 +1,128 @@
+"""Endpoints of goals: trackers of a group, and task templates.
+
+Trackers travel as the JSON of ``goals/serialize.py``; a group is any
+string (a user, a device, or ``task_group(taskId, userName)`` for a
+user's copies of a task's templates), given as a query parameter since
+it may hold any character.
+"""
+
+from typing import Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from cybertools_tracking.goals.serialize import tracker_from_json
+from cybertools_tracking.goals.serialize import tracker_to_json
+from cybertools_tracking.web import units
+from cybertools_tracking.web.api_tracks import ERRORS
+from cybertools_tracking.web.deps import reader, writer
+from cybertools_tracking.web.models import TrackerIn, TrackerOut
+
+__all__ = ['router']
+
+router = APIRouter(tags=['goals'])
+CONFLICT = {**ERRORS, 409: {'description': 'a goal of that name exists'}}
+# Conditions and limiters come out with the fields their JSON form has,
+# not with every field a condition or limiter can have.
+AS_GIVEN = {'response_model_exclude_unset': True}
+
+
+def _definition(tracker):
+    return tracker_from_json(tracker.model_dump(exclude_unset=True))
+
+
+@router.get('/goals', response_model=list[TrackerOut],
+            **AS_GIVEN,
+            dependencies=[Depends(reader)], responses=ERRORS)
+def group_goals(request: Request, group: str,
+                include_completed: bool = True):
+    """The group's trackers with their progress."""
+    return units.read(request.app, lambda storage: [
+        tracker_to_json(t) for t in storage.goals.get_trackers(
+            group, include_completed=include_completed)])
+
+
+@router.post('/goals', status_code=201, response_model=TrackerOut,
+             **AS_GIVEN,
+             dependencies=[Depends(writer)], responses=CONFLICT)
+def add_goal(tracker: TrackerIn, request: Request, group: str):
+    """Add a tracker to the group."""
+    def work(storage):
+        made = _definition(tracker)
+        storage.goals.add_tracker(group, made)
+        return tracker_to_json(made)
+    return units.write(request.app, work)
+
+
+@router.post('/goals/reset', response_model=TrackerOut,
+             **AS_GIVEN,
+             dependencies=[Depends(writer)], responses=ERRORS)
+def reset_goal(request: Request, group: str, name: str,
+               reset_policy: Optional[int] = None):
+    """Reset a tracker (by its reset policy, or the one given)."""
+    def work(storage):
+        storage.goals.reset_tracker(group, name, reset_policy=reset_policy)
+        [tracker] = storage.goals.get_trackers(group, name,
+                                               include_completed=True)
+        return tracker_to_json(tracker)
+    return units.write(request.app, work)
+
+
+@router.delete('/goals', response_model=TrackerOut,
+               **AS_GIVEN,
+               dependencies=[Depends(writer)], responses=ERRORS)
+def remove_goal(request: Request, group: str, name: str):
+    """Remove a tracker from the group; 404 if it has none of that name."""
+    def work(storage):
+        found = storage.goals.get_trackers(group, name,
+                                           include_completed=True)
+        if not found:
+            raise KeyError('group %r has no goal %r' % (group, name))
+        shown = tracker_to_json(found[0])
+        storage.goals.remove_tracker(group, name)
+        return shown
+    return units.write(request.app, work)
+
+
+@router.get('/templates', response_model=list[TrackerOut],
+            **AS_GIVEN,
+            dependencies=[Depends(reader)], responses=ERRORS)
+def task_templates(request: Request, taskId: str,
+                   userName: Optional[str] = None):
+    """The task's goal templates; with ``userName``, that user's copies
+    with their progress."""
+    def work(storage):
+        if userName is None:
+            return [tracker_to_json(t)
+                    for t in storage.goals.task_goals(taskId)]
+        return [tracker_to_json(t) for t in storage.goals.user_task_goals(
+            taskId, userName, include_completed=True)]
+    return units.read(request.app, work)
+
+
+@router.post('/templates', status_code=201, response_model=TrackerOut,
+             **AS_GIVEN,
+             dependencies=[Depends(writer)], responses=CONFLICT)
+def add_template(tracker: TrackerIn, request: Request, taskId: str):
+    """Make a tracker a template of the task: each user of the task gets a
+    copy with their next track."""
+    def work(storage):
+        made = _definition(tracker)
+        if any(t.name == made.name for t in storage.goals.task_goals(taskId)):
+            raise HTTPException(409, 'task %r has a goal template %r already'
+                                % (taskId, made.name))
+        storage.goals.add_task_goal(taskId, made)
+        return tracker_to_json(made)
+    return units.write(request.app, work)
+
+
+@router.delete('/templates', response_model=TrackerOut,
+               **AS_GIVEN,
+               dependencies=[Depends(writer)], responses=ERRORS)
+def remove_template(request: Request, taskId: str, name: str):
+    """Remove a template (the users' copies stay)."""
+    def work(storage):
+        removed = storage.goals.remove_task_goal(taskId, name)
+        if removed is None:
+            raise KeyError('task %r has no goal template %r' % (taskId, name))
+        return tracker_to_json(removed)
+    return units.write(request.app, work)

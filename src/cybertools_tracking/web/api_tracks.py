@@ -1,0 +1,253 @@
+"""Endpoints of tracks, runs, tasks, users and statistics."""
+
+import inspect
+import re
+from typing import Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Response
+
+from cybertools_tracking.events import track_json
+from cybertools_tracking.web import units
+from cybertools_tracking.web.deps import reader, writer
+from cybertools_tracking.web.models import BatchResult, RunOut, RunStart
+from cybertools_tracking.web.models import RunStop, Stats, TrackBatch
+from cybertools_tracking.web.models import TrackIn, TrackOut, TrackPage
+
+__all__ = ['router', 'save']
+
+router = APIRouter()
+ERRORS = {400: {'description': 'a bad value, with the library\'s message'},
+          401: {'description': 'no token'},
+          403: {'description': 'a wrong token, or none configured'},
+          404: {'description': 'not found'},
+          503: {'description': 'database unavailable, or conflicts after '
+                               'every retry'}}
+MAX_PAGE = 10_000
+EARLIEST = -62_135_596_800      # 0001-01-01, the earliest timestamp
+_CURSOR = re.compile(r'(\d+(?:\.\d+)?):(\d+)$')
+# Query parameters that are not criteria.
+_OPTIONS = {'limit', 'cursor', 'access_token'}
+
+
+def _supports_event_ids(storage):
+    """Whether this storage's ``saveUserTrack`` takes ``eventId``."""
+    cls = type(storage)
+    known = _event_ids.get(cls)
+    if known is None:
+        known = _event_ids[cls] = 'eventId' in inspect.signature(
+            storage.saveUserTrack).parameters
+    return known
+
+
+_event_ids = {}
+
+
+def save(storage, track):
+    """Save a ``TrackIn``; return the track id."""
+    options = dict(update=track.update, overwrite=track.overwrite,
+                   replace=track.replace, timeStamp=track.timeStamp)
+    if track.eventId is not None and _supports_event_ids(storage):
+        options['eventId'] = track.eventId
+    return storage.saveUserTrack(track.taskId, track.runId, track.userName,
+                                 track.data, **options)
+
+
+@router.post('/tracks', status_code=201, response_model=TrackOut,
+             dependencies=[Depends(writer)], responses={**ERRORS, 409: {
+                 'description': 'the eventId names a track with other '
+                                'content'}}, tags=['tracks'])
+def save_track(track: TrackIn, request: Request, response: Response):
+    """Save one track; its goals are evaluated in the same transaction.
+    Saves that arrive together may share a transaction (group commit);
+    the answer comes once it committed. ``X-Attempts`` says how many
+    attempts the transaction took."""
+    committer = request.app.state.committer
+    if committer is None:
+        return units.write(request.app, lambda storage: saved_json(
+            storage, track), response)
+    result, attempts = committer.submit(track)
+    response.headers['X-Attempts'] = str(attempts)
+    return result
+
+
+def saved_json(storage, track):
+    """Save a ``TrackIn``; return the stored track's JSON."""
+    return track_json(storage[save(storage, track)])
+
+
+@router.post('/tracks/batch', status_code=201, response_model=BatchResult,
+             dependencies=[Depends(writer)], responses={**ERRORS, 409: {
+                 'description': 'an eventId names a track with other '
+                                'content'}}, tags=['tracks'])
+def save_batch(batch: TrackBatch, request: Request, response: Response):
+    """Save up to 10,000 tracks in one transaction: all, or none and a 400
+    naming the first bad one (``tracks[i]``)."""
+    def work(storage):
+        ids = []
+        for number, track in enumerate(batch.tracks):
+            try:
+                ids.append(save(storage, track))
+            except (ValueError, TypeError) as error:
+                raise type(error)('tracks[%d]: %s' % (number, error)) from None
+        return {'ids': ids, 'count': len(ids)}
+    return units.write(request.app, work, response)
+
+
+@router.get('/tracks', response_model=TrackPage, dependencies=[
+    Depends(reader)], responses=ERRORS, tags=['tracks'])
+def query_tracks(
+        request: Request,
+        taskId: Optional[list[str]] = Query(None, description='exact, or '
+                                            'a prefix ending in *; repeat '
+                                            'for any of several'),
+        runId: Optional[list[int]] = Query(None),
+        userName: Optional[list[str]] = Query(None),
+        timeStamp: Optional[list[int]] = Query(None),
+        timeFrom: Optional[float] = Query(None, description='seconds since '
+                                          'the epoch, inclusive'),
+        timeTo: Optional[float] = Query(None, description='inclusive'),
+        limit: int = Query(100, ge=1, le=MAX_PAGE),
+        cursor: Optional[str] = Query(None, description='the "next" of the '
+                                      'previous page')):
+    """Tracks meeting every criterion, newest first, a page at a time.
+    Other query parameters are criteria on extra indexes of the track
+    class. Without any criterion: every track."""
+    criteria = {name: value for name, value in (
+        ('taskId', taskId), ('runId', runId), ('userName', userName),
+        ('timeStamp', timeStamp), ('timeFrom', timeFrom), ('timeTo', timeTo))
+        if value is not None}
+    for name, value in request.query_params.multi_items():
+        if name not in _OPTIONS and name not in criteria:
+            criteria.setdefault(name, []).append(value)
+    if not criteria:
+        criteria['timeFrom'] = EARLIEST
+    after = None
+    if cursor is not None:
+        match = _CURSOR.match(cursor)
+        if match is None:
+            raise HTTPException(400, 'cursor must be the "next" of a page '
+                                '(TIME:NUMBER), got %r' % cursor)
+        after = (float(match.group(1)), int(match.group(2)))
+        criteria['timeTo'] = min(criteria.get('timeTo', after[0]), after[0])
+    return units.read(request.app, lambda storage: _page(storage, criteria,
+                                                          limit, after))
+
+
+def _key(track):
+    return (track.timeStamp, int(track.__name__))
+
+
+def _page(storage, criteria, limit, after):
+    # The storage orders by (time, number), newest first; a page starts
+    # below the cursor. Tracks of the cursor's second come again from the
+    # query, so ask for more until a page is full or the tracks run out.
+    extra = 0 if after is None else 16
+    while True:
+        found = storage.query(newestFirst=True, limit=limit + extra + 1,
+                              **criteria)
+        page = [t for t in found if after is None or _key(t) < after]
+        if len(page) > limit or len(found) < limit + extra + 1:
+            break
+        extra *= 4
+    more = len(page) > limit
+    page = page[:limit]
+    next_cursor = None
+    if more:
+        ts, num = _key(page[-1])
+        next_cursor = '%s:%d' % (ts, num)
+    return {'tracks': [track_json(t) for t in page], 'next': next_cursor}
+
+
+@router.get('/tracks/last', response_model=TrackOut, dependencies=[
+    Depends(reader)], responses=ERRORS, tags=['tracks'])
+def last_track(request: Request, taskId: str, userName: str, runId: int = 0):
+    """The user's last track in the run (0: the task's current run)."""
+    def work(storage):
+        track = storage.getLastUserTrack(taskId, runId, userName)
+        if track is None:
+            raise KeyError('no track of %r in task %r, run %s'
+                           % (userName, taskId, runId or 'current'))
+        return track_json(track)
+    return units.read(request.app, work)
+
+
+@router.get('/tracks/{trackId}', response_model=TrackOut, dependencies=[
+    Depends(reader)], responses=ERRORS, tags=['tracks'])
+def get_track(trackId: str, request: Request):
+    def work(storage):
+        track = storage.get(trackId)
+        if track is None:
+            raise KeyError('no track %r' % trackId)
+        return track_json(track)
+    return units.read(request.app, work)
+
+
+@router.get('/tasks', response_model=list[str], dependencies=[
+    Depends(reader)], responses=ERRORS, tags=['tracks'])
+def tasks(request: Request):
+    """The task ids, sorted."""
+    return units.read(request.app, lambda storage: storage.getTaskIds())
+
+
+@router.get('/users', response_model=list[str], dependencies=[
+    Depends(reader)], responses=ERRORS, tags=['tracks'])
+def users(request: Request, taskId: str):
+    """The users of a task, sorted."""
+    return units.read(request.app,
+                      lambda storage: storage.getUserNames(taskId))
+
+
+def run_json(run, current):
+    return {'id': run.id, 'taskId': run.taskId, 'start': run.start,
+            'end': run.end, 'finished': run.finished,
+            'current': current.get(run.taskId) == run.id}
+
+
+@router.get('/runs', response_model=list[RunOut], dependencies=[
+    Depends(reader)], responses=ERRORS, tags=['runs'])
+def runs(request: Request, taskId: Optional[str] = None,
+         finished: Optional[bool] = None):
+    def work(storage):
+        current = storage.getCurrentRuns()
+        return [run_json(run, current)
+                for run in storage.getRuns(taskId, finished)]
+    return units.read(request.app, work)
+
+
+@router.post('/runs', status_code=201, response_model=RunOut,
+             dependencies=[Depends(writer)], responses=ERRORS, tags=['runs'])
+def start_run(body: RunStart, request: Request):
+    """Start a new run (of a task: its current run from now on)."""
+    def work(storage):
+        run = storage.getRun(storage.startRun(body.taskId))
+        return run_json(run, storage.getCurrentRuns())
+    return units.write(request.app, work)
+
+
+@router.post('/runs/stop', response_model=RunOut, dependencies=[
+    Depends(writer)], responses=ERRORS, tags=['runs'])
+def stop_run(body: RunStop, request: Request):
+    """Stop a run (0: the task's current one); 404 if there is none."""
+    def work(storage):
+        runId = storage.stopRun(body.taskId, body.runId, body.finish)
+        if not runId:
+            raise KeyError('no run %s of task %r to stop'
+                           % (body.runId or 'current', body.taskId))
+        return run_json(storage.getRun(runId), storage.getCurrentRuns())
+    return units.write(request.app, work)
+
+
+@router.get('/stats', response_model=Stats, dependencies=[Depends(reader)],
+            responses=ERRORS, tags=['tracks'])
+def stats(request: Request):
+    def work(storage):
+        tasks = storage.getTaskIds()
+        users = set()
+        for task in tasks:
+            users.update(storage.getUserNames(task))
+        return {'tracks': len(storage), 'tasks': len(tasks),
+                'users': len(users), 'runs': len(storage.getRuns()),
+                'currentRuns': len(storage.getCurrentRuns()),
+                'lastEventPosition': storage.events.last_position()}
+    return units.read(request.app, work)

@@ -1,0 +1,199 @@
+"""The JSON the API takes and gives, as pydantic models.
+
+Tracks and runs are the JSON the command line writes (``query --format
+jsonl``, ``runs --format json``); trackers, conditions and limiters the
+forms of ``goals/serialize.py``; events those of ``OutboxEvent.as_json``.
+The models describe and check shapes; the library checks values (a task
+id that UTF-8 cannot encode, a timestamp out of range ...) and its
+message is the 400's detail.
+"""
+
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ['TrackIn', 'TrackOut', 'TrackBatch', 'BatchResult', 'TrackPage',
+           'RunOut', 'RunStart', 'RunStop', 'Stats', 'Condition', 'Limiter',
+           'TrackerIn',
+           'TrackerOut', 'EventOut', 'EventPage', 'Problem', 'MAX_BATCH']
+
+MAX_BATCH = 10_000
+
+Number = Union[int, float]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra='forbid')
+
+
+class TrackIn(_Strict):
+    """A track to save (``saveUserTrack``)."""
+
+    taskId: str = Field(description='the task')
+    userName: str = Field(description='the user or device')
+    runId: int = Field(0, ge=0, description='0: the task\'s current run '
+                       '(started if there is none)')
+    data: dict[str, Any] = Field(default_factory=dict)
+    timeStamp: Optional[Number] = Field(
+        None, description='seconds since the epoch (UTC); default now')
+    eventId: Optional[str] = Field(
+        None, description='a caller-chosen id: saving the same id with the '
+        'same content again returns the stored track; with other content it '
+        'is a 409 (xAPI\'s rule). Used where the storage supports event ids')
+    update: bool = Field(False, description='update the user\'s last track '
+                         'of the run instead of adding one')
+    overwrite: bool = False
+    replace: bool = Field(False, description='update and overwrite')
+
+
+class TrackOut(BaseModel):
+    """A stored track."""
+
+    id: str
+    taskId: str
+    runId: int
+    userName: str
+    timeStamp: Number
+    data: dict[str, Any]
+    eventId: Optional[str] = None
+
+
+class TrackBatch(_Strict):
+    """Up to 10,000 tracks, saved in one transaction: all or none."""
+
+    tracks: list[TrackIn] = Field(max_length=MAX_BATCH)
+
+
+class BatchResult(BaseModel):
+    ids: list[str] = Field(description='the track ids, in the order given')
+    count: int
+
+
+class TrackPage(BaseModel):
+    """Tracks newest first; ``next`` is the cursor of the next page, or
+    null after the last."""
+
+    tracks: list[TrackOut]
+    next: Optional[str] = None
+
+
+class RunOut(BaseModel):
+    id: int
+    taskId: Optional[str]
+    start: Number
+    end: Number
+    finished: bool
+    current: bool
+
+
+class RunStart(_Strict):
+    taskId: Optional[str] = None
+
+
+class RunStop(_Strict):
+    taskId: Optional[str] = None
+    runId: int = Field(0, ge=0, description='0: the task\'s current run')
+    finish: bool = True
+
+
+class Stats(BaseModel):
+    tracks: int
+    tasks: int
+    users: int
+    runs: int
+    currentRuns: int
+    lastEventPosition: int
+
+
+class Condition(_Strict):
+    """A condition (``condition_to_json``): ``type`` names the class;
+    key conditions have ``key`` (a dotted path) and most a ``value``;
+    All and Any combine ``conditions``, Not negates ``condition``."""
+
+    type: str = Field(description='KeyExists, KeyNotExists, KeyValueEQ, '
+                      'KeyValueNE, KeyValueLT, KeyValueLE, KeyValueGT, '
+                      'KeyValueGE, KeyValueComparison, KeyValueContained, '
+                      'KeyValueNotContained, KeyValueInList, '
+                      'KeyValueNotInList, KeyValueListHasItem, '
+                      'KeyValueListHasNotItem, All, Any or Not')
+    key: Optional[str] = None
+    value: Any = None
+    op: Optional[str] = Field(None, description='KeyValueComparison: eq, '
+                              'ne, lt, le, gt or ge')
+    case_sensitive: Optional[bool] = None
+    conditions: Optional[list['Condition']] = None
+    condition: Optional['Condition'] = None
+
+
+class Limiter(_Strict):
+    """A limiter: ``{"type": "CountLimiter", "count": N}`` or
+    ``{"type": "TimeLimiter", "start": TS, "end": TS}`` (or ``interval``
+    seconds instead of ``end``)."""
+
+    type: str = Field(description='CountLimiter or TimeLimiter')
+    count: Optional[int] = None
+    remaining: Optional[int] = None
+    start: Optional[Number] = None
+    end: Optional[Number] = None
+    interval: Optional[Number] = None
+
+
+class TrackerIn(_Strict):
+    """A tracker's definition (``tracker_from_json``)."""
+
+    type: str = Field(description='CountTracker or AccumulationTracker')
+    name: str
+    conditions: list[Condition] = Field(
+        description='conditions as {"type": "KeyValueGE", "key": '
+        '"data.score", "value": 50}; All/Any take "conditions", Not '
+        '"condition"')
+    target: Union[Number, list[Number]]
+    key: Optional[str] = Field(None, description='AccumulationTracker: '
+                               'the dotted path of the amount')
+    group_id: Optional[str] = None
+    limiters: list[Limiter] = Field(default_factory=list)
+    reset_policy: int = 2
+    loop_forever: bool = False
+    init_progress: Number = 0
+
+
+class TrackerOut(BaseModel):
+    """A tracker's definition and state (``tracker_to_json``)."""
+
+    type: str
+    name: str
+    group_id: Optional[str]
+    conditions: list[Condition]
+    target: list[Any]
+    key: Optional[str] = None
+    limiters: list[Limiter]
+    reset_policy: int
+    loop_forever: bool
+    init_progress: Any
+    progress: Any
+    stage_target: Any
+    stage: int
+    laps: int
+    state: str
+    completed_at: Optional[Number]
+    expire_at: Optional[Number]
+
+
+class EventOut(BaseModel):
+    """An outbox event; ``id`` is its position as a string."""
+
+    id: str
+    position: int
+    type: str
+    timestamp: Number
+    committed: float
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    events: list[EventOut]
+    last: int = Field(description='the position to ask "since" next')
+
+
+class Problem(BaseModel):
+    detail: str

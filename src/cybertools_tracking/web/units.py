@@ -1,0 +1,136 @@
+"""Units of work for requests, and what their errors mean in HTTP.
+
+Each request gets a connection of its own from the DB's pool, on a
+transaction manager of its own (threads never share one):
+
+- ``read(app, work)``: ``work(storage)`` in a transaction that is always
+  aborted. It never commits and never creates the storage: with none in
+  the database, the request is a 404 saying so.
+- ``write(app, work)``: ``work(storage)`` with ``retry_transaction``: a
+  conflict aborts, waits (backoff with jitter) and runs ``work`` again;
+  the result of the attempt that committed is returned. ``work`` must
+  compute everything from the storage it is given (a retry starts from
+  the database again).
+
+Errors, as the library raises them:
+
+- 400: a bad value (``ValidationError``, a goal definition the goal layer
+  refused: ``ValueError``, ``TypeError``), with the library's message;
+- 404: no such track, tracker or storage (``KeyError``, ``LookupError``);
+- 409: an event id already names a track with other content, a goal
+  of that name exists;
+- 503: the database does not answer (a ZEO server gone), or a conflict
+  persisted through every retry; ``Retry-After`` says when to come back.
+"""
+
+import transaction
+from fastapi import HTTPException
+from transaction.interfaces import TransientError
+from ZODB.POSException import POSError
+
+from cybertools_tracking.db import DatabaseUnavailableError, get_storage
+from cybertools_tracking.goals.interfaces import ConflictingNameError
+from cybertools_tracking.db import retry_transaction
+
+try:
+    from ZEO.Exceptions import ClientDisconnected
+except ImportError:             # without ZEO nothing raises it
+    class ClientDisconnected(Exception):
+        pass
+
+try:    # event ids come with the storage that has them
+    from cybertools_tracking.eventids import EventIdConflictError
+except ImportError:
+    class EventIdConflictError(Exception):
+        pass
+
+__all__ = ['read', 'write', 'write_counted', 'http_error', 'RETRY_AFTER']
+
+RETRY_AFTER = '1'       # seconds, for a 503
+
+
+class NoStorageError(KeyError):
+    """There is no tracking storage in the database yet."""
+
+
+def _opened(app):
+    manager = transaction.TransactionManager()
+    return manager, app.state.db.open(manager)
+
+
+def read(app, work):
+    """``work(storage)`` in a read-only unit of work; its result."""
+    manager, connection = _opened(app)
+    try:
+        try:
+            storage = get_storage(connection, app.state.storage_name,
+                                  create=False)
+        except KeyError:
+            raise NoStorageError(
+                'no tracking storage %r in this database yet: it is made by '
+                'the first write' % app.state.storage_name) from None
+        return _mapped(lambda: work(storage))
+    finally:
+        manager.abort()
+        connection.close()
+
+
+def write(app, work, response=None):
+    """``work(storage)`` in a writing unit of work, retried on conflicts;
+    the result of the attempt that committed. With a ``response``, its
+    ``X-Attempts`` header says how many attempts that took."""
+    result, attempts = write_counted(app, work)
+    if response is not None:
+        response.headers['X-Attempts'] = str(attempts)
+    return result
+
+
+def write_counted(app, work):
+    """``write`` returning (result, the number of attempts it took)."""
+    manager, connection = _opened(app)
+    name = app.state.storage_name
+    retries = []
+    try:
+        result = _mapped(lambda: retry_transaction(
+            lambda: work(get_storage(connection, name)), manager,
+            attempts=app.state.attempts,
+            on_retry=lambda attempt, error: retries.append(attempt)))
+    finally:
+        manager.abort()
+        connection.close()
+    return result, len(retries) + 1
+
+
+def http_error(error):
+    """The HTTPException that stands for ``error`` (see the module doc),
+    or ``error`` itself when it is none of the library's."""
+    if isinstance(error, HTTPException):
+        return error
+    if isinstance(error, (EventIdConflictError, ConflictingNameError)):
+        return HTTPException(409, _message(error))
+    if isinstance(error, (TransientError, DatabaseUnavailableError,
+                          ClientDisconnected, POSError)):
+        return HTTPException(503, '%s: %s' % (type(error).__name__, error),
+                             headers={'Retry-After': RETRY_AFTER})
+    if isinstance(error, LookupError):
+        return HTTPException(404, _message(error))
+    if isinstance(error, (ValueError, TypeError)):
+        return HTTPException(400, str(error))
+    return error
+
+
+def _mapped(call):
+    try:
+        return call()
+    except Exception as error:
+        mapped = http_error(error)
+        if mapped is error:
+            raise
+        raise mapped from None
+
+
+def _message(error):
+    # A KeyError's str() is the repr of its argument; its message is that.
+    if isinstance(error, KeyError) and len(error.args) == 1:
+        return str(error.args[0])
+    return str(error)

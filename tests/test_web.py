@@ -1,0 +1,323 @@
+"""The HTTP API, through a real uvicorn server and real HTTP (httpx)."""
+
+import json
+import threading
+
+import pytest
+
+pytest.importorskip('fastapi')
+httpx = pytest.importorskip('httpx')
+
+from cybertools_tracking.db import get_storage, open_db  # noqa: E402
+from cybertools_tracking.web import Tokens, create_app, load_tokens  # noqa
+from cybertools_tracking.web.auth import TOKENS_ENV  # noqa: E402
+from tests.webserver import running  # noqa: E402
+
+TOKEN = 'test-token-1234'
+AUTH = {'Authorization': 'Bearer ' + TOKEN}
+T0 = 1_700_000_000
+
+
+@pytest.fixture
+def db(tmp_path):
+    db = open_db(str(tmp_path / 'web.fs'))
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def api(db):
+    app = create_app(db, tokens=[TOKEN], open_reads=True, poll_seconds=0.05)
+    with running(app) as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            yield client
+
+
+def track(user='ann', task='t', **more):
+    return dict(taskId=task, userName=user, **more)
+
+
+def test_tokens_guard_writes(db):
+    with running(create_app(db, tokens=[])) as url:
+        answer = httpx.post(url + '/tracks', json=track(), headers=AUTH)
+        assert answer.status_code == 403
+        assert TOKENS_ENV in answer.json()['detail']
+        assert '--token-file' in answer.json()['detail']
+        # Reads are closed by default: they want a token too.
+        answer = httpx.get(url + '/tasks')
+        assert answer.status_code == 403
+        assert '--open-reads' in answer.json()['detail']
+    with running(create_app(db, tokens=[TOKEN, 'other'])) as url:
+        assert httpx.post(url + '/tracks', json=track()).status_code == 401
+        wrong = httpx.post(url + '/tracks', json=track(),
+                           headers={'Authorization': 'Bearer ' + TOKEN[:-1]})
+        assert wrong.status_code == 403
+        assert httpx.get(url + '/tasks').status_code == 401
+        assert httpx.post(url + '/tracks', json=track(),
+                          headers=AUTH).status_code == 201
+        assert httpx.get(url + '/tasks', headers=AUTH).json() == ['t']
+        assert httpx.get(url + '/tasks', params={
+            'access_token': 'other'}).json() == ['t']
+
+
+def test_tokens_from_a_file_or_the_environment(tmp_path):
+    path = tmp_path / 'tokens'
+    path.write_text('# writers\none\n\n two \n')
+    tokens = load_tokens(str(path))
+    assert len(tokens) == 2 and tokens.accepts('two')
+    assert not tokens.accepts('tw') and not tokens.accepts(None)
+    assert len(load_tokens(environ={TOKENS_ENV: 'a, b c'})) == 3
+    assert not load_tokens(environ={})
+    with pytest.raises(TypeError):
+        Tokens('one')
+
+
+def test_reads_never_create_the_storage(db, api):
+    answer = api.get('/tracks')
+    assert answer.status_code == 404
+    assert 'made by the first write' in answer.json()['detail']
+    with db.transaction() as connection:
+        assert 'tracking' not in connection.root()
+
+
+def test_save_query_and_page_newest_first(api):
+    saved = api.post('/tracks', json=track(data={'score': 7},
+                                           timeStamp=T0), headers=AUTH)
+    assert saved.status_code == 201 and saved.headers['X-Attempts'] == '1'
+    assert saved.json() == {'id': '0000001', 'taskId': 't', 'runId': 1,
+                            'userName': 'ann', 'timeStamp': T0,
+                            'data': {'score': 7}, 'eventId': None}
+    batch = [track('u%d' % (i % 3), 'task/%d' % (i % 2), timeStamp=T0 + i // 2,
+                   data={'i': i}) for i in range(25)]
+    answer = api.post('/tracks/batch', json={'tracks': batch}, headers=AUTH)
+    assert answer.status_code == 201 and answer.json()['count'] == 25
+    # Pages of 4, newest first, ties in a second broken by the id.
+    seen, cursor = [], None
+    while True:
+        params = {'taskId': 'task/*', 'limit': 4}
+        if cursor:
+            params['cursor'] = cursor
+        page = api.get('/tracks', params=params).json()
+        seen += [t['data']['i'] for t in page['tracks']]
+        cursor = page['next']
+        if cursor is None:
+            break
+    assert seen == list(range(24, -1, -1))
+    only = api.get('/tracks', params={'userName': ['u0', 'u1'],
+                                      'taskId': 'task/0',
+                                      'timeFrom': T0 + 2, 'timeTo': T0 + 5})
+    assert sorted(t['data']['i'] for t in only.json()['tracks']) == [
+        4, 6, 10]
+    assert api.get('/tracks', params={'limit': 100}).json()['tracks'][-1][
+        'id'] == '0000001'
+    assert api.get('/tracks/0000001').json()['data'] == {'score': 7}
+    assert api.get('/tracks/0009999').status_code == 404
+    last = api.get('/tracks/last', params={'taskId': 'task/0',
+                                           'userName': 'u0'}).json()
+    assert last['data'] == {'i': 24}
+    assert api.get('/tasks').json() == ['t', 'task/0', 'task/1']
+    assert api.get('/users', params={'taskId': 'task/1'}).json() == [
+        'u0', 'u1', 'u2']
+    stats = api.get('/stats').json()
+    assert stats['tracks'] == 26 and stats['users'] == 4 and \
+        stats['tasks'] == 3
+
+
+def test_bad_input_is_a_400_with_the_library_message_and_writes_nothing(api):
+    api.post('/tracks', json=track(), headers=AUTH)
+    bad = [track('u%d' % i) for i in range(3)]
+    bad[2]['timeStamp'] = 10 ** 12         # past the year 9999
+    answer = api.post('/tracks/batch', json={'tracks': bad}, headers=AUTH)
+    assert answer.status_code == 400
+    assert answer.json()['detail'].startswith('tracks[2]: timeStamp')
+    assert api.get('/stats').json()['tracks'] == 1     # none of the batch
+    answer = api.post('/tracks', content=b'{"taskId": "t", "userName": '
+                      b'"\\udc00"}', headers={**AUTH, 'Content-Type':
+                                              'application/json'})
+    assert answer.status_code == 400 and 'surrogate' in answer.text
+    assert api.post('/tracks', json={'taskId': 't'},
+                    headers=AUTH).status_code == 422       # shape: pydantic
+    assert api.get('/tracks', params={'cursor': 'x'}).status_code == 400
+    too_many = {'tracks': [track()] * 10_001}
+    assert api.post('/tracks/batch', json=too_many,
+                    headers=AUTH).status_code == 422
+
+
+def test_runs(api):
+    started = api.post('/runs', json={'taskId': 'r'}, headers=AUTH)
+    assert started.status_code == 201 and started.json()['current']
+    api.post('/tracks', json=track(task='r'), headers=AUTH)
+    stopped = api.post('/runs/stop', json={'taskId': 'r'}, headers=AUTH)
+    assert stopped.json()['finished'] and not stopped.json()['current']
+    assert api.post('/runs/stop', json={'taskId': 'r'},
+                    headers=AUTH).status_code == 404
+    assert [r['id'] for r in api.get('/runs', params={
+        'finished': True}).json()] == [1]
+
+
+def test_goals_and_templates(api):
+    count = {'type': 'CountTracker', 'name': 'three', 'target': [2, 3],
+             'conditions': [{'type': 'KeyValueGE', 'key': 'data.score',
+                             'value': 50}]}
+    added = api.post('/goals', params={'group': 'ann'}, json=count,
+                     headers=AUTH)
+    assert added.status_code == 201 and added.json()['group_id'] == 'ann'
+    assert api.post('/goals', params={'group': 'ann'}, json=count,
+                    headers=AUTH).status_code == 409
+    bad = dict(count, conditions=[{'type': 'KeyValueGE', 'key': 'x'}])
+    answer = api.post('/goals', params={'group': 'bob'}, json=bad,
+                      headers=AUTH)
+    assert answer.status_code == 400 and 'value' in answer.json()['detail']
+    for score in (60, 10, 70):
+        api.post('/tracks', json=track(data={'score': score}), headers=AUTH)
+    [shown] = api.get('/goals', params={'group': 'ann'}).json()
+    assert shown['progress'] == 2 and shown['stage'] == 2
+    reset = api.post('/goals/reset', params={'group': 'ann', 'name': 'three',
+                                             'reset_policy': 3},
+                     headers=AUTH)
+    assert reset.status_code == 200 and reset.json()['progress'] == 0
+    assert api.delete('/goals', params={'group': 'ann', 'name': 'three'},
+                      headers=AUTH).status_code == 200
+    assert api.get('/goals', params={'group': 'ann'}).json() == []
+    assert api.delete('/goals', params={'group': 'ann', 'name': 'three'},
+                      headers=AUTH).status_code == 404
+
+    once = {'type': 'CountTracker', 'name': 'once', 'target': 1,
+            'conditions': []}
+    assert api.post('/templates', params={'taskId': 'q'}, json=once,
+                    headers=AUTH).status_code == 201
+    assert api.post('/templates', params={'taskId': 'q'}, json=once,
+                    headers=AUTH).status_code == 409
+    api.post('/tracks', json=track('cy', 'q'), headers=AUTH)
+    [copy] = api.get('/templates', params={'taskId': 'q',
+                                           'userName': 'cy'}).json()
+    assert copy['state'] == 'completed'
+    assert [t['name'] for t in api.get('/templates', params={
+        'taskId': 'q'}).json()] == ['once']
+    assert api.delete('/templates', params={'taskId': 'q', 'name': 'once'},
+                      headers=AUTH).status_code == 200
+    events = api.get('/events/page').json()['events']
+    assert [e['type'] for e in events] == [
+        'goal.tracker_added', 'goal.reset', 'goal.stage_completed',
+        'goal.reset', 'goal.tracker_added', 'goal.all_completed']
+
+
+def read_sse(response, count):
+    """The first ``count`` events of an SSE response as (id, event, data)."""
+    found, current = [], {}
+    for line in response.iter_lines():
+        if not line:
+            if 'data' in current:
+                found.append((current.get('id'), current.get('event'),
+                              json.loads(current['data'])))
+                if len(found) == count:
+                    return found
+            current = {}
+        elif not line.startswith(':'):
+            name, _, value = line.partition(':')
+            current[name] = value[1:] if value.startswith(' ') else value
+    return found
+
+
+def test_event_stream_resumes_with_last_event_id(db, api):
+    with db.transaction() as connection:
+        storage = get_storage(connection)
+        storage.addTrackObserver(storage.events)
+    api.post('/tracks', json=track('before'), headers=AUTH)
+    got = []
+
+    def listen():
+        with api.stream('GET', '/events') as response:   # new events only
+            assert response.headers['content-type'].startswith(
+                'text/event-stream')
+            got.extend(read_sse(response, 2))
+    listener = threading.Thread(target=listen)
+    listener.start()
+    # The stream starts at the newest event: wait until it is connected.
+    import time
+    time.sleep(0.5)
+    for user in ('one', 'two', 'three'):
+        api.post('/tracks', json=track(user), headers=AUTH)
+    listener.join(30)
+    assert [(e, d['data']['userName']) for _, e, d in got] == [
+        ('track.saved', 'one'), ('track.saved', 'two')]
+    assert got[0][0] == str(got[0][2]['position'])
+    with api.stream('GET', '/events', headers={
+            'Last-Event-ID': got[1][0]}) as response:
+        [(_, _, data)] = read_sse(response, 1)
+    assert data['data']['userName'] == 'three'
+    with api.stream('GET', '/events', params={'since': 0}) as response:
+        assert [d['data']['userName'] for _, _, d in read_sse(
+            response, 4)] == ['before', 'one', 'two', 'three']
+    assert api.get('/events', headers={
+        'Last-Event-ID': 'x'}).status_code == 400
+
+
+def test_openapi_documents_every_endpoint(api):
+    schema = api.get('/openapi.json').json()
+    paths = schema['paths']
+    expected = {
+        '/tracks': {'get', 'post'}, '/tracks/batch': {'post'},
+        '/tracks/last': {'get'}, '/tracks/{trackId}': {'get'},
+        '/tasks': {'get'}, '/users': {'get'}, '/runs': {'get', 'post'},
+        '/runs/stop': {'post'}, '/stats': {'get'},
+        '/goals': {'get', 'post', 'delete'}, '/goals/reset': {'post'},
+        '/templates': {'get', 'post', 'delete'}, '/events': {'get'},
+        '/events/page': {'get'}, '/': {'get'}, '/dashboard/charts': {'get'}}
+    assert {path: set(ops) for path, ops in paths.items()} == expected
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            assert operation.get('summary'), (method, path)
+    saving = paths['/tracks']['post']
+    assert saving['security'] == [{'HTTPBearer': []}]
+    assert {'400', '401', '403', '409', '503'} <= set(saving['responses'])
+    schemas = schema['components']['schemas']
+    assert {'TrackOut', 'RunOut', 'TrackerIn', 'TrackerOut', 'Limiter',
+            'EventOut'} <= set(schemas)
+    assert any(name.startswith('Condition') for name in schemas)
+    model = schemas['TrackIn']
+    assert {'taskId', 'userName', 'eventId', 'timeStamp'} <= set(
+        model['properties'])
+    assert paths['/events']['get']['responses']['200']['content'].keys() == {
+        'text/event-stream'}
+
+
+def test_event_ids_make_saves_idempotent_where_the_storage_has_them(db, api):
+    import inspect
+    from cybertools_tracking.storage import TrackingStorage
+    first = api.post('/tracks', json=track(eventId='e-1', data={'a': 1}),
+                     headers=AUTH)
+    assert first.status_code == 201                 # accepted either way
+    if 'eventId' not in inspect.signature(
+            TrackingStorage.saveUserTrack).parameters:
+        pytest.skip('this storage has no event ids (issue 9 adds them)')
+    again = api.post('/tracks', json=track(eventId='e-1', data={'a': 1}),
+                     headers=AUTH)
+    assert again.json()['id'] == first.json()['id']
+    other = api.post('/tracks', json=track(eventId='e-1', data={'a': 2}),
+                     headers=AUTH)
+    assert other.status_code == 409
+    batch = api.post('/tracks/batch', headers=AUTH, json={'tracks': [
+        track(eventId='e-2'), track(eventId='e-1', data={'a': 1})]})
+    assert batch.json()['ids'][1] == first.json()['id']
+
+
+def test_errors_map_to_http_answers():
+    from transaction.interfaces import TransientError
+    from ZODB.POSException import ConflictError
+    from cybertools_tracking.db import DatabaseUnavailableError
+    from cybertools_tracking.goals.interfaces import ConflictingNameError
+    from cybertools_tracking.validation import InvalidValueError
+    from cybertools_tracking.web.units import http_error
+    for error, status in (
+            (ConflictError('again'), 503), (TransientError('x'), 503),
+            (DatabaseUnavailableError(('127.0.0.1', 1), 2), 503),
+            (ConflictingNameError('ann', 'three'), 409),
+            (InvalidValueError('runId must be ...'), 400),
+            (KeyError('no track'), 404)):
+        mapped = http_error(error)
+        assert mapped.status_code == status, error
+    assert http_error(ConflictError('x')).headers == {'Retry-After': '1'}
+    assert http_error(KeyError('no track')).detail == 'no track'
+    bug = RuntimeError('a bug')
+    assert http_error(bug) is bug                   # a 500, not hidden
