@@ -1,0 +1,1 @@
+"""Browser views of a tracking storage and its tracks."""
