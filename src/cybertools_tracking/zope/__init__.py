@@ -21,7 +21,7 @@ and ``site.py`` (the storage as a local utility).
 doctests/zope.txt walks through the add-on.
 """
 
-from zope.container.interfaces import IContained
+from zope.location.interfaces import IContained
 from zope.interface import classImplements
 from cybertools_tracking.storage import TrackingStorage
 from cybertools_tracking.track import Run, Track
