@@ -31,6 +31,9 @@ from cybertools_tracking.interfaces import IStorageGoals, ITrack
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.zope.site import addTrackingStorage
 from cybertools.tracking.browser import TrackView
+from cybertools.tracking.comment.base import Comment
+from cybertools.tracking.notify.base import Notification
+from cybertools.tracking.notify.interfaces import INotificationManager
 from tests.zope_layer import ZOPE_LAYER, browser, interaction, root
 
 T0 = 1_700_000_000      # 2023-11-14 22:13:20 UTC
@@ -180,6 +183,26 @@ class SecurityTests(unittest.TestCase):
         self.assertEqual(sorted(self.storage.keys()),
                          ['0000001', '0000003'])
         self.assertEqual(self.storage['0000001'].data['n'], 10)
+
+    def test_notifications_and_comments_have_declarations(self):
+        storage = root()['notes'] = TrackingStorage(trackFactory=Notification)
+        with interaction('test.manager'):
+            manager = INotificationManager(ProxyFactory(storage))
+            manager.notify('doc-1', 'anna', 'object_changed')
+        comments = TrackingStorage(trackFactory=Comment)
+        comments.saveUserTrack('doc-1', 0, 'bob', {'subject': 'Hi'})
+        with interaction('test.reader'):
+            note = ProxyFactory(storage)['0000001']
+            self.assertEqual((note.state, note.media[0]), ('new', 'inbox'))
+            comment = ProxyFactory(comments)['0000001']
+            self.assertEqual((comment.subject, comment.getChildren()),
+                             ('Hi', []))
+            with self.assertRaises(Unauthorized):
+                note.update({'state': 'done'})
+            with self.assertRaises(Unauthorized):
+                INotificationManager(ProxyFactory(storage)).notify(
+                    'doc-1', 'anna', 'object_new')
+        self.assertEqual(len(storage), 1)
 
     def test_anonymous_cannot_read(self):
         with interaction(None):
