@@ -151,6 +151,8 @@ class SecurityTests(unittest.TestCase):
                 [t.userName for t in self.proxied.query(taskId='task-*')],
                 ['user-0', 'user-1'])
             self.assertEqual(self.proxied.getRun(1).taskId, 'task-0')
+            self.assertEqual(list(self.proxied.runs), [1, 2])
+            self.assertEqual(self.proxied.runs[2].taskId, 'task-1')
 
     def test_a_reader_cannot_change_anything(self):
         with interaction('test.reader'):
