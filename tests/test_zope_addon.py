@@ -1,6 +1,6 @@
 """The Zope add-on in a Zope application: ZCML, security, utility, views.
 
-Every test runs in ``ZOPE_LAYER`` (tests/zope_layer.py): the add-on's ZCML
+Every test runs in ``ZOPE_LAYER`` (cybertools_tracking/zope/testing.py): the add-on's ZCML
 loaded with xmlconfig, a fresh database, and the Zope publisher's WSGI
 app. The test classes name the layer for zope.testrunner; under pytest
 the two autouse fixtures below set it up the same way.
@@ -34,7 +34,8 @@ from cybertools.tracking.browser import TrackView
 from cybertools.tracking.comment.base import Comment
 from cybertools.tracking.notify.base import Notification
 from cybertools.tracking.notify.interfaces import INotificationManager
-from tests.zope_layer import ZOPE_LAYER, browser, interaction, root
+from cybertools_tracking.zope.testing import ZOPE_LAYER, browser
+from cybertools_tracking.zope.testing import interaction, root
 
 T0 = 1_700_000_000      # 2023-11-14 22:13:20 UTC
 

@@ -1,28 +1,41 @@
-"""A Zope application with the add-on, for tests and doctests/zope.txt.
+"""A Zope application with the add-on, to test code that uses it.
 
-``ZOPE_LAYER`` loads tests/ftesting.zcml with zope.configuration's
-xmlconfig (through zope.component's ZCML layer), opens a fresh database
-for every test (the root folder, a site made by zope.app.appsetup, gets
-a tracking storage by the add-on's site.zcml) and makes the WSGI app of
-the Zope publisher (zope.app.wsgi) over it. zope.testrunner uses it as
-the ``layer`` of a test class; under pytest the fixtures in
-test_zope_addon.py call the same methods.
+``ZOPE_LAYER`` loads ``ftesting.zcml`` (beside this module) with
+zope.configuration's xmlconfig, through zope.component's ZCML layer;
+opens a fresh database for every test (its root folder, a site made by
+zope.app.appsetup, gets a tracking storage from the add-on's
+``site.zcml``); and makes the WSGI app of the Zope publisher
+(zope.app.wsgi) over it. A zope.testrunner test class names it as its
+``layer``; under pytest, fixtures call ``setUp``/``testSetUp`` and
+``testTearDown``/``tearDown`` (see tests/test_zope_addon.py).
+
+Needs, besides the ``zope`` extra, what the ``test`` extra adds for it:
+zope.app.wsgi, zope.app.publication, zope.login, zope.principalregistry,
+zope.securitypolicy, zope.testbrowser and zope.testing.
 """
 
 import zope.component.hooks
+import zope.testing.cleanup
 from zope.app.wsgi.testlayer import BrowserLayer
 from zope.principalregistry.principalregistry import principalRegistry
 from zope.security.management import endInteraction, newInteraction
 from zope.security.testing import Participation
 from zope.testbrowser.wsgi import Browser
 
-import tests
+import cybertools_tracking.zope
 
 __all__ = ['ZOPE_LAYER', 'browser', 'interaction', 'root']
 
 
 
 class ZopeAddonLayer(BrowserLayer):
+
+    def tearDown(self):
+        super().tearDown()
+        # The principals, grants and checkers of ftesting.zcml live in
+        # module globals, not in the registry the layer pops: without
+        # this, setting the layer up again fails (DuplicateLogin).
+        zope.testing.cleanup.cleanUp()
 
     def testTearDown(self):
         # No site or interaction of this test's (closed) database stays.
@@ -31,8 +44,8 @@ class ZopeAddonLayer(BrowserLayer):
         super().testTearDown()
 
 
-ZOPE_LAYER = ZopeAddonLayer(tests, 'ftesting.zcml', name='ZopeAddonLayer',
-                            allowTearDown=True)
+ZOPE_LAYER = ZopeAddonLayer(cybertools_tracking.zope, 'ftesting.zcml',
+                            name='ZopeAddonLayer', allowTearDown=True)
 
 
 def root():
