@@ -175,6 +175,12 @@ class ITrackingStorage(Interface):
     def getCurrentRuns():
         """Return a dict of task id to the number of its current run."""
 
+    currentRuns = Attribute('The mapping behind ``getCurrentRuns`` (task id '
+                            '-> run number), as loops reads it.')
+    runs = Attribute('loops\' name: a read-only mapping of run number to '
+                     'Run, of the unfinished runs, in number order.')
+    finishedRuns = Attribute('loops\' name: the same of the finished runs.')
+
     # writing
 
     def saveUserTrack(taskId, runId, userName, data, update=False,

@@ -17,6 +17,7 @@ from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
 from cybertools_tracking.partitions import PartitionedLength, PartitionedTree
+from cybertools_tracking.runmaps import RunMapping
 from cybertools_tracking.timestamps import getTimeStamp
 from cybertools_tracking.track import Run, Track
 from cybertools_tracking.validation import KEY_MAX, InvalidTypeError
@@ -312,6 +313,12 @@ class TrackingStorage(Persistent):
 
     def getCurrentRuns(self):
         return dict(self.currentRuns.items())
+
+    # loops' names, read-only (runmaps.py)
+    runs = property(lambda self: RunMapping(self, finished=False),
+                    doc='The unfinished runs: run number -> Run.')
+    finishedRuns = property(lambda self: RunMapping(self, finished=True),
+                            doc='The finished runs: run number -> Run.')
 
     def _resolveRun(self, taskId, runId):
         """The run a track of ``taskId`` is saved into: run ``runId``, or

@@ -163,6 +163,9 @@ class Run(Persistent):
     id = start = end = 0
     taskId = None
     finished = False
+    # ILocation's attributes (declared by the Zope add-on): runs are not
+    # reached by traversal, so they have no parent or name.
+    __parent__ = __name__ = None
 
     def __init__(self, id, taskId=None, start=None):
         self.id = id
