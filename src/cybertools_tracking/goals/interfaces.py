@@ -529,3 +529,25 @@ class TrackerLookupError(_MessageKeyError):
             "group %r has no tracker named %r" % (group_id, name))
         self.group_id = group_id
         self.name = name
+
+
+# -- the shape of the manager (issue 12) --------------------------------------
+
+class IIndexableTracker(ITracker):
+    """A tracker that tells the candidate index which items can change it.
+
+    The candidate index (``goals/candidates.py``) skips, for an item, the
+    trackers that the item cannot change; it asks each tracker instead of
+    reading its internals.
+    """
+
+    def index_key():
+        """``(key, value)``, or None.
+
+        ``(key, value)`` promises: while the tracker stays in the same
+        place (the manager re-asks whenever a group's live trackers change),
+        evaluating a dict item whose value under the one-segment *key* is
+        not equal to *value* (or is missing) changes nothing and runs no
+        code but that comparison.  None promises nothing: every item is
+        offered.
+        """

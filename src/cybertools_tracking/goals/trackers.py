@@ -13,6 +13,7 @@ from fractions import Fraction
 from persistent import Persistent
 from zope.interface import implementer
 
+from cybertools_tracking.goals.conditions import KeyValueEQ
 from cybertools_tracking.goals.conditions import MISSING
 from cybertools_tracking.goals.conditions import parse_path
 from cybertools_tracking.goals.conditions import resolve
@@ -22,8 +23,8 @@ from cybertools_tracking.goals.events import EVENT_TRACKER_RESET
 from cybertools_tracking.goals.events import EVENT_TRACKER_STAGE_COMPLETED
 from cybertools_tracking.goals.events import make_event
 from cybertools_tracking.goals.interfaces import ICondition
+from cybertools_tracking.goals.interfaces import IIndexableTracker
 from cybertools_tracking.goals.interfaces import ILimiter
-from cybertools_tracking.goals.interfaces import ITracker
 from cybertools_tracking.goals.interfaces import ITrackerSnapshot
 from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
@@ -246,7 +247,7 @@ _INLINE_PROGRESS = {
 }
 
 
-@implementer(ITracker)
+@implementer(IIndexableTracker)
 class Tracker(Persistent):
     """Base class of the persistent trackers; see ``ITracker``.
 
@@ -421,6 +422,27 @@ class Tracker(Persistent):
 
     def snapshot(self):
         return TrackerSnapshot(self)
+
+    def index_key(self):
+        """``(key, value)`` if only items whose value at *key* equals
+        *value* can change this tracker now, else None.
+
+        That holds when ``track`` is this class's own, the tracker is active
+        with no limiters (they are asked whatever the item) and no expiry
+        time (expiry removes it whatever the item), and its first condition
+        is a ``KeyValueEQ`` on a one-segment key: an item failing it stops
+        the evaluation before anything else runs.  The candidate index
+        (``candidates.py``) asks this; a subclass that evaluates otherwise
+        returns None.
+        """
+        if (type(self).track is not Tracker.track or self._limiters
+                or self._expire_at is not None
+                or self._tally.state != ACTIVE or not self._conditions):
+            return None
+        condition = self._conditions[0]
+        if type(condition) is not KeyValueEQ or condition.flat_key is None:
+            return None
+        return condition.flat_key, condition.value
 
     # -- evaluation -----------------------------------------------------------
 
