@@ -247,6 +247,25 @@ def _parser():
     check.add_argument('--limit', type=_positive_int, default=100,
                        help='report at most this many problems (100)')
 
+    goals = command('goals', _goals, 'goal outcomes: "goals history" lists '
+                    'completions, stages, resets, limits, expiries, grants '
+                    'and revokes, newest first')
+    goals.add_argument('action', choices=('history',))
+    goals.add_argument('--group', metavar='GROUP', help='one group (a user)')
+    goals.add_argument('--tracker', action='append', metavar='NAME',
+                       help='tracker name; repeat for any of several')
+    goals.add_argument('--kind', action='append', metavar='KIND',
+                       help='completed, stage_completed, reset, limited, '
+                            'expired, granted or revoked; repeatable')
+    goals.add_argument('--from', dest='time_from', metavar='TIME',
+                       type=_time_from, help='earliest time, as for query')
+    goals.add_argument('--to', dest='time_to', metavar='TIME',
+                       type=_time_to, help='latest time, inclusive')
+    goals.add_argument('--limit', metavar='N', type=_non_negative_int,
+                       default=100, help='show at most N (default 100)')
+    goals.add_argument('--format', choices=('table', 'json'),
+                       default='table')
+
     stats = command('stats', _stats, 'count tracks, tasks, users and runs')
     stats.add_argument('--format', choices=('table', 'json'),
                        default='table')
@@ -1014,6 +1033,27 @@ def _zeo(args):
     from cybertools_tracking.zeoserver import serve
     serve(args.path, args.host, args.port,
           announce=lambda line: print(line, flush=True))
+    return EXIT_OK
+
+
+def _goals(args):
+    with _connection(args, write=False) as (manager, connection):
+        storage = _existing_storage(connection, args)
+        try:
+            found = storage.goals.history(
+                args.group, args.tracker, args.kind, args.time_from,
+                args.time_to, args.limit)
+        except (TypeError, ValueError) as error:
+            raise CommandError(str(error), EXIT_USAGE) from None
+        records = [record._asdict() for record in found]
+        if args.format == 'json':
+            print(_json(records, indent=2))
+        else:
+            _table(('time', 'group', 'tracker', 'kind', 'stage', 'progress',
+                    'track', 'grantor', 'reason'), [
+                (_time(r['time']), r['group_id'], r['tracker'], r['kind'],
+                 str(r['stage']), str(r['progress']), r['track_id'] or '',
+                 r['grantor'] or '', r['reason'] or '') for r in records])
     return EXIT_OK
 
 

@@ -292,10 +292,11 @@ class StorageGoals(TrackingManager):
                 groups.append(group)
         registry = binding.registry
         dirtied, completed, limited = [], [], []
+        cause = track.__name__
         for group in groups:
             if registry.get(group) is None:
                 continue
-            result = self.track(group, item, now_ts=now)
+            result = self.track(group, item, now_ts=now, cause=cause)
             dirtied += result.dirtied
             completed += result.completed
             limited += result.limited

@@ -165,8 +165,7 @@ def reset(registry, group_id, name, policy, now, options, dispatch):
     tracker = group.find(name) if group is not None else None
     if tracker is None or tracker.is_expired(now):
         return False
-    for event in tracker.reset(policy, now, **options):
-        dispatch(event)
+    dispatch.events(tracker.reset(policy, now, **options))
     return True
 
 

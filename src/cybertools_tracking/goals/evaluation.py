@@ -35,14 +35,16 @@ def NOTHING():
     return _new_tuple(TrackResult, (True, [], [], []))
 
 
-def evaluate(registry, group_id, data, now_ts, dispatch):
+def evaluate(registry, group_id, data, now_ts, dispatch, cause=None):
     """Offer *data* to the live trackers of *group_id* in *registry*.
 
     Returns ``(TrackResult, changed)``; *changed* says whether anything
     persistent changed (a tracker moved, completed or expired).  *registry*
-    may be None (no goals yet).  *dispatch* is called with every event, as
-    it happens.  Raises TypeError if *data* is not a mapping (checked
-    before anything is read or written).
+    may be None (no goals yet).  *dispatch* (a ``Dispatcher``) gets the
+    events of each evaluation as they happen, with *cause* (the id of what
+    caused them, e.g. a track), and the trackers that expired.  Raises
+    TypeError if *data* is not a mapping (checked before anything is read
+    or written).
     """
     # Iterating the group's trackers directly is safe because the group
     # replaces its ``live`` dict instead of changing it, so the candidates
@@ -83,8 +85,8 @@ def evaluate(registry, group_id, data, now_ts, dispatch):
                 if state == COMPLETED:
                     completed.append(tracker)
                     group.put(tracker)  # moves it to the completed ones
-                for event in events:
-                    dispatch(event)
+                if events:
+                    dispatch.events(events, cause)
                 if state == LIMITED:
                     limited.append(tracker)
             elif tally.state == LIMITED:
@@ -97,10 +99,11 @@ def evaluate(registry, group_id, data, now_ts, dispatch):
                 break
         pending = rest
     if expired:
+        expired = [t for t in expired if t._tally.state != REMOVED]
         for tracker in expired:
-            if tracker._tally.state != REMOVED:
-                group.discard(tracker.name)
-                tracker._set_removed()
+            group.discard(tracker.name)
+            tracker._set_removed()
+        dispatch.expired(expired, now)
         registry.prune(group_id)
     return (_new_tuple(TrackResult, (True, dirtied, completed, limited)),
             bool(dirtied or expired))

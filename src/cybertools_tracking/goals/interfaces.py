@@ -551,3 +551,93 @@ class IIndexableTracker(ITracker):
         code but that comparison.  None promises nothing: every item is
         offered.
         """
+
+
+class IGrantableTracker(ITracker):
+    """A tracker whose stages can be granted and revoked by hand."""
+
+    def grant(now_ts=None):
+        """Complete the current stage (or lap) at *now_ts*, as if its
+        target had been reached (progress is raised to the target).
+
+        Returns the events, like ``track``.  Raises the state errors for a
+        completed or removed tracker.
+        """
+
+    def revoke(now_ts=None):
+        """Take back the last completed stage (or lap); return the number
+        of the stage that is open again.
+
+        A completed tracker becomes active at its last stage.  Progress
+        goes back to where that stage started (the previous target, or
+        ``init_progress`` at stage 1, or 0 under a PROGRESS reset policy).
+        Raises ``TrackerStateError`` if no stage was completed.
+        """
+
+
+# -- history (issue 12) -------------------------------------------------------
+
+class IGoalHistory(Interface):
+    """The durable record of outcomes, kept with a goal registry.
+
+    A record is an ``Outcome``: ``(group_id, tracker, kind, stage,
+    progress, time, track_id, grantor, reason)``.  *kind* is one of
+    ``stage_completed``, ``completed``, ``reset``, ``limited``,
+    ``expired``, ``granted``, ``revoked``; *stage* and *progress* are the
+    tracker's as the outcome happened; *time* is seconds since the epoch
+    (UTC; ``Outcome.when`` is an aware datetime); *track_id* names the
+    track that caused it, if any; *grantor* and *reason* say who granted or
+    revoked by hand, and why.
+
+    Records are written in the transaction that caused them and never
+    changed; they stay when the tracker is reset, removed or replaced.
+    Writers of different groups do not conflict (records are sharded by
+    group; see ``goals/history.py``).
+    """
+
+    def record(group_id, tracker, kind, stage=None, progress=None,
+               time=None, track_id=None, grantor=None, reason=None):
+        """Add a record and return it as an ``Outcome``.
+
+        Raises TypeError or ValueError, before writing, for a group id or
+        tracker name that is not encodable text, an unknown kind, a time
+        that is not a finite number, a grantor or reason that is not text.
+        """
+
+    def query(group_id=None, tracker=None, kind=None, time_from=None,
+              time_to=None, limit=None):
+        """Records, newest first, as a list of ``Outcome``.
+
+        *tracker* and *kind* may be a str or a list of them; the time range
+        is inclusive and None leaves a side open; *limit* keeps the newest
+        n.  With *group_id* the group's records are read directly (one
+        range of one BTree); without, all groups' records are merged by
+        time and filtered, which reads more the rarer the match.
+        """
+
+
+class IOutcomeManager(Interface):
+    """What a tracking manager (and ``storage.goals``) offers around the
+    history of outcomes, besides ``ITrackingManager``."""
+
+    def history(group_id=None, tracker=None, kind=None, time_from=None,
+                time_to=None, limit=None):
+        """``IGoalHistory.query`` on the manager's history; [] if there is
+        none yet (a read never writes)."""
+
+    def grant(group_id, name, grantor, reason, now_ts=None):
+        """Complete the live tracker *name*'s current stage by hand.
+
+        Records ``granted`` (with *grantor* and *reason*, both non-empty
+        text) and then the usual stage or completion outcome, and
+        dispatches the events.  Returns the tracker.  Raises
+        ``TrackerLookupError`` if the group has no live tracker of that
+        name, the state errors for a completed one; nothing is written
+        then.
+        """
+
+    def revoke(group_id, name, grantor, reason, now_ts=None):
+        """Take back the last completed stage of tracker *name* (live or
+        completed) by hand; records ``revoked``.  Returns the tracker.
+        Raises ``TrackerLookupError`` or ``TrackerStateError`` (nothing
+        completed) before writing."""

@@ -23,13 +23,20 @@ from zope.interface import implementer
 
 from cybertools_tracking.goals import bookkeeping
 from cybertools_tracking.goals.checks import check_group_id
+from cybertools_tracking.goals.checks import check_name
 from cybertools_tracking.goals.checks import check_names
+from cybertools_tracking.goals.checks import check_text
 from cybertools_tracking.goals.checks import now as _now
 from cybertools_tracking.goals.dispatch import Dispatcher
 from cybertools_tracking.goals.evaluation import TrackResult
 from cybertools_tracking.goals.evaluation import evaluate
+from cybertools_tracking.goals.history import GoalHistory
+from cybertools_tracking.goals.history import history_of
 from cybertools_tracking.goals.interfaces import IGoalHome
+from cybertools_tracking.goals.interfaces import IOutcomeManager
 from cybertools_tracking.goals.interfaces import ITrackingManager
+from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
+from cybertools_tracking.goals.interfaces import TrackerLookupError
 from cybertools_tracking.goals.listeners import Listeners
 from cybertools_tracking.goals.registry import GoalRegistry
 
@@ -45,6 +52,10 @@ ROOT_KEY = "cybertools_tracking.goals"
 #: How often (in commits) a self-owned in-memory database drops old
 #: revisions; MappingStorage keeps every revision until packed.
 PACK_EVERY = 1000
+
+
+# Answers history queries before the first outcome; never stored.
+_EMPTY_HISTORY = GoalHistory(shards=1)
 
 
 class MemoryDataCache:
@@ -108,7 +119,7 @@ class _RegistryHome:
         return self.registry
 
 
-@implementer(ITrackingManager)
+@implementer(ITrackingManager, IOutcomeManager)
 class TrackingManager:
     """Keeps trackers per group in ZODB; see ``ITrackingManager``.
 
@@ -318,7 +329,9 @@ class TrackingManager:
         return self._run(self._remove_expired, now_ts)
 
     def _remove_expired(self, now_ts):
-        removed = bookkeeping.remove_expired(self._registry(), _now(now_ts))
+        now = _now(now_ts)
+        removed = bookkeeping.remove_expired(self._registry(), now)
+        self._dispatch.expired(removed, now)
         return removed, bool(removed)
 
     def reset_tracker(self, group_id, name, reset_policy=None, now_ts=None,
@@ -344,15 +357,83 @@ class TrackingManager:
 
     # -- tracking -------------------------------------------------------------
 
-    def track(self, group_id, data, now_ts=None):
+    def track(self, group_id, data, now_ts=None, cause=None):
+        """See ``ITrackingManager.track``; *cause* (e.g. a track id) is
+        kept in the history records this item makes."""
         if self._autocommit:
-            return self._run(self._track, group_id, data, now_ts)
+            return self._run(self._track, group_id, data, now_ts, cause)
         return evaluate(self._home.goal_registry(), group_id, data, now_ts,
-                        self._dispatch)[0]
+                        self._dispatch, cause)[0]
 
-    def _track(self, group_id, data, now_ts):
+    def _track(self, group_id, data, now_ts, cause=None):
         return evaluate(self._home.goal_registry(), group_id, data, now_ts,
-                        self._dispatch)
+                        self._dispatch, cause)
+
+    # -- history (IOutcomeManager) --------------------------------------------
+
+    def history(self, group_id=None, tracker=None, kind=None, time_from=None,
+                time_to=None, limit=None):
+        registry = self._registry()
+        history = history_of(registry) if registry is not None else None
+        if history is None:
+            # Check the arguments all the same: a wrong one is wrong before
+            # the first outcome too.
+            history = _EMPTY_HISTORY
+        return history.query(group_id, tracker, kind, time_from, time_to,
+                             limit)
+
+    def grant(self, group_id, name, grantor, reason, now_ts=None):
+        return self._run(self._grant, group_id, name, grantor, reason,
+                         now_ts)
+
+    def _grant(self, group_id, name, grantor, reason, now_ts):
+        group, tracker = self._by_hand(group_id, name, grantor, reason,
+                                       now_ts, live_only=True)
+        now = _now(now_ts)
+        stage = tracker.current_stage
+        events = tracker.grant(now)
+        if tracker.completed:
+            group.put(tracker)
+        self._dispatch.record(group_id, name, "granted", stage,
+                              tracker.progress, now, grantor=grantor,
+                              reason=reason)
+        self._dispatch.events(events, grantor=grantor)
+        return tracker, True
+
+    def revoke(self, group_id, name, grantor, reason, now_ts=None):
+        return self._run(self._revoke, group_id, name, grantor, reason,
+                         now_ts)
+
+    def _revoke(self, group_id, name, grantor, reason, now_ts):
+        group, tracker = self._by_hand(group_id, name, grantor, reason,
+                                       now_ts, live_only=False)
+        now = _now(now_ts)
+        was_completed = tracker.completed
+        stage = tracker.revoke(now)
+        if was_completed:
+            group.put(tracker)  # live again
+        self._dispatch.record(group_id, name, "revoked", stage,
+                              tracker.progress, now, grantor=grantor,
+                              reason=reason)
+        return tracker, True
+
+    def _by_hand(self, group_id, name, grantor, reason, now_ts, live_only):
+        # The checks of grant and revoke, all before the first write.
+        check_group_id(group_id)
+        check_name(name)
+        for label, value in (("grantor", grantor), ("reason", reason)):
+            if not isinstance(value, str) or not value:
+                raise TypeError("%s must be a non-empty str, got %r"
+                                % (label, value))
+            check_text(label, value)
+        group = bookkeeping.group_of(self._registry(), group_id)
+        tracker = None if group is None else (
+            group.live.get(name) if live_only else group.find(name))
+        if tracker is None or tracker.is_expired(_now(now_ts)):
+            if live_only and group is not None and name in group.done:
+                raise TrackerAlreadyCompletedError(group_id, name, "grant")
+            raise TrackerLookupError(group_id, name)
+        return group, tracker
 
     def __repr__(self):
         return "<TrackingManager on %r>" % (

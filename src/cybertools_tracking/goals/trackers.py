@@ -23,11 +23,13 @@ from cybertools_tracking.goals.events import EVENT_TRACKER_RESET
 from cybertools_tracking.goals.events import EVENT_TRACKER_STAGE_COMPLETED
 from cybertools_tracking.goals.events import make_event
 from cybertools_tracking.goals.interfaces import ICondition
+from cybertools_tracking.goals.interfaces import IGrantableTracker
 from cybertools_tracking.goals.interfaces import IIndexableTracker
 from cybertools_tracking.goals.interfaces import ILimiter
 from cybertools_tracking.goals.interfaces import ITrackerSnapshot
 from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
+from cybertools_tracking.goals.interfaces import TrackerStateError
 
 __all__ = [
     "ResetPolicy", "Tracker", "TrackerProgress", "CountTracker",
@@ -247,7 +249,7 @@ _INLINE_PROGRESS = {
 }
 
 
-@implementer(IIndexableTracker)
+@implementer(IIndexableTracker, IGrantableTracker)
 class Tracker(Persistent):
     """Base class of the persistent trackers; see ``ITracker``.
 
@@ -640,6 +642,63 @@ class Tracker(Persistent):
 
     def _set_removed(self):
         self._changing().state = REMOVED
+
+    # -- by hand (see IGrantableTracker) --------------------------------------
+
+    def grant(self, now_ts=None):
+        """Complete the current stage (or lap) now, as if its target had
+        been reached; return the events (as ``track`` does)."""
+        self._forbid("grant")
+        now = time.time() if now_ts is None else now_ts
+        tally = self._changing()
+        if not tally.progress >= tally.target:
+            tally.progress = tally.target
+        return self._complete_stage(now)
+
+    def revoke(self, now_ts=None):
+        """Take back the last completed stage (or lap); return its number.
+
+        A completed tracker is live again at its last stage; otherwise the
+        stage (or lap) before the current one is open again.  Progress goes
+        back to where that stage started: the previous stage's target
+        (``init_progress`` at the first stage, 0 when the reset policy
+        clears progress at each stage).  Raises TrackerStateError if no
+        stage was completed.
+        """
+        tally = self._tally
+        if tally.state == REMOVED:
+            raise TrackerAlreadyRemovedError(
+                self._group_id, self._name, "revoke")
+        targets = self._targets
+        clears = bool(self._reset_policy & ResetPolicy.PROGRESS)
+        if tally.state == COMPLETED:
+            tally = self._changing()
+            tally.state = ACTIVE
+            tally.completed_at = None
+        elif tally.laps:
+            tally = self._changing()
+            tally.laps -= 1
+            if not clears:
+                tally.target = _lap_target(tally.target, -targets[-1])
+        elif tally.stage > 1:
+            tally = self._changing()
+            tally.stage -= 1
+            tally.target = targets[tally.stage - 1]
+        else:
+            raise TrackerStateError(
+                "cannot revoke a stage of tracker %r in group %r: it has "
+                "completed none" % (self._name, self._group_id))
+        stage = tally.stage
+        if clears and (stage > 1 or tally.laps):
+            start = 0
+        elif tally.laps:
+            start = _lap_target(tally.target, -targets[-1])
+        elif stage > 1:
+            start = targets[stage - 2]
+        else:
+            start = self._init_progress
+        tally.progress = start
+        return stage
 
 
 class CountTracker(Tracker):
