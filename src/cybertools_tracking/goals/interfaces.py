@@ -641,3 +641,51 @@ class IOutcomeManager(Interface):
         completed) by hand; records ``revoked``.  Returns the tracker.
         Raises ``TrackerLookupError`` or ``TrackerStateError`` (nothing
         completed) before writing."""
+
+
+# -- definitions and backfill (issue 12) --------------------------------------
+
+class IVersionedTracker(ITracker):
+    """A tracker whose definition can be replaced, keeping a version.
+
+    The policy when a goal's definition changes (``redefine``):
+
+    ``keep``
+        the new definition carries on from the old one's progress, stage
+        and laps (as far as its own targets go); stages the new targets put
+        below that progress complete with the next matching item.  Nothing
+        is read again; the history keeps what happened under the old one.
+    ``restart``
+        the new definition starts from its own ``init_progress``.
+    ``recompute`` (``storage.goals`` only)
+        restart, then count the stored tracks again, as a backfill does.
+
+    Either way the new tracker's ``version`` is the old one's plus one.
+    """
+
+    version = Attribute("The definition's version: 1, then one more for "
+                        "each redefinition.")
+
+    def take_over(old):
+        """Carry on from *old* (the ``keep`` policy); only a new tracker.
+
+        Raises ``TrackerStateError`` for a tracker that was used or stored,
+        ValueError if *old*'s progress is of another kind of number than
+        the new targets; nothing changes then.
+        """
+
+    def succeed(old):
+        """Become *old*'s next version with fresh progress (``restart``)."""
+
+
+class IRedefiningManager(Interface):
+    """Replacing a goal's definition (see ``IVersionedTracker``)."""
+
+    def redefine(group_id, tracker, policy="keep", now_ts=None):
+        """Put *tracker* in place of the group's tracker of the same name
+        (live or completed) as its next version, by *policy*; return it.
+
+        Raises ``TrackerLookupError`` if there is none, ValueError for an
+        unknown policy, the state errors for a used tracker; nothing is
+        written then.
+        """

@@ -33,7 +33,9 @@ from cybertools_tracking.goals.evaluation import evaluate
 from cybertools_tracking.goals.history import GoalHistory
 from cybertools_tracking.goals.history import history_of
 from cybertools_tracking.goals.interfaces import IGoalHome
+from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
 from cybertools_tracking.goals.interfaces import IOutcomeManager
+from cybertools_tracking.goals.interfaces import IRedefiningManager
 from cybertools_tracking.goals.interfaces import ITrackingManager
 from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerLookupError
@@ -119,7 +121,7 @@ class _RegistryHome:
         return self.registry
 
 
-@implementer(ITrackingManager, IOutcomeManager)
+@implementer(ITrackingManager, IOutcomeManager, IRedefiningManager)
 class TrackingManager:
     """Keeps trackers per group in ZODB; see ``ITrackingManager``.
 
@@ -368,6 +370,33 @@ class TrackingManager:
     def _track(self, group_id, data, now_ts, cause=None):
         return evaluate(self._home.goal_registry(), group_id, data, now_ts,
                         self._dispatch, cause)
+
+    # -- definitions (IRedefiningManager) -------------------------------------
+
+    def redefine(self, group_id, tracker, policy="keep", now_ts=None):
+        return self._run(self._redefine, group_id, tracker, policy, now_ts)
+
+    _POLICIES = ("keep", "restart")
+
+    def _redefine(self, group_id, tracker, policy, now_ts):
+        if policy not in self._POLICIES:
+            raise ValueError("policy must be one of %s, got %r"
+                             % (", ".join(map(repr, self._POLICIES)),
+                                policy))
+        check_group_id(group_id)
+        bookkeeping.check_tracker(tracker)
+        group = bookkeeping.group_of(self._registry(), group_id)
+        old = group.find(tracker.name) if group is not None else None
+        if old is None:
+            raise TrackerLookupError(group_id, tracker.name)
+        if tracker.group_id is not None and tracker.group_id != group_id:
+            raise GroupIdAlreadySetError(tracker.group_id, group_id)
+        if policy == "keep":
+            tracker.take_over(old)
+        else:
+            tracker.succeed(old)
+        bookkeeping.replace(self._registry(), group_id, tracker)
+        return tracker, True
 
     # -- history (IOutcomeManager) --------------------------------------------
 

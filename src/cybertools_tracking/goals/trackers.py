@@ -27,6 +27,7 @@ from cybertools_tracking.goals.interfaces import IGrantableTracker
 from cybertools_tracking.goals.interfaces import IIndexableTracker
 from cybertools_tracking.goals.interfaces import ILimiter
 from cybertools_tracking.goals.interfaces import ITrackerSnapshot
+from cybertools_tracking.goals.interfaces import IVersionedTracker
 from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
 from cybertools_tracking.goals.interfaces import TrackerStateError
@@ -249,7 +250,7 @@ _INLINE_PROGRESS = {
 }
 
 
-@implementer(IIndexableTracker, IGrantableTracker)
+@implementer(IIndexableTracker, IGrantableTracker, IVersionedTracker)
 class Tracker(Persistent):
     """Base class of the persistent trackers; see ``ITracker``.
 
@@ -276,6 +277,7 @@ class Tracker(Persistent):
     _init_progress = 0
     _reset_policy = int(ResetPolicy.DEFAULT)
     _loop_forever = False
+    _version = 1   # of the definition; see ``IVersionedTracker``
     _tally = None  # set by __init__, or by __setstate__ for old records
 
     _step = 1
@@ -642,6 +644,52 @@ class Tracker(Persistent):
 
     def _set_removed(self):
         self._changing().state = REMOVED
+
+    # -- definitions (see IVersionedTracker) ----------------------------------
+
+    version = property(lambda self: self._version)
+
+    def take_over(self, old):
+        """Carry on from *old* (the definition this one replaces): its
+        version plus one, its progress, stage and laps (as far as this
+        definition's targets go) and, if this definition is reached there
+        too, its completion.  Checks before changing anything.
+        """
+        self._check_successor(old)
+        progress = old.progress
+        _number_kind("the new targets and the progress taken over",
+                     self._targets + (self._init_progress, progress))
+        targets = self._targets
+        stage = min(old.current_stage, len(targets))
+        laps = old.laps if self._loop_forever and stage == len(targets) \
+            else 0
+        target = targets[stage - 1]
+        if laps and not self._reset_policy & ResetPolicy.PROGRESS:
+            for _ in range(laps):
+                target = _lap_target(target, targets[-1])
+        tally = self._tally
+        tally.progress, tally.stage, tally.laps = progress, stage, laps
+        tally.target = target
+        if old.completed and stage == len(targets) and not laps \
+                and not self._loop_forever and (
+                    progress >= target or (_kind(progress) is float
+                                           and _nearly(progress, target))):
+            tally.state = COMPLETED
+            tally.completed_at = old.completed_at
+        self._version = old.version + 1
+
+    def succeed(self, old):
+        """Start afresh as the next version of *old*'s definition."""
+        self._check_successor(old)
+        self._version = old.version + 1
+
+    def _check_successor(self, old):
+        if (self is old or self._tally.state != ACTIVE
+                or self._p_jar is not None
+                or self._group_id not in (None, old.group_id)):
+            raise TrackerStateError(
+                "tracker %r must be a new one to replace the definition "
+                "of %r" % (self._name, old))
 
     # -- by hand (see IGrantableTracker) --------------------------------------
 
