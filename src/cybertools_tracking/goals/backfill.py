@@ -143,4 +143,6 @@ def replay(registry, tracker, items, dispatch):
             group.put(tracker)
         if events:
             dispatch.events(events, cause)
+    if evaluated:
+        dispatch.scored(registry, [tracker], now)
     return evaluated

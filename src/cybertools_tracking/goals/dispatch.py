@@ -19,6 +19,7 @@ from cybertools_tracking.goals.events import EVENT_TRACKER_LIMITED
 from cybertools_tracking.goals.events import EVENT_TRACKER_RESET
 from cybertools_tracking.goals.events import EVENT_TRACKER_STAGE_COMPLETED
 from cybertools_tracking.goals.history import history_of
+from cybertools_tracking.goals.leaderboard import boards_of
 
 __all__ = ["Dispatcher", "RECORDED"]
 
@@ -71,6 +72,20 @@ class Dispatcher:
         for tracker in trackers:
             self.record(tracker.group_id, tracker.name, "expired",
                         tracker.current_stage, tracker.progress, now)
+
+    def scored(self, registry, trackers, now):
+        """Move the groups of *trackers* on the leaderboards of their
+        names (off them, for removed trackers), if there are any."""
+        boards = boards_of(registry)
+        if not boards:
+            return
+        for tracker in trackers:
+            board = boards.get(tracker.name)
+            if board is not None:
+                if tracker.removed:
+                    board.discard(tracker.group_id, now)
+                else:
+                    board.update(tracker.group_id, tracker.progress, now)
 
     def record(self, group_id, name, kind, stage, progress, time,
                cause=None, grantor=None, reason=None):

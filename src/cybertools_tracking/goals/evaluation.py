@@ -105,5 +105,8 @@ def evaluate(registry, group_id, data, now_ts, dispatch, cause=None):
             tracker._set_removed()
         dispatch.expired(expired, now)
         registry.prune(group_id)
+        dispatch.scored(registry, expired, now)
+    if dirtied:
+        dispatch.scored(registry, dirtied, now)
     return (_new_tuple(TrackResult, (True, dirtied, completed, limited)),
             bool(dirtied or expired))

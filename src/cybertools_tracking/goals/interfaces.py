@@ -689,3 +689,55 @@ class IRedefiningManager(Interface):
         unknown policy, the state errors for a used tracker; nothing is
         written then.
         """
+
+
+# -- leaderboards (issue 12) --------------------------------------------------
+
+class ILeaderboard(Interface):
+    """The groups ranked by the progress of their tracker of one name.
+
+    The score of a group is its tracker's ``progress`` (live or completed;
+    a removed or expired tracker leaves the board), updated in the
+    transaction that moves it.  Higher scores rank first; equal scores
+    share a rank (1, 2, 2, 4) and are listed by group id.  ``update``,
+    ``rank`` and ``score`` take O(log n) for n groups, ``top(k)`` O(log n
+    + k).  Writers of different groups do not conflict (see
+    ``goals/leaderboard.py``).
+
+    With a ``period`` (an object with ``key(time)``, e.g. a calendar
+    period), every period has a board of its own; *at* (seconds, UTC;
+    default now) picks it.
+    """
+
+    name = Attribute("The tracker name the board ranks.")
+    period = Attribute("The period boards are kept per, or None.")
+
+    def update(group_id, score, at=None):
+        """Set the group's score; False if it was that already."""
+
+    def discard(group_id, at=None):
+        """Take the group off the board; False if it was not on it."""
+
+    def score(group_id, at=None):
+        """The group's score, or None if it is not on the board."""
+
+    def rank(group_id, at=None):
+        """The group's rank (1 is the highest score), or None."""
+
+    def top(n=10, at=None):
+        """The first *n* entries as ``(rank, group_id, score)`` tuples."""
+
+
+class ILeaderboardManager(Interface):
+    """Leaderboards of a tracking manager (and ``storage.goals``)."""
+
+    def add_leaderboard(name, period=None):
+        """Keep a leaderboard for the trackers named *name*; it starts
+        with the groups that have such a tracker now.  Returns it.
+        Raises ValueError if there is one already."""
+
+    def leaderboard(name):
+        """The leaderboard of *name*, or None."""
+
+    def remove_leaderboard(name):
+        """Stop keeping the leaderboard of *name*; return it or None."""

@@ -32,7 +32,10 @@ from cybertools_tracking.goals.evaluation import TrackResult
 from cybertools_tracking.goals.evaluation import evaluate
 from cybertools_tracking.goals.history import GoalHistory
 from cybertools_tracking.goals.history import history_of
+from cybertools_tracking.goals.leaderboard import Leaderboard
+from cybertools_tracking.goals.leaderboard import boards_of
 from cybertools_tracking.goals.interfaces import IGoalHome
+from cybertools_tracking.goals.interfaces import ILeaderboardManager
 from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
 from cybertools_tracking.goals.interfaces import IOutcomeManager
 from cybertools_tracking.goals.interfaces import IRedefiningManager
@@ -121,7 +124,8 @@ class _RegistryHome:
         return self.registry
 
 
-@implementer(ITrackingManager, IOutcomeManager, IRedefiningManager)
+@implementer(ITrackingManager, IOutcomeManager, IRedefiningManager,
+             ILeaderboardManager)
 class TrackingManager:
     """Keeps trackers per group in ZODB; see ``ITrackingManager``.
 
@@ -319,7 +323,9 @@ class TrackingManager:
 
     def _remove(self, group_id, name):
         check_names(name)
-        removed = bookkeeping.remove(self._registry(), group_id, name)
+        registry = self._registry()
+        removed = bookkeeping.remove(registry, group_id, name)
+        self._dispatch.scored(registry, removed, None)
         return removed, bool(removed)
 
     def remove_expired(self, now_ts=None):
@@ -332,8 +338,10 @@ class TrackingManager:
 
     def _remove_expired(self, now_ts):
         now = _now(now_ts)
-        removed = bookkeeping.remove_expired(self._registry(), now)
+        registry = self._registry()
+        removed = bookkeeping.remove_expired(registry, now)
         self._dispatch.expired(removed, now)
+        self._dispatch.scored(registry, removed, now)
         return removed, bool(removed)
 
     def reset_tracker(self, group_id, name, reset_policy=None, now_ts=None,
@@ -342,9 +350,13 @@ class TrackingManager:
                          options)
 
     def _reset(self, group_id, name, reset_policy, now_ts, options):
-        done = bookkeeping.reset(self._registry(), group_id, name,
-                                 reset_policy, _now(now_ts), options,
-                                 self._dispatch)
+        registry, now = self._registry(), _now(now_ts)
+        done = bookkeeping.reset(registry, group_id, name, reset_policy, now,
+                                 options, self._dispatch)
+        if done:
+            self._dispatch.scored(
+                registry, bookkeeping.find(registry, group_id, name, True,
+                                           now), now)
         return done, done
 
     def flush(self, confirm=False):
@@ -355,7 +367,15 @@ class TrackingManager:
         return self._run(self._flush)
 
     def _flush(self):
-        return None, bookkeeping.flush(self._registry())
+        registry = self._registry()
+        trackers = [] if registry is None else [
+            tracker for group in registry.groups.values()
+            for tracker in list(group.live.values()) + list(
+                group.done.values())]
+        flushed = bookkeeping.flush(registry)
+        if trackers:
+            self._dispatch.scored(registry, trackers, None)
+        return None, flushed
 
     # -- tracking -------------------------------------------------------------
 
@@ -396,7 +416,45 @@ class TrackingManager:
         else:
             tracker.succeed(old)
         bookkeeping.replace(self._registry(), group_id, tracker)
+        self._dispatch.scored(self._registry(), [tracker], _now(now_ts))
         return tracker, True
+
+    # -- leaderboards (ILeaderboardManager) -----------------------------------
+
+    def add_leaderboard(self, name, period=None, now_ts=None):
+        return self._run(self._add_leaderboard, name, period, now_ts)
+
+    def _add_leaderboard(self, name, period, now_ts):
+        check_name(name)
+        boards = boards_of(self._registry()) if self._registry() else None
+        if boards is not None and name in boards:
+            raise ValueError("there is a leaderboard of %r already"
+                             % (name,))
+        board = Leaderboard(name, period)
+        registry = self._registry(create=True)
+        boards_of(registry, create=True)[name] = board
+        now = _now(now_ts)
+        for group in registry.groups.values():
+            tracker = group.find(name)
+            if tracker is not None and not tracker.is_expired(now):
+                board.update(group.group_id, tracker.progress, now)
+        return board, True
+
+    def leaderboard(self, name):
+        check_name(name)
+        registry = self._registry()
+        boards = boards_of(registry) if registry is not None else None
+        return None if boards is None else boards.get(name)
+
+    def remove_leaderboard(self, name):
+        return self._run(self._remove_leaderboard, name)
+
+    def _remove_leaderboard(self, name):
+        board = self.leaderboard(name)
+        if board is None:
+            return None, False
+        del boards_of(self._registry())[name]
+        return board, True
 
     # -- history (IOutcomeManager) --------------------------------------------
 
@@ -427,6 +485,7 @@ class TrackingManager:
                               tracker.progress, now, grantor=grantor,
                               reason=reason)
         self._dispatch.events(events, grantor=grantor)
+        self._dispatch.scored(self._registry(), [tracker], now)
         return tracker, True
 
     def revoke(self, group_id, name, grantor, reason, now_ts=None):
@@ -444,6 +503,7 @@ class TrackingManager:
         self._dispatch.record(group_id, name, "revoked", stage,
                               tracker.progress, now, grantor=grantor,
                               reason=reason)
+        self._dispatch.scored(self._registry(), [tracker], now)
         return tracker, True
 
     def _by_hand(self, group_id, name, grantor, reason, now_ts, live_only):
