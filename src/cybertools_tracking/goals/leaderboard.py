@@ -36,10 +36,12 @@ from ZODB.POSException import ConflictError
 from zope.interface import implementer
 
 from cybertools_tracking.goals.checks import check_group_id
+from cybertools_tracking.goals.checks import check_time
 from cybertools_tracking.goals.checks import now as _now
 from cybertools_tracking.goals.interfaces import ILeaderboard
 
-__all__ = ["Leaderboard", "Board", "RankTree", "SHARDS", "boards_of"]
+__all__ = ["Leaderboard", "Board", "RankTree", "FixedPeriod", "SHARDS",
+           "boards_of"]
 
 #: Shards of a new board.  Each costs a descent per ``rank``; conflicts
 #: are resolved within a shard, so a few are enough (measured: 4 shards
@@ -351,6 +353,27 @@ class Leaderboard(Persistent):
     def __len__(self):
         board = self.board()
         return 0 if board is None else len(board)
+
+
+class FixedPeriod:
+    """Periods of *seconds* each, counted from *origin* (seconds, UTC):
+    the simplest ``period`` for a board.  Calendar periods in a time zone
+    (a week, a month) have the same ``key(time)`` method."""
+
+    def __init__(self, seconds, origin=0):
+        check_time("seconds", seconds, finite=True)
+        check_time("origin", origin, finite=True)
+        if seconds <= 0:
+            raise ValueError("seconds must be positive, got %r" % (seconds,))
+        self.seconds = seconds
+        self.origin = origin
+
+    def __repr__(self):
+        return "<FixedPeriod of %ss from %s>" % (self.seconds, self.origin)
+
+    def key(self, time):
+        """The number of the period *time* falls in."""
+        return int((time - self.origin) // self.seconds)
 
 
 def boards_of(registry, create=False):
