@@ -247,10 +247,13 @@ def _parser():
     check.add_argument('--limit', type=_positive_int, default=100,
                        help='report at most this many problems (100)')
 
-    goals = command('goals', _goals, 'goal outcomes: "goals history" lists '
-                    'completions, stages, resets, limits, expiries, grants '
-                    'and revokes, newest first')
-    goals.add_argument('action', choices=('history',))
+    goals = command('goals', _goals, 'goals: "history" lists completions, '
+                    'stages, resets, limits, expiries, grants and revokes, '
+                    'newest first; "tick" removes expired trackers and lets '
+                    'time-driven goals see the time (for a periodic job)')
+    goals.add_argument('action', choices=('history', 'tick'))
+    goals.add_argument('--at', metavar='TIME', type=_time_from,
+                       help='tick: the time to evaluate at (default now)')
     goals.add_argument('--group', metavar='GROUP', help='one group (a user)')
     goals.add_argument('--tracker', action='append', metavar='NAME',
                        help='tracker name; repeat for any of several')
@@ -1037,8 +1040,15 @@ def _zeo(args):
 
 
 def _goals(args):
-    with _connection(args, write=False) as (manager, connection):
+    with _connection(args, write=args.action == 'tick') as (
+            manager, connection):
         storage = _existing_storage(connection, args)
+        if args.action == 'tick':
+            done = storage.goals.tick(args.at)
+            manager.commit()
+            print('%d trackers expired, %d changed by time'
+                  % (len(done.expired), len(done.ticked)))
+            return EXIT_OK
         try:
             found = storage.goals.history(
                 args.group, args.tracker, args.kind, args.time_from,

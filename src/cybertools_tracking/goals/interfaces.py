@@ -741,3 +741,28 @@ class ILeaderboardManager(Interface):
 
     def remove_leaderboard(name):
         """Stop keeping the leaderboard of *name*; return it or None."""
+
+
+# -- time-driven evaluation (issue 12) ----------------------------------------
+
+class ITimeDrivenTracker(ITracker):
+    """A tracker that time alone can change (a period closing, a deadline
+    passing), not only an item: ``tick`` is asked by ``ITickingManager``."""
+
+    def tick(now_ts):
+        """Apply what the passing of time to *now_ts* does; return
+        ``(changed, events)`` like ``track``."""
+
+
+class ITickingManager(Interface):
+    """Time-driven evaluation: ``goals.tick()``, ``goals tick`` on the
+    command line, from a scheduler (cron, a timer)."""
+
+    def tick(now_ts=None):
+        """At *now_ts* (seconds, UTC; default now): remove the trackers
+        whose expiry time has come (recording ``expired`` and leaving
+        their leaderboards), and call ``tick`` on every live tracker that
+        has one (``ITimeDrivenTracker``), dispatching the events and
+        recording the outcomes.  Returns ``TickResult(expired, ticked)``.
+        Reads every group: meant for a periodic job, not per request.
+        """

@@ -181,6 +181,30 @@ class RankTree(Persistent):
             parent._p_changed = True
         return True
 
+    def move(self, old, new):
+        """Replace key *old* by *new* (a score changed).
+
+        When both belong in the same leaf, as a small change of score
+        usually does, the leaf alone changes: one descent, and no count
+        above it moves (so no inner node is written).
+        """
+        node = self.root
+        while type(node) is _Node:
+            seps = node.seps
+            i = bisect_right(seps, old)
+            if bisect_right(seps, new) != i:
+                self.remove(old)
+                self.insert(new)
+                return
+            node = node.children[i]
+        keys = node.keys
+        i = bisect_left(keys, old)
+        if i == len(keys) or keys[i] != old:
+            raise KeyError(old)
+        del keys[i]
+        insort(keys, new)
+        node._p_changed = True
+
     def count_below(self, key):
         """How many keys are smaller than *key*; O(log n)."""
         below = 0
@@ -241,11 +265,12 @@ class Board(Persistent):
     def update(self, group_id, score):
         shard = self._shard(group_id)
         old = shard.scores.get(group_id)
-        if old is not None:
-            if old == score and type(old) is type(score):
-                return False
-            shard.tree.remove((-old, group_id))
-        shard.tree.insert((-score, group_id))
+        if old is None:
+            shard.tree.insert((-score, group_id))
+        elif old == score and type(old) is type(score):
+            return False
+        else:
+            shard.tree.move((-old, group_id), (-score, group_id))
         shard.scores[group_id] = score
         return True
 

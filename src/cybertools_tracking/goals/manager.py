@@ -14,6 +14,7 @@ dictrack-compatible form) commits by itself; see ``TrackingManager``.
 
 import logging
 import threading
+from collections import namedtuple
 
 import transaction
 import ZODB
@@ -39,13 +40,15 @@ from cybertools_tracking.goals.interfaces import ILeaderboardManager
 from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
 from cybertools_tracking.goals.interfaces import IOutcomeManager
 from cybertools_tracking.goals.interfaces import IRedefiningManager
+from cybertools_tracking.goals.interfaces import ITickingManager
 from cybertools_tracking.goals.interfaces import ITrackingManager
 from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerLookupError
 from cybertools_tracking.goals.listeners import Listeners
 from cybertools_tracking.goals.registry import GoalRegistry
 
-__all__ = ["TrackingManager", "TrackResult", "MemoryDataCache", "ROOT_KEY"]
+__all__ = ["TrackingManager", "TrackResult", "TickResult", "MemoryDataCache",
+           "ROOT_KEY"]
 # TrackResult is defined in ``evaluation`` and named here, where it always
 # was, for code that imports it from this module.
 
@@ -58,6 +61,10 @@ ROOT_KEY = "cybertools_tracking.goals"
 #: revisions; MappingStorage keeps every revision until packed.
 PACK_EVERY = 1000
 
+
+TickResult = namedtuple("TickResult", "expired ticked")
+TickResult.__doc__ = """What ``tick`` did: the trackers it removed as expired
+and those whose own ``tick`` changed them."""
 
 # Answers history queries before the first outcome; never stored.
 _EMPTY_HISTORY = GoalHistory(shards=1)
@@ -125,7 +132,7 @@ class _RegistryHome:
 
 
 @implementer(ITrackingManager, IOutcomeManager, IRedefiningManager,
-             ILeaderboardManager)
+             ILeaderboardManager, ITickingManager)
 class TrackingManager:
     """Keeps trackers per group in ZODB; see ``ITrackingManager``.
 
@@ -343,6 +350,33 @@ class TrackingManager:
         self._dispatch.expired(removed, now)
         self._dispatch.scored(registry, removed, now)
         return removed, bool(removed)
+
+    def tick(self, now_ts=None):
+        """Time-driven evaluation, without waiting for an item: see
+        ``ITickingManager``."""
+        return self._run(self._tick, now_ts)
+
+    def _tick(self, now_ts):
+        now = _now(now_ts)
+        expired, _ = self._remove_expired(now)
+        registry = self._registry()
+        ticked = []
+        if registry is not None:
+            for group in list(registry.groups.values()):
+                for tracker in list(group.live.values()):
+                    tick = getattr(tracker, "tick", None)
+                    if tick is None:
+                        continue
+                    changed, events = tick(now)
+                    if changed:
+                        ticked.append(tracker)
+                        if tracker.completed:
+                            group.put(tracker)
+                    if events:
+                        self._dispatch.events(events)
+            if ticked:
+                self._dispatch.scored(registry, ticked, now)
+        return TickResult(expired, ticked), bool(expired or ticked)
 
     def reset_tracker(self, group_id, name, reset_policy=None, now_ts=None,
                       **options):
