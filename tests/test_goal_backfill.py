@@ -209,3 +209,16 @@ def test_a_kept_completion_and_the_plain_manager():
     with pytest.raises(ValueError, match="'keep', 'restart'"):
         manager.redefine('g', CountTracker('t', [], 2), policy='recompute')
     manager.close()
+
+
+def test_backfill_moves_the_leaderboard(db):
+    with tracking_transaction(db) as tracks:
+        fill(tracks, 60)
+        board = tracks.goals.add_leaderboard('all')
+        for user in USERS:
+            tracks.goals.add_tracker(user, CountTracker('all', [], 10 ** 6),
+                                     backfill=True)
+        counts = {user: len(tracks.query(userName=user)) for user in USERS}
+        assert {user: board.score(user) for user in USERS} == counts
+        best = max(USERS, key=lambda user: (counts[user], -USERS.index(user)))
+        assert board.top(1)[0][1:] == (best, counts[best])

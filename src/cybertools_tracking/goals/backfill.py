@@ -127,22 +127,30 @@ def replay(registry, tracker, items, dispatch):
     removed.  Returns the number of items evaluated.
     """
     group = registry.get(tracker.group_id)
+    if tracker.completed or tracker.removed:
+        return 0
+    expire_at = tracker.expire_at
+    track = tracker.track
     evaluated = 0
+    now = None
     for data, now, cause in items:
-        if tracker.completed or tracker.removed:
-            break
-        if tracker.is_expired(now):
+        if expire_at is not None and now >= expire_at:
             group.discard(tracker.name)
             tracker._set_removed()
             dispatch.expired([tracker], now)
             registry.prune(tracker.group_id)
             break
-        changed, events = tracker.track(data, now)
+        changed, events = track(data, now)
         evaluated += 1
-        if changed and tracker.completed:
-            group.put(tracker)
         if events:
+            # Only a completion, or a listener hearing an event, can end
+            # the tracker's evaluation.
+            completed = tracker.completed
+            if completed:
+                group.put(tracker)  # as in ``track``: before the events
             dispatch.events(events, cause)
-    if evaluated:
+            if completed or tracker.removed:
+                break
+    if now is not None:
         dispatch.scored(registry, [tracker], now)
     return evaluated
