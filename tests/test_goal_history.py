@@ -2,8 +2,6 @@
 processes writing records at once on ZEO."""
 
 import json
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
@@ -21,20 +19,16 @@ from cybertools_tracking.goals.history import KINDS, GoalHistory, Outcome
 from cybertools_tracking.goals.interfaces import (
     IGoalHistory, IGrantableTracker, IOutcomeManager)
 
-from tests.test_concurrency import WRITER
+from tests.test_concurrency import run_writers
 
 
 @pytest.fixture
-def db():
-    database = ZODB.DB(None)
-    yield database
+def manager():
+    """A manager on an in-memory database, on the thread's transactions."""
+    db = ZODB.DB(None)
+    yield TrackingManager(db)
     transaction.abort()
-    database.close()
-
-
-@pytest.fixture
-def manager(db):
-    return TrackingManager(db)
+    db.close()
 
 
 def counter(name="t", target=(1, 3), **kw):
@@ -120,8 +114,7 @@ def test_queries(manager):
             manager.history(**bad)
 
 
-def test_a_read_never_writes(db):
-    manager = TrackingManager(db)
+def test_a_read_never_writes(manager):
     assert manager.history() == [] and manager.registry is None
     with pytest.raises(ValueError, match="kind must be one of"):
         manager.history(kind="nope")
@@ -174,7 +167,7 @@ def test_revoking_laps_and_progress_policies(manager):
     assert (clearing.current_stage, clearing.progress) == (1, 0)
 
 
-def test_grant_and_revoke_check_before_writing(manager, db):
+def test_grant_and_revoke_check_before_writing(manager):
     manager.add_tracker("g", counter("badge", (2,)))
     transaction.commit()
     for args, error in [
@@ -248,6 +241,12 @@ def test_tracks_name_their_records_and_the_command_line_lists_them(
 USERS = ['user-%d' % n for n in range(10)]   # those of tests/writer.py
 
 
+def two_writers(uri):
+    """Two tests/writer.py processes at once, 300 tracks each, 10 per
+    transaction; their reports."""
+    return run_writers(uri, writers=2, count=300, batch=10)
+
+
 @pytest.mark.server
 def test_two_writers_on_zeo_record_each_outcome_once(zeo_uri):
     # Every track completes a lap of its user's tracker, so every saved
@@ -259,15 +258,7 @@ def test_two_writers_on_zeo_record_each_outcome_once(zeo_uri):
         for user in USERS:
             storage.goals.add_tracker(user, CountTracker(
                 "each", [], 1, loop_forever=True))
-    processes = [subprocess.Popen(
-        [sys.executable, WRITER, zeo_uri, str(n), "300", "10"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for n in range(2)]
-    results = []
-    for process in processes:
-        out, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err[-3000:]
-        results.append(json.loads(out))
+    results = two_writers(zeo_uri)
     ids = sorted(i for r in results for i in r["ids"])
     with db.transaction() as connection:
         storage = get_storage(connection, create=False)

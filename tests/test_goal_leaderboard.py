@@ -1,10 +1,7 @@
 """Leaderboards: counted trees against a sorted list, boards kept in step
 with trackers, concurrent writers in one process and two on ZEO."""
 
-import json
 import random
-import subprocess
-import sys
 
 import pytest
 import transaction
@@ -20,7 +17,7 @@ from cybertools_tracking.goals.interfaces import (
     ILeaderboard, ILeaderboardManager)
 from cybertools_tracking.goals.leaderboard import Board, Leaderboard
 
-from tests.test_concurrency import WRITER
+from tests.test_goal_history import USERS, two_writers
 
 
 @pytest.fixture
@@ -161,9 +158,6 @@ def test_writers_of_different_groups_do_not_conflict(tmp_path, small_nodes):
     db.close()
 
 
-USERS = ['user-%d' % n for n in range(10)]   # those of tests/writer.py
-
-
 @pytest.mark.server
 def test_two_writers_on_zeo_keep_one_exact_board(zeo_uri):
     db = open_db(zeo_uri)
@@ -173,15 +167,7 @@ def test_two_writers_on_zeo_keep_one_exact_board(zeo_uri):
             storage.goals.add_tracker(user, CountTracker(
                 "a-count", [KeyValueEQ("data.kind", "a")], 10 ** 9))
         storage.goals.add_leaderboard("a-count")
-    processes = [subprocess.Popen(
-        [sys.executable, WRITER, zeo_uri, str(n), "300", "10"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for n in range(2)]
-    results = []
-    for process in processes:
-        out, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err[-3000:]
-        results.append(json.loads(out))
+    results = two_writers(zeo_uri)
     with db.transaction() as connection:
         storage = get_storage(connection, create=False)
         scores = {user: sum(1 for t in storage.query(userName=user)

@@ -508,40 +508,19 @@ class TrackingManager:
                          now_ts)
 
     def _grant(self, group_id, name, grantor, reason, now_ts):
-        group, tracker = self._by_hand(group_id, name, grantor, reason,
-                                       now_ts, live_only=True)
-        now = _now(now_ts)
-        stage = tracker.current_stage
-        events = tracker.grant(now)
-        if tracker.completed:
-            group.put(tracker)
-        self._dispatch.record(group_id, name, "granted", stage,
-                              tracker.progress, now, grantor=grantor,
-                              reason=reason)
-        self._dispatch.events(events, grantor=grantor)
-        self._dispatch.scored(self._registry(), [tracker], now)
-        return tracker, True
+        return self._by_hand("granted", group_id, name, grantor, reason,
+                             now_ts)
 
     def revoke(self, group_id, name, grantor, reason, now_ts=None):
         return self._run(self._revoke, group_id, name, grantor, reason,
                          now_ts)
 
     def _revoke(self, group_id, name, grantor, reason, now_ts):
-        group, tracker = self._by_hand(group_id, name, grantor, reason,
-                                       now_ts, live_only=False)
-        now = _now(now_ts)
-        was_completed = tracker.completed
-        stage = tracker.revoke(now)
-        if was_completed:
-            group.put(tracker)  # live again
-        self._dispatch.record(group_id, name, "revoked", stage,
-                              tracker.progress, now, grantor=grantor,
-                              reason=reason)
-        self._dispatch.scored(self._registry(), [tracker], now)
-        return tracker, True
+        return self._by_hand("revoked", group_id, name, grantor, reason,
+                             now_ts)
 
-    def _by_hand(self, group_id, name, grantor, reason, now_ts, live_only):
-        # The checks of grant and revoke, all before the first write.
+    def _by_hand(self, kind, group_id, name, grantor, reason, now_ts):
+        # Grant or revoke: every check before the first write.
         check_group_id(group_id)
         check_name(name)
         for label, value in (("grantor", grantor), ("reason", reason)):
@@ -549,14 +528,27 @@ class TrackingManager:
                 raise TypeError("%s must be a non-empty str, got %r"
                                 % (label, value))
             check_text(label, value)
+        granting = kind == "granted"
+        now = _now(now_ts)
         group = bookkeeping.group_of(self._registry(), group_id)
         tracker = None if group is None else (
-            group.live.get(name) if live_only else group.find(name))
-        if tracker is None or tracker.is_expired(_now(now_ts)):
-            if live_only and group is not None and name in group.done:
+            group.live.get(name) if granting else group.find(name))
+        if tracker is None or tracker.is_expired(now):
+            if granting and group is not None and name in group.done:
                 raise TrackerAlreadyCompletedError(group_id, name, "grant")
             raise TrackerLookupError(group_id, name)
-        return group, tracker
+        was_completed = tracker.completed
+        if granting:
+            stage, events = tracker.current_stage, tracker.grant(now)
+        else:
+            stage, events = tracker.revoke(now), ()
+        if tracker.completed != was_completed:
+            group.put(tracker)  # to the completed ones, or back
+        self._dispatch.record(group_id, name, kind, stage, tracker.progress,
+                              now, grantor=grantor, reason=reason)
+        self._dispatch.events(events, grantor=grantor)
+        self._dispatch.scored(self._registry(), [tracker], now)
+        return tracker, True
 
     def __repr__(self):
         return "<TrackingManager on %r>" % (
