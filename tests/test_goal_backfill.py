@@ -14,6 +14,7 @@ from cybertools_tracking.goals import (
 from cybertools_tracking.goals.backfill import Narrowing, narrowing
 from cybertools_tracking.goals.interfaces import (
     IRedefiningManager, IVersionedTracker)
+from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.tracked_goals import backfill_criteria
 
 
@@ -164,6 +165,7 @@ def test_redefine_keeps_or_restarts_or_recomputes(db):
     assert verifyObject(IVersionedTracker, CountTracker('x', [], 1))
     with tracking_transaction(db) as tracks:
         assert verifyObject(IRedefiningManager, tracks.goals)
+        assert verifyObject(IStorageGoals, tracks.goals)
         tracks.goals.add_tracker('ann', CountTracker(
             'quiz', [KeyValueEQ('taskId', 'quiz-1')], [2, 50]))
         fill(tracks, 100)

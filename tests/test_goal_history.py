@@ -273,3 +273,29 @@ def test_two_writers_on_zeo_record_each_outcome_once(zeo_uri):
             assert tracker.laps == len(mine)
     db.close()
     print("retries:", [r["retries"] for r in results])
+
+
+def test_writers_of_different_groups_merge_in_one_shard(tmp_path):
+    # Two connections record outcomes of different groups into the same
+    # shard at once: BTrees merge the inserts, both commit.
+    from ZODB.FileStorage import FileStorage
+    db = ZODB.DB(FileStorage(str(tmp_path / "h.fs")))
+    tm1 = transaction.TransactionManager()
+    tm2 = transaction.TransactionManager()
+    c1, c2 = db.open(tm1), db.open(tm2)
+    c1.root()["history"] = GoalHistory(shards=1)
+    c1.root()["history"].record("seed", "t", "completed", time=1)
+    tm1.commit()
+    tm2.begin()
+    mine, theirs = c1.root()["history"], c2.root()["history"]
+    assert len(theirs.query()) == 1
+    for n in range(5):
+        mine.record("ann", "t", "stage_completed", stage=n, time=10 + n)
+        theirs.record("bob", "t", "stage_completed", stage=n, time=10 + n)
+    tm1.commit()
+    tm2.commit()
+    fresh = db.open(transaction.TransactionManager()).root()["history"]
+    assert [r.stage for r in fresh.query("ann")] == [4, 3, 2, 1, 0]
+    assert [r.stage for r in fresh.query("bob")] == [4, 3, 2, 1, 0]
+    assert len(fresh.query()) == 11
+    db.close()

@@ -360,3 +360,29 @@ class IStorageGoals(Interface):
         missing templates first) and return a GoalOutcome. The storage does
         this for every new track; call it only for tracks it did not see.
         """
+
+    # issue 12: goals over the stored tracks (see doctests/goals-backfill.txt)
+
+    def add_tracker(group_id, tracker, expire=None, expire_at=None,
+                    now_ts=None, backfill=False):
+        """``ITrackingManager.add_tracker``; with ``backfill`` the tracker
+        is then fed the group's stored tracks (the user's), in the order
+        they were saved, in the same transaction, reading only those the
+        tracker's conditions on ``taskId``, ``userName``, ``runId`` and
+        ``timeStamp`` allow; returns the number of tracks evaluated. Every
+        check runs before the first write."""
+
+    def add_trackers(group_id, trackers, expire=None, expire_at=None,
+                     now_ts=None, backfill=False):
+        """Several trackers, as ``add_tracker``; the sum of the tracks
+        evaluated."""
+
+    def add_task_goal(taskId, tracker, backfill=False):
+        """As above; with ``backfill`` every user with tracks in the task
+        gets a copy now, fed their tracks in the task; returns the number
+        of tracks evaluated."""
+
+    def redefine(group_id, tracker, policy='keep', now_ts=None):
+        """``IRedefiningManager.redefine``, and ``policy='recompute'``:
+        restart the tracker and feed it the stored tracks, as a backfill.
+        """
