@@ -6,9 +6,9 @@
 ``backfill``
     A FileStorage of N stored tracks (default 1,000,000): 1,000 users, 10
     tasks, one track per user and task in turn, data ``{'score': 0..9}``.
-    Then, each measured cold (database just opened) and warm (again, in
-    the same connection, after an abort; the connection's cache holds
-    every track):
+    Then, each measured cold (database just opened) and warm (the best of
+    two more runs in the same connection, each after an abort; the
+    connection's cache holds every track):
 
     - *template*: ``add_task_goal('task-3', tracker, backfill=True)``,
       the tracker counting ``data.score >= 5``: the query reads the one
@@ -108,7 +108,7 @@ def _timed_backfill(path, what, log):
     storage = get_storage(conn, create=False)
     goals = storage.goals
     results = {}
-    for run in ('cold', 'warm'):
+    for run in ('cold', 'warm', 'warm'):
         start = time.perf_counter()
         if what == 'template':
             evaluated = goals.add_task_goal('task-3', tracker('t'),
@@ -126,8 +126,9 @@ def _timed_backfill(path, what, log):
                                _items(storage.query(taskId='*')),
                                goals._dispatch)
         seconds = time.perf_counter() - start
-        results[run] = {'evaluated': evaluated, 'seconds': seconds,
-                        'rate': evaluated / seconds}
+        if run not in results or seconds < results[run]['seconds']:
+            results[run] = {'evaluated': evaluated, 'seconds': seconds,
+                            'rate': evaluated / seconds}
         log('  backfill %s %s: %d tracks in %.2f s' % (what, run, evaluated,
                                                       seconds))
         tm.abort()
