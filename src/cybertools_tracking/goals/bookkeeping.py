@@ -9,6 +9,7 @@ registry as it was.  Times are seconds since the epoch (UTC).
 """
 
 from cybertools_tracking.goals.checks import check_name
+from cybertools_tracking.goals.checks import check_text
 from cybertools_tracking.goals.checks import check_time
 from cybertools_tracking.goals.events import EVENT_TRACKER_ADDED
 from cybertools_tracking.goals.events import make_event
@@ -20,7 +21,11 @@ from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
 from cybertools_tracking.goals.interfaces import TrackerLookupError
 
 __all__ = ["expiry", "check_new", "place", "find", "replace", "remove",
-           "remove_expired", "reset", "flush", "group_of"]
+           "remove_expired", "reset", "flush", "group_of", "redefine",
+           "by_hand", "tick", "POLICIES"]
+
+#: What ``redefine`` may do with the progress (see IVersionedTracker).
+POLICIES = ("keep", "restart")
 
 
 def group_of(registry, group_id):
@@ -179,3 +184,81 @@ def flush(registry):
             tracker._set_removed()
     registry.clear()
     return True
+
+
+def redefine(registry, group_id, tracker, policy, now, dispatch):
+    """Put *tracker* in place of the group's tracker of its name as the
+    next version of its definition, by *policy* (see POLICIES)."""
+    if policy not in POLICIES:
+        raise ValueError("policy must be one of %s, got %r"
+                         % (", ".join(map(repr, POLICIES)), policy))
+    check_tracker(tracker)
+    group = group_of(registry, group_id)
+    old = group.find(tracker.name) if group is not None else None
+    if old is None:
+        raise TrackerLookupError(group_id, tracker.name)
+    if tracker.group_id is not None and tracker.group_id != group_id:
+        raise GroupIdAlreadySetError(tracker.group_id, group_id)
+    if policy == "keep":
+        tracker.take_over(old)   # checks before it changes anything
+    else:
+        tracker.succeed(old)
+    replace(registry, group_id, tracker)
+    dispatch.scored(registry, [tracker], now)
+
+
+def by_hand(registry, group_id, name, kind, grantor, reason, now,
+            dispatch):
+    """Grant (*kind* ``granted``) the current stage of the live tracker
+    *name*, or revoke (``revoked``) the last completed stage of the
+    tracker *name*; record it with *grantor* and *reason*.  Returns the
+    tracker.  Every check runs before the first write."""
+    check_name(name)
+    for label, value in (("grantor", grantor), ("reason", reason)):
+        if not isinstance(value, str) or not value:
+            raise TypeError("%s must be a non-empty str, got %r"
+                            % (label, value))
+        check_text(label, value)
+    granting = kind == "granted"
+    group = group_of(registry, group_id)
+    tracker = None if group is None else (
+        group.live.get(name) if granting else group.find(name))
+    if tracker is None or tracker.is_expired(now):
+        if granting and group is not None and name in group.done:
+            raise TrackerAlreadyCompletedError(group_id, name, "grant")
+        raise TrackerLookupError(group_id, name)
+    was_completed = tracker.completed
+    if granting:
+        stage, events = tracker.current_stage, tracker.grant(now)
+    else:
+        stage, events = tracker.revoke(now), ()   # raises before writing
+    if tracker.completed != was_completed:
+        group.put(tracker)  # to the completed ones, or back
+    dispatch.record(group_id, name, kind, stage, tracker.progress, now,
+                    grantor=grantor, reason=reason)
+    dispatch.events(events, grantor=grantor)
+    dispatch.scored(registry, [tracker], now)
+    return tracker
+
+
+def tick(registry, now, dispatch):
+    """Let every live tracker that time alone can change (one with a
+    ``tick`` method) see *now*; return those it changed."""
+    ticked = []
+    if registry is None:
+        return ticked
+    for group in list(registry.groups.values()):
+        for tracker in list(group.live.values()):
+            tick = getattr(tracker, "tick", None)
+            if tick is None:
+                continue
+            changed, events = tick(now)
+            if changed:
+                ticked.append(tracker)
+                if tracker.completed:
+                    group.put(tracker)
+            if events:
+                dispatch.events(events)
+    if ticked:
+        dispatch.scored(registry, ticked, now)
+    return ticked

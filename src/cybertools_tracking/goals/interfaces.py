@@ -727,6 +727,10 @@ class ILeaderboard(Interface):
     def top(n=10, at=None):
         """The first *n* entries as ``(rank, group_id, score)`` tuples."""
 
+    def start(groups, now):
+        """Put on the board the groups (``GoalGroup``) that have a tracker
+        of its name, not expired at *now*, with their progress."""
+
 
 class ILeaderboardManager(Interface):
     """Leaderboards of a tracking manager (and ``storage.goals``)."""

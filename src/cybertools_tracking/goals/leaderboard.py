@@ -352,6 +352,14 @@ class Leaderboard(Persistent):
             board = self._periods[key] = Board(self._shards)
         return board
 
+    def start(self, groups, now):
+        """Put on the board every group (``GoalGroup``) of *groups* with a
+        tracker of the board's name not expired at *now*."""
+        for group in groups:
+            tracker = group.find(self.name)
+            if tracker is not None and not tracker.is_expired(now):
+                self.update(group.group_id, tracker.progress, now)
+
     def update(self, group_id, score, at=None):
         return self.board(at, create=True).update(group_id, score)
 

@@ -26,7 +26,6 @@ from cybertools_tracking.goals import bookkeeping
 from cybertools_tracking.goals.checks import check_group_id
 from cybertools_tracking.goals.checks import check_name
 from cybertools_tracking.goals.checks import check_names
-from cybertools_tracking.goals.checks import check_text
 from cybertools_tracking.goals.checks import now as _now
 from cybertools_tracking.goals.dispatch import Dispatcher
 from cybertools_tracking.goals.evaluation import TrackResult
@@ -37,13 +36,10 @@ from cybertools_tracking.goals.leaderboard import Leaderboard
 from cybertools_tracking.goals.leaderboard import boards_of
 from cybertools_tracking.goals.interfaces import IGoalHome
 from cybertools_tracking.goals.interfaces import ILeaderboardManager
-from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
 from cybertools_tracking.goals.interfaces import IOutcomeManager
 from cybertools_tracking.goals.interfaces import IRedefiningManager
 from cybertools_tracking.goals.interfaces import ITickingManager
 from cybertools_tracking.goals.interfaces import ITrackingManager
-from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
-from cybertools_tracking.goals.interfaces import TrackerLookupError
 from cybertools_tracking.goals.listeners import Listeners
 from cybertools_tracking.goals.registry import GoalRegistry
 
@@ -359,23 +355,7 @@ class TrackingManager:
     def _tick(self, now_ts):
         now = _now(now_ts)
         expired, _ = self._remove_expired(now)
-        registry = self._registry()
-        ticked = []
-        if registry is not None:
-            for group in list(registry.groups.values()):
-                for tracker in list(group.live.values()):
-                    tick = getattr(tracker, "tick", None)
-                    if tick is None:
-                        continue
-                    changed, events = tick(now)
-                    if changed:
-                        ticked.append(tracker)
-                        if tracker.completed:
-                            group.put(tracker)
-                    if events:
-                        self._dispatch.events(events)
-            if ticked:
-                self._dispatch.scored(registry, ticked, now)
+        ticked = bookkeeping.tick(self._registry(), now, self._dispatch)
         return TickResult(expired, ticked), bool(expired or ticked)
 
     def reset_tracker(self, group_id, name, reset_policy=None, now_ts=None,
@@ -430,27 +410,12 @@ class TrackingManager:
     def redefine(self, group_id, tracker, policy="keep", now_ts=None):
         return self._run(self._redefine, group_id, tracker, policy, now_ts)
 
-    _POLICIES = ("keep", "restart")
+    _POLICIES = bookkeeping.POLICIES
 
     def _redefine(self, group_id, tracker, policy, now_ts):
-        if policy not in self._POLICIES:
-            raise ValueError("policy must be one of %s, got %r"
-                             % (", ".join(map(repr, self._POLICIES)),
-                                policy))
         check_group_id(group_id)
-        bookkeeping.check_tracker(tracker)
-        group = bookkeeping.group_of(self._registry(), group_id)
-        old = group.find(tracker.name) if group is not None else None
-        if old is None:
-            raise TrackerLookupError(group_id, tracker.name)
-        if tracker.group_id is not None and tracker.group_id != group_id:
-            raise GroupIdAlreadySetError(tracker.group_id, group_id)
-        if policy == "keep":
-            tracker.take_over(old)
-        else:
-            tracker.succeed(old)
-        bookkeeping.replace(self._registry(), group_id, tracker)
-        self._dispatch.scored(self._registry(), [tracker], _now(now_ts))
+        bookkeeping.redefine(self._registry(), group_id, tracker, policy,
+                             _now(now_ts), self._dispatch)
         return tracker, True
 
     # -- leaderboards (ILeaderboardManager) -----------------------------------
@@ -460,18 +425,13 @@ class TrackingManager:
 
     def _add_leaderboard(self, name, period, now_ts):
         check_name(name)
-        boards = boards_of(self._registry()) if self._registry() else None
-        if boards is not None and name in boards:
+        if self.leaderboard(name) is not None:
             raise ValueError("there is a leaderboard of %r already"
                              % (name,))
-        board = Leaderboard(name, period)
+        board = Leaderboard(name, period)  # checks before the first write
         registry = self._registry(create=True)
         boards_of(registry, create=True)[name] = board
-        now = _now(now_ts)
-        for group in registry.groups.values():
-            tracker = group.find(name)
-            if tracker is not None and not tracker.is_expired(now):
-                board.update(group.group_id, tracker.progress, now)
+        board.start(registry.groups.values(), _now(now_ts))
         return board, True
 
     def leaderboard(self, name):
@@ -520,34 +480,10 @@ class TrackingManager:
                              now_ts)
 
     def _by_hand(self, kind, group_id, name, grantor, reason, now_ts):
-        # Grant or revoke: every check before the first write.
         check_group_id(group_id)
-        check_name(name)
-        for label, value in (("grantor", grantor), ("reason", reason)):
-            if not isinstance(value, str) or not value:
-                raise TypeError("%s must be a non-empty str, got %r"
-                                % (label, value))
-            check_text(label, value)
-        granting = kind == "granted"
-        now = _now(now_ts)
-        group = bookkeeping.group_of(self._registry(), group_id)
-        tracker = None if group is None else (
-            group.live.get(name) if granting else group.find(name))
-        if tracker is None or tracker.is_expired(now):
-            if granting and group is not None and name in group.done:
-                raise TrackerAlreadyCompletedError(group_id, name, "grant")
-            raise TrackerLookupError(group_id, name)
-        was_completed = tracker.completed
-        if granting:
-            stage, events = tracker.current_stage, tracker.grant(now)
-        else:
-            stage, events = tracker.revoke(now), ()
-        if tracker.completed != was_completed:
-            group.put(tracker)  # to the completed ones, or back
-        self._dispatch.record(group_id, name, kind, stage, tracker.progress,
-                              now, grantor=grantor, reason=reason)
-        self._dispatch.events(events, grantor=grantor)
-        self._dispatch.scored(self._registry(), [tracker], now)
+        tracker = bookkeeping.by_hand(self._registry(), group_id, name, kind,
+                                      grantor, reason, _now(now_ts),
+                                      self._dispatch)
         return tracker, True
 
     def __repr__(self):
