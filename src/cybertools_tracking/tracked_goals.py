@@ -334,11 +334,13 @@ class StorageGoals(TrackingManager):
             criteria.pop('timeTo', None)
             return self.storage.query(**criteria)
 
-    _POLICIES = TrackingManager._POLICIES + ('recompute',)
-
     def redefine(self, group_id, tracker, policy='keep', now_ts=None):
         """See ``IRedefiningManager``; ``recompute`` restarts the tracker
         and counts the stored tracks of the group again (a backfill)."""
+        policies = bookkeeping.POLICIES + ('recompute',)
+        if policy not in policies:
+            raise ValueError('policy must be one of %s, got %r'
+                             % (', '.join(map(repr, policies)), policy))
         if policy != 'recompute':
             return TrackingManager.redefine(self, group_id, tracker, policy,
                                             now_ts)

@@ -46,6 +46,7 @@ from cybertools_tracking.goals.trackers import CountTracker
 from cybertools_tracking.goals.trackers import ResetPolicy
 from cybertools_tracking.goals.history import GoalHistory  # noqa: E402
 from cybertools_tracking.goals.history import Outcome  # noqa: E402
+from cybertools_tracking.goals.leaderboard import FixedPeriod  # noqa: E402
 from cybertools_tracking.goals.leaderboard import Leaderboard  # noqa: E402
 
 __all__ = [
@@ -70,5 +71,5 @@ __all__ = [
     # history (issue 12)
     "GoalHistory", "Outcome",
     # leaderboards (issue 12)
-    "Leaderboard",
+    "Leaderboard", "FixedPeriod",
 ]

@@ -410,8 +410,6 @@ class TrackingManager:
     def redefine(self, group_id, tracker, policy="keep", now_ts=None):
         return self._run(self._redefine, group_id, tracker, policy, now_ts)
 
-    _POLICIES = bookkeeping.POLICIES
-
     def _redefine(self, group_id, tracker, policy, now_ts):
         check_group_id(group_id)
         bookkeeping.redefine(self._registry(), group_id, tracker, policy,
