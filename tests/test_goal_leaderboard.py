@@ -90,6 +90,7 @@ def test_a_leaderboard_follows_its_trackers():
     manager.remove_tracker("ann")
     assert board.rank("ann") is None and len(board) == 2
     manager.add_tracker("ann", CountTracker("points", [], 5), expire_at=10)
+    assert board.score("ann") == 0   # on the board as soon as it is added
     manager.track("ann", {}, now_ts=5)
     assert board.rank("ann") == 2
     manager.track("ann", {}, now_ts=11)   # expired: off the board

@@ -83,6 +83,7 @@ def place(registry, group_id, trackers, expire_at, now, dispatch):
         tracker._place(group_id, expire_at)
         group.put(tracker)
         dispatch(make_event(EVENT_TRACKER_ADDED, tracker.snapshot(), now))
+    dispatch.scored(registry, trackers, now)  # on their boards, from 0
 
 
 def find(registry, group_id, name, include_completed, now):
