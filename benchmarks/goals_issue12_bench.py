@@ -150,6 +150,9 @@ def run_backfill(count, var, log, keep):
         for suffix in ('', '.index'):
             if os.path.exists(tmp + suffix):
                 os.rename(tmp + suffix, path + suffix)
+        for suffix in ('.lock', '.tmp'):
+            if os.path.exists(tmp + suffix):
+                os.remove(tmp + suffix)
     figures = {'tracks': count, 'build_seconds': built}
     for what in ('template', 'users', 'full'):
         figures[what] = _timed_backfill(path, what, log)
