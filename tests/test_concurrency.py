@@ -37,11 +37,11 @@ def setup_goals(uri):
     return db
 
 
-def run_writers(uri):
+def run_writers(uri, writers=WRITERS, count=PER_WRITER, batch=BATCH):
     processes = [subprocess.Popen(
-        [sys.executable, WRITER, uri, str(n), str(PER_WRITER), str(BATCH)],
+        [sys.executable, WRITER, uri, str(n), str(count), str(batch)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for n in range(WRITERS)]
+        for n in range(writers)]
     results = []
     for process in processes:
         out, err = process.communicate(timeout=600)

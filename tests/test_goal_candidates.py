@@ -212,3 +212,36 @@ def test_an_item_changed_while_it_is_tracked_reaches_every_tracker_left():
                          lambda event: data.update(k=2))
     result = manager.track("g", data)
     assert [t.name for t in result.dirtied] == ["first", "second"]
+
+
+def test_a_tracker_tells_the_index_its_key():
+    from zope.interface.verify import verifyObject
+
+    from cybertools_tracking.goals.interfaces import IIndexableTracker
+
+    plain = CountTracker("p", [KeyValueEQ("event", "buy"), KeyExists("x")], 3)
+    assert verifyObject(IIndexableTracker, plain)
+    assert plain.index_key() == ("event", "buy")
+    assert candidates.indexed_on(plain) == ("event", "buy")
+    # What cannot be skipped by one value says None.
+    assert CountTracker("d", [KeyValueEQ("x.y", 1)], 1).index_key() is None
+    assert CountTracker("g", [KeyValueGT("x", 1)], 1).index_key() is None
+    assert CountTracker("l", [KeyValueEQ("x", 1)], 1,
+                        limiters=[CountLimiter(2)]).index_key() is None
+    assert CountTracker("n", [], 1).index_key() is None
+    # The tracker may name a value the index cannot look up by hash.
+    nan = CountTracker("nan", [KeyValueEQ("x", NAN)], 1)
+    assert nan.index_key()[0] == "x"
+    assert candidates.indexed_on(nan) is None
+    odd = CountTracker("odd", [KeyValueEQ("x", Decimal(1))], 1)
+    assert candidates.indexed_on(odd) is None
+
+    class Overriding(CountTracker):
+        def track(self, data, now_ts=None):
+            return super().track(data, now_ts)
+
+    assert Overriding("o", [KeyValueEQ("x", 1)], 1).index_key() is None
+    manager = TrackingManager(GoalRegistry())
+    expiring = CountTracker("e", [KeyValueEQ("x", 1)], 1)
+    manager.add_tracker("g", expiring, expire=60, now_ts=0)
+    assert expiring.expire_at == 60 and expiring.index_key() is None

@@ -400,12 +400,15 @@ class IStorageGoals(Interface):
         'saved through this storage in the current transaction; empty after '
         'an abort, in a new transaction, or when no goal changed.')
 
-    def add_task_goal(taskId, tracker):
+    def add_task_goal(taskId, tracker, backfill=False):
         """Make ``tracker`` a template of task ``taskId``.
 
         The template is never evaluated itself. A TypeError for a taskId
         that is not a string or a tracker that is not an ``ITracker``; a
-        ValueError if the task has a template of that name.
+        ValueError if the task has a template of that name. With
+        ``backfill`` every user with tracks in the task gets a copy now,
+        fed their tracks in the task; returns the number of tracks
+        evaluated.
         """
 
     def remove_task_goal(taskId, name):
@@ -423,6 +426,26 @@ class IStorageGoals(Interface):
         this for every new track; call it only for tracks it did not see.
         """
 
+    # issue 12: goals over the stored tracks (see doctests/goals-backfill.txt)
+
+    def add_tracker(group_id, tracker, expire=None, expire_at=None,
+                    now_ts=None, backfill=False):
+        """``ITrackingManager.add_tracker``; with ``backfill`` the tracker
+        is then fed the group's stored tracks (the user's), in the order
+        they were saved, in the same transaction, reading only those the
+        tracker's conditions on ``taskId``, ``userName``, ``runId`` and
+        ``timeStamp`` allow; returns the number of tracks evaluated. Every
+        check runs before the first write."""
+
+    def add_trackers(group_id, trackers, expire=None, expire_at=None,
+                     now_ts=None, backfill=False):
+        """Several trackers, as ``add_tracker``; the sum of the tracks
+        evaluated."""
+
+    def redefine(group_id, tracker, policy='keep', now_ts=None):
+        """``IRedefiningManager.redefine``, and ``policy='recompute'``:
+        restart the tracker and feed it the stored tracks, as a backfill.
+        """
 
 class IEventOutbox(Interface):
     """Events kept in the database with the change that caused them.

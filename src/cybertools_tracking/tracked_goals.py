@@ -52,6 +52,11 @@ from zope.interface import providedBy
 from zope.interface.adapter import AdapterRegistry
 from zope.interface.interface import adapter_hooks
 
+from cybertools_tracking.goals import bookkeeping
+from cybertools_tracking.goals.backfill import narrowing
+from cybertools_tracking.goals.backfill import replay
+from cybertools_tracking.goals.checks import check_group_id
+from cybertools_tracking.goals.dispatch import Dispatcher
 from cybertools_tracking.goals.interfaces import IGoalHome
 from cybertools_tracking.goals.interfaces import ITracker
 from cybertools_tracking.goals.listeners import Listeners
@@ -61,9 +66,10 @@ from cybertools_tracking.goals.registry import GoalRegistry
 from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
+from cybertools_tracking.validation import ValidationError
 
 __all__ = ['StorageGoals', 'GoalBinding', 'GoalOutcome', 'NO_OUTCOME',
-           'task_group', 'track_item', 'listeners_for']
+           'task_group', 'track_item', 'listeners_for', 'backfill_criteria']
 
 GoalOutcome = namedtuple('GoalOutcome', 'dirtied completed limited')
 GoalOutcome.__doc__ = """What saving one track did to its goals: the
@@ -89,6 +95,58 @@ def track_item(track):
     return {'taskId': track.taskId, 'runId': track.runId,
             'userName': track.userName, 'timeStamp': track.timeStamp,
             'data': track.data}
+
+
+def _items(tracks):
+    # What ``replay`` feeds a tracker: (item, time, cause) per track.
+    for track in tracks:
+        yield track_item(track), track.timeStamp, track.__name__
+
+
+_STRING_INDEXES = ('taskId', 'userName')
+
+
+def backfill_criteria(conditions, **fixed):
+    """Query criteria that find every stored track a tracker with
+    *conditions* can count (and maybe more), with the *fixed* criteria
+    (``userName`` of a group, ``taskId`` of a template) always in; None if
+    no track can match.
+
+    The tracker sees a track as ``track_item`` makes it, so conditions on
+    ``taskId``, ``userName``, ``runId`` and ``timeStamp`` (equality, a
+    list, a lower or upper bound) narrow the query; conditions on the
+    track's data cannot, the index does not know it.
+    """
+    narrow = narrowing(conditions)
+    criteria = dict(fixed)
+    for key in _STRING_INDEXES:
+        found = narrow.get(key)
+        if found is None or found.values is None:
+            continue
+        values = sorted(v for v in found.values if type(v) is str)
+        if key in fixed:
+            if fixed[key] not in found.values:
+                return None
+        elif not values:
+            return None
+        else:
+            criteria[key] = values[0] if len(values) == 1 else values
+    found = narrow.get('runId')
+    if found is not None and found.values is not None:
+        runs = sorted(v for v in found.values
+                      if type(v) is int and v >= 0)
+        if not runs:
+            return None
+        criteria['runId'] = runs[0] if len(runs) == 1 else runs
+    found = narrow.get('timeStamp')
+    if found is not None:
+        if found.empty():
+            return None
+        if found.low is not None:
+            criteria['timeFrom'] = found.low
+        if found.high is not None:
+            criteria['timeTo'] = found.high
+    return criteria
 
 
 # -- listeners: configuration of this process --------------------------------
@@ -207,6 +265,25 @@ class _StorageHome:
 
 # -- the API -----------------------------------------------------------------
 
+class _OutboxDispatcher(Dispatcher):
+    """Events go into the storage's outbox first, in this transaction: an
+    event leaves the process only if the change that caused it commits."""
+
+    __slots__ = ('storage',)
+
+    def __init__(self, listeners, home, storage):
+        Dispatcher.__init__(self, listeners, home)
+        self.storage = storage
+
+    def deliver(self, event, transaction_manager):
+        # Values JSON has no word for (a date in a condition) are written
+        # as their repr in the outbox.
+        data = json.loads(json.dumps(event_to_json(event), default=repr))
+        self.storage.events.append(data['type'], data,
+                                   timestamp=event.timestamp)
+        Dispatcher.deliver(self, event, transaction_manager)
+
+
 @implementer(IStorageGoals)
 class StorageGoals(TrackingManager):
     """The goals of one TrackingStorage; see ``IStorageGoals``.
@@ -223,6 +300,8 @@ class StorageGoals(TrackingManager):
         TrackingManager.__init__(self, _StorageHome(storage),
                                  listeners=listeners_for(storage))
         self.storage = storage
+        self._dispatch = _OutboxDispatcher(self._listeners, self._home,
+                                           storage)
 
     def __repr__(self):
         return '<StorageGoals of %r>' % (self.storage,)
@@ -235,19 +314,72 @@ class StorageGoals(TrackingManager):
             return NO_OUTCOME
         return NO_OUTCOME if state is None else state.outcome
 
-    def _dispatch(self, event):
-        # Into the outbox first, in this transaction: the event leaves
-        # the process only if the change that caused it commits. Values
-        # JSON has no word for (a date in a condition) are written as
-        # their repr there.
-        data = json.loads(json.dumps(event_to_json(event), default=repr))
-        self.storage.events.append(data['type'], data,
-                                  timestamp=event.timestamp)
-        TrackingManager._dispatch(self, event)
+    # backfill
+
+    def add_tracker(self, group_id, tracker, expire=None, expire_at=None,
+                    now_ts=None, backfill=False):
+        if not backfill:
+            return TrackingManager.add_tracker(
+                self, group_id, tracker, expire, expire_at, now_ts)
+        return self.add_trackers(group_id, [tracker], expire, expire_at,
+                                 now_ts, backfill=True)
+
+    def add_trackers(self, group_id, trackers, expire=None, expire_at=None,
+                     now_ts=None, backfill=False):
+        if not backfill:
+            return TrackingManager.add_trackers(
+                self, group_id, trackers, expire, expire_at, now_ts)
+        if not isinstance(trackers, (list, tuple)):
+            raise TypeError('trackers must be a list or tuple, got %r'
+                            % (trackers,))
+        check_group_id(group_id)
+        bookkeeping.check_new(
+            group_id, bookkeeping.group_of(self._registry(), group_id),
+            trackers)
+        # Read first (a query can refuse its criteria), then write.
+        stored = [self._stored_tracks(tracker, userName=group_id)
+                  for tracker in trackers]
+        TrackingManager.add_trackers(self, group_id, trackers, expire,
+                                     expire_at, now_ts)
+        registry = self._registry()
+        return sum(replay(registry, tracker, _items(tracks), self._dispatch)
+                   for tracker, tracks in zip(trackers, stored))
+
+    def _stored_tracks(self, tracker, **fixed):
+        """The stored tracks *tracker* may count, in id order (the order
+        they were saved in, and evaluated in had the tracker been there)."""
+        criteria = backfill_criteria(tracker.conditions, **fixed)
+        if criteria is None:
+            return []
+        try:
+            return self.storage.query(**criteria)
+        except ValidationError:
+            # A time range beyond what the index holds: read the wider
+            # range the other criteria give; the conditions still decide.
+            criteria.pop('timeFrom', None)
+            criteria.pop('timeTo', None)
+            return self.storage.query(**criteria)
+
+    def redefine(self, group_id, tracker, policy='keep', now_ts=None):
+        """See ``IRedefiningManager``; ``recompute`` restarts the tracker
+        and counts the stored tracks of the group again (a backfill)."""
+        policies = bookkeeping.POLICIES + ('recompute',)
+        if policy not in policies:
+            raise ValueError('policy must be one of %s, got %r'
+                             % (', '.join(map(repr, policies)), policy))
+        if policy != 'recompute':
+            return TrackingManager.redefine(self, group_id, tracker, policy,
+                                            now_ts)
+        check_group_id(group_id)
+        bookkeeping.check_tracker(tracker)
+        tracks = self._stored_tracks(tracker, userName=group_id)
+        TrackingManager.redefine(self, group_id, tracker, 'restart', now_ts)
+        replay(self._registry(), tracker, _items(tracks), self._dispatch)
+        return tracker
 
     # task templates
 
-    def add_task_goal(self, taskId, tracker):
+    def add_task_goal(self, taskId, tracker, backfill=False):
         if not isinstance(taskId, str):
             raise TypeError('taskId must be a string, got %r' % (taskId,))
         if not ITracker.providedBy(tracker):
@@ -258,12 +390,34 @@ class StorageGoals(TrackingManager):
         if task is not None and tracker.name in task:
             raise ValueError('task %r has a goal template %r already'
                              % (taskId, tracker.name))
+        if backfill:
+            users = self.storage.getUserNames(taskId)
+            tracks = self._stored_tracks(tracker, taskId=taskId)
         if binding is None:
             self._registry(create=True)
             binding = binding_of(self.storage)
         if task is None:
             task = binding.templates[taskId] = PersistentMapping()
         task[tracker.name] = tracker
+        if not backfill:
+            return None
+        # Every user of the task gets a copy now, as their next track in
+        # the task would give them, and it counts their stored tracks.
+        registry = binding.registry
+        copies = {}
+        for user in users:
+            group = task_group(taskId, user)
+            existing = registry.get(group)
+            if existing is None or existing.find(tracker.name) is None:
+                copies[user] = copy.deepcopy(tracker)
+                self.add_tracker(group, copies[user])
+        per_user = {}
+        for track in tracks:
+            if track.userName in copies:
+                per_user.setdefault(track.userName, []).append(track)
+        return sum(replay(registry, copies[user], _items(mine),
+                          self._dispatch)
+                   for user, mine in per_user.items())
 
     def remove_task_goal(self, taskId, name):
         binding = binding_of(self.storage)
@@ -306,10 +460,11 @@ class StorageGoals(TrackingManager):
                 groups.append(group)
         registry = binding.registry
         dirtied, completed, limited = [], [], []
+        cause = track.__name__
         for group in groups:
             if registry.get(group) is None:
                 continue
-            result = self.track(group, item, now_ts=now)
+            result = self.track(group, item, now_ts=now, cause=cause)
             dirtied += result.dirtied
             completed += result.completed
             limited += result.limited

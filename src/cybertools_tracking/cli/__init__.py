@@ -6,8 +6,8 @@
 
 One module per group of commands: ``loading`` (import, resumable),
 ``reading`` (query, export, runs, stats, check), ``maintenance`` (prune,
-forget-user, pack, zeo), ``demo``, ``serving`` (events, forward,
-serve); the output formats are in
+forget-user, pack, zeo), ``demo``, ``goals`` (history, tick), ``serving``
+(events, forward, serve); the output formats are in
 ``formatting`` and ``jsoncodec`` (strict JSON for any track data), what
 they all share in ``common``. Each module's ``add_commands(command)`` adds its
 subcommands to the parser made here.
@@ -32,7 +32,7 @@ import sys
 from ZODB.POSException import POSError
 
 from cybertools_tracking.cli import demo, loading, maintenance, reading
-from cybertools_tracking.cli import serving
+from cybertools_tracking.cli import goals, serving
 from cybertools_tracking.cli.common import DEFAULT_WAIT, ENV_DB, EXIT_DATA
 from cybertools_tracking.cli.common import EXIT_INTERRUPTED, EXIT_USAGE
 from cybertools_tracking.cli.common import PROG, CommandError, error
@@ -45,7 +45,7 @@ from cybertools_tracking.db import DatabaseUnavailableError
 __all__ = ['main', 'parse_time']
 
 # The groups of commands, in the order --help lists them.
-GROUPS = (demo, loading, reading, maintenance, serving)
+GROUPS = (demo, loading, reading, maintenance, goals, serving)
 
 
 def main(argv=None):

@@ -44,6 +44,10 @@ from cybertools_tracking.goals.registry import GoalRegistry
 from cybertools_tracking.goals.trackers import AccumulationTracker
 from cybertools_tracking.goals.trackers import CountTracker
 from cybertools_tracking.goals.trackers import ResetPolicy
+from cybertools_tracking.goals.history import GoalHistory  # noqa: E402
+from cybertools_tracking.goals.history import Outcome  # noqa: E402
+from cybertools_tracking.goals.leaderboard import FixedPeriod  # noqa: E402
+from cybertools_tracking.goals.leaderboard import Leaderboard  # noqa: E402
 
 __all__ = [
     # conditions
@@ -64,4 +68,8 @@ __all__ = [
     "GoalError", "TrackerStateError", "TrackerAlreadyCompletedError",
     "TrackerAlreadyRemovedError", "ConflictingNameError",
     "GroupIdAlreadySetError", "TrackerLookupError",
+    # history (issue 12)
+    "GoalHistory", "Outcome",
+    # leaderboards (issue 12)
+    "Leaderboard", "FixedPeriod",
 ]

@@ -9,19 +9,14 @@ condition asks for, so ``track`` can skip the evaluations that would fail
 on it, and reach the others in the same order as before.
 
 A tracker is *indexed* on (key, value) when skipping it is exactly what
-evaluating it would do whenever the item's value at *key* is not *value*:
-
-- its class evaluates with ``Tracker.track`` itself (not an override);
-- it has no limiters (a limiter is asked before the conditions, and may
-  limit or release the tracker whatever the item) and no expiry time (an
-  expired tracker is removed whatever the item); neither changes while the
-  tracker sits in one ``live`` dict: limiters are fixed when a tracker is
-  made, and the manager sets the expiry time only as it puts the tracker
-  into a new ``live`` dict;
-- it is active (without limiters it can never become limited);
-- its *first* condition is a plain ``KeyValueEQ`` on a one-segment key, so
-  a failing item stops its evaluation before any other condition runs;
-- the value is a str, int, float (not NaN), bool or None.
+evaluating it would do whenever the item's value at *key* is not *value*.
+The tracker answers that itself (``IIndexableTracker.index_key``: for the base
+class, an active tracker without limiters or expiry time whose first
+condition is a plain ``KeyValueEQ`` on a one-segment key); what it answers
+holds while it sits in one ``live`` dict, since limiters are fixed when a
+tracker is made and the manager sets the expiry time only as it puts the
+tracker into a new ``live`` dict.  The index adds one rule of its own: the
+value is a str, int, float (not NaN), bool or None.
 
 For items that are dicts and whose value at the key is MISSING or of one of
 those exact types, ``==`` never raises, is symmetric, depends only on the
@@ -40,10 +35,7 @@ evaluation that the item still holds the very value it looked up, and
 evaluates every remaining tracker if not (see ``remaining``).
 """
 
-from cybertools_tracking.goals.conditions import KeyValueEQ
 from cybertools_tracking.goals.conditions import MISSING
-from cybertools_tracking.goals.trackers import ACTIVE
-from cybertools_tracking.goals.trackers import Tracker
 
 __all__ = ["Candidates", "PLAIN"]
 
@@ -60,18 +52,20 @@ MAX_REFERENCES_PER_TRACKER = 8
 
 
 def indexed_on(tracker):
-    """The ``(key, value)`` *tracker* may be skipped by, or None."""
-    if (type(tracker).track is not Tracker.track or tracker._limiters
-            or tracker._expire_at is not None
-            or tracker._tally.state != ACTIVE or not tracker._conditions):
+    """The ``(key, value)`` *tracker* may be skipped by, or None.
+
+    The tracker says which value it needs (``IIndexableTracker.index_key``;
+    other ITrackers are offered every item); the index takes it if it can compare that value by hash (a PLAIN type, not
+    NaN, which equals nothing).
+    """
+    index_key = getattr(tracker, "index_key", None)
+    entry = None if index_key is None else index_key()
+    if entry is None:
         return None
-    condition = tracker._conditions[0]
-    if type(condition) is not KeyValueEQ or condition._first is None:
+    value = entry[1]
+    if type(value) not in PLAIN or value != value:
         return None
-    value = condition.value
-    if type(value) not in PLAIN or value != value:  # NaN equals nothing
-        return None
-    return condition._first, value
+    return entry
 
 
 class Candidates:
@@ -87,7 +81,7 @@ class Candidates:
         self.trackers = trackers = tuple(live.values())
         #: False if no live tracker has an expiry time to check.
         self.expiring = not INDEX or any(
-            t._expire_at is not None for t in trackers)
+            t.expire_at is not None for t in trackers)
         #: The one-segment key items are looked up by, or None.
         self.key = None
         #: Value -> the trackers to offer an item with that value, in order.

@@ -187,6 +187,15 @@ class _KeyCondition(Condition):
         first = path[0][0] if len(path) == 1 and path[0][1] is None else None
         object.__setattr__(self, "_first", first)
 
+    @property
+    def flat_key(self):
+        """The key if it is one segment that is not a list index, else None.
+
+        Such a key is looked up in a dict item as ``item.get(key)``; the
+        candidate index (``candidates.py``) relies on that.
+        """
+        return self._first
+
     def _value(self, data):
         first = self._first
         if first is not None and type(data) is dict:

@@ -529,3 +529,244 @@ class TrackerLookupError(_MessageKeyError):
             "group %r has no tracker named %r" % (group_id, name))
         self.group_id = group_id
         self.name = name
+
+
+# -- the shape of the manager (issue 12) --------------------------------------
+
+class IIndexableTracker(ITracker):
+    """A tracker that tells the candidate index which items can change it.
+
+    The candidate index (``goals/candidates.py``) skips, for an item, the
+    trackers that the item cannot change; it asks each tracker instead of
+    reading its internals.
+    """
+
+    def index_key():
+        """``(key, value)``, or None.
+
+        ``(key, value)`` promises: while the tracker stays in the same
+        place (the manager re-asks whenever a group's live trackers change),
+        evaluating a dict item whose value under the one-segment *key* is
+        not equal to *value* (or is missing) changes nothing and runs no
+        code but that comparison.  None promises nothing: every item is
+        offered.
+        """
+
+
+class IGrantableTracker(ITracker):
+    """A tracker whose stages can be granted and revoked by hand."""
+
+    def grant(now_ts=None):
+        """Complete the current stage (or lap) at *now_ts*, as if its
+        target had been reached (progress is raised to the target).
+
+        Returns the events, like ``track``.  Raises the state errors for a
+        completed or removed tracker.
+        """
+
+    def revoke(now_ts=None):
+        """Take back the last completed stage (or lap); return the number
+        of the stage that is open again.
+
+        A completed tracker becomes active at its last stage.  Progress
+        goes back to where that stage started (the previous target, or
+        ``init_progress`` at stage 1, or 0 under a PROGRESS reset policy).
+        Raises ``TrackerStateError`` if no stage was completed.
+        """
+
+
+# -- history (issue 12) -------------------------------------------------------
+
+class IGoalHistory(Interface):
+    """The durable record of outcomes, kept with a goal registry.
+
+    A record is an ``Outcome``: ``(group_id, tracker, kind, stage,
+    progress, time, track_id, grantor, reason)``.  *kind* is one of
+    ``stage_completed``, ``completed``, ``reset``, ``limited``,
+    ``expired``, ``granted``, ``revoked``; *stage* and *progress* are the
+    tracker's as the outcome happened; *time* is seconds since the epoch
+    (UTC; ``Outcome.when`` is an aware datetime); *track_id* names the
+    track that caused it, if any; *grantor* and *reason* say who granted or
+    revoked by hand, and why.
+
+    Records are written in the transaction that caused them and never
+    changed; they stay when the tracker is reset, removed or replaced.
+    Writers of different groups do not conflict (records are sharded by
+    group; see ``goals/history.py``).
+    """
+
+    def record(group_id, tracker, kind, stage=None, progress=None,
+               time=None, track_id=None, grantor=None, reason=None):
+        """Add a record and return it as an ``Outcome``.
+
+        Raises TypeError or ValueError, before writing, for a group id or
+        tracker name that is not encodable text, an unknown kind, a time
+        that is not a finite number, a grantor or reason that is not text.
+        """
+
+    def query(group_id=None, tracker=None, kind=None, time_from=None,
+              time_to=None, limit=None):
+        """Records, newest first, as a list of ``Outcome``.
+
+        *tracker* and *kind* may be a str or a list of them; the time range
+        is inclusive and None leaves a side open; *limit* keeps the newest
+        n.  With *group_id* the group's records are read directly (one
+        range of one BTree); without, all groups' records are merged by
+        time and filtered, which reads more the rarer the match.
+        """
+
+
+class IOutcomeManager(Interface):
+    """What a tracking manager (and ``storage.goals``) offers around the
+    history of outcomes, besides ``ITrackingManager``."""
+
+    def history(group_id=None, tracker=None, kind=None, time_from=None,
+                time_to=None, limit=None):
+        """``IGoalHistory.query`` on the manager's history; [] if there is
+        none yet (a read never writes)."""
+
+    def grant(group_id, name, grantor, reason, now_ts=None):
+        """Complete the live tracker *name*'s current stage by hand.
+
+        Records ``granted`` (with *grantor* and *reason*, both non-empty
+        text) and then the usual stage or completion outcome, and
+        dispatches the events.  Returns the tracker.  Raises
+        ``TrackerLookupError`` if the group has no live tracker of that
+        name, the state errors for a completed one; nothing is written
+        then.
+        """
+
+    def revoke(group_id, name, grantor, reason, now_ts=None):
+        """Take back the last completed stage of tracker *name* (live or
+        completed) by hand; records ``revoked``.  Returns the tracker.
+        Raises ``TrackerLookupError`` or ``TrackerStateError`` (nothing
+        completed) before writing."""
+
+
+# -- definitions and backfill (issue 12) --------------------------------------
+
+class IVersionedTracker(ITracker):
+    """A tracker whose definition can be replaced, keeping a version.
+
+    The policy when a goal's definition changes (``redefine``):
+
+    ``keep``
+        the new definition carries on from the old one's progress, stage
+        and laps (as far as its own targets go); stages the new targets put
+        below that progress complete with the next matching item.  Nothing
+        is read again; the history keeps what happened under the old one.
+    ``restart``
+        the new definition starts from its own ``init_progress``.
+    ``recompute`` (``storage.goals`` only)
+        restart, then count the stored tracks again, as a backfill does.
+
+    Either way the new tracker's ``version`` is the old one's plus one.
+    """
+
+    version = Attribute("The definition's version: 1, then one more for "
+                        "each redefinition.")
+
+    def take_over(old):
+        """Carry on from *old* (the ``keep`` policy); only a new tracker.
+
+        Raises ``TrackerStateError`` for a tracker that was used or stored,
+        ValueError if *old*'s progress is of another kind of number than
+        the new targets; nothing changes then.
+        """
+
+    def succeed(old):
+        """Become *old*'s next version with fresh progress (``restart``)."""
+
+
+class IRedefiningManager(Interface):
+    """Replacing a goal's definition (see ``IVersionedTracker``)."""
+
+    def redefine(group_id, tracker, policy="keep", now_ts=None):
+        """Put *tracker* in place of the group's tracker of the same name
+        (live or completed) as its next version, by *policy*; return it.
+
+        Raises ``TrackerLookupError`` if there is none, ValueError for an
+        unknown policy, the state errors for a used tracker; nothing is
+        written then.
+        """
+
+
+# -- leaderboards (issue 12) --------------------------------------------------
+
+class ILeaderboard(Interface):
+    """The groups ranked by the progress of their tracker of one name.
+
+    The score of a group is its tracker's ``progress`` (live or completed;
+    a removed or expired tracker leaves the board), updated in the
+    transaction that moves it.  Higher scores rank first; equal scores
+    share a rank (1, 2, 2, 4) and are listed by group id.  ``update``,
+    ``rank`` and ``score`` take O(log n) for n groups, ``top(k)`` O(log n
+    + k).  Writers of different groups do not conflict (see
+    ``goals/leaderboard.py``).
+
+    With a ``period`` (an object with ``key(time)``, e.g. a calendar
+    period), every period has a board of its own; *at* (seconds, UTC;
+    default now) picks it.
+    """
+
+    name = Attribute("The tracker name the board ranks.")
+    period = Attribute("The period boards are kept per, or None.")
+
+    def update(group_id, score, at=None):
+        """Set the group's score; False if it was that already."""
+
+    def discard(group_id, at=None):
+        """Take the group off the board; False if it was not on it."""
+
+    def score(group_id, at=None):
+        """The group's score, or None if it is not on the board."""
+
+    def rank(group_id, at=None):
+        """The group's rank (1 is the highest score), or None."""
+
+    def top(n=10, at=None):
+        """The first *n* entries as ``(rank, group_id, score)`` tuples."""
+
+    def start(groups, now):
+        """Put on the board the groups (``GoalGroup``) that have a tracker
+        of its name, not expired at *now*, with their progress."""
+
+
+class ILeaderboardManager(Interface):
+    """Leaderboards of a tracking manager (and ``storage.goals``)."""
+
+    def add_leaderboard(name, period=None):
+        """Keep a leaderboard for the trackers named *name*; it starts
+        with the groups that have such a tracker now.  Returns it.
+        Raises ValueError if there is one already."""
+
+    def leaderboard(name):
+        """The leaderboard of *name*, or None."""
+
+    def remove_leaderboard(name):
+        """Stop keeping the leaderboard of *name*; return it or None."""
+
+
+# -- time-driven evaluation (issue 12) ----------------------------------------
+
+class ITimeDrivenTracker(ITracker):
+    """A tracker that time alone can change (a period closing, a deadline
+    passing), not only an item: ``tick`` is asked by ``ITickingManager``."""
+
+    def tick(now_ts):
+        """Apply what the passing of time to *now_ts* does; return
+        ``(changed, events)`` like ``track``."""
+
+
+class ITickingManager(Interface):
+    """Time-driven evaluation: ``goals.tick()``, ``goals tick`` on the
+    command line, from a scheduler (cron, a timer)."""
+
+    def tick(now_ts=None):
+        """At *now_ts* (seconds, UTC; default now): remove the trackers
+        whose expiry time has come (recording ``expired`` and leaving
+        their leaderboards), and call ``tick`` on every live tracker that
+        has one (``ITimeDrivenTracker``), dispatching the events and
+        recording the outcomes.  Returns ``TickResult(expired, ticked)``.
+        Reads every group: meant for a periodic job, not per request.
+        """

@@ -1,16 +1,20 @@
 """TrackingManager: trackers per group in ZODB, fed one data item at a time.
 
-See ``ITrackingManager``.  The subtle part is where the manager's writes go:
-into the current transaction of its connection, which the caller commits or
-aborts.  Only a manager that created its own in-memory database (the
+The dictrack-shaped front of the goal layer (see ``ITrackingManager``): the
+ways to say where the registry lives, the dictrack-compatible in-memory
+form that commits by itself, and the public methods.  The work is done
+elsewhere, one concern per module: ``bookkeeping`` (adding, finding,
+removing trackers), ``evaluation`` (the hot loop of ``track``),
+``dispatch`` (where events go) and ``checks`` (arguments and the clock).
+
+The subtle part is where the manager's writes go: into the current
+transaction of its connection, which the caller commits or aborts.  Only a manager that created its own in-memory database (the
 dictrack-compatible form) commits by itself; see ``TrackingManager``.
 """
 
 import logging
 import threading
-import time
 from collections import namedtuple
-from collections.abc import Mapping
 
 import transaction
 import ZODB
@@ -18,24 +22,31 @@ from ZODB.Connection import Connection
 from ZODB.utils import z64
 from zope.interface import implementer
 
-from cybertools_tracking.goals.conditions import MISSING
-from cybertools_tracking.goals.events import EVENT_TRACKER_ADDED
-from cybertools_tracking.goals.events import make_event
-from cybertools_tracking.goals.interfaces import ConflictingNameError
+from cybertools_tracking.goals import bookkeeping
+from cybertools_tracking.goals.checks import check_group_id
+from cybertools_tracking.goals.checks import check_name
+from cybertools_tracking.goals.checks import check_names
+from cybertools_tracking.goals.checks import now as _now
+from cybertools_tracking.goals.dispatch import Dispatcher
+from cybertools_tracking.goals.evaluation import TrackResult
+from cybertools_tracking.goals.evaluation import evaluate
+from cybertools_tracking.goals.history import GoalHistory
+from cybertools_tracking.goals.history import history_of
+from cybertools_tracking.goals.leaderboard import Leaderboard
+from cybertools_tracking.goals.leaderboard import boards_of
 from cybertools_tracking.goals.interfaces import IGoalHome
-from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
-from cybertools_tracking.goals.interfaces import ITracker
+from cybertools_tracking.goals.interfaces import ILeaderboardManager
+from cybertools_tracking.goals.interfaces import IOutcomeManager
+from cybertools_tracking.goals.interfaces import IRedefiningManager
+from cybertools_tracking.goals.interfaces import ITickingManager
 from cybertools_tracking.goals.interfaces import ITrackingManager
-from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
-from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
-from cybertools_tracking.goals.interfaces import TrackerLookupError
 from cybertools_tracking.goals.listeners import Listeners
 from cybertools_tracking.goals.registry import GoalRegistry
-from cybertools_tracking.goals.trackers import COMPLETED
-from cybertools_tracking.goals.trackers import LIMITED
-from cybertools_tracking.goals.trackers import REMOVED
 
-__all__ = ["TrackingManager", "TrackResult", "MemoryDataCache", "ROOT_KEY"]
+__all__ = ["TrackingManager", "TrackResult", "TickResult", "MemoryDataCache",
+           "ROOT_KEY"]
+# TrackResult is defined in ``evaluation`` and named here, where it always
+# was, for code that imports it from this module.
 
 logger = logging.getLogger("cybertools_tracking.goals")
 
@@ -46,14 +57,13 @@ ROOT_KEY = "cybertools_tracking.goals"
 #: revisions; MappingStorage keeps every revision until packed.
 PACK_EVERY = 1000
 
-TrackResult = namedtuple("TrackResult", "ok dirtied completed limited")
-TrackResult.__doc__ = """\
-What ``track`` did; unpacks like dictrack's ``(ok, dirtied, completed,
-limited)``.  ``ok`` is always True: failures raise instead."""
 
-# ``TrackResult(...)`` goes through a Python-level ``__new__``; the hot path
-# builds its results directly.
-_new_tuple = tuple.__new__
+TickResult = namedtuple("TickResult", "expired ticked")
+TickResult.__doc__ = """What ``tick`` did: the trackers it removed as expired
+and those whose own ``tick`` changed them."""
+
+# Answers history queries before the first outcome; never stored.
+_EMPTY_HISTORY = GoalHistory(shards=1)
 
 
 class MemoryDataCache:
@@ -117,7 +127,8 @@ class _RegistryHome:
         return self.registry
 
 
-@implementer(ITrackingManager)
+@implementer(ITrackingManager, IOutcomeManager, IRedefiningManager,
+             ILeaderboardManager, ITickingManager)
 class TrackingManager:
     """Keeps trackers per group in ZODB; see ``ITrackingManager``.
 
@@ -198,6 +209,7 @@ class TrackingManager:
                              "its own database; here the caller commits")
         self._autocommit = self._owns_db if autocommit is None else autocommit
         self._listeners = Listeners() if listeners is None else listeners
+        self._dispatch = Dispatcher(self._listeners, home)
         self._commits = 0
         self._depth = 0
         self._nested_changes = False
@@ -271,9 +283,6 @@ class TrackingManager:
     def remove_listener(self, code, callback, when="immediate"):
         return self._listeners.remove(code, callback, when)
 
-    def _dispatch(self, event):
-        self._listeners.dispatch(event, self._home.transaction_manager)
-
     # -- adding and finding ---------------------------------------------------
 
     def add_tracker(self, group_id, tracker, expire=None, expire_at=None,
@@ -290,116 +299,36 @@ class TrackingManager:
                          expire_at, now_ts)
 
     def _add(self, group_id, trackers, expire, expire_at, now_ts):
-        _check_group_id(group_id)
-        now = time.time() if now_ts is None else now_ts
-        if expire is not None and expire_at is not None:
-            raise ValueError("give expire or expire_at, not both (got %r "
-                             "and %r)" % (expire, expire_at))
-        if expire is not None:
-            expire_at = now + _check_time("expire", expire)
-        elif expire_at is not None:
-            _check_time("expire_at", expire_at)
-        registry = self._registry(create=True)
-        group = registry.get(group_id)
-        names = set()
-        for tracker in trackers:  # check all before adding any
-            if not ITracker.providedBy(tracker):
-                raise TypeError("tracker must provide ITracker, got %r"
-                                % (tracker,))
-            if tracker.removed:
-                raise TrackerAlreadyRemovedError(group_id, tracker.name, "add")
-            if tracker.completed:
-                raise TrackerAlreadyCompletedError(
-                    group_id, tracker.name, "add")
-            if tracker.group_id is not None and tracker.group_id != group_id:
-                raise GroupIdAlreadySetError(tracker.group_id, group_id)
-            if tracker.name in names or (
-                    group is not None and tracker.name in group.live):
-                raise ConflictingNameError(group_id, tracker.name)
-            names.add(tracker.name)
-        group = registry.setdefault(group_id)
-        for tracker in trackers:
-            previous = group.find(tracker.name)
-            if previous is not None:  # a completed one, replaced by this one
-                previous._set_removed()
-            tracker._place(group_id, expire_at)
-            group.put(tracker)
-            self._dispatch(make_event(EVENT_TRACKER_ADDED, tracker.snapshot(),
-                                      now))
+        check_group_id(group_id)
+        now = _now(now_ts)
+        expire_at = bookkeeping.expiry(now, expire, expire_at)
+        bookkeeping.check_new(
+            group_id, bookkeeping.group_of(self._registry(), group_id),
+            trackers)
+        bookkeeping.place(self._registry(create=True), group_id, trackers,
+                          expire_at, now, self._dispatch)
         return None, True
 
     def get_trackers(self, group_id, name=None, include_completed=False,
                      now_ts=None):
-        if name is not None and not isinstance(name, str):
-            if not isinstance(name, (list, tuple)):
-                raise TypeError("name must be a str, a list of str or None, "
-                                "got %r" % (name,))
-        registry = self._registry()
-        group = registry.get(group_id) if registry is not None else None
-        if group is None:
-            return []
-        if name is None:
-            found = list(group.live.values())
-            if include_completed:
-                found.extend(group.done.values())
-        else:
-            names = [name] if isinstance(name, str) else name
-            pools = (group.live, group.done) if include_completed else (
-                group.live,)
-            found = []
-            for n in names:
-                for pool in pools:
-                    if n in pool:
-                        found.append(pool[n])
-                        break
-        now = time.time() if now_ts is None else now_ts
-        return [t for t in found if not t.is_expired(now)]
+        check_names(name)
+        return bookkeeping.find(self._registry(), group_id, name,
+                                include_completed, _now(now_ts))
 
     def update_tracker(self, group_id, tracker):
         return self._run(self._update, group_id, tracker)
 
     def _update(self, group_id, tracker):
-        if not ITracker.providedBy(tracker):
-            raise TypeError("tracker must provide ITracker, got %r"
-                            % (tracker,))
-        registry = self._registry()
-        group = registry.get(group_id) if registry is not None else None
-        existing = group.find(tracker.name) if group is not None else None
-        if existing is None:
-            raise TrackerLookupError(group_id, tracker.name)
-        if existing is tracker:
-            return None, False
-        if tracker.removed:
-            raise TrackerAlreadyRemovedError(group_id, tracker.name, "store")
-        if tracker.group_id is not None and tracker.group_id != group_id:
-            raise GroupIdAlreadySetError(tracker.group_id, group_id)
-        tracker._place(group_id, existing._expire_at)
-        existing._set_removed()
-        group.put(tracker)
-        return None, True
+        return None, bookkeeping.replace(self._registry(), group_id, tracker)
 
     def remove_tracker(self, group_id, name=None):
         return self._run(self._remove, group_id, name)
 
     def _remove(self, group_id, name):
-        if name is not None and not isinstance(name, (str, list, tuple)):
-            raise TypeError("name must be a str, a list of str or None, "
-                            "got %r" % (name,))
+        check_names(name)
         registry = self._registry()
-        group = registry.get(group_id) if registry is not None else None
-        if group is None:
-            return [], False
-        if name is None:
-            names = list(group.live) + list(group.done)
-        else:
-            names = [name] if isinstance(name, str) else list(name)
-        removed = []
-        for n in names:
-            tracker = group.discard(n)
-            if tracker is not None:
-                tracker._set_removed()
-                removed.append(tracker)
-        registry.prune(group_id)
+        removed = bookkeeping.remove(registry, group_id, name)
+        self._dispatch.scored(registry, removed, None)
         return removed, bool(removed)
 
     def remove_expired(self, now_ts=None):
@@ -411,20 +340,23 @@ class TrackingManager:
         return self._run(self._remove_expired, now_ts)
 
     def _remove_expired(self, now_ts):
+        now = _now(now_ts)
         registry = self._registry()
-        if registry is None:
-            return [], False
-        now = time.time() if now_ts is None else now_ts
-        removed = []
-        for group_id, group in list(registry.groups.items()):
-            for tracker in list(group.live.values()) + list(
-                    group.done.values()):
-                if tracker.is_expired(now):
-                    group.discard(tracker.name)
-                    tracker._set_removed()
-                    removed.append(tracker)
-            registry.prune(group_id)
+        removed = bookkeeping.remove_expired(registry, now)
+        self._dispatch.expired(removed, now)
+        self._dispatch.scored(registry, removed, now)
         return removed, bool(removed)
+
+    def tick(self, now_ts=None):
+        """Time-driven evaluation, without waiting for an item: see
+        ``ITickingManager``."""
+        return self._run(self._tick, now_ts)
+
+    def _tick(self, now_ts):
+        now = _now(now_ts)
+        expired, _ = self._remove_expired(now)
+        ticked = bookkeeping.tick(self._registry(), now, self._dispatch)
+        return TickResult(expired, ticked), bool(expired or ticked)
 
     def reset_tracker(self, group_id, name, reset_policy=None, now_ts=None,
                       **options):
@@ -432,17 +364,14 @@ class TrackingManager:
                          options)
 
     def _reset(self, group_id, name, reset_policy, now_ts, options):
-        if not isinstance(name, str):
-            raise TypeError("name must be a str, got %r" % (name,))
-        registry = self._registry()
-        group = registry.get(group_id) if registry is not None else None
-        tracker = group.find(name) if group is not None else None
-        now = time.time() if now_ts is None else now_ts
-        if tracker is None or tracker.is_expired(now):
-            return False, False
-        for event in tracker.reset(reset_policy, now, **options):
-            self._dispatch(event)
-        return True, True
+        registry, now = self._registry(), _now(now_ts)
+        done = bookkeeping.reset(registry, group_id, name, reset_policy, now,
+                                 options, self._dispatch)
+        if done:
+            self._dispatch.scored(
+                registry, bookkeeping.find(registry, group_id, name, True,
+                                           now), now)
+        return done, done
 
     def flush(self, confirm=False):
         if not confirm:
@@ -453,106 +382,109 @@ class TrackingManager:
 
     def _flush(self):
         registry = self._registry()
-        if registry is None:
-            return None, False
-        for group in registry.groups.values():
+        trackers = [] if registry is None else [
+            tracker for group in registry.groups.values()
             for tracker in list(group.live.values()) + list(
-                    group.done.values()):
-                tracker._set_removed()
-        registry.clear()
-        return None, True
+                group.done.values())]
+        flushed = bookkeeping.flush(registry)
+        if trackers:
+            self._dispatch.scored(registry, trackers, None)
+        return None, flushed
 
     # -- tracking -------------------------------------------------------------
 
-    def track(self, group_id, data, now_ts=None):
+    def track(self, group_id, data, now_ts=None, cause=None):
+        """See ``ITrackingManager.track``; *cause* (e.g. a track id) is
+        kept in the history records this item makes."""
         if self._autocommit:
-            return self._run(self._track, group_id, data, now_ts)
-        return self._track(group_id, data, now_ts)[0]
+            return self._run(self._track, group_id, data, now_ts, cause)
+        return evaluate(self._home.goal_registry(), group_id, data, now_ts,
+                        self._dispatch, cause)[0]
 
-    def _track(self, group_id, data, now_ts):
-        # The hot path.  Iterating the group's trackers directly is safe
-        # because the group replaces its ``live`` dict instead of changing
-        # it, so the candidates chosen here stay those of the item's start.
-        if type(data) is not dict and not isinstance(data, Mapping):
-            raise TypeError("data must be a dict (or another mapping), "
-                            "got %r (%s)" % (data, type(data).__name__))
-        registry = self._home.goal_registry()
-        if registry is None:
-            return _new_tuple(TrackResult, (True, [], [], [])), False
-        group = registry.groups.get(group_id)
-        if group is None:
-            return _new_tuple(TrackResult, (True, [], [], [])), False
-        candidates = group._v_candidates
-        if candidates is None or candidates.live is not group.live:
-            candidates = group.candidates()
-        pending, key, probe = candidates.select(data)
-        expiring = candidates.expiring
-        now = time.time() if now_ts is None else now_ts
-        dirtied, completed, limited = [], [], []
-        expired = None
-        dispatch = self._dispatch
-        while pending:
-            rest = ()
-            for tracker in pending:
-                tally = tracker._tally
-                if tally.state > LIMITED:
-                    continue  # removed or completed by a listener meanwhile
-                if expiring:
-                    expire_at = tracker._expire_at
-                    if expire_at is not None and now >= expire_at:
-                        if expired is None:
-                            expired = []
-                        expired.append(tracker)
-                        continue
-                changed, events = tracker.track(data, now)
-                if changed:
-                    dirtied.append(tracker)
-                    state = tally.state
-                    if state == COMPLETED:
-                        completed.append(tracker)
-                        group.put(tracker)  # moves it to the completed ones
-                    for event in events:
-                        dispatch(event)
-                    if state == LIMITED:
-                        limited.append(tracker)
-                elif tally.state == LIMITED:
-                    limited.append(tracker)
-                if key is not None and data.get(key, MISSING) is not probe:
-                    # Code run by this evaluation (a listener, a limiter, a
-                    # condition) changed the value the candidates were
-                    # chosen by: offer the item to every tracker left.
-                    rest, key = candidates.remaining(tracker), None
-                    break
-            pending = rest
-        if expired:
-            for tracker in expired:
-                if tracker._tally.state != REMOVED:
-                    group.discard(tracker.name)
-                    tracker._set_removed()
-            registry.prune(group_id)
-        return (_new_tuple(TrackResult, (True, dirtied, completed, limited)),
-                bool(dirtied or expired))
+    def _track(self, group_id, data, now_ts, cause=None):
+        return evaluate(self._home.goal_registry(), group_id, data, now_ts,
+                        self._dispatch, cause)
+
+    # -- definitions (IRedefiningManager) -------------------------------------
+
+    def redefine(self, group_id, tracker, policy="keep", now_ts=None):
+        return self._run(self._redefine, group_id, tracker, policy, now_ts)
+
+    def _redefine(self, group_id, tracker, policy, now_ts):
+        check_group_id(group_id)
+        bookkeeping.redefine(self._registry(), group_id, tracker, policy,
+                             _now(now_ts), self._dispatch)
+        return tracker, True
+
+    # -- leaderboards (ILeaderboardManager) -----------------------------------
+
+    def add_leaderboard(self, name, period=None, now_ts=None):
+        return self._run(self._add_leaderboard, name, period, now_ts)
+
+    def _add_leaderboard(self, name, period, now_ts):
+        check_name(name)
+        if self.leaderboard(name) is not None:
+            raise ValueError("there is a leaderboard of %r already"
+                             % (name,))
+        board = Leaderboard(name, period)  # checks before the first write
+        registry = self._registry(create=True)
+        boards_of(registry, create=True)[name] = board
+        board.start(registry.groups.values(), _now(now_ts))
+        return board, True
+
+    def leaderboard(self, name):
+        check_name(name)
+        registry = self._registry()
+        boards = boards_of(registry) if registry is not None else None
+        return None if boards is None else boards.get(name)
+
+    def remove_leaderboard(self, name):
+        return self._run(self._remove_leaderboard, name)
+
+    def _remove_leaderboard(self, name):
+        board = self.leaderboard(name)
+        if board is None:
+            return None, False
+        del boards_of(self._registry())[name]
+        return board, True
+
+    # -- history (IOutcomeManager) --------------------------------------------
+
+    def history(self, group_id=None, tracker=None, kind=None, time_from=None,
+                time_to=None, limit=None):
+        registry = self._registry()
+        history = history_of(registry) if registry is not None else None
+        if history is None:
+            # Check the arguments all the same: a wrong one is wrong before
+            # the first outcome too.
+            history = _EMPTY_HISTORY
+        return history.query(group_id, tracker, kind, time_from, time_to,
+                             limit)
+
+    def grant(self, group_id, name, grantor, reason, now_ts=None):
+        return self._run(self._grant, group_id, name, grantor, reason,
+                         now_ts)
+
+    def _grant(self, group_id, name, grantor, reason, now_ts):
+        return self._by_hand("granted", group_id, name, grantor, reason,
+                             now_ts)
+
+    def revoke(self, group_id, name, grantor, reason, now_ts=None):
+        return self._run(self._revoke, group_id, name, grantor, reason,
+                         now_ts)
+
+    def _revoke(self, group_id, name, grantor, reason, now_ts):
+        return self._by_hand("revoked", group_id, name, grantor, reason,
+                             now_ts)
+
+    def _by_hand(self, kind, group_id, name, grantor, reason, now_ts):
+        check_group_id(group_id)
+        tracker = bookkeeping.by_hand(self._registry(), group_id, name, kind,
+                                      grantor, reason, _now(now_ts),
+                                      self._dispatch)
+        return tracker, True
 
     def __repr__(self):
         return "<TrackingManager on %r>" % (
             self._conn or self._home,)
 
-
-def _check_group_id(group_id):
-    if not isinstance(group_id, str):
-        raise TypeError("group_id must be a str, got %r (%s)"
-                        % (group_id, type(group_id).__name__))
-    if not group_id.isascii():
-        try:
-            group_id.encode("utf-8")
-        except UnicodeEncodeError as error:
-            # A lone surrogate: no storage, JSON or log can hold it.
-            raise ValueError("group_id must be text that UTF-8 can encode, "
-                             "got %r (%s)" % (group_id, error.reason)) from None
-
-
-def _check_time(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("%s must be a number of seconds, got %r (%s)"
-                        % (name, value, type(value).__name__))
-    return value

@@ -96,6 +96,12 @@ class GoalRegistry(Persistent):
     groups seldom touch the same record.
     """
 
+    # Kept beside the groups, made by the first outcome or board (class
+    # defaults: registries from before have none, and a read finds None
+    # without an AttributeError on the hot path).
+    history = None        # a GoalHistory (history.py)
+    leaderboards = None   # name -> Leaderboard (leaderboard.py)
+
     def __init__(self):
         self.groups = OOBTree()
 

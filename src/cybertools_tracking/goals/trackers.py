@@ -13,6 +13,7 @@ from fractions import Fraction
 from persistent import Persistent
 from zope.interface import implementer
 
+from cybertools_tracking.goals.conditions import KeyValueEQ
 from cybertools_tracking.goals.conditions import MISSING
 from cybertools_tracking.goals.conditions import parse_path
 from cybertools_tracking.goals.conditions import resolve
@@ -22,11 +23,14 @@ from cybertools_tracking.goals.events import EVENT_TRACKER_RESET
 from cybertools_tracking.goals.events import EVENT_TRACKER_STAGE_COMPLETED
 from cybertools_tracking.goals.events import make_event
 from cybertools_tracking.goals.interfaces import ICondition
+from cybertools_tracking.goals.interfaces import IGrantableTracker
+from cybertools_tracking.goals.interfaces import IIndexableTracker
 from cybertools_tracking.goals.interfaces import ILimiter
-from cybertools_tracking.goals.interfaces import ITracker
 from cybertools_tracking.goals.interfaces import ITrackerSnapshot
+from cybertools_tracking.goals.interfaces import IVersionedTracker
 from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
+from cybertools_tracking.goals.interfaces import TrackerStateError
 
 __all__ = [
     "ResetPolicy", "Tracker", "TrackerProgress", "CountTracker",
@@ -246,7 +250,7 @@ _INLINE_PROGRESS = {
 }
 
 
-@implementer(ITracker)
+@implementer(IIndexableTracker, IGrantableTracker, IVersionedTracker)
 class Tracker(Persistent):
     """Base class of the persistent trackers; see ``ITracker``.
 
@@ -273,6 +277,7 @@ class Tracker(Persistent):
     _init_progress = 0
     _reset_policy = int(ResetPolicy.DEFAULT)
     _loop_forever = False
+    _version = 1   # of the definition; see ``IVersionedTracker``
     _tally = None  # set by __init__, or by __setstate__ for old records
 
     _step = 1
@@ -421,6 +426,27 @@ class Tracker(Persistent):
 
     def snapshot(self):
         return TrackerSnapshot(self)
+
+    def index_key(self):
+        """``(key, value)`` if only items whose value at *key* equals
+        *value* can change this tracker now, else None.
+
+        That holds when ``track`` is this class's own, the tracker is active
+        with no limiters (they are asked whatever the item) and no expiry
+        time (expiry removes it whatever the item), and its first condition
+        is a ``KeyValueEQ`` on a one-segment key: an item failing it stops
+        the evaluation before anything else runs.  The candidate index
+        (``candidates.py``) asks this; a subclass that evaluates otherwise
+        returns None.
+        """
+        if (type(self).track is not Tracker.track or self._limiters
+                or self._expire_at is not None
+                or self._tally.state != ACTIVE or not self._conditions):
+            return None
+        condition = self._conditions[0]
+        if type(condition) is not KeyValueEQ or condition.flat_key is None:
+            return None
+        return condition.flat_key, condition.value
 
     # -- evaluation -----------------------------------------------------------
 
@@ -618,6 +644,109 @@ class Tracker(Persistent):
 
     def _set_removed(self):
         self._changing().state = REMOVED
+
+    # -- definitions (see IVersionedTracker) ----------------------------------
+
+    version = property(lambda self: self._version)
+
+    def take_over(self, old):
+        """Carry on from *old* (the definition this one replaces): its
+        version plus one, its progress, stage and laps (as far as this
+        definition's targets go) and, if this definition is reached there
+        too, its completion.  Checks before changing anything.
+        """
+        self._check_successor(old)
+        progress = old.progress
+        _number_kind("the new targets and the progress taken over",
+                     self._targets + (self._init_progress, progress))
+        targets = self._targets
+        stage = min(old.current_stage, len(targets))
+        laps = old.laps if self._loop_forever and stage == len(targets) \
+            else 0
+        target = targets[stage - 1]
+        if laps and not self._reset_policy & ResetPolicy.PROGRESS:
+            for _ in range(laps):
+                target = _lap_target(target, targets[-1])
+        tally = self._tally
+        tally.progress, tally.stage, tally.laps = progress, stage, laps
+        tally.target = target
+        if old.completed and stage == len(targets) and not laps \
+                and not self._loop_forever and (
+                    progress >= target or (_kind(progress) is float
+                                           and _nearly(progress, target))):
+            tally.state = COMPLETED
+            tally.completed_at = old.completed_at
+        self._version = old.version + 1
+
+    def succeed(self, old):
+        """Start afresh as the next version of *old*'s definition."""
+        self._check_successor(old)
+        self._version = old.version + 1
+
+    def _check_successor(self, old):
+        if (self is old or self._tally.state != ACTIVE
+                or self._p_jar is not None
+                or self._group_id not in (None, old.group_id)):
+            raise TrackerStateError(
+                "tracker %r must be a new one to replace the definition "
+                "of %r" % (self._name, old))
+
+    # -- by hand (see IGrantableTracker) --------------------------------------
+
+    def grant(self, now_ts=None):
+        """Complete the current stage (or lap) now, as if its target had
+        been reached; return the events (as ``track`` does)."""
+        self._forbid("grant")
+        now = time.time() if now_ts is None else now_ts
+        tally = self._changing()
+        if not tally.progress >= tally.target:
+            tally.progress = tally.target
+        return self._complete_stage(now)
+
+    def revoke(self, now_ts=None):
+        """Take back the last completed stage (or lap); return its number.
+
+        A completed tracker is live again at its last stage; otherwise the
+        stage (or lap) before the current one is open again.  Progress goes
+        back to where that stage started: the previous stage's target
+        (``init_progress`` at the first stage, 0 when the reset policy
+        clears progress at each stage).  Raises TrackerStateError if no
+        stage was completed.
+        """
+        tally = self._tally
+        if tally.state == REMOVED:
+            raise TrackerAlreadyRemovedError(
+                self._group_id, self._name, "revoke")
+        targets = self._targets
+        clears = bool(self._reset_policy & ResetPolicy.PROGRESS)
+        if tally.state == COMPLETED:
+            tally = self._changing()
+            tally.state = ACTIVE
+            tally.completed_at = None
+        elif tally.laps:
+            tally = self._changing()
+            tally.laps -= 1
+            if not clears:
+                tally.target = _lap_target(tally.target, -targets[-1])
+        elif tally.stage > 1:
+            tally = self._changing()
+            tally.stage -= 1
+            tally.target = targets[tally.stage - 1]
+        else:
+            raise TrackerStateError(
+                "cannot revoke a stage of tracker %r in group %r: it has "
+                "completed none" % (self._name, self._group_id))
+        stage = tally.stage
+        if clears and (stage > 1 or tally.laps):
+            start = 0
+        elif tally.laps:
+            start = _lap_target(tally.target, -targets[-1])
+        elif stage > 1:
+            start = targets[stage - 2]
+        else:
+            start = self._init_progress
+        tally.progress = start
+        return stage
 
 
 class CountTracker(Tracker):

@@ -1,0 +1,93 @@
+"""The goal commands: ``goals history`` and ``goals tick``.
+
+::
+
+    cybertools-tracking goals history [--group G] [--tracker NAME] ...
+    cybertools-tracking goals tick [--at TIME] [--group G]
+
+``history`` lists the recorded outcomes (``goals/history.py``), newest
+first; ``tick`` lets time act on the goals without a new track (expired
+trackers removed, deadlines failed, calendar periods closed), for a
+periodic job.
+"""
+
+from cybertools_tracking.cli.common import EXIT_OK, EXIT_USAGE
+from cybertools_tracking.cli.common import CommandError, connection
+from cybertools_tracking.cli.common import existing_storage, non_negative_int
+from cybertools_tracking.cli.common import time_from, time_to, TIME_HELP
+from cybertools_tracking.cli.formatting import local_time, table
+from cybertools_tracking.cli.jsoncodec import dumps
+
+__all__ = ['add_commands']
+
+HISTORY_COLUMNS = ('time', 'group', 'tracker', 'kind', 'stage', 'progress',
+                   'track', 'grantor', 'reason')
+
+
+def add_commands(command):
+    goals = command(
+        'goals', run_goals, 'goals: "history" lists completions, stages, '
+        'resets, limits, expiries, grants and revokes, newest first; "tick" '
+        'lets time act without a new track (expired trackers removed, '
+        'deadlines failed, calendar periods closed), for a periodic job',
+        'cybertools-tracking goals history --group alice --kind completed')
+    goals.add_argument('action', choices=('history', 'tick'))
+    goals.add_argument('--at', metavar='TIME', type=time_from,
+                       help='tick: the time to evaluate at (default now): '
+                            + TIME_HELP)
+    goals.add_argument('--group', action='append', metavar='GROUP',
+                       help='one group (a user); tick takes it repeated')
+    goals.add_argument('--tracker', action='append', metavar='NAME',
+                       help='history: tracker name; repeat for any of '
+                            'several')
+    goals.add_argument('--kind', action='append', metavar='KIND',
+                       help='history: completed, stage_completed, reset, '
+                            'limited, expired, granted or revoked; '
+                            'repeatable')
+    goals.add_argument('--from', dest='time_from', metavar='TIME',
+                       type=time_from, help='history: earliest time, as '
+                                            'for query')
+    goals.add_argument('--to', dest='time_to', metavar='TIME',
+                       type=time_to, help='history: latest time, inclusive')
+    goals.add_argument('--limit', metavar='N', type=non_negative_int,
+                       default=100, help='history: show at most N '
+                                         '(default 100)')
+    goals.add_argument('--format', choices=('table', 'json'),
+                       default='table')
+
+
+def run_goals(args):
+    if args.action == 'tick':
+        return run_tick(args)
+    if args.group and len(args.group) > 1:
+        raise CommandError('goals history takes one --group', EXIT_USAGE)
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        try:
+            found = storage.goals.history(
+                args.group[0] if args.group else None, args.tracker,
+                args.kind, args.time_from, args.time_to, args.limit)
+        except (TypeError, ValueError) as problem:
+            raise CommandError(str(problem), EXIT_USAGE) from None
+        records = [record._asdict() for record in found]
+    if args.format == 'json':
+        print(dumps(records, indent=2))
+    else:
+        table(HISTORY_COLUMNS, [
+            (local_time(r['time']), r['group_id'], r['tracker'], r['kind'],
+             str(r['stage']), str(r['progress']), r['track_id'] or '',
+             r['grantor'] or '', r['reason'] or '') for r in records])
+    return EXIT_OK
+
+
+def run_tick(args):
+    with connection(args, write=True) as (manager, conn):
+        storage = existing_storage(conn, args)
+        try:
+            done = storage.goals.tick(args.at)
+        except (TypeError, ValueError) as problem:
+            raise CommandError(str(problem), EXIT_USAGE) from None
+        manager.commit()
+    print('%d trackers expired, %d changed by time'
+          % (len(done.expired), len(done.ticked)))
+    return EXIT_OK

@@ -1,0 +1,265 @@
+"""Tracker bookkeeping: adding, finding, replacing, resetting and removing
+the trackers of a ``GoalRegistry``.
+
+Functions of a registry and their arguments, no state of their own; the
+manager (``manager.py``) finds the registry, checks what it was given, runs
+one of these and decides about committing.  Each function that can refuse
+does all its checks before its first write, so a raising call leaves the
+registry as it was.  Times are seconds since the epoch (UTC).
+"""
+
+from cybertools_tracking.goals.checks import check_name
+from cybertools_tracking.goals.checks import check_text
+from cybertools_tracking.goals.checks import check_time
+from cybertools_tracking.goals.events import EVENT_TRACKER_ADDED
+from cybertools_tracking.goals.events import make_event
+from cybertools_tracking.goals.interfaces import ConflictingNameError
+from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
+from cybertools_tracking.goals.interfaces import ITracker
+from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
+from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
+from cybertools_tracking.goals.interfaces import TrackerLookupError
+
+__all__ = ["expiry", "check_new", "place", "find", "replace", "remove",
+           "remove_expired", "reset", "flush", "group_of", "redefine",
+           "by_hand", "tick", "POLICIES"]
+
+#: What ``redefine`` may do with the progress (see IVersionedTracker).
+POLICIES = ("keep", "restart")
+
+
+def group_of(registry, group_id):
+    """The ``GoalGroup`` of *group_id*, or None (also if no registry)."""
+    return registry.get(group_id) if registry is not None else None
+
+
+def expiry(now, expire=None, expire_at=None):
+    """The expiry time from *expire* (seconds after *now*) or *expire_at*
+    (a time), or None; ValueError if both are given."""
+    if expire is not None and expire_at is not None:
+        raise ValueError("give expire or expire_at, not both (got %r "
+                         "and %r)" % (expire, expire_at))
+    if expire is not None:
+        return now + check_time("expire", expire)
+    if expire_at is not None:
+        return check_time("expire_at", expire_at)
+    return None
+
+
+def check_tracker(tracker):
+    if not ITracker.providedBy(tracker):
+        raise TypeError("tracker must provide ITracker, got %r"
+                        % (tracker,))
+    return tracker
+
+
+def check_new(group_id, group, trackers):
+    """Refuse *trackers* that cannot be added to *group* (may be None)."""
+    names = set()
+    for tracker in trackers:
+        check_tracker(tracker)
+        if tracker.removed:
+            raise TrackerAlreadyRemovedError(group_id, tracker.name, "add")
+        if tracker.completed:
+            raise TrackerAlreadyCompletedError(group_id, tracker.name, "add")
+        if tracker.group_id is not None and tracker.group_id != group_id:
+            raise GroupIdAlreadySetError(tracker.group_id, group_id)
+        if tracker.name in names or (
+                group is not None and tracker.name in group.live):
+            raise ConflictingNameError(group_id, tracker.name)
+        names.add(tracker.name)
+
+
+def place(registry, group_id, trackers, expire_at, now, dispatch):
+    """Put checked *trackers* into the group and announce each (1001).
+
+    A completed tracker of the same name is replaced (and marked removed).
+    """
+    group = registry.setdefault(group_id)
+    for tracker in trackers:
+        previous = group.find(tracker.name)
+        if previous is not None:
+            previous._set_removed()
+        tracker._place(group_id, expire_at)
+        group.put(tracker)
+        dispatch(make_event(EVENT_TRACKER_ADDED, tracker.snapshot(), now))
+    dispatch.scored(registry, trackers, now)  # on their boards, from 0
+
+
+def find(registry, group_id, name, include_completed, now):
+    """The group's trackers named *name* (None: all), not expired at *now*.
+    """
+    group = group_of(registry, group_id)
+    if group is None:
+        return []
+    if name is None:
+        found = list(group.live.values())
+        if include_completed:
+            found.extend(group.done.values())
+    else:
+        names = [name] if isinstance(name, str) else name
+        pools = (group.live, group.done) if include_completed else (
+            group.live,)
+        found = []
+        for n in names:
+            for pool in pools:
+                if n in pool:
+                    found.append(pool[n])
+                    break
+    return [t for t in found if not t.is_expired(now)]
+
+
+def replace(registry, group_id, tracker):
+    """Store *tracker* in place of the one of its name; True if changed."""
+    check_tracker(tracker)
+    group = group_of(registry, group_id)
+    existing = group.find(tracker.name) if group is not None else None
+    if existing is None:
+        raise TrackerLookupError(group_id, tracker.name)
+    if existing is tracker:
+        return False
+    if tracker.removed:
+        raise TrackerAlreadyRemovedError(group_id, tracker.name, "store")
+    if tracker.group_id is not None and tracker.group_id != group_id:
+        raise GroupIdAlreadySetError(tracker.group_id, group_id)
+    tracker._place(group_id, existing.expire_at)
+    existing._set_removed()
+    group.put(tracker)
+    return True
+
+
+def remove(registry, group_id, name):
+    """Take the named trackers (None: all of the group) out; return them."""
+    group = group_of(registry, group_id)
+    if group is None:
+        return []
+    if name is None:
+        names = list(group.live) + list(group.done)
+    else:
+        names = [name] if isinstance(name, str) else list(name)
+    removed = []
+    for n in names:
+        tracker = group.discard(n)
+        if tracker is not None:
+            tracker._set_removed()
+            removed.append(tracker)
+    registry.prune(group_id)
+    return removed
+
+
+def remove_expired(registry, now):
+    """Remove every tracker of every group expired at *now*; return them."""
+    if registry is None:
+        return []
+    removed = []
+    for group_id, group in list(registry.groups.items()):
+        for tracker in list(group.live.values()) + list(
+                group.done.values()):
+            if tracker.is_expired(now):
+                group.discard(tracker.name)
+                tracker._set_removed()
+                removed.append(tracker)
+        registry.prune(group_id)
+    return removed
+
+
+def reset(registry, group_id, name, policy, now, options, dispatch):
+    """Reset the named tracker and dispatch its events; False if there is
+    no such tracker (or it expired)."""
+    check_name(name)
+    group = group_of(registry, group_id)
+    tracker = group.find(name) if group is not None else None
+    if tracker is None or tracker.is_expired(now):
+        return False
+    dispatch.events(tracker.reset(policy, now, **options))
+    return True
+
+
+def flush(registry):
+    """Remove every tracker of every group; False if there was nothing."""
+    if registry is None:
+        return False
+    for group in registry.groups.values():
+        for tracker in list(group.live.values()) + list(
+                group.done.values()):
+            tracker._set_removed()
+    registry.clear()
+    return True
+
+
+def redefine(registry, group_id, tracker, policy, now, dispatch):
+    """Put *tracker* in place of the group's tracker of its name as the
+    next version of its definition, by *policy* (see POLICIES)."""
+    if policy not in POLICIES:
+        raise ValueError("policy must be one of %s, got %r"
+                         % (", ".join(map(repr, POLICIES)), policy))
+    check_tracker(tracker)
+    group = group_of(registry, group_id)
+    old = group.find(tracker.name) if group is not None else None
+    if old is None:
+        raise TrackerLookupError(group_id, tracker.name)
+    if tracker.group_id is not None and tracker.group_id != group_id:
+        raise GroupIdAlreadySetError(tracker.group_id, group_id)
+    if policy == "keep":
+        tracker.take_over(old)   # checks before it changes anything
+    else:
+        tracker.succeed(old)
+    replace(registry, group_id, tracker)
+    dispatch.scored(registry, [tracker], now)
+
+
+def by_hand(registry, group_id, name, kind, grantor, reason, now,
+            dispatch):
+    """Grant (*kind* ``granted``) the current stage of the live tracker
+    *name*, or revoke (``revoked``) the last completed stage of the
+    tracker *name*; record it with *grantor* and *reason*.  Returns the
+    tracker.  Every check runs before the first write."""
+    check_name(name)
+    for label, value in (("grantor", grantor), ("reason", reason)):
+        if not isinstance(value, str) or not value:
+            raise TypeError("%s must be a non-empty str, got %r"
+                            % (label, value))
+        check_text(label, value)
+    granting = kind == "granted"
+    group = group_of(registry, group_id)
+    tracker = None if group is None else (
+        group.live.get(name) if granting else group.find(name))
+    if tracker is None or tracker.is_expired(now):
+        if granting and group is not None and name in group.done:
+            raise TrackerAlreadyCompletedError(group_id, name, "grant")
+        raise TrackerLookupError(group_id, name)
+    was_completed = tracker.completed
+    if granting:
+        stage, events = tracker.current_stage, tracker.grant(now)
+    else:
+        stage, events = tracker.revoke(now), ()   # raises before writing
+    if tracker.completed != was_completed:
+        group.put(tracker)  # to the completed ones, or back
+    dispatch.record(group_id, name, kind, stage, tracker.progress, now,
+                    grantor=grantor, reason=reason)
+    dispatch.events(events, grantor=grantor)
+    dispatch.scored(registry, [tracker], now)
+    return tracker
+
+
+def tick(registry, now, dispatch):
+    """Let every live tracker that time alone can change (one with a
+    ``tick`` method) see *now*; return those it changed."""
+    ticked = []
+    if registry is None:
+        return ticked
+    for group in list(registry.groups.values()):
+        for tracker in list(group.live.values()):
+            tick = getattr(tracker, "tick", None)
+            if tick is None:
+                continue
+            changed, events = tick(now)
+            if changed:
+                ticked.append(tracker)
+                if tracker.completed:
+                    group.put(tracker)
+            if events:
+                dispatch.events(events)
+    if ticked:
+        dispatch.scored(registry, ticked, now)
+    return ticked

@@ -1,0 +1,205 @@
+"""The durable record of outcomes: what happened to which goal, and when.
+
+Every stage completion, completion, reset, limit reached, expiry, grant and
+revoke is kept as an ``Outcome`` in a ``GoalHistory``, in the transaction
+that caused it (so an abort leaves no record, and a retry records once).
+Records outlive what they are about: a tracker reset, removed or replaced,
+a group flushed, all keep their records.
+
+The design rule is the one of the storage's tracks: no object that every
+writer rewrites.  Records are spread over ``SHARDS`` shards by a stable
+hash of the group id; each shard has two BTrees:
+
+- ``by_group``: ``(group_id, -time, -seq, salt) -> record``, so one group's
+  records, newest first, are one range of one tree (a few buckets for the
+  last hundred, whatever the size of the history);
+- ``by_time``: a set of ``(-time, -seq, salt, group_id)``, newest first,
+  for questions that name no group; the shards are merged on reading.
+
+``seq`` counts up in this process and ``salt`` is drawn once per process,
+so keys never collide across processes and a group's records made at one
+second read back in the order they were made.  Writers of different groups
+meet in a shard only by chance, and then in different keys of a bucket,
+which BTrees merge by themselves (only a bucket split in both at once is a
+ConflictError, retried like any other).  Times are seconds since the epoch,
+UTC.
+"""
+
+import heapq
+import itertools
+import os
+import zlib
+from collections import namedtuple
+from datetime import datetime
+from datetime import timezone
+
+from BTrees.OOBTree import OOBTree
+from BTrees.OOBTree import OOTreeSet
+from persistent import Persistent
+from zope.interface import implementer
+
+from cybertools_tracking.goals.checks import check_group_id
+from cybertools_tracking.goals.checks import check_text
+from cybertools_tracking.goals.checks import check_time
+from cybertools_tracking.goals.interfaces import IGoalHistory
+
+__all__ = ["Outcome", "GoalHistory", "KINDS", "SHARDS", "history_of"]
+
+#: The kinds of record, in the order of their codes (stored as ints).
+KINDS = ("stage_completed", "completed", "reset", "limited", "expired",
+         "granted", "revoked")
+_CODES = {kind: code for code, kind in enumerate(KINDS)}
+
+#: Shards of a new history (a history keeps the number it was made with).
+SHARDS = 32
+
+_TOP = float("inf")
+_SALT = int.from_bytes(os.urandom(6), "big")
+_sequence = itertools.count(1)
+
+
+class Outcome(namedtuple("Outcome", "group_id tracker kind stage progress "
+                                    "time track_id grantor reason")):
+    """One record of the history (see ``IGoalHistory``).
+
+    ``time`` is seconds since the epoch (UTC) and ``when`` the same as an
+    aware ``datetime``; ``track_id`` is the id of the track that caused it
+    (or None); ``grantor`` and ``reason`` are given for grants and revokes.
+    """
+
+    __slots__ = ()
+
+    @property
+    def when(self):
+        return datetime.fromtimestamp(self.time, timezone.utc)
+
+
+def _shard_of(group_id, count):
+    return zlib.crc32(group_id.encode("utf-8")) % count
+
+
+class HistoryShard(Persistent):
+    """The records of the groups that hash to one shard."""
+
+    def __init__(self):
+        self.by_group = OOBTree()
+        self.by_time = OOTreeSet()
+
+
+@implementer(IGoalHistory)
+class GoalHistory(Persistent):
+    """Outcome records, sharded by group; see ``IGoalHistory``."""
+
+    def __init__(self, shards=SHARDS):
+        if isinstance(shards, bool) or not isinstance(shards, int) \
+                or shards < 1:
+            raise ValueError("shards must be a positive int, got %r"
+                             % (shards,))
+        self.shards = tuple(HistoryShard() for _ in range(shards))
+
+    def __repr__(self):
+        return "<GoalHistory (%d shards)>" % len(self.shards)
+
+    def record(self, group_id, tracker, kind, stage=None, progress=None,
+               time=None, track_id=None, grantor=None, reason=None):
+        check_group_id(group_id)
+        if kind not in _CODES:
+            raise ValueError("kind must be one of %s, got %r"
+                             % (", ".join(KINDS), kind))
+        if not isinstance(tracker, str):
+            raise TypeError("tracker must be a str, got %r" % (tracker,))
+        check_time("time", time, finite=True)
+        for name, value in (("grantor", grantor), ("reason", reason)):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise TypeError("%s must be a str or None, got %r"
+                                    % (name, value))
+                check_text(name, value)
+        when = float(time)
+        seq = -next(_sequence)
+        shard = self.shards[_shard_of(group_id, len(self.shards))]
+        shard.by_group[(group_id, -when, seq, _SALT)] = (
+            _CODES[kind], tracker, stage, progress, track_id, grantor,
+            reason)
+        shard.by_time.add((-when, seq, _SALT, group_id))
+        return Outcome(group_id, tracker, kind, stage, progress, when,
+                       track_id, grantor, reason)
+
+    def query(self, group_id=None, tracker=None, kind=None, time_from=None,
+              time_to=None, limit=None):
+        trackers = _as_set("tracker", tracker)
+        kinds = _as_set("kind", kind)
+        if kinds is not None:
+            unknown = kinds - set(_CODES)
+            if unknown:
+                raise ValueError("kind must be one of %s, got %r"
+                                 % (", ".join(KINDS), sorted(unknown)))
+            kinds = {_CODES[k] for k in kinds}
+        # Keys hold -time: the newest (time_to) end is the smallest key.
+        newest = -_TOP if time_to is None else -float(
+            check_time("time_to", time_to))
+        oldest = _TOP if time_from is None else -float(
+            check_time("time_from", time_from))
+        if limit is not None and (isinstance(limit, bool)
+                                  or not isinstance(limit, int)
+                                  or limit < 0):
+            raise ValueError("limit must be an int >= 0 or None, got %r"
+                             % (limit,))
+        if group_id is not None:
+            check_group_id(group_id)
+            shard = self.shards[_shard_of(group_id, len(self.shards))]
+            found = shard.by_group.items((group_id, newest),
+                                         (group_id, oldest, _TOP))
+        else:
+            found = self._merged(newest, oldest)
+        result = []
+        if limit == 0:
+            return result
+        for key, value in found:
+            code, name = value[0], value[1]
+            if kinds is not None and code not in kinds:
+                continue
+            if trackers is not None and name not in trackers:
+                continue
+            result.append(Outcome(key[0], name, KINDS[code], value[2],
+                                  value[3], -key[1], value[4], value[5],
+                                  value[6]))
+            if limit is not None and len(result) >= limit:
+                break
+        return result
+
+    def _merged(self, newest, oldest):
+        # Newest first over all shards: each shard's time set is ordered by
+        # (-time, ...), so a merge of the shards' ranges is too.
+        ranges = [shard.by_time.keys((newest,), (oldest, _TOP))
+                  for shard in self.shards]
+        count = len(self.shards)
+        for key in heapq.merge(*ranges):
+            group_id = key[3]
+            shard = self.shards[_shard_of(group_id, count)]
+            group_key = (group_id, key[0], key[1], key[2])
+            yield group_key, shard.by_group[group_key]
+
+
+def _as_set(name, value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, (list, tuple, set, frozenset)) and all(
+            isinstance(v, str) for v in value):
+        return set(value)
+    raise TypeError("%s must be a str, a list of str or None, got %r"
+                    % (name, value))
+
+
+def history_of(registry, create=False):
+    """The ``GoalHistory`` kept with *registry* (a ``GoalRegistry``).
+
+    None if there is none yet; with *create*, it is made (in the current
+    transaction) and kept in the registry's ``history`` attribute.
+    """
+    history = getattr(registry, "history", None)
+    if history is None and create:
+        history = registry.history = GoalHistory()
+    return history
