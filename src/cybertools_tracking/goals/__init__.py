@@ -65,3 +65,10 @@ __all__ = [
     "TrackerAlreadyRemovedError", "ConflictingNameError",
     "GroupIdAlreadySetError", "TrackerLookupError",
 ]
+
+# -- issue 12: time and composite goals (appended) ---------------------------
+from cybertools_tracking.goals.windows import WindowTracker  # noqa: E402
+
+__all__ += [
+    "WindowTracker",
+]

@@ -529,3 +529,42 @@ class TrackerLookupError(_MessageKeyError):
             "group %r has no tracker named %r" % (group_id, name))
         self.group_id = group_id
         self.name = name
+
+
+# -- time: rolling windows (issue 12) -----------------------------------------
+
+class IWindowTracker(ITracker):
+    """At least N matching items in the last D seconds (``windows.py``).
+
+    A counting tracker whose progress is the number of matching items in a
+    window of ``window`` seconds ending at the newest matching item's time
+    ``t``: the items in ``(t - window, t]``, times in seconds UTC as given
+    by ``now_ts`` (a storage gives the track's time stamp), never the wall
+    clock.  Progress can therefore fall as well as grow; it is recomputed
+    with every matching item and capped at the last target.  Targets are
+    counts (ints); reaching one completes the stage as for ``ITracker``.
+
+    Out-of-order items (the rule of gamification engines' "N in D days"
+    badges, stated exactly): an item older than the newest one seen
+    (``latest``) by less than ``window`` counts in the window ending at
+    ``latest``; an item ``window`` or more older is too late and adds
+    nothing.  So the result does not depend on the order in which the
+    items of one window arrive.
+
+    With ``loop_forever`` every lap needs the last target again, counted
+    from items after the previous lap (the items of a lap are used up).
+    Raises ``TypeError`` for targets that are not ints and ``ValueError``
+    for a window that is not a positive number of seconds (or timedelta).
+    """
+
+    window = Attribute("The window's length in seconds (int or float).")
+    times = Attribute(
+        "Tuple of the kept item times, ascending: the newest matching items "
+        "inside the window, at most the last target of them.")
+    latest = Attribute("The newest matching item time seen, or None.")
+
+    def count_at(now_ts=None):
+        """Kept items inside ``(now_ts - window, now_ts]`` (read only).
+
+        Shows how the window empties as time passes; no item is needed.
+        """
