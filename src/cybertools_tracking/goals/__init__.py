@@ -67,8 +67,9 @@ __all__ = [
 ]
 
 # -- issue 12: time and composite goals (appended) ---------------------------
+from cybertools_tracking.goals.limiters import SlidingWindowLimiter  # noqa: E402,E501
 from cybertools_tracking.goals.windows import WindowTracker  # noqa: E402
 
 __all__ += [
-    "WindowTracker",
+    "WindowTracker", "SlidingWindowLimiter",
 ]

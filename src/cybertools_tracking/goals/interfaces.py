@@ -568,3 +568,38 @@ class IWindowTracker(ITracker):
 
         Shows how the window empties as time passes; no item is needed.
         """
+
+
+# -- limiters: introspection and direct use (issue 12) -----------------------
+
+class ILimiterInfo(ILimiter):
+    """A limiter that answers questions without changing (``limiters.py``).
+
+    The questions the ``limits`` library answers for rate limits: how much
+    is left, when more will be allowed, would this item be allowed.  All
+    take ``now_ts`` (seconds UTC, default: the current time) and a
+    ``weight``: how many units an item uses (an int >= 1; default the
+    limiter's own ``weight``, which a tracker's items use).  A bad weight
+    raises ``TypeError`` or ``ValueError`` naming it.
+    """
+
+    weight = Attribute("Units each counted item uses (int, default 1).")
+    remaining = Attribute(
+        "``remaining_at()`` at the current time; for a CountLimiter the "
+        "stored allowance, as before.")
+
+    def peek(now_ts=None, weight=None):
+        """Would an item of *weight* be allowed at *now_ts*?  Changes nothing.
+        """
+
+    def hit(now_ts=None, weight=None):
+        """Use the limiter on its own: if ``peek`` allows, record the item
+        and return True; else return False and change nothing."""
+
+    def remaining_at(now_ts=None):
+        """Units that may still be used at *now_ts* (int >= 0), or None if
+        the limiter does not limit a number (a time window that is open)."""
+
+    def resets_at(now_ts=None):
+        """When the limiter will next allow more than at *now_ts* without a
+        ``reset`` (a timestamp), or None if only a reset will."""

@@ -1,6 +1,9 @@
 """Limiters: persistent restrictions on how often or when a tracker counts.
 
-See ``ILimiter`` for the protocol between a tracker and its limiters.
+See ``ILimiter`` for the protocol between a tracker and its limiters, and
+``ILimiterInfo`` for the questions a caller may ask one (``remaining``,
+``resets_at``, ``peek``) and for using one on its own (``hit``), as the
+``limits`` library offers them for rate limits.
 """
 
 import math
@@ -11,8 +14,9 @@ from persistent import Persistent
 from zope.interface import implementer
 
 from cybertools_tracking.goals.interfaces import ILimiter
+from cybertools_tracking.goals.interfaces import ILimiterInfo
 
-__all__ = ["CountLimiter", "TimeLimiter"]
+__all__ = ["CountLimiter", "TimeLimiter", "SlidingWindowLimiter"]
 
 
 def _now(now_ts):
@@ -51,33 +55,61 @@ def _seconds(name, value):
     return value
 
 
-@implementer(ILimiter)
-class CountLimiter(Persistent):
+def _weight(limiter, weight):
+    return limiter.weight if weight is None else _check_count("weight", weight)
+
+
+class _Hits:
+    """``hit``: ``peek``, then ``record`` if allowed (``ILimiterInfo``)."""
+
+    def hit(self, now_ts=None, weight=None):
+        now = _now(now_ts)
+        if not self.peek(now, weight):
+            return False
+        self.record(now, weight)
+        return True
+
+
+@implementer(ILimiterInfo)
+class CountLimiter(_Hits, Persistent):
     """Lets a tracker count *count* matching items, then limits it.
 
-    Only items that match the tracker's conditions use up the allowance.
-    The evaluation that uses the last of it limits the tracker at once,
-    unless it completed a stage or the tracker; an evaluation that completed
-    a stage with the allowance used up leaves the tracker to be limited
-    before its next item.
+    Only items that match the tracker's conditions use up the allowance,
+    *weight* (default 1) each.  The evaluation that uses the last of it
+    limits the tracker at once, unless it completed a stage or the tracker;
+    an evaluation that completed a stage with the allowance used up leaves
+    the tracker to be limited before its next item.
     """
 
     # Class-level defaults: pickles of older versions still load.
     count = 1
     remaining = 1
+    weight = 1
 
-    def __init__(self, count):
+    def __init__(self, count, weight=1):
         self.count = self.remaining = _check_count("count", count)
+        if weight != 1:
+            self.weight = _check_count("weight", weight)
 
     def __repr__(self):
-        return "<CountLimiter (count=%s remaining=%s)>" % (
-            self.count, self.remaining)
+        return "<CountLimiter (count=%s remaining=%s%s)>" % (
+            self.count, self.remaining,
+            "" if self.weight == 1 else " weight=%s" % self.weight)
 
     def allows(self, now_ts=None):
-        return self.remaining > 0
+        return self.remaining >= self.weight
 
-    def record(self, now_ts=None):
-        self.remaining -= 1
+    def record(self, now_ts=None, weight=None):
+        self.remaining -= _weight(self, weight)
+
+    def peek(self, now_ts=None, weight=None):
+        return self.remaining >= _weight(self, weight)
+
+    def remaining_at(self, now_ts=None):
+        return max(self.remaining, 0)
+
+    def resets_at(self, now_ts=None):
+        return None  # only reset() gives the allowance back
 
     def reset(self, now_ts=None, reset_count=None, **options):
         """Allow *count* items again; *reset_count* replaces *count*."""
@@ -86,8 +118,8 @@ class CountLimiter(Persistent):
         self.remaining = self.count
 
 
-@implementer(ILimiter)
-class TimeLimiter(Persistent):
+@implementer(ILimiterInfo)
+class TimeLimiter(_Hits, Persistent):
     """Lets a tracker count inside a time window, both ends included.
 
     The window is ``start_ts`` (default: now) to ``end_ts``, or ``start_ts``
@@ -98,6 +130,7 @@ class TimeLimiter(Persistent):
 
     start = 0
     end = 0
+    weight = 1  # items are not counted; the attribute is ILimiterInfo's
 
     def __init__(self, start_ts=None, end_ts=None, interval=None, now_ts=None):
         start_ts = _check_ts("start_ts", start_ts)
@@ -128,8 +161,25 @@ class TimeLimiter(Persistent):
     def allows(self, now_ts=None):
         return self.start <= _now(now_ts) <= self.end
 
-    def record(self, now_ts=None):
+    def record(self, now_ts=None, weight=None):
         pass
+
+    def peek(self, now_ts=None, weight=None):
+        if weight is not None:
+            _check_count("weight", weight)
+        return self.allows(now_ts)
+
+    def remaining_at(self, now_ts=None):
+        """None (no limit on the number) inside the window, else 0."""
+        return None if self.allows(now_ts) else 0
+
+    @property
+    def remaining(self):
+        return self.remaining_at()
+
+    def resets_at(self, now_ts=None):
+        """The start of a window that has not opened yet, else None."""
+        return self.start if _now(now_ts) < self.start else None
 
     def reset(self, now_ts=None, reset_seconds=None, **options):
         """Open a new window at *now_ts* lasting *reset_seconds*.
@@ -140,3 +190,77 @@ class TimeLimiter(Persistent):
                   else _seconds("reset_seconds", reset_seconds))
         self.start = _now(now_ts)
         self.end = self.start + length
+
+
+@implementer(ILimiterInfo)
+class SlidingWindowLimiter(_Hits, Persistent):
+    """At most *count* units of weight in any *window* (seconds or a
+    ``timedelta``): a sliding log, as the ``limits`` library's moving window.
+
+    Each counted item uses *weight* units (default 1).  An item at ``t`` is
+    allowed if the weights recorded in ``(t - window, t]``, plus its own,
+    stay within *count*; a tracker limited by it becomes active again with
+    the first item after enough of those have left the window.  The state
+    is the tuple of ``(time, weight)`` pairs inside the window of the newest
+    time recorded: at most *count* pairs, rewritten with each record.
+    """
+
+    count = 1
+    window = 1
+    weight = 1
+    hits = ()
+
+    def __init__(self, count, window, weight=1):
+        self.count = _check_count("count", count)
+        self.window = _seconds("window", window)
+        weight = _check_count("weight", weight)
+        if weight > count:
+            raise ValueError("weight must be at most count (%r), got %r"
+                             % (count, weight))
+        if weight != 1:
+            self.weight = weight
+
+    def __repr__(self):
+        return "<SlidingWindowLimiter (count=%s window=%s hits=%d%s)>" % (
+            self.count, self.window, len(self.hits),
+            "" if self.weight == 1 else " weight=%s" % self.weight)
+
+    def _used(self, now):
+        start = now - self.window
+        return sum(w for t, w in self.hits if start < t <= now)
+
+    def allows(self, now_ts=None):
+        return self.peek(now_ts)
+
+    def peek(self, now_ts=None, weight=None):
+        return self._used(_now(now_ts)) + _weight(self, weight) <= self.count
+
+    def record(self, now_ts=None, weight=None):
+        now = _now(now_ts)
+        hits = self.hits + ((now, _weight(self, weight)),)
+        newest = max(t for t, w in hits)
+        self.hits = tuple(sorted(h for h in hits if h[0] > newest - self.window))
+
+    def remaining_at(self, now_ts=None):
+        return max(self.count - self._used(_now(now_ts)), 0)
+
+    @property
+    def remaining(self):
+        return self.remaining_at()
+
+    def resets_at(self, now_ts=None):
+        """When the oldest weight inside the window leaves it, or None."""
+        now = _now(now_ts)
+        start = now - self.window
+        inside = [t for t, w in self.hits if start < t <= now]
+        return min(inside) + self.window if inside else None
+
+    def reset(self, now_ts=None, reset_count=None, reset_seconds=None,
+              **options):
+        """Forget the recorded items; *reset_count* and *reset_seconds*
+        replace *count* and *window*."""
+        count = (self.count if reset_count is None
+                 else _check_count("reset_count", reset_count))
+        window = (self.window if reset_seconds is None
+                  else _seconds("reset_seconds", reset_seconds))
+        self.count, self.window, self.hits = count, window, ()
