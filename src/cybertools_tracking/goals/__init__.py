@@ -68,8 +68,16 @@ __all__ = [
 
 # -- issue 12: time and composite goals (appended) ---------------------------
 from cybertools_tracking.goals.limiters import SlidingWindowLimiter  # noqa: E402,E501
+from cybertools_tracking.goals.periods import Calendar  # noqa: E402
+from cybertools_tracking.goals.periods import PeriodAccumulationTracker  # noqa: E402,E501
+from cybertools_tracking.goals.periods import PeriodTracker  # noqa: E402
 from cybertools_tracking.goals.windows import WindowTracker  # noqa: E402
+from cybertools_tracking.goals.events import EVENT_PERIOD_CLOSED  # noqa: E402
+from cybertools_tracking.goals.events import EVENT_TRACKER_EXPIRED  # noqa: E402,E501
+from cybertools_tracking.goals.events import EVENT_TRACKER_FAILED  # noqa: E402
 
 __all__ += [
-    "WindowTracker", "SlidingWindowLimiter",
+    "WindowTracker", "SlidingWindowLimiter", "Calendar", "PeriodTracker",
+    "PeriodAccumulationTracker", "EVENT_PERIOD_CLOSED",
+    "EVENT_TRACKER_FAILED", "EVENT_TRACKER_EXPIRED",
 ]

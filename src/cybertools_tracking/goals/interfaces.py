@@ -603,3 +603,97 @@ class ILimiterInfo(ILimiter):
     def resets_at(now_ts=None):
         """When the limiter will next allow more than at *now_ts* without a
         ``reset`` (a timestamp), or None if only a reset will."""
+
+
+# -- time: events of time-driven goals (issue 12) ----------------------------
+
+class IPeriodClosedEvent(IGoalEvent):
+    """A calendar period of a period tracker closed (code 1011).
+
+    Sent when an item of a later period arrives or ``tick`` passes the
+    period's end.  ``tracker`` shows the tracker as the period closed (its
+    progress is the period's); ``period`` is the ``ClosedPeriod`` record
+    kept in the tracker's history.
+    """
+
+    period = Attribute("The ClosedPeriod (key, start, end, progress, "
+                       "target, met_at).")
+
+
+class ITrackerFailedEvent(IGoalEvent):
+    """A tracker's deadline passed before it completed (code 1012).
+
+    Sent by ``tick``; the tracker is then taken out of its group (state
+    'removed'), like an expired one.
+    """
+
+
+class ITrackerExpiredEvent(IGoalEvent):
+    """``tick`` removed a tracker whose expiry time had come (code 1013)."""
+
+
+# -- time: calendar periods and streaks (issue 12) ---------------------------
+
+class ICalendar(Interface):
+    """Daily, weekly (ISO 8601) or monthly periods in an IANA time zone.
+
+    An immutable value (``periods.Calendar``), stored inside trackers.
+    Raises ``ValueError`` for an unknown period or time zone name.
+    """
+
+    period = Attribute("'daily', 'weekly' or 'monthly'.")
+    tz = Attribute("The IANA time zone name, e.g. 'Europe/Berlin'.")
+
+    def period_of(ts):
+        """The ``Period(key, start, end)`` holding *ts* (seconds UTC).
+
+        ``start <= ts < end``, both in seconds UTC: the first instants of
+        the period's first local day and of the next period's.  Keys:
+        ``'2026-03-29'``, ``'2026-W13'`` (ISO year and week), ``'2026-03'``.
+        Raises ``ValueError`` for a time no calendar can show.
+        """
+
+    def following(period):
+        """The period that starts where *period* ends."""
+
+
+class IPeriodTracker(ITracker):
+    """A goal per calendar period, with history and streaks (``periods.py``).
+
+    Progress and targets are those of the *open* period; an item or a
+    ``tick`` at or after its end closes it (a ``ClosedPeriod`` in the
+    history, event 1011) and opens the period of that time with progress 0
+    (and, with the ``LIMITER`` reset policy, its limiters reset: "three a
+    day" with a ``CountLimiter(3)``).  Items earlier than the open period
+    count for nothing.  Reaching the last target meets the period's goal:
+    event 1002, the streak grows (see ``streaks.py``), and the tracker counts
+    nothing more until the next period.  The tracker never completes, unless
+    ``streak_target`` periods in a row are met (event 1003).
+    ``loop_forever`` is refused (``ValueError``): periods repeat anyway.
+    """
+
+    calendar = Attribute("The ICalendar of the tracker.")
+    period = Attribute("The open Period, or None before the first item.")
+    met = Attribute("True if the open period's goal is met.")
+    streak_target = Attribute(
+        "Met periods in a row that complete the tracker, or None.")
+    longest_streak = Attribute("The most met periods in a row so far.")
+
+    def streak_at(now_ts=None):
+        """Met periods in a row up to the period holding *now_ts*.
+
+        Counts the open period if it is met, and is still alive if only the
+        period before it was: a period breaks the streak once it is over.
+        """
+
+    def closed_periods(limit=None):
+        """The ClosedPeriods kept, newest first (at most *limit*).
+
+        Empty when the tracker was made with ``keep_history=False``.
+        """
+
+    def tick(now_ts=None):
+        """Close the open period if *now_ts* is at or after its end.
+
+        Returns ``(changed, events)`` like ``track``; no item is needed.
+        """
