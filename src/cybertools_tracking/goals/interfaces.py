@@ -697,3 +697,52 @@ class IPeriodTracker(ITracker):
 
         Returns ``(changed, events)`` like ``track``; no item is needed.
         """
+
+
+# -- goals built from goals (issue 12) ---------------------------------------
+
+class ICompositeTracker(ITracker):
+    """Progress taken from other trackers (``composite.py``).
+
+    ``measure='completed'``: progress is how many components completed;
+    targets are counts up to the number of components (``all_of``,
+    ``any_of``, ``n_of``).  ``measure='progress'``: progress is the sum of
+    the live components' progress (``rollup``: a team's points, a course's
+    minutes); components may be trackers of other groups, and composites
+    themselves (a roll-up over a group of groups).  A composite re-reads
+    its components when its own group is tracked and on ``tick``; it takes
+    no conditions, limiters or reset policy (its progress is measured).
+    Raises ``TypeError`` for components that are not trackers and
+    ``ValueError`` for a count target beyond the number of components.
+    """
+
+    components = Attribute("Tuple of the component trackers.")
+    measure = Attribute("'completed' or 'progress'.")
+
+    def add_components(*trackers):
+        """Add components (a new member's goal); checked like the first."""
+
+    def tick(now_ts=None):
+        """Re-read the components; ``(changed, events)`` like ``track``."""
+
+
+class ISequenceTracker(ITracker):
+    """Steps met in order, "A then B" (``composite.py``).
+
+    ``steps`` are conditions (a list of conditions is their ``All``), at
+    least two.  An item that passes the tracker's own ``conditions`` and
+    meets the next step moves its sequence on; one that meets the first
+    step instead starts it again; others change nothing.  With ``max_gap``
+    (seconds or a timedelta) a step more than that after the previous one
+    does not continue the sequence.  ``per`` (a dotted key, e.g.
+    ``'runId'``) keeps one sequence per value found there; items without
+    it do not count.  Each completed sequence adds 1 to progress; targets
+    are counts of sequences.  Times are the items' ``now_ts``.
+    """
+
+    steps = Attribute("Tuple of the step conditions.")
+    max_gap = Attribute("Seconds allowed between steps, or None.")
+    per = Attribute("The dotted key sequences are kept apart by, or None.")
+    partials = Attribute(
+        "A copy of the open sequences: {value of per (None without per): "
+        "(index of the next step, time of the last step met)}.")
