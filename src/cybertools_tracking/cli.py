@@ -250,6 +250,17 @@ def _parser():
     stats = command('stats', _stats, 'count tracks, tasks, users and runs')
     stats.add_argument('--format', choices=('table', 'json'),
                        default='table')
+
+    goals = command('goals', _goals_tick, 'goals tick: do what time alone '
+                    'does to goals (close calendar periods that ended, fail '
+                    'goals whose deadline passed, remove expired ones, '
+                    'bring roll-ups up to date), with the events')
+    goals.add_argument('action', choices=('tick',))
+    goals.add_argument('--at', dest='now', metavar='TIME', type=_time_from,
+                       help='the moment to tick at: seconds since the epoch '
+                            'or local YYYY-MM-DD[THH:MM[:SS]] (default now)')
+    goals.add_argument('--group', action='append', metavar='GROUP',
+                       help='only this group; repeat for several')
     return parser
 
 
@@ -1062,3 +1073,19 @@ def _stats(args):
             _table(('  taskId', 'tracks'),
                    [('  ' + task, str(n)) for task, n in perTask.items()])
     return EXIT_OK
+
+
+def _goals_tick(args):
+    now = time.time() if args.now is None else args.now
+    with _connection(args, write=True) as (manager, connection):
+        storage = _existing_storage(connection, args)
+        result = retry_transaction(
+            lambda: storage.goals.tick(now_ts=now, group_ids=args.group),
+            manager)
+        for kind in ('closed', 'failed', 'expired'):
+            for tracker in getattr(result, kind):
+                print('%s\t%s\t%s' % (kind, tracker.group_id, tracker.name))
+        print('ticked at %s: %d closed, %d failed, %d expired, %d changed'
+              % (_time(now), len(result.closed), len(result.failed),
+                 len(result.expired), len(result.changed)))
+        return EXIT_OK

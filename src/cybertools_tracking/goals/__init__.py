@@ -67,7 +67,9 @@ __all__ = [
 ]
 
 # -- issue 12: time and composite goals (appended) ---------------------------
+from cybertools_tracking.goals.limiters import DeadlineLimiter  # noqa: E402
 from cybertools_tracking.goals.limiters import SlidingWindowLimiter  # noqa: E402,E501
+from cybertools_tracking.goals.ticks import TickResult  # noqa: E402
 from cybertools_tracking.goals.periods import Calendar  # noqa: E402
 from cybertools_tracking.goals.periods import PeriodAccumulationTracker  # noqa: E402,E501
 from cybertools_tracking.goals.periods import PeriodTracker  # noqa: E402
@@ -87,5 +89,5 @@ __all__ += [
     "PeriodAccumulationTracker", "EVENT_PERIOD_CLOSED",
     "EVENT_TRACKER_FAILED", "EVENT_TRACKER_EXPIRED",
     "CompositeTracker", "SequenceTracker", "all_of", "any_of", "n_of",
-    "rollup",
+    "rollup", "DeadlineLimiter", "TickResult",
 ]

@@ -531,6 +531,41 @@ class TrackerLookupError(_MessageKeyError):
         self.name = name
 
 
+# -- time: evaluation without an item (issue 12) -----------------------------
+
+class ITimeDriven(Interface):
+    """A tracker that can change because time passed, without an item.
+
+    ``tick`` (``goals/ticks.py``, ``ITickingManager.tick``) calls it.
+    """
+
+    def tick(now_ts=None):
+        """Bring the tracker up to *now_ts* (seconds UTC; default now).
+
+        Returns ``(changed, events)`` like ``ITracker.track``.  Does nothing
+        (``(False, ())``) for a completed or removed tracker.
+        """
+
+
+class ITickingManager(Interface):
+    """A manager that evaluates time-driven goals on request."""
+
+    def tick(now_ts=None, group_ids=None):
+        """Do what time alone does to goals, at *now_ts* (default now).
+
+        In this order, for every group (or the groups in *group_ids*):
+        trackers whose expiry time has come are removed (event 1013);
+        live trackers with a ``DeadlineLimiter`` whose deadline passed are
+        failed and removed (event 1012); every live ``ITimeDriven``
+        tracker is ticked (period trackers close their periods, event
+        1011); then composites are ticked until none changes, so roll-ups
+        over roll-ups settle in one call.  Events go to the listeners as
+        for ``track``, inside the caller's transaction (after-commit
+        listeners after it commits).  Returns a ``TickResult(closed,
+        failed, expired, changed)`` of lists of trackers.
+        """
+
+
 # -- time: rolling windows (issue 12) -----------------------------------------
 
 class IWindowTracker(ITracker):
@@ -657,7 +692,7 @@ class ICalendar(Interface):
         """The period that starts where *period* ends."""
 
 
-class IPeriodTracker(ITracker):
+class IPeriodTracker(ITracker, ITimeDriven):
     """A goal per calendar period, with history and streaks (``periods.py``).
 
     Progress and targets are those of the *open* period; an item or a
@@ -701,7 +736,7 @@ class IPeriodTracker(ITracker):
 
 # -- goals built from goals (issue 12) ---------------------------------------
 
-class ICompositeTracker(ITracker):
+class ICompositeTracker(ITracker, ITimeDriven):
     """Progress taken from other trackers (``composite.py``).
 
     ``measure='completed'``: progress is how many components completed;
@@ -746,3 +781,16 @@ class ISequenceTracker(ITracker):
     partials = Attribute(
         "A copy of the open sequences: {value of per (None without per): "
         "(index of the next step, time of the last step met)}.")
+
+
+class IDeadlineLimiter(ILimiterInfo):
+    """A goal must be completed by a time (``limiters.DeadlineLimiter``).
+
+    Allows until ``deadline`` (seconds UTC, included), then refuses; the
+    manager's ``tick`` fails a tracker whose deadline passed.
+    """
+
+    deadline = Attribute("The deadline, seconds UTC.")
+
+    def passed(now_ts=None):
+        """True if *now_ts* is after the deadline."""

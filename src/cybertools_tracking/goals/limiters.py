@@ -13,10 +13,12 @@ from datetime import timedelta
 from persistent import Persistent
 from zope.interface import implementer
 
+from cybertools_tracking.goals.interfaces import IDeadlineLimiter
 from cybertools_tracking.goals.interfaces import ILimiter
 from cybertools_tracking.goals.interfaces import ILimiterInfo
 
-__all__ = ["CountLimiter", "TimeLimiter", "SlidingWindowLimiter"]
+__all__ = ["CountLimiter", "TimeLimiter", "SlidingWindowLimiter",
+           "DeadlineLimiter"]
 
 
 def _now(now_ts):
@@ -264,3 +266,56 @@ class SlidingWindowLimiter(_Hits, Persistent):
         window = (self.window if reset_seconds is None
                   else _seconds("reset_seconds", reset_seconds))
         self.count, self.window, self.hits = count, window, ()
+
+
+@implementer(IDeadlineLimiter)
+class DeadlineLimiter(_Hits, Persistent):
+    """The tracker must complete by *deadline_ts* (seconds UTC, included).
+
+    Until then it allows everything; after it, it refuses, so the tracker
+    is limited by its next item, and ``tick`` fails the tracker (event
+    1012) and takes it out of its group, whether or not an item came.
+    ``reset`` with *reset_seconds* moves the deadline to that long after
+    *now_ts*; a reset without it leaves the deadline where it is.
+    """
+
+    deadline = 0
+    weight = 1  # items are not counted; the attribute is ILimiterInfo's
+
+    def __init__(self, deadline_ts):
+        if deadline_ts is None:
+            raise TypeError("deadline_ts must be a timestamp, got None")
+        self.deadline = _check_ts("deadline_ts", deadline_ts)
+
+    def __repr__(self):
+        return "<DeadlineLimiter (deadline=%s)>" % (self.deadline,)
+
+    def allows(self, now_ts=None):
+        return _now(now_ts) <= self.deadline
+
+    def record(self, now_ts=None, weight=None):
+        pass
+
+    def peek(self, now_ts=None, weight=None):
+        if weight is not None:
+            _check_count("weight", weight)
+        return self.allows(now_ts)
+
+    def passed(self, now_ts=None):
+        return _now(now_ts) > self.deadline
+
+    def remaining_at(self, now_ts=None):
+        """None (no limit on the number) until the deadline, then 0."""
+        return None if self.allows(now_ts) else 0
+
+    @property
+    def remaining(self):
+        return self.remaining_at()
+
+    def resets_at(self, now_ts=None):
+        return None
+
+    def reset(self, now_ts=None, reset_seconds=None, **options):
+        if reset_seconds is not None:
+            self.deadline = _now(now_ts) + _seconds("reset_seconds",
+                                                    reset_seconds)

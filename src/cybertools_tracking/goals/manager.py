@@ -23,6 +23,7 @@ from cybertools_tracking.goals.events import EVENT_TRACKER_ADDED
 from cybertools_tracking.goals.events import make_event
 from cybertools_tracking.goals.interfaces import ConflictingNameError
 from cybertools_tracking.goals.interfaces import IGoalHome
+from cybertools_tracking.goals.interfaces import ITickingManager
 from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
 from cybertools_tracking.goals.interfaces import ITracker
 from cybertools_tracking.goals.interfaces import ITrackingManager
@@ -31,6 +32,7 @@ from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
 from cybertools_tracking.goals.interfaces import TrackerLookupError
 from cybertools_tracking.goals.listeners import Listeners
 from cybertools_tracking.goals.registry import GoalRegistry
+from cybertools_tracking.goals import ticks
 from cybertools_tracking.goals.trackers import COMPLETED
 from cybertools_tracking.goals.trackers import LIMITED
 from cybertools_tracking.goals.trackers import REMOVED
@@ -117,7 +119,7 @@ class _RegistryHome:
         return self.registry
 
 
-@implementer(ITrackingManager)
+@implementer(ITrackingManager, ITickingManager)
 class TrackingManager:
     """Keeps trackers per group in ZODB; see ``ITrackingManager``.
 
@@ -532,6 +534,12 @@ class TrackingManager:
             registry.prune(group_id)
         return (_new_tuple(TrackResult, (True, dirtied, completed, limited)),
                 bool(dirtied or expired))
+
+    def tick(self, now_ts=None, group_ids=None):
+        """See ``ITickingManager.tick`` (the work is in ``ticks.py``)."""
+        now = time.time() if now_ts is None else _check_time("now_ts", now_ts)
+        return self._run(ticks.run, self._registry(), now, self._dispatch,
+                         group_ids)
 
     def __repr__(self):
         return "<TrackingManager on %r>" % (
