@@ -133,11 +133,13 @@ def make_event(code, snapshot, timestamp=None, limiter=None):
 EVENT_PERIOD_CLOSED = 1011
 EVENT_TRACKER_FAILED = 1012
 EVENT_TRACKER_EXPIRED = 1013
-EVENT_ALL = EVENT_ALL + (
+#: Every code a listener may be added for: dictrack's (``EVENT_ALL``, kept
+#: as dictrack has it) and those added here.
+EVENT_CODES = EVENT_ALL + (
     EVENT_PERIOD_CLOSED, EVENT_TRACKER_FAILED, EVENT_TRACKER_EXPIRED)
 __all__ += ["EVENT_PERIOD_CLOSED", "EVENT_TRACKER_FAILED",
-            "EVENT_TRACKER_EXPIRED", "PeriodClosedEvent", "FailedEvent",
-            "ExpiredEvent"]
+            "EVENT_TRACKER_EXPIRED", "EVENT_CODES", "PeriodClosedEvent",
+            "FailedEvent", "ExpiredEvent"]
 
 
 @implementer(IPeriodClosedEvent)
