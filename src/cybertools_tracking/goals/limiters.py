@@ -8,6 +8,7 @@ See ``ILimiter`` for the protocol between a tracker and its limiters, and
 
 import math
 import time
+from bisect import bisect_right
 from datetime import timedelta
 
 from persistent import Persistent
@@ -202,15 +203,22 @@ class SlidingWindowLimiter(_Hits, Persistent):
     Each counted item uses *weight* units (default 1).  An item at ``t`` is
     allowed if the weights recorded in ``(t - window, t]``, plus its own,
     stay within *count*; a tracker limited by it becomes active again with
-    the first item after enough of those have left the window.  The state
-    is the tuple of ``(time, weight)`` pairs inside the window of the newest
-    time recorded: at most *count* pairs, rewritten with each record.
+    the first item after enough of those have left the window.
+
+    State: the times recorded inside the window of the newest one (at most
+    *count* of them; an item asked about at a time earlier than that is
+    judged on what is kept), ascending, and the running sums of their weights, so
+    that the weight inside any window is a difference of two sums found by
+    bisection: O(log n) to ask, O(n) to record (the record is rewritten).
     """
 
     count = 1
     window = 1
     weight = 1
-    hits = ()
+    times = ()
+    # sums[i]: the total weight recorded before times[i] (one more entry
+    # than times; they grow from any base, only differences count).
+    sums = (0,)
 
     def __init__(self, count, window, weight=1):
         self.count = _check_count("count", count)
@@ -224,12 +232,21 @@ class SlidingWindowLimiter(_Hits, Persistent):
 
     def __repr__(self):
         return "<SlidingWindowLimiter (count=%s window=%s hits=%d%s)>" % (
-            self.count, self.window, len(self.hits),
+            self.count, self.window, len(self.times),
             "" if self.weight == 1 else " weight=%s" % self.weight)
 
+    @property
+    def hits(self):
+        """The ``(time, weight)`` pairs kept, ascending."""
+        sums = self.sums
+        return tuple((t, sums[i + 1] - sums[i])
+                     for i, t in enumerate(self.times))
+
     def _used(self, now):
-        start = now - self.window
-        return sum(w for t, w in self.hits if start < t <= now)
+        times, sums = self.times, self.sums
+        hi = bisect_right(times, now)
+        lo = bisect_right(times, now - self.window, 0, hi)
+        return sums[hi] - sums[lo]
 
     def allows(self, now_ts=None):
         return self.peek(now_ts)
@@ -239,9 +256,20 @@ class SlidingWindowLimiter(_Hits, Persistent):
 
     def record(self, now_ts=None, weight=None):
         now = _now(now_ts)
-        hits = self.hits + ((now, _weight(self, weight)),)
-        newest = max(t for t, w in hits)
-        self.hits = tuple(sorted(h for h in hits if h[0] > newest - self.window))
+        weight = _weight(self, weight)
+        times, sums = self.times, self.sums
+        if not times or now >= times[-1]:
+            times = times + (now,)
+            sums = sums + (sums[-1] + weight,)
+        else:  # out of order: rebuild the sums
+            hits = sorted(self.hits + ((now, weight),))
+            times = tuple(t for t, w in hits)
+            running = [0]
+            for t, w in hits:
+                running.append(running[-1] + w)
+            sums = tuple(running)
+        keep = bisect_right(times, times[-1] - self.window)
+        self.times, self.sums = times[keep:], sums[keep:]
 
     def remaining_at(self, now_ts=None):
         return max(self.count - self._used(_now(now_ts)), 0)
@@ -253,9 +281,11 @@ class SlidingWindowLimiter(_Hits, Persistent):
     def resets_at(self, now_ts=None):
         """When the oldest weight inside the window leaves it, or None."""
         now = _now(now_ts)
-        start = now - self.window
-        inside = [t for t, w in self.hits if start < t <= now]
-        return min(inside) + self.window if inside else None
+        times = self.times
+        lo = bisect_right(times, now - self.window)
+        if lo < len(times) and times[lo] <= now:
+            return times[lo] + self.window
+        return None
 
     def reset(self, now_ts=None, reset_count=None, reset_seconds=None,
               **options):
@@ -265,7 +295,8 @@ class SlidingWindowLimiter(_Hits, Persistent):
                  else _check_count("reset_count", reset_count))
         window = (self.window if reset_seconds is None
                   else _seconds("reset_seconds", reset_seconds))
-        self.count, self.window, self.hits = count, window, ()
+        self.count, self.window = count, window
+        self.times, self.sums = (), (0,)
 
 
 @implementer(IDeadlineLimiter)

@@ -26,6 +26,7 @@ of kept times, which is the true count capped at the last target.
 
 import math
 import time
+from bisect import bisect_right
 
 from zope.interface import implementer
 
@@ -123,11 +124,19 @@ class WindowTracker(Tracker):
             return None  # too late: its window has passed
         if latest is None or now > latest:
             latest = now
-        cutoff = latest - self._window
-        times = sorted(tally.times + (now,))
-        times = [t for t in times[-self._targets[-1]:] if t > cutoff]
+        times = tally.times
+        if not times or now >= times[-1]:
+            times = times + (now,)
+        else:
+            times = tuple(sorted(times + (now,)))
+        # Keep the newest ``targets[-1]`` of those inside (latest - window,
+        # latest].
+        first = max(len(times) - self._targets[-1],
+                    bisect_right(times, latest - self._window))
+        if first:
+            times = times[first:]
         tally = self._changing()
-        tally.times = tuple(times)
+        tally.times = times
         tally.latest = latest
         return len(times)
 
