@@ -15,7 +15,6 @@ from persistent import Persistent
 from zope.interface import implementer
 
 from cybertools_tracking.goals.interfaces import IDeadlineLimiter
-from cybertools_tracking.goals.interfaces import ILimiter
 from cybertools_tracking.goals.interfaces import ILimiterInfo
 
 __all__ = ["CountLimiter", "TimeLimiter", "SlidingWindowLimiter",
