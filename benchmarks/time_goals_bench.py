@@ -27,7 +27,6 @@ shared machine.
 import argparse
 import datetime
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -41,6 +40,7 @@ import transaction  # noqa: E402
 import ZODB  # noqa: E402
 from ZODB.FileStorage import FileStorage  # noqa: E402
 
+from goals_bench import machine  # noqa: E402  (this directory)
 from cybertools_tracking.goals import (  # noqa: E402
     CountTracker, KeyValueEQ, PeriodTracker, SequenceTracker,
     SlidingWindowLimiter, TrackingManager, WindowTracker)
@@ -98,20 +98,6 @@ def run_side(side, stream, directory):
     manager.close()
     db.close()
     return elapsed / len(stream) * 1e6, check
-
-
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return "%s, %s cores, Python %s, %s" % (
-        cpu, os.cpu_count(), platform.python_version(), platform.system())
 
 
 def main(argv=None):

@@ -188,3 +188,25 @@ def test_window_matches_the_brute_force_model(items, target, seconds):
         previous = tracker.progress
     met = bool(expected) and expected[-1] == target
     assert tracker.completed == met
+
+
+def test_a_ghost_tracks_at_the_items_time():
+    # The item's time is kept in a volatile attribute; loading a ghost
+    # must not lose it.
+    db = ZODB.DB(None)
+    tm = transaction.TransactionManager()
+    conn = db.open(tm)
+    conn.root()["w"] = window(2, 100)
+    tm.commit()
+    tm2 = transaction.TransactionManager()
+    other = db.open(tm2)
+    tracker = other.root()["w"]
+    tracker._p_deactivate()
+    assert tracker._p_status == "ghost"
+    tracker.track(HIT, 50)
+    tracker.track(HIT, 60)
+    assert tracker.completed and tracker.times == (50, 60)
+    tm2.abort()
+    other.close()
+    conn.close()
+    db.close()

@@ -27,7 +27,6 @@ the order they come; one older than its sequence's last step is ignored
 for that sequence.
 """
 
-import math
 import time
 
 from zope.interface import implementer
@@ -45,6 +44,7 @@ from cybertools_tracking.goals.trackers import LIMITED
 from cybertools_tracking.goals.trackers import ResetPolicy
 from cybertools_tracking.goals.trackers import Tracker
 from cybertools_tracking.goals.trackers import TrackerProgress
+from cybertools_tracking.goals.windows import ItemTime
 from cybertools_tracking.goals.windows import check_count_targets
 from cybertools_tracking.goals.windows import with_progress_class
 
@@ -180,14 +180,13 @@ class SequenceProgress(TrackerProgress):
 
 
 @implementer(ISequenceTracker)
-class SequenceTracker(Tracker):
+class SequenceTracker(ItemTime, Tracker):
     """Steps met in order ("A then B"); see ``ISequenceTracker``."""
 
     _steps = ()
     _max_gap = None
     _per = None
     _step = None
-    _v_now = None
     _v_per = None
 
     def __init__(self, name, steps, target=1, conditions=(), max_gap=None,
@@ -222,12 +221,6 @@ class SequenceTracker(Tracker):
     per = property(lambda self: self._per)
     partials = property(lambda self: dict(self._tally.partials))
 
-    def track(self, data, now_ts=None):
-        # As in WindowTracker: _add needs the item's time.
-        self._tally
-        self._v_now = time.time() if now_ts is None else now_ts
-        return Tracker.track(self, data, self._v_now)
-
     def _partition(self, data):
         if self._per is None:
             return None
@@ -242,10 +235,7 @@ class SequenceTracker(Tracker):
         return value
 
     def _add(self, progress, data):
-        now = self._v_now
-        if not (isinstance(now, (int, float)) and math.isfinite(now)):
-            raise TypeError("now_ts must be a finite number of seconds, got %r"
-                            % (now,))
+        now = self._item_time()
         partition = self._partition(data)
         if partition is MISSING:
             return None  # no value to keep this item's sequence apart by

@@ -62,7 +62,8 @@ def _weight(limiter, weight):
 
 
 class _Hits:
-    """``hit``: ``peek``, then ``record`` if allowed (``ILimiterInfo``)."""
+    """``hit``: ``peek``, then ``record`` if allowed (``ILimiterInfo``);
+    ``remaining``: ``remaining_at`` now."""
 
     def hit(self, now_ts=None, weight=None):
         now = _now(now_ts)
@@ -70,6 +71,28 @@ class _Hits:
             return False
         self.record(now, weight)
         return True
+
+    @property
+    def remaining(self):
+        return self.remaining_at()
+
+
+class _Uncounted(_Hits):
+    """What limiters that restrict the time, not the number, share."""
+
+    weight = 1  # items are not counted; the attribute is ILimiterInfo's
+
+    def record(self, now_ts=None, weight=None):
+        pass
+
+    def peek(self, now_ts=None, weight=None):
+        if weight is not None:
+            _check_count("weight", weight)
+        return self.allows(now_ts)
+
+    def remaining_at(self, now_ts=None):
+        """None (no limit on the number) while allowed, else 0."""
+        return None if self.allows(now_ts) else 0
 
 
 @implementer(ILimiterInfo)
@@ -84,6 +107,7 @@ class CountLimiter(_Hits, Persistent):
     """
 
     # Class-level defaults: pickles of older versions still load.
+    # ``remaining`` is stored here (the allowance), not _Hits' property.
     count = 1
     remaining = 1
     weight = 1
@@ -121,7 +145,7 @@ class CountLimiter(_Hits, Persistent):
 
 
 @implementer(ILimiterInfo)
-class TimeLimiter(_Hits, Persistent):
+class TimeLimiter(_Uncounted, Persistent):
     """Lets a tracker count inside a time window, both ends included.
 
     The window is ``start_ts`` (default: now) to ``end_ts``, or ``start_ts``
@@ -132,7 +156,6 @@ class TimeLimiter(_Hits, Persistent):
 
     start = 0
     end = 0
-    weight = 1  # items are not counted; the attribute is ILimiterInfo's
 
     def __init__(self, start_ts=None, end_ts=None, interval=None, now_ts=None):
         start_ts = _check_ts("start_ts", start_ts)
@@ -162,22 +185,6 @@ class TimeLimiter(_Hits, Persistent):
 
     def allows(self, now_ts=None):
         return self.start <= _now(now_ts) <= self.end
-
-    def record(self, now_ts=None, weight=None):
-        pass
-
-    def peek(self, now_ts=None, weight=None):
-        if weight is not None:
-            _check_count("weight", weight)
-        return self.allows(now_ts)
-
-    def remaining_at(self, now_ts=None):
-        """None (no limit on the number) inside the window, else 0."""
-        return None if self.allows(now_ts) else 0
-
-    @property
-    def remaining(self):
-        return self.remaining_at()
 
     def resets_at(self, now_ts=None):
         """The start of a window that has not opened yet, else None."""
@@ -273,10 +280,6 @@ class SlidingWindowLimiter(_Hits, Persistent):
     def remaining_at(self, now_ts=None):
         return max(self.count - self._used(_now(now_ts)), 0)
 
-    @property
-    def remaining(self):
-        return self.remaining_at()
-
     def resets_at(self, now_ts=None):
         """When the oldest weight inside the window leaves it, or None."""
         now = _now(now_ts)
@@ -299,7 +302,7 @@ class SlidingWindowLimiter(_Hits, Persistent):
 
 
 @implementer(IDeadlineLimiter)
-class DeadlineLimiter(_Hits, Persistent):
+class DeadlineLimiter(_Uncounted, Persistent):
     """The tracker must complete by *deadline_ts* (seconds UTC, included).
 
     Until then it allows everything; after it, it refuses, so the tracker
@@ -310,7 +313,6 @@ class DeadlineLimiter(_Hits, Persistent):
     """
 
     deadline = 0
-    weight = 1  # items are not counted; the attribute is ILimiterInfo's
 
     def __init__(self, deadline_ts):
         if deadline_ts is None:
@@ -323,24 +325,8 @@ class DeadlineLimiter(_Hits, Persistent):
     def allows(self, now_ts=None):
         return _now(now_ts) <= self.deadline
 
-    def record(self, now_ts=None, weight=None):
-        pass
-
-    def peek(self, now_ts=None, weight=None):
-        if weight is not None:
-            _check_count("weight", weight)
-        return self.allows(now_ts)
-
     def passed(self, now_ts=None):
         return _now(now_ts) > self.deadline
-
-    def remaining_at(self, now_ts=None):
-        """None (no limit on the number) until the deadline, then 0."""
-        return None if self.allows(now_ts) else 0
-
-    @property
-    def remaining(self):
-        return self.remaining_at()
 
     def resets_at(self, now_ts=None):
         return None

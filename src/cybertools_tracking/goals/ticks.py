@@ -69,22 +69,14 @@ def run(registry, now, dispatch, group_ids=None):
         removed = False
         for tracker in list(group.live.values()) + list(group.done.values()):
             if tracker.is_expired(now):
-                group.discard(tracker.name)
-                tracker._set_removed()
+                _remove(group, tracker, EVENT_TRACKER_EXPIRED, now, dispatch,
+                        result.expired, result)
                 removed = True
-                result.expired.append(tracker)
-                result.changed.append(tracker)
-                dispatch(make_event(EVENT_TRACKER_EXPIRED,
-                                    tracker.snapshot(), now))
         for tracker in list(group.live.values()):
             if tracker.limiters and _deadline_passed(tracker, now):
-                group.discard(tracker.name)
-                tracker._set_removed()
+                _remove(group, tracker, EVENT_TRACKER_FAILED, now, dispatch,
+                        result.failed, result)
                 removed = True
-                result.failed.append(tracker)
-                result.changed.append(tracker)
-                dispatch(make_event(EVENT_TRACKER_FAILED,
-                                    tracker.snapshot(), now))
             elif ICompositeTracker.providedBy(tracker):
                 composites.append((group, tracker))
             elif ITimeDriven.providedBy(tracker):
@@ -104,6 +96,14 @@ def run(registry, now, dispatch, group_ids=None):
         if not moved:
             break
     return result, bool(result.changed)
+
+
+def _remove(group, tracker, code, now, dispatch, found, result):
+    group.discard(tracker.name)
+    tracker._set_removed()
+    found.append(tracker)
+    result.changed.append(tracker)
+    dispatch(make_event(code, tracker.snapshot(), now))
 
 
 def _tick(group, tracker, now, dispatch, result, seen):

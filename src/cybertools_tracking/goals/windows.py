@@ -36,7 +36,7 @@ from cybertools_tracking.goals.trackers import ResetPolicy
 from cybertools_tracking.goals.trackers import Tracker
 from cybertools_tracking.goals.trackers import TrackerProgress
 
-__all__ = ["WindowTracker", "WindowProgress"]
+__all__ = ["WindowTracker", "WindowProgress", "ItemTime"]
 
 
 class WindowProgress(TrackerProgress):
@@ -67,8 +67,30 @@ def check_count_targets(targets, kind):
                             "got %r" % (kind, target))
 
 
+class ItemTime:
+    """For a tracker whose ``_add`` needs the item's time (a mixin before
+    ``Tracker``).  ``Tracker.track`` asks ``_add`` what an item adds, without
+    its time; ``track`` leaves the time here, in a volatile attribute that
+    is never stored, and ``_item_time`` returns it, checked."""
+
+    _v_now = None
+
+    def track(self, data, now_ts=None):
+        # Read the tally first: loading a ghost clears volatile attributes.
+        self._tally
+        self._v_now = time.time() if now_ts is None else now_ts
+        return Tracker.track(self, data, self._v_now)
+
+    def _item_time(self):
+        now = self._v_now
+        if not (isinstance(now, (int, float)) and math.isfinite(now)):
+            raise TypeError("now_ts must be a finite number of seconds, "
+                            "got %r" % (now,))
+        return now
+
+
 @implementer(IWindowTracker)
-class WindowTracker(Tracker):
+class WindowTracker(ItemTime, Tracker):
     """At least *target* matching items within *window* (seconds or a
     ``timedelta``) of each other; see ``IWindowTracker`` and the module
     docstring for the rule on out-of-order items.
@@ -81,7 +103,6 @@ class WindowTracker(Tracker):
 
     _window = 1
     _step = None
-    _v_now = None  # the time of the item being evaluated (see track)
 
     def __init__(self, name, conditions, target, window, group_id=None,
                  limiters=None, reset_policy=ResetPolicy.DEFAULT,
@@ -105,19 +126,8 @@ class WindowTracker(Tracker):
         start = now - self._window
         return sum(1 for t in self._tally.times if start < t <= now)
 
-    def track(self, data, now_ts=None):
-        # ``Tracker.track`` asks ``_add`` what an item adds, without its
-        # time; the time is left here, volatile (never stored), for _add.
-        # Read the tally first: loading a ghost clears volatile attributes.
-        self._tally
-        self._v_now = time.time() if now_ts is None else now_ts
-        return Tracker.track(self, data, self._v_now)
-
     def _add(self, progress, data):
-        now = self._v_now
-        if not (isinstance(now, (int, float)) and math.isfinite(now)):
-            raise TypeError("now_ts must be a finite number of seconds, got %r"
-                            % (now,))
+        now = self._item_time()
         tally = self._tally
         latest = tally.latest
         if latest is not None and now <= latest - self._window:
