@@ -144,7 +144,7 @@ def test_progress_per_period_and_rollover():
     assert tracker.track(HIT, 30) == (False, ())  # met: nothing more counts
     changed, events = tracker.track(HIT, D + 5)
     assert [e.code for e in events] == [EVENT_PERIOD_CLOSED]
-    assert IPeriodClosedEvent.providedBy(events[0])
+    assert verifyObject(IPeriodClosedEvent, events[0])
     closed = events[0].period
     assert (closed.key, closed.progress, closed.met, closed.met_at) == (
         "1970-01-01", 2, True, 20)

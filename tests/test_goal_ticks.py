@@ -82,7 +82,7 @@ def test_tick_fails_a_passed_deadline_and_aborts_cleanly(setup):
     manager.tick(now_ts=101)
     tm.commit()
     assert [e.code for e in heard] == [EVENT_TRACKER_FAILED]
-    assert ITrackerFailedEvent.providedBy(heard[0])
+    assert verifyObject(ITrackerFailedEvent, heard[0])
 
 
 def test_a_completed_goal_does_not_fail(setup):
@@ -102,7 +102,7 @@ def test_tick_expires_with_an_event(setup):
     assert [t.name for t in result.expired] == ["t"]
     tm.commit()
     assert [e.code for e in heard] == [EVENT_TRACKER_EXPIRED]
-    assert ITrackerExpiredEvent.providedBy(heard[0])
+    assert verifyObject(ITrackerExpiredEvent, heard[0])
     assert manager.registry.get("u") is None  # the empty group is gone
 
 
