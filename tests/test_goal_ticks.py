@@ -164,3 +164,24 @@ def test_storage_goals_tick():
         tracker = tracks.goals.get_trackers("anna", now_ts=D + 10)[0]
         assert tracker.closed_periods()[0].progress == 1
     db.close()
+
+
+def test_a_bad_time_changes_nothing(setup):
+    manager, tm, heard = setup
+    manager.add_tracker("u", PeriodTracker("d", [], 1))
+    manager.track("u", {}, now_ts=0)
+    tm.commit()
+    for bad, error in ((1e20, ValueError), (float("nan"), ValueError),
+                       ("1970-01-02", TypeError)):
+        with pytest.raises(error, match="now_ts must be"):
+            manager.tick(now_ts=bad)
+    assert manager.get_trackers("u")[0].period.start == 0
+    assert not manager.connection._registered_objects
+
+
+def test_a_period_tracker_refuses_a_bad_time_before_writing():
+    tracker = PeriodTracker("d", [], 1)
+    tracker.track({}, 0)
+    with pytest.raises(ValueError, match="that a calendar can show"):
+        tracker.track({}, 1e20)
+    assert tracker.period.start == 0 and tracker.closed_periods() == []

@@ -256,6 +256,7 @@ class _PeriodGoal:
 
     def _roll(self, now):
         """Close the open period (if any) and open the one holding *now*."""
+        period = self._calendar.period_of(now)  # may raise: before writing
         tally = self._changing()
         events = ()
         if tally.period_start is not None:
@@ -265,8 +266,7 @@ class _PeriodGoal:
             if self._history is not None:
                 self._history[closed.key] = closed
             events = (PeriodClosedEvent(self.snapshot(), closed, now),)
-        tally.period_key, tally.period_start, tally.period_end = (
-            self._calendar.period_of(now))
+        tally.period_key, tally.period_start, tally.period_end = period
         tally.progress = 0
         tally.stage = 1
         tally.target = self._targets[0]

@@ -16,6 +16,9 @@ the trackers the earlier steps changed, and a roll-up may read roll-ups.
 """
 
 from collections import namedtuple
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
 from cybertools_tracking.goals.events import EVENT_TRACKER_EXPIRED
 from cybertools_tracking.goals.events import EVENT_TRACKER_FAILED
@@ -32,6 +35,21 @@ What ``tick`` did: lists of trackers.  ``closed``: period trackers that
 closed a period; ``failed``: trackers failed for a passed deadline;
 ``expired``: trackers removed for their expiry time; ``changed``: every
 tracker whose state changed, in the order it did."""
+
+
+# Calendars must show the periods around *now* (a month on either side) in
+# any time zone: checked once, before anything is written.
+_MARGIN = timedelta(days=40)
+
+
+def _check_now(now):
+    try:
+        moment = datetime.fromtimestamp(now, timezone.utc)
+        moment - _MARGIN, moment + _MARGIN
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise ValueError("now_ts must be a time in seconds since the epoch "
+                         "between the years 1 and 9999, got %r" % (now,)) \
+            from None
 
 
 def _deadline_passed(tracker, now):
@@ -60,6 +78,7 @@ def run(registry, now, dispatch, group_ids=None):
     Returns ``(TickResult, changed)`` where *changed* says whether any
     persistent state changed.
     """
+    _check_now(now)
     result = TickResult([], [], [], [])
     if registry is None:
         return result, False
