@@ -87,3 +87,30 @@ def test_daily_goal_of_stored_tracks_in_a_time_zone():
             assert [p.progress for p in tracker.closed_periods()] == [1]
     finally:
         db.close()
+
+
+def test_task_templates_give_each_user_their_own_periods_and_windows():
+    db = open_db("memory://")
+    try:
+        with tracking_transaction(db) as tracks:
+            tracks.goals.add_task_goal("lesson", PeriodTracker(
+                "daily", [], 2, tz="Europe/Berlin"))
+            tracks.goals.add_task_goal("lesson", WindowTracker(
+                "2-an-hour", [], 2, HOUR))
+        with tracking_transaction(db) as tracks:
+            for user, times in (("ann", (100, 200)), ("bob", (100,))):
+                for ts in times:
+                    tracks.saveUserTrack("lesson", 0, user, {}, timeStamp=ts)
+        with tracking_transaction(db) as tracks:
+            ann = tracks.goals.user_task_goals("lesson", "ann",
+                                               include_completed=True)
+            bob = tracks.goals.user_task_goals("lesson", "bob",
+                                               include_completed=True)
+            assert [t.progress for t in ann] == [2, 2]
+            assert [t.progress for t in bob] == [1, 1]
+            assert ann[0].met and not bob[0].met
+            template = tracks.goals.task_goals("lesson")[0]
+            assert template.progress == 0 and template.period is None
+            assert ann[0]._history is not bob[0]._history
+    finally:
+        db.close()
