@@ -51,7 +51,15 @@ def test_goals_tick(tmp_path, capsys):
     db.close()
 
 
+def test_goals_tick_without_a_database_creates_none(tmp_path, capsys):
+    path = tmp_path / "tracking.fs"
+    assert main(["--db", str(path), "goals", "tick"]) == 1
+    assert "no database at" in capsys.readouterr().err
+    assert not path.exists()
+
+
 def test_goals_tick_without_a_storage(tmp_path, capsys):
     path = str(tmp_path / "tracking.fs")
+    open_db(path).close()
     assert main(["--db", path, "goals", "tick"]) == 1
     assert "no tracking storage" in capsys.readouterr().err

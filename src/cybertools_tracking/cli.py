@@ -1077,7 +1077,9 @@ def _stats(args):
 
 def _goals_tick(args):
     now = time.time() if args.now is None else args.now
-    with _connection(args, write=True) as (manager, connection):
+    # write=False: a missing database is an error, not created (the tick
+    # commits all the same).
+    with _connection(args, write=False) as (manager, connection):
         storage = _existing_storage(connection, args)
         result = retry_transaction(
             lambda: storage.goals.tick(now_ts=now, group_ids=args.group),
