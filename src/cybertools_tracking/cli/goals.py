@@ -11,12 +11,15 @@ trackers removed, deadlines failed, calendar periods closed), for a
 periodic job.
 """
 
+import time
+
 from cybertools_tracking.cli.common import EXIT_OK, EXIT_USAGE
 from cybertools_tracking.cli.common import CommandError, connection
 from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import time_from, time_to, TIME_HELP
 from cybertools_tracking.cli.formatting import local_time, table
 from cybertools_tracking.cli.jsoncodec import dumps
+from cybertools_tracking.db import retry_transaction
 
 __all__ = ['add_commands']
 
@@ -42,7 +45,7 @@ def add_commands(command):
                             'several')
     goals.add_argument('--kind', action='append', metavar='KIND',
                        help='history: completed, stage_completed, reset, '
-                            'limited, expired, granted or revoked; '
+                            'limited, expired, failed, granted or revoked; '
                             'repeatable')
     goals.add_argument('--from', dest='time_from', metavar='TIME',
                        type=time_from, help='history: earliest time, as '
@@ -81,13 +84,21 @@ def run_goals(args):
 
 
 def run_tick(args):
-    with connection(args, write=True) as (manager, conn):
+    now = time.time() if args.at is None else args.at
+    # write=False: a missing database is an error, not created (the tick
+    # commits all the same, retried on conflicts).
+    with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
         try:
-            done = storage.goals.tick(args.at)
+            result = retry_transaction(
+                lambda: storage.goals.tick(now_ts=now, group_ids=args.group),
+                manager)
         except (TypeError, ValueError) as problem:
             raise CommandError(str(problem), EXIT_USAGE) from None
-        manager.commit()
-    print('%d trackers expired, %d changed by time'
-          % (len(done.expired), len(done.ticked)))
+        for kind in ('closed', 'failed', 'expired'):
+            for tracker in getattr(result, kind):
+                print('%s\t%s\t%s' % (kind, tracker.group_id, tracker.name))
+        print('ticked at %s: %d closed, %d failed, %d expired, %d changed'
+              % (local_time(now), len(result.closed), len(result.failed),
+                 len(result.expired), len(result.changed)))
     return EXIT_OK

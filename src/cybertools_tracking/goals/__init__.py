@@ -73,3 +73,30 @@ __all__ = [
     # leaderboards (issue 12)
     "Leaderboard", "FixedPeriod",
 ]
+
+# -- issue 12: time and composite goals (appended) ---------------------------
+from cybertools_tracking.goals.limiters import DeadlineLimiter  # noqa: E402
+from cybertools_tracking.goals.limiters import SlidingWindowLimiter  # noqa: E402,E501
+from cybertools_tracking.goals.ticks import TickResult  # noqa: E402
+from cybertools_tracking.goals.periods import Calendar  # noqa: E402
+from cybertools_tracking.goals.periods import PeriodAccumulationTracker  # noqa: E402,E501
+from cybertools_tracking.goals.periods import PeriodTracker  # noqa: E402
+from cybertools_tracking.goals.windows import WindowTracker  # noqa: E402
+from cybertools_tracking.goals.composite import CompositeTracker  # noqa: E402
+from cybertools_tracking.goals.composite import SequenceTracker  # noqa: E402
+from cybertools_tracking.goals.composite import all_of  # noqa: E402
+from cybertools_tracking.goals.composite import any_of  # noqa: E402
+from cybertools_tracking.goals.composite import n_of  # noqa: E402
+from cybertools_tracking.goals.composite import rollup  # noqa: E402
+from cybertools_tracking.goals.events import EVENT_CODES  # noqa: E402
+from cybertools_tracking.goals.events import EVENT_PERIOD_CLOSED  # noqa: E402
+from cybertools_tracking.goals.events import EVENT_TRACKER_EXPIRED  # noqa: E402,E501
+from cybertools_tracking.goals.events import EVENT_TRACKER_FAILED  # noqa: E402
+
+__all__ += [
+    "WindowTracker", "SlidingWindowLimiter", "Calendar", "PeriodTracker",
+    "PeriodAccumulationTracker", "EVENT_PERIOD_CLOSED",
+    "EVENT_TRACKER_FAILED", "EVENT_TRACKER_EXPIRED", "EVENT_CODES",
+    "CompositeTracker", "SequenceTracker", "all_of", "any_of", "n_of",
+    "rollup", "DeadlineLimiter", "TickResult",
+]

@@ -22,7 +22,7 @@ from cybertools_tracking.goals.interfaces import TrackerLookupError
 
 __all__ = ["expiry", "check_new", "place", "find", "replace", "remove",
            "remove_expired", "reset", "flush", "group_of", "redefine",
-           "by_hand", "tick", "POLICIES"]
+           "by_hand", "POLICIES"]
 
 #: What ``redefine`` may do with the progress (see IVersionedTracker).
 POLICIES = ("keep", "restart")
@@ -240,26 +240,3 @@ def by_hand(registry, group_id, name, kind, grantor, reason, now,
     dispatch.events(events, grantor=grantor)
     dispatch.scored(registry, [tracker], now)
     return tracker
-
-
-def tick(registry, now, dispatch):
-    """Let every live tracker that time alone can change (one with a
-    ``tick`` method) see *now*; return those it changed."""
-    ticked = []
-    if registry is None:
-        return ticked
-    for group in list(registry.groups.values()):
-        for tracker in list(group.live.values()):
-            tick = getattr(tracker, "tick", None)
-            if tick is None:
-                continue
-            changed, events = tick(now)
-            if changed:
-                ticked.append(tracker)
-                if tracker.completed:
-                    group.put(tracker)
-            if events:
-                dispatch.events(events)
-    if ticked:
-        dispatch.scored(registry, ticked, now)
-    return ticked

@@ -15,6 +15,8 @@ history keeps the stage and not that reset.  A reset by hand is kept.
 """
 
 from cybertools_tracking.goals.events import EVENT_TRACKER_ALL_COMPLETED
+from cybertools_tracking.goals.events import EVENT_TRACKER_EXPIRED
+from cybertools_tracking.goals.events import EVENT_TRACKER_FAILED
 from cybertools_tracking.goals.events import EVENT_TRACKER_LIMITED
 from cybertools_tracking.goals.events import EVENT_TRACKER_RESET
 from cybertools_tracking.goals.events import EVENT_TRACKER_STAGE_COMPLETED
@@ -29,6 +31,8 @@ RECORDED = {
     EVENT_TRACKER_ALL_COMPLETED: "completed",
     EVENT_TRACKER_RESET: "reset",
     EVENT_TRACKER_LIMITED: "limited",
+    EVENT_TRACKER_FAILED: "failed",      # a deadline passed (``tick``)
+    EVENT_TRACKER_EXPIRED: "expired",    # its expiry time came (``tick``)
 }
 
 

@@ -12,7 +12,10 @@ from cybertools_tracking.goals.interfaces import IGoalEvent
 from cybertools_tracking.goals.interfaces import ILimitedEvent
 from cybertools_tracking.goals.interfaces import IResetEvent
 from cybertools_tracking.goals.interfaces import IStageCompletedEvent
+from cybertools_tracking.goals.interfaces import IPeriodClosedEvent
 from cybertools_tracking.goals.interfaces import ITrackerAddedEvent
+from cybertools_tracking.goals.interfaces import ITrackerExpiredEvent
+from cybertools_tracking.goals.interfaces import ITrackerFailedEvent
 
 __all__ = [
     "EVENT_TRACKER_ADDED", "EVENT_TRACKER_STAGE_COMPLETED",
@@ -120,3 +123,44 @@ def make_event(code, snapshot, timestamp=None, limiter=None):
                             limiter, timestamp)
     return _CLASSES[code](code, snapshot.group_id, snapshot.name, snapshot,
                           timestamp)
+
+
+# -- issue 12: events of time-driven and composite goals (appended) ----------
+#
+# Codes from 1011 on, so that dictrack's range (1001-1005) and codes other
+# additions take after it stay apart.
+
+EVENT_PERIOD_CLOSED = 1011
+EVENT_TRACKER_FAILED = 1012
+EVENT_TRACKER_EXPIRED = 1013
+#: Every code a listener may be added for: dictrack's (``EVENT_ALL``, kept
+#: as dictrack has it) and those added here.
+EVENT_CODES = EVENT_ALL + (
+    EVENT_PERIOD_CLOSED, EVENT_TRACKER_FAILED, EVENT_TRACKER_EXPIRED)
+__all__ += ["EVENT_PERIOD_CLOSED", "EVENT_TRACKER_FAILED",
+            "EVENT_TRACKER_EXPIRED", "EVENT_CODES", "PeriodClosedEvent",
+            "FailedEvent", "ExpiredEvent"]
+
+
+@implementer(IPeriodClosedEvent)
+class PeriodClosedEvent(TrackerEvent):
+    """See ``IPeriodClosedEvent``; ``period`` is the ``ClosedPeriod``."""
+
+    def __init__(self, snapshot, period, timestamp=None):
+        super().__init__(EVENT_PERIOD_CLOSED, snapshot.group_id,
+                         snapshot.name, snapshot, timestamp)
+        self.period = period
+
+
+@implementer(ITrackerFailedEvent)
+class FailedEvent(TrackerEvent):
+    """See ``ITrackerFailedEvent``."""
+
+
+@implementer(ITrackerExpiredEvent)
+class ExpiredEvent(TrackerEvent):
+    """See ``ITrackerExpiredEvent``."""
+
+
+_CLASSES[EVENT_TRACKER_FAILED] = FailedEvent
+_CLASSES[EVENT_TRACKER_EXPIRED] = ExpiredEvent

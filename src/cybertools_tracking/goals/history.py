@@ -47,7 +47,7 @@ __all__ = ["Outcome", "GoalHistory", "KINDS", "SHARDS", "history_of"]
 
 #: The kinds of record, in the order of their codes (stored as ints).
 KINDS = ("stage_completed", "completed", "reset", "limited", "expired",
-         "granted", "revoked")
+         "granted", "revoked", "failed")
 _CODES = {kind: code for code, kind in enumerate(KINDS)}
 
 #: Shards of a new history (a history keeps the number it was made with).

@@ -747,26 +747,269 @@ class ILeaderboardManager(Interface):
         """Stop keeping the leaderboard of *name*; return it or None."""
 
 
-# -- time-driven evaluation (issue 12) ----------------------------------------
+# -- time: evaluation without an item (issue 12) -----------------------------
 
-class ITimeDrivenTracker(ITracker):
-    """A tracker that time alone can change (a period closing, a deadline
-    passing), not only an item: ``tick`` is asked by ``ITickingManager``."""
+class ITimeDriven(Interface):
+    """A tracker that can change because time passed, without an item.
 
-    def tick(now_ts):
-        """Apply what the passing of time to *now_ts* does; return
-        ``(changed, events)`` like ``track``."""
+    ``tick`` (``goals/ticks.py``, ``ITickingManager.tick``) calls it.
+    """
+
+    def tick(now_ts=None):
+        """Bring the tracker up to *now_ts* (seconds UTC; default now).
+
+        Returns ``(changed, events)`` like ``ITracker.track``.  Does nothing
+        (``(False, ())``) for a completed or removed tracker.
+        """
 
 
 class ITickingManager(Interface):
-    """Time-driven evaluation: ``goals.tick()``, ``goals tick`` on the
-    command line, from a scheduler (cron, a timer)."""
+    """A manager that evaluates time-driven goals on request."""
+
+    def tick(now_ts=None, group_ids=None):
+        """Do what time alone does to goals, at *now_ts* (default now).
+
+        In this order, for every group (or the groups in *group_ids*):
+        trackers whose expiry time has come are removed (event 1013);
+        live trackers with a ``DeadlineLimiter`` whose deadline passed are
+        failed and removed (event 1012); every live ``ITimeDriven``
+        tracker is ticked (period trackers close their periods, event
+        1011); then composites are ticked until none changes, so roll-ups
+        over roll-ups settle in one call.  Events go to the listeners as
+        for ``track``, inside the caller's transaction (after-commit
+        listeners after it commits); expiries and failures are recorded in
+        the history and every changed tracker moves on its leaderboards.
+        Returns a ``TickResult(closed, failed, expired, changed)`` of lists
+        of trackers.  Reads every group unless *group_ids* narrows it:
+        meant for a periodic job, not per request.
+        """
+
+
+# -- time: rolling windows (issue 12) -----------------------------------------
+
+class IWindowTracker(ITracker):
+    """At least N matching items in the last D seconds (``windows.py``).
+
+    A counting tracker whose progress is the number of matching items in a
+    window of ``window`` seconds ending at the newest matching item's time
+    ``t``: the items in ``(t - window, t]``, times in seconds UTC as given
+    by ``now_ts`` (a storage gives the track's time stamp), never the wall
+    clock.  Progress can therefore fall as well as grow; it is recomputed
+    with every matching item and capped at the last target.  Targets are
+    counts (ints); reaching one completes the stage as for ``ITracker``.
+
+    Out-of-order items (the rule of gamification engines' "N in D days"
+    badges, stated exactly): an item older than the newest one seen
+    (``latest``) by less than ``window`` counts in the window ending at
+    ``latest``; an item ``window`` or more older is too late and adds
+    nothing.  So the result does not depend on the order in which the
+    items of one window arrive.
+
+    With ``loop_forever`` every lap needs the last target again, counted
+    from items after the previous lap (the items of a lap are used up).
+    Raises ``TypeError`` for targets that are not ints and ``ValueError``
+    for a window that is not a positive number of seconds (or timedelta).
+    """
+
+    window = Attribute("The window's length in seconds (int or float).")
+    times = Attribute(
+        "Tuple of the kept item times, ascending: the newest matching items "
+        "inside the window, at most the last target of them.")
+    latest = Attribute("The newest matching item time seen, or None.")
+
+    def count_at(now_ts=None):
+        """Kept items inside ``(now_ts - window, now_ts]`` (read only).
+
+        Shows how the window empties as time passes; no item is needed.
+        """
+
+
+# -- limiters: introspection and direct use (issue 12) -----------------------
+
+class ILimiterInfo(ILimiter):
+    """A limiter that answers questions without changing (``limiters.py``).
+
+    The questions the ``limits`` library answers for rate limits: how much
+    is left, when more will be allowed, would this item be allowed.  All
+    take ``now_ts`` (seconds UTC, default: the current time) and a
+    ``weight``: how many units an item uses (an int >= 1; default the
+    limiter's own ``weight``, which a tracker's items use).  A bad weight
+    raises ``TypeError`` or ``ValueError`` naming it.
+    """
+
+    weight = Attribute("Units each counted item uses (int, default 1).")
+    remaining = Attribute(
+        "``remaining_at()`` at the current time; for a CountLimiter the "
+        "stored allowance, as before.")
+
+    def peek(now_ts=None, weight=None):
+        """Would an item of *weight* be allowed at *now_ts*?  Changes nothing.
+        """
+
+    def hit(now_ts=None, weight=None):
+        """Use the limiter on its own: if ``peek`` allows, record the item
+        and return True; else return False and change nothing."""
+
+    def remaining_at(now_ts=None):
+        """Units that may still be used at *now_ts* (int >= 0), or None if
+        the limiter does not limit a number (a time window that is open)."""
+
+    def resets_at(now_ts=None):
+        """When the limiter will next allow more than at *now_ts* without a
+        ``reset`` (a timestamp), or None if only a reset will."""
+
+
+# -- time: events of time-driven goals (issue 12) ----------------------------
+
+class IPeriodClosedEvent(IGoalEvent):
+    """A calendar period of a period tracker closed (code 1011).
+
+    Sent when an item of a later period arrives or ``tick`` passes the
+    period's end.  ``tracker`` shows the tracker as the period closed (its
+    progress is the period's); ``period`` is the ``ClosedPeriod`` record
+    kept in the tracker's history.
+    """
+
+    period = Attribute("The ClosedPeriod (key, start, end, progress, "
+                       "target, met_at).")
+
+
+class ITrackerFailedEvent(IGoalEvent):
+    """A tracker's deadline passed before it completed (code 1012).
+
+    Sent by ``tick``; the tracker is then taken out of its group (state
+    'removed'), like an expired one.
+    """
+
+
+class ITrackerExpiredEvent(IGoalEvent):
+    """``tick`` removed a tracker whose expiry time had come (code 1013)."""
+
+
+# -- time: calendar periods and streaks (issue 12) ---------------------------
+
+class ICalendar(Interface):
+    """Daily, weekly (ISO 8601) or monthly periods in an IANA time zone.
+
+    An immutable value (``periods.Calendar``), stored inside trackers.
+    Raises ``ValueError`` for an unknown period or time zone name.
+    """
+
+    period = Attribute("'daily', 'weekly' or 'monthly'.")
+    tz = Attribute("The IANA time zone name, e.g. 'Europe/Berlin'.")
+
+    def period_of(ts):
+        """The ``Period(key, start, end)`` holding *ts* (seconds UTC).
+
+        ``start <= ts < end``, both in seconds UTC: the first instants of
+        the period's first local day and of the next period's.  Keys:
+        ``'2026-03-29'``, ``'2026-W13'`` (ISO year and week), ``'2026-03'``.
+        Raises ``ValueError`` for a time no calendar can show.
+        """
+
+    def following(period):
+        """The period that starts where *period* ends."""
+
+
+class IPeriodTracker(ITracker, ITimeDriven):
+    """A goal per calendar period, with history and streaks (``periods.py``).
+
+    Progress and targets are those of the *open* period; an item or a
+    ``tick`` at or after its end closes it (a ``ClosedPeriod`` in the
+    history, event 1011) and opens the period of that time with progress 0
+    (and, with the ``LIMITER`` reset policy, its limiters reset: "three a
+    day" with a ``CountLimiter(3)``).  Items earlier than the open period
+    count for nothing.  Reaching the last target meets the period's goal:
+    event 1002, the streak grows (see ``streaks.py``), and the tracker counts
+    nothing more until the next period.  The tracker never completes, unless
+    ``streak_target`` periods in a row are met (event 1003).
+    ``loop_forever`` is refused (``ValueError``): periods repeat anyway.
+    """
+
+    calendar = Attribute("The ICalendar of the tracker.")
+    period = Attribute("The open Period, or None before the first item.")
+    met = Attribute("True if the open period's goal is met.")
+    streak_target = Attribute(
+        "Met periods in a row that complete the tracker, or None.")
+    longest_streak = Attribute("The most met periods in a row so far.")
+
+    def streak_at(now_ts=None):
+        """Met periods in a row up to the period holding *now_ts*.
+
+        Counts the open period if it is met, and is still alive if only the
+        period before it was: a period breaks the streak once it is over.
+        """
+
+    def closed_periods(limit=None):
+        """The ClosedPeriods kept, newest first (at most *limit*).
+
+        Empty when the tracker was made with ``keep_history=False``.
+        """
 
     def tick(now_ts=None):
-        """At *now_ts* (seconds, UTC; default now): remove the trackers
-        whose expiry time has come (recording ``expired`` and leaving
-        their leaderboards), and call ``tick`` on every live tracker that
-        has one (``ITimeDrivenTracker``), dispatching the events and
-        recording the outcomes.  Returns ``TickResult(expired, ticked)``.
-        Reads every group: meant for a periodic job, not per request.
+        """Close the open period if *now_ts* is at or after its end.
+
+        Returns ``(changed, events)`` like ``track``; no item is needed.
         """
+
+
+# -- goals built from goals (issue 12) ---------------------------------------
+
+class ICompositeTracker(ITracker, ITimeDriven):
+    """Progress taken from other trackers (``composite.py``).
+
+    ``measure='completed'``: progress is how many components completed;
+    targets are counts up to the number of components (``all_of``,
+    ``any_of``, ``n_of``).  ``measure='progress'``: progress is the sum of
+    the live components' progress (``rollup``: a team's points, a course's
+    minutes); components may be trackers of other groups, and composites
+    themselves (a roll-up over a group of groups).  A composite re-reads
+    its components when its own group is tracked and on ``tick``; it takes
+    no conditions, limiters or reset policy (its progress is measured).
+    Raises ``TypeError`` for components that are not trackers and
+    ``ValueError`` for a count target beyond the number of components.
+    """
+
+    components = Attribute("Tuple of the component trackers.")
+    measure = Attribute("'completed' or 'progress'.")
+
+    def add_components(*trackers):
+        """Add components (a new member's goal); checked like the first."""
+
+    def tick(now_ts=None):
+        """Re-read the components; ``(changed, events)`` like ``track``."""
+
+
+class ISequenceTracker(ITracker):
+    """Steps met in order, "A then B" (``composite.py``).
+
+    ``steps`` are conditions (a list of conditions is their ``All``), at
+    least two.  An item that passes the tracker's own ``conditions`` and
+    meets the next step moves its sequence on; one that meets the first
+    step instead starts it again; others change nothing.  With ``max_gap``
+    (seconds or a timedelta) a step more than that after the previous one
+    does not continue the sequence.  ``per`` (a dotted key, e.g.
+    ``'runId'``) keeps one sequence per value found there; items without
+    it do not count.  Each completed sequence adds 1 to progress; targets
+    are counts of sequences.  Times are the items' ``now_ts``.
+    """
+
+    steps = Attribute("Tuple of the step conditions.")
+    max_gap = Attribute("Seconds allowed between steps, or None.")
+    per = Attribute("The dotted key sequences are kept apart by, or None.")
+    partials = Attribute(
+        "A copy of the open sequences: {value of per (None without per): "
+        "(index of the next step, time of the last step met)}.")
+
+
+class IDeadlineLimiter(ILimiterInfo):
+    """A goal must be completed by a time (``limiters.DeadlineLimiter``).
+
+    Allows until ``deadline`` (seconds UTC, included), then refuses; the
+    manager's ``tick`` fails a tracker whose deadline passed.
+    """
+
+    deadline = Attribute("The deadline, seconds UTC.")
+
+    def passed(now_ts=None):
+        """True if *now_ts* is after the deadline."""

@@ -27,7 +27,7 @@ from transaction.interfaces import IDataManager
 from transaction.interfaces import IDataManagerSavepoint
 from zope.interface import implementer
 
-from cybertools_tracking.goals.events import EVENT_ALL
+from cybertools_tracking.goals.events import EVENT_CODES
 
 __all__ = ["Listeners", "AfterCommitQueue", "WHEN"]
 
@@ -47,7 +47,8 @@ class Listeners:
         self._lock = threading.Lock()
 
     def add(self, code, callback, when="immediate"):
-        """Call ``callback(event)`` for events of ``code`` (1001-1005).
+        """Call ``callback(event)`` for events of ``code`` (1001-1005,
+        1011-1013; ``events.EVENT_CODES``).
 
         ``when`` is ``'immediate'`` (in the transaction, once per attempt)
         or ``'after_commit'`` (once, after the transaction committed).
@@ -74,9 +75,9 @@ class Listeners:
             return True
 
     def _table(self, code, when):
-        if code not in EVENT_ALL:
+        if code not in EVENT_CODES:
             raise ValueError("code must be one of %s, got %r"
-                             % (", ".join(map(str, EVENT_ALL)), code))
+                             % (", ".join(map(str, EVENT_CODES)), code))
         if when == "immediate":
             return self._immediate
         if when == "after_commit":

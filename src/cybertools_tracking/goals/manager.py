@@ -14,7 +14,6 @@ dictrack-compatible form) commits by itself; see ``TrackingManager``.
 
 import logging
 import threading
-from collections import namedtuple
 
 import transaction
 import ZODB
@@ -25,6 +24,7 @@ from zope.interface import implementer
 from cybertools_tracking.goals import bookkeeping
 from cybertools_tracking.goals.checks import check_group_id
 from cybertools_tracking.goals.checks import check_name
+from cybertools_tracking.goals.checks import check_time
 from cybertools_tracking.goals.checks import check_names
 from cybertools_tracking.goals.checks import now as _now
 from cybertools_tracking.goals.dispatch import Dispatcher
@@ -42,6 +42,8 @@ from cybertools_tracking.goals.interfaces import ITickingManager
 from cybertools_tracking.goals.interfaces import ITrackingManager
 from cybertools_tracking.goals.listeners import Listeners
 from cybertools_tracking.goals.registry import GoalRegistry
+from cybertools_tracking.goals import ticks
+from cybertools_tracking.goals.ticks import TickResult
 
 __all__ = ["TrackingManager", "TrackResult", "TickResult", "MemoryDataCache",
            "ROOT_KEY"]
@@ -57,10 +59,6 @@ ROOT_KEY = "cybertools_tracking.goals"
 #: revisions; MappingStorage keeps every revision until packed.
 PACK_EVERY = 1000
 
-
-TickResult = namedtuple("TickResult", "expired ticked")
-TickResult.__doc__ = """What ``tick`` did: the trackers it removed as expired
-and those whose own ``tick`` changed them."""
 
 # Answers history queries before the first outcome; never stored.
 _EMPTY_HISTORY = GoalHistory(shards=1)
@@ -347,16 +345,18 @@ class TrackingManager:
         self._dispatch.scored(registry, removed, now)
         return removed, bool(removed)
 
-    def tick(self, now_ts=None):
+    def tick(self, now_ts=None, group_ids=None):
         """Time-driven evaluation, without waiting for an item: see
-        ``ITickingManager``."""
-        return self._run(self._tick, now_ts)
+        ``ITickingManager.tick`` (the work is in ``ticks.py``)."""
+        now = _now(None if now_ts is None else check_time("now_ts", now_ts))
+        return self._run(self._tick, now, group_ids)
 
-    def _tick(self, now_ts):
-        now = _now(now_ts)
-        expired, _ = self._remove_expired(now)
-        ticked = bookkeeping.tick(self._registry(), now, self._dispatch)
-        return TickResult(expired, ticked), bool(expired or ticked)
+    def _tick(self, now, group_ids):
+        registry = self._registry()
+        result, changed = ticks.run(registry, now, self._dispatch, group_ids)
+        if changed:
+            self._dispatch.scored(registry, result.changed, now)
+        return result, changed
 
     def reset_tracker(self, group_id, name, reset_policy=None, now_ts=None,
                       **options):
