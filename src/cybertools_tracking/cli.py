@@ -247,6 +247,13 @@ def _parser():
     check.add_argument('--limit', type=_positive_int, default=100,
                        help='report at most this many problems (100)')
 
+    upgrade = command('upgrade', _upgrade, 'convert a storage written '
+                      'before the row layout, in batches, each committed; '
+                      'run it again to go on after a stop')
+    upgrade.add_argument('--batch', metavar='N', type=_positive_int,
+                         default=5000,
+                         help='tracks per transaction (default 5000)')
+
     stats = command('stats', _stats, 'count tracks, tasks, users and runs')
     stats.add_argument('--format', choices=('table', 'json'),
                        default='table')
@@ -1008,6 +1015,31 @@ def _check(args):
         print('consistent: %d tracks, %d runs' % (len(storage),
                                                   len(storage.getRuns())))
         return EXIT_OK
+
+
+def _upgrade(args):
+    # tqdm: a progress bar for a conversion that takes minutes on millions
+    # of tracks (see upgrade); it writes to stderr, only on a terminal.
+    from tqdm import tqdm
+
+    from cybertools_tracking.upgrade import needs_upgrade, upgrade
+    name = _storage_name(args)
+    with _connection(args, write=False) as (manager, connection):
+        storage = connection.root().get(name)
+        if storage is None:
+            _existing_storage(connection, args)      # says what is wrong
+        if not needs_upgrade(storage):
+            print('storage %r has the row layout already: nothing to do'
+                  % name)
+            return EXIT_OK
+        new = storage.__dict__.get('_store')        # a stopped upgrade's
+        done = 0 if new is None else sum(1 for _ in new.numbers())
+        with tqdm(total=len(storage), initial=done, unit=' tracks',
+                  file=sys.stderr, disable=None) as bar:
+            count = upgrade(connection.db(), name, args.batch, bar.update)
+        print('converted %d tracks of storage %r to the row layout'
+              % (done + count, name))
+    return EXIT_OK
 
 
 def _zeo(args):

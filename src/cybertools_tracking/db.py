@@ -368,6 +368,10 @@ def get_storage(connection, name=DEFAULT_NAME, trackFactory=None,
     if not isinstance(storage, TrackingStorage):
         raise TypeError('root[%r] is a %s, not a TrackingStorage'
                         % (name, type(storage).__name__))
+    if storage.layout != 'rows':
+        # Written before the row layout: see upgrade.
+        from cybertools_tracking.upgrade import convert_on_open
+        convert_on_open(storage)
     return storage
 
 
