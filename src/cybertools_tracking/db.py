@@ -58,6 +58,10 @@ DEFAULT_NAME = 'tracking'
 # Objects per connection cache. zodburi's 10,000 is too few to keep the
 # index buckets of a million tracks in memory; 100,000 costs tens of MB.
 DEFAULT_CACHE_SIZE = 100_000
+# ... and at most about this many bytes of them: a record holds a
+# combination's rows (see store), so 100,000 of them could be hundreds of
+# MB; this keeps a process importing millions of tracks near 150 MB.
+DEFAULT_CACHE_BYTES = 64 << 20
 # Connections the pool keeps (ZODB's default is 7, and it warns above it):
 # an app server's threads, each with its connection, plus the short ones
 # that reserve track numbers (see ids.py).
@@ -289,6 +293,7 @@ def open_db(uri=None, wait_timeout=None, on_wait=None, **dbkw):
         factory, kw = zodburi.resolve_uri(text)
     if not (_is_uri(text) and _sets_cache_size(text)):
         kw['cache_size'] = DEFAULT_CACHE_SIZE
+        kw.setdefault('cache_size_bytes', DEFAULT_CACHE_BYTES)
     kw.setdefault('pool_size', DEFAULT_POOL_SIZE)
     kw.update(dbkw)
     if path is not None:

@@ -278,6 +278,58 @@ class ITrackingStorage(Interface):
         """
 
 
+class ITrackStore(Interface):
+    """The tracks of a storage as rows, filed by combination and second.
+
+    A combination ``key`` is (taskId, runId, userName); ``ts`` a second
+    (an int, UTC); a row ``(num, data, extras)`` (see ``rows``). Callers
+    check every value before they call a method that writes.
+    """
+
+    def add(key, ts, num, data, extras=None):
+        """File a new row for track ``num`` under ``key`` at ``ts``."""
+
+    def find(num):
+        """(key, ts, row) of track ``num``, or None."""
+
+    def rewrite(key, ts, num, data, extras):
+        """Replace the row of track ``num``, filed under key and ts."""
+
+    def take(key, ts, num):
+        """Remove the row of track ``num``, filed under key and ts."""
+
+    def last(key):
+        """(ts, row) of the combination's last track (the latest second,
+        then the highest number), or None."""
+
+    def groups(key, timeFrom=None, timeTo=None):
+        """Iterate (ts, rows) of the combination within the inclusive
+        range, rows in number order."""
+
+    def everything():
+        """Iterate (key, ts, rows) of every row group."""
+
+    def numbers():
+        """Iterate the numbers of all tracks, ascending."""
+
+    def timePairs(timeFrom=None, timeTo=None):
+        """(ts, num) of every track filed within the inclusive range."""
+
+    def combinations(criteria):
+        """Iterate the keys matching ``criteria`` (dimension name -> list
+        of exact values or ``index.Prefix`` objects)."""
+
+    def taskIds():
+        """The task ids that have tracks, sorted."""
+
+    def userNames(taskId):
+        """The user names with tracks in the task, sorted."""
+
+    def check(problem):
+        """Call ``problem(text, *args)`` for every disagreement between
+        the parts; return {num: (key, ts, row)} of the rows found."""
+
+
 class IIdAllocator(Interface):
     """Hands out track numbers."""
 

@@ -30,9 +30,11 @@ from BTrees.LOBTree import LOBTree
 from BTrees.LLBTree import LLTreeSet
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
+from zope.interface import implementer
 
 from cybertools_tracking.index import (CombinationTree, Prefix, UserTree,
                                        _add_num, _remove_num)
+from cybertools_tracking.interfaces import ITrackStore
 from cybertools_tracking.locations import LocationMap
 from cybertools_tracking.partitions import PARTITION
 from cybertools_tracking.rows import own_core, pack, unpack
@@ -61,6 +63,7 @@ def _numOf(row):
     return row[0]
 
 
+@implementer(ITrackStore)
 class TrackStore(Persistent):
     """See the module docstring. Written once; its parts are records of
     their own."""
