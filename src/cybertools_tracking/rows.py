@@ -100,6 +100,13 @@ def extras_of(state, key, ts):
     """The extras of a track whose attributes are ``state`` (its
     ``__dict__``) filed under ``key`` (taskId, runId, userName) and
     ``ts``: None when it has nothing beyond its filing and data."""
+    if state.keys() <= _PLAIN and state.get('taskId') is key[0] \
+            and state.get('userName') is key[2] \
+            and type(state.get('runId')) is int \
+            and state['runId'] == key[1] \
+            and type(state.get('timeStamp')) is int \
+            and state['timeStamp'] == ts:
+        return None                     # the common case, quickly
     extras = None
     for name, value in state.items():
         if name in VIEW_ONLY or name.startswith('_v_') or name in CORE:
@@ -115,6 +122,9 @@ def extras_of(state, key, ts):
                 extras = {}
             extras[name] = value
     return extras
+
+
+_PLAIN = frozenset(CORE) | VIEW_ONLY | {'_v_data', '_v_store'}
 
 
 class _Missing:
