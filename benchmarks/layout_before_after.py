@@ -9,7 +9,9 @@ sides in one run, in turns: ``sqlite``, ``current`` (the library found in
 OLD_SRC, e.g. ``git archive 66c6e55 src | tar -x -C /tmp/old`` for
 /tmp/old/src: the layout with one record per track) and ``rows`` (the
 library of this checkout). Each side is a process of its own; the old one
-gets OLD_SRC first on PYTHONPATH. Options as layout_prototypes.py's.
+gets OLD_SRC first on PYTHONPATH (the new one NEW_SRC, if given: a copy
+that does not change while the benchmark runs). Options as
+layout_prototypes.py's.
 """
 
 import argparse
@@ -28,6 +30,8 @@ import layout_prototypes as lp  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--before', required=True, metavar='OLD_SRC')
+    parser.add_argument('--after', metavar='NEW_SRC',
+                        help='the new library (default: this checkout\'s)')
     parser.add_argument('--tracks', type=int, default=200_000)
     parser.add_argument('--users', type=int, default=None)
     parser.add_argument('--tasks', type=int, default=20)
@@ -45,12 +49,13 @@ def main():
     os.makedirs(args.var, exist_ok=True)
     plain = os.environ.get('PYTHONPATH')
     old = os.path.abspath(args.before)
+    new = args.after and os.path.abspath(args.after)
 
     def child(side, mode, ingest_only):
         # 'current' runs the old library, 'rows' this checkout's.
-        if side == 'current':
+        if side != 'sqlite' and (side == 'current' or new):
             os.environ['PYTHONPATH'] = os.pathsep.join(
-                p for p in (old, plain) if p)
+                p for p in (old if side == 'current' else new, plain) if p)
         elif plain is None:
             os.environ.pop('PYTHONPATH', None)
         else:
@@ -60,7 +65,8 @@ def main():
         result['label'] = {
             'sqlite': 'SQLite, same indexes',
             'current': 'TrackingStorage before (%s)' % args.before,
-            'rows': 'TrackingStorage with the row layout'}[side]
+            'rows': 'TrackingStorage with the row layout (%s)'
+                    % (args.after or 'this checkout')}[side]
         return result
 
     started = time.time()

@@ -43,7 +43,7 @@ __all__ = ['TrackStore', 'DIMENSIONS']
 
 DIMENSIONS = ('taskId', 'runId', 'userName')
 TIME_SLOTS = 16
-KEY_SLOTS = 16
+KEY_SLOTS = 64
 CID_MAX = 2 ** 62
 
 
