@@ -46,6 +46,7 @@ def main():
     # What layout_prototypes.run_child passes on to its children.
     args.page, args.tail, args.compact_every = 256, 64, 20_000
     args.sides = ['sqlite', 'current', 'rows']
+    args.floor = False
     os.makedirs(args.var, exist_ok=True)
     plain = os.environ.get('PYTHONPATH')
     old = os.path.abspath(args.before)
@@ -87,12 +88,11 @@ def main():
                 kept.setdefault('ingest_rounds', []).append(result['ingest'])
                 kept['ingest'] = max(kept['ingest_rounds'])
     meta['minutes'] = (time.time() - started) / 60
-    text = '\n'.join(lp.report(args, results, meta))
-    print(text)
     stem = os.path.join(args.var, 'layout-before-after')
-    with open(stem + '.json', 'w') as f:
+    with open(stem + '.json', 'w') as f:       # layout_prototypes --report
         json.dump({'meta': meta, 'args': vars(args), 'results': results}, f,
                   indent=1)
+    print('\n'.join(lp.report(args, results, meta)))
 
 
 if __name__ == '__main__':

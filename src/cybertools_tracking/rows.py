@@ -124,7 +124,7 @@ def extras_of(state, key, ts):
     return extras
 
 
-_PLAIN = frozenset(CORE) | VIEW_ONLY | {'_v_data', '_v_store'}
+_PLAIN = frozenset(CORE) | VIEW_ONLY | {'_v_data', '_v_store', '_v_row'}
 
 
 class _Missing:

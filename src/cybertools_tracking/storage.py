@@ -112,6 +112,8 @@ class TrackingStorage(Persistent):
             factory = self.trackFactory
             mapped = factory.__new__(factory)
             views[num] = mapped
+        elif track is None and mapped.__dict__.get('_v_row') is row:
+            return mapped       # made from this very row: still current
         state = view_state(num, key, ts, row[1], row[2], self)
         for view in (mapped, track):
             if isinstance(view, Track):
@@ -119,6 +121,7 @@ class TrackingStorage(Persistent):
                 d.clear()
                 d.update(state)
                 d['_v_store'] = self
+                d['_v_row'] = row
         return mapped
 
     def _fetch(self, num):
