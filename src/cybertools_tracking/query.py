@@ -103,17 +103,25 @@ def execute(plan, storage):
                  if times is None or p[0] in times]
     else:
         pairs = None
-    nums = None if pairs is None else LLTreeSet(num for ts, num in pairs)
-    for name, values in plan.fields.items():
-        found = storage._fields[name].apply(values)
-        nums = found if nums is None else ll_intersection(nums, found)
+    views = storage._views()
 
     def track(num):
         found = rows.get(num)
         if found is None:
             return storage._fetch(num)
-        return storage._view(num, *found)
+        key, ts, row = found
+        return storage._view(num, key, ts, row, None, views)
 
+    if not plan.fields and not plan.newestFirst:
+        # In id order: the numbers sorted, no set needed.
+        result = sorted(num for ts, num in pairs)
+        if plan.limit is not None:
+            result = result[:plan.limit]
+        return [track(num) for num in result]
+    nums = None if pairs is None else LLTreeSet(num for ts, num in pairs)
+    for name, values in plan.fields.items():
+        found = storage._fields[name].apply(values)
+        nums = found if nums is None else ll_intersection(nums, found)
     if plan.newestFirst:
         if plan.fields:
             tracks = [track(num) for num in nums]

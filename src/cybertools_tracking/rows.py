@@ -32,6 +32,8 @@ import pickle
 
 from persistent import Persistent
 
+from cybertools_tracking.readonly import read_only
+
 __all__ = ['CORE', 'MISSING', 'VIEW_ONLY', 'extras_of', 'own_core', 'pack',
            'unpack', 'view_state']
 
@@ -77,10 +79,12 @@ def pack(rows):
 
 # Row groups decoded lately, by their bytes: reading the same group again
 # (a warm lookup) costs a dict lookup instead of unpickling, and hands out
-# the same data objects while the stored bytes are the same. The rows are
-# never changed in place, so sharing them is safe.
+# the same data objects while the stored bytes are the same. A decoded
+# row's data is its read-only view already (see readonly), what a track
+# hands out: it is never changed in place, so sharing it is safe, and it
+# pickles as a plain dict again.
 _decoded = {}
-DECODED_MAX = 4096
+DECODED_MAX = 8192
 
 
 def unpack(value):
@@ -89,7 +93,8 @@ def unpack(value):
         return value
     rows = _decoded.get(value)
     if rows is None:
-        rows = pickle.loads(value)
+        rows = tuple([(row[0], read_only(row[1]), row[2])
+                      for row in pickle.loads(value)])
         if len(_decoded) >= DECODED_MAX:
             _decoded.clear()
         _decoded[value] = rows

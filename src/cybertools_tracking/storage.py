@@ -57,7 +57,7 @@ class TrackingStorage(Persistent):
     # per track, in _tracks, and a CompositeIndex in _index): see upgrade.
     _store = None
     _upgrade = None       # how far a conversion got (see upgrade)
-    # (transaction, {num: view}): one view per track and transaction.
+    # One view per track and transaction (see _Views).
     _v_views = None
 
     def __getnewargs__(self):
@@ -93,33 +93,41 @@ class TrackingStorage(Persistent):
     # views of rows
 
     def _views(self):
-        """num -> the view handed out in the current transaction."""
+        """The views handed out in the current transaction."""
         jar = self._p_jar
         txn = None if jar is None else jar.transaction_manager.get()
         views = self._v_views
-        if views is None or views[0] is not txn:
-            views = self._v_views = (txn, weakref.WeakValueDictionary())
-        return views[1]
+        if views is None or views.txn is not txn:
+            views = self._v_views = _Views(txn)
+        return views
 
-    def _view(self, num, key, ts, row, track=None):
+    def _view(self, num, key, ts, row, track=None, views=None):
         """The view of the row ``row`` of track ``num`` filed under key
         and ts: the one handed out already in this transaction, made
         current, or a new one; ``track`` (a view of the same track) is
-        made current too."""
-        views = self._views()
+        made current too. ``views``: ``_views()``, if the caller has it."""
+        if views is None:
+            views = self._views()
         mapped = views.get(num)
         if mapped is None:
             factory = self.trackFactory
             mapped = factory.__new__(factory)
-            views[num] = mapped
+            views.put(num, mapped)
         elif track is None and mapped.__dict__.get('_v_row') is row:
             return mapped       # made from this very row: still current
-        state = view_state(num, key, ts, row[1], row[2], self)
         for view in (mapped, track):
             if isinstance(view, Track):
                 d = view.__dict__
-                d.clear()
-                d.update(state)
+                if d:
+                    d.clear()
+                if row[2]:
+                    d.update(view_state(num, key, ts, row[1], row[2], self))
+                else:           # the common case, without a call
+                    d['taskId'], d['runId'], d['userName'] = key
+                    d['timeStamp'] = ts
+                    d['_data'] = row[1]
+                    d['__parent__'] = self
+                    d['_num'] = num
                 d['_v_store'] = self
                 d['_v_row'] = row
         return mapped
@@ -443,7 +451,7 @@ class TrackingStorage(Persistent):
         state['__parent__'] = self
         state['_num'] = num
         state['_v_store'] = self
-        self._views()[num] = track
+        self._views().put(num, track)
         for observer in self._observers:
             try:
                 observer.trackAdded(self, track)
@@ -509,7 +517,7 @@ class TrackingStorage(Persistent):
         for index in self._fields.values():
             index.unindex(num)
         self._changeCount(num, -1)
-        view = self._views().pop(num, None)
+        view = self._views().pop(num)
         for each in (view, track):
             if isinstance(each, Track) and each._num == num:
                 each.__dict__.pop('_v_store', None)
@@ -623,7 +631,9 @@ class TrackingStorage(Persistent):
         found = [(row[0], ts, row) for ts, group in self._store.groups(key)
                  for row in group]
         found.sort(key=_first)
-        return [self._view(num, key, ts, row) for num, ts, row in found]
+        views = self._views()
+        return [self._view(num, key, ts, row, None, views)
+                for num, ts, row in found]
 
     def getLastUserTrack(self, taskId, runId, userName):
         key = self._userKey(taskId, runId, userName)
@@ -654,6 +664,45 @@ class TrackingStorage(Persistent):
         """See ``check.check_storage``."""
         from cybertools_tracking.check import check_storage
         return check_storage(self, limit)
+
+
+class _Views:
+    """num -> the view of a track handed out in one transaction, held
+    weakly (a plain dict of weak references, swept of dead ones as it
+    grows: cheaper than a WeakValueDictionary, and a view is made for
+    every track read); the last RECENT ones also strongly, so that a
+    track looked up again soon is not made again."""
+
+    __slots__ = ('txn', 'refs', 'limit', 'recent', 'next')
+    RECENT = 1024
+
+    def __init__(self, txn):
+        self.txn = txn
+        self.refs = {}
+        self.limit = 10_000
+        self.recent = [None] * self.RECENT
+        self.next = 0
+
+    def get(self, num):
+        ref = self.refs.get(num)
+        return None if ref is None else ref()
+
+    def put(self, num, view):
+        refs = self.refs
+        if len(refs) >= self.limit:
+            for dead in [k for k, ref in refs.items() if ref() is None]:
+                del refs[dead]
+            self.limit = max(10_000, 2 * len(refs))
+        refs[num] = weakref.ref(view)
+        self.recent[self.next] = view
+        self.next = (self.next + 1) % self.RECENT
+
+    def pop(self, num):
+        ref = self.refs.pop(num, None)
+        view = None if ref is None else ref()
+        if view is not None and view in self.recent:
+            self.recent[self.recent.index(view)] = None
+        return view
 
 
 class _Rows:

@@ -13,6 +13,8 @@ moves it, as the index entries of a track record stayed before.
 Track stays persistent so that databases written before the row layout,
 whose tracks are records, still load (``upgrade`` converts them)."""
 
+import copy
+
 from persistent import Persistent
 from ZODB.POSException import ConflictError
 from zope.interface import implementer
@@ -166,7 +168,10 @@ class Track(Persistent):
         if not newData and not overwrite:
             return None
         if not overwrite and self._data:
-            merged = dict(self._data)
+            # A stored track's data is its read-only view (see rows):
+            # deepcopy makes plain dicts and lists of it again.
+            data = self._data
+            merged = dict(data) if type(data) is dict else copy.deepcopy(data)
             merged.update(newData)
             return merged
         return newData
