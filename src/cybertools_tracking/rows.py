@@ -35,7 +35,7 @@ from persistent import Persistent
 from cybertools_tracking.readonly import read_only
 
 __all__ = ['CORE', 'MISSING', 'VIEW_ONLY', 'extras_of', 'own_core', 'pack',
-           'unpack', 'view_state']
+           'unpack', 'unpack_plain', 'view_state']
 
 PROTOCOL = 5
 
@@ -99,6 +99,12 @@ def unpack(value):
             _decoded.clear()
         _decoded[value] = rows
     return rows
+
+
+def unpack_plain(value):
+    """The rows of a stored row group as they were packed (plain data),
+    decoded afresh: for writers, which repack them at once."""
+    return pickle.loads(value) if type(value) is bytes else value
 
 
 def extras_of(state, key, ts):

@@ -37,7 +37,7 @@ from cybertools_tracking.index import (CombinationTree, Prefix, UserTree,
 from cybertools_tracking.interfaces import ITrackStore
 from cybertools_tracking.locations import LocationMap
 from cybertools_tracking.partitions import PARTITION
-from cybertools_tracking.rows import own_core, pack, unpack
+from cybertools_tracking.rows import own_core, pack, unpack, unpack_plain
 
 __all__ = ['TrackStore', 'DIMENSIONS']
 
@@ -138,7 +138,7 @@ class TrackStore(Persistent):
         if group is None:
             tree[ts] = pack((row,))
         else:
-            rows = unpack(group)
+            rows = unpack_plain(group)
             if rows[-1][0] < num:
                 rows = rows + (row,)
             else:
@@ -170,7 +170,7 @@ class TrackStore(Persistent):
         """Replace the row of track ``num`` (filed under key and ts)."""
         tree = self._combinations[key][1]
         tree[ts] = pack(tuple((num, data, extras) if row[0] == num else row
-                              for row in unpack(tree[ts])))
+                              for row in unpack_plain(tree[ts])))
 
     def take(self, key, ts, num):
         """Remove the row of track ``num`` filed under key and ts, with
@@ -181,7 +181,7 @@ class TrackStore(Persistent):
 
     def _dropRow(self, key, ts, num):
         cid, tree = self._combinations[key]
-        rows = tuple(row for row in unpack(tree[ts]) if row[0] != num)
+        rows = tuple(row for row in unpack_plain(tree[ts]) if row[0] != num)
         if rows:
             tree[ts] = pack(rows)
         else:
