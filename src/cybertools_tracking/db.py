@@ -58,10 +58,12 @@ DEFAULT_NAME = 'tracking'
 # Objects per connection cache. zodburi's 10,000 is too few to keep the
 # index buckets of a million tracks in memory; 100,000 costs tens of MB.
 DEFAULT_CACHE_SIZE = 100_000
-# ... and at most about this many bytes of them: a record holds a
-# combination's rows (see store), so 100,000 of them could be hundreds of
-# MB; this keeps a process importing millions of tracks near 150 MB.
-DEFAULT_CACHE_BYTES = 64 << 20
+# ... and at most about this many bytes of them (as ZODB estimates them,
+# by pickle size): a record holds a combination's rows (see store), so
+# 100,000 of them could be hundreds of MB. Measured on a 1M-track uniform
+# import (benchmarks/RESULTS.md, issue 8): 32 MB peaks at 184 MB of RSS,
+# 64 MB at 295 MB and imports 13% faster.
+DEFAULT_CACHE_BYTES = 32 << 20
 # Connections the pool keeps (ZODB's default is 7, and it warns above it):
 # an app server's threads, each with its connection, plus the short ones
 # that reserve track numbers (see ids.py).
