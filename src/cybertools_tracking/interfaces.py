@@ -110,6 +110,12 @@ class ITrackingStorage(Interface):
     tracks (``len``, ``in``, ``[]``, ``get``, iteration, ``keys``,
     ``values`` and ``items`` in id order) whose ``del st[id]`` removes a
     track with its index entries.
+
+    The tracks it hands out are views of rows kept inside bigger records
+    (one ``trackFactory`` object per track and transaction): an attribute
+    assigned to one (or deleted) is stored at once; metadata set so stays
+    unindexed until ``indexTrack`` or ``reindexTracks``; a view of a
+    removed track refuses changes with a KeyError.
     """
 
     trackFactory = Attribute('The class used for new tracks: ``Track`` or a '
