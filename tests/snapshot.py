@@ -6,7 +6,7 @@ taken before and after it.
 
 import copy
 
-from cybertools_tracking.index import _pairs
+from cybertools_tracking.rows import unpack
 
 
 def _nums(value):
@@ -14,23 +14,25 @@ def _nums(value):
 
 
 def snapshot(storage):
-    index = storage._index
+    store = storage._store
     return {
         'len': len(storage),
         'tracks': [(num, type(t), t.__name__, t.__parent__ is storage,
                     t.taskId, t.runId, t.userName, t.timeStamp,
                     copy.deepcopy(t.data))
                    for num, t in storage._tracks.items()],
-        'postings': [(key, sorted(_pairs(postings, None, None)))
-                     for key, postings in index._postings.items()],
+        'rows': [(key, cid, [(ts, repr(unpack(group)))
+                             for ts, group in tree.items()])
+                 for key, (cid, tree) in store._combinations.items()],
+        'locations': list(store.locations()),
         'byUser': [(user, list(combos))
-                   for user, combos in index._byUser.items()],
+                   for user, combos in store._byUser.items()],
         'taskRuns': [(task, list(runs))
-                     for task, runs in index._taskRuns.items()],
+                     for task, runs in store._taskRuns.items()],
         'runTasks': [(run, list(tasks))
-                     for run, tasks in index._runTasks.items()],
-        'times': [[(ts, list(nums)) for ts, nums in tree.items()]
-                  for tree in index._times],
+                     for run, tasks in store._runTasks.items()],
+        'times': [[(ts, _nums(nums)) for ts, nums in tree.items()]
+                  for tree in store._times],
         'fields': sorted((name, field.kind,
                           [(value, _nums(nums))
                            for value, nums in field._fwd.items()],

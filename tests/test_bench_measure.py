@@ -69,9 +69,10 @@ def test_both_engines_give_the_same_answers(tmp_path):
     assert sqlite['tracks_per_user'] == zodb['tracks_per_user']
     assert 50 < zodb['tracks_per_user'] < 150       # ~2,000 / 20 users
     # The counts that only ZODB has: at least one record per update and
-    # per cold call, and a record stored for every new track.
+    # per cold call, and records stored for new tracks (rows share records:
+    # fewer than one per track, more than none).
     assert 'stores_per_track' not in sqlite
-    assert zodb['stores_per_track'] >= 1
+    assert 0 < zodb['stores_per_track'] < 1
     assert zodb['update_stores'] >= 1
     assert all(zodb['cold_loads'][key]['mean'] >= 1
                for key in ('last_first', 'last_upper', 'user_first',

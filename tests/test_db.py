@@ -14,7 +14,6 @@ from cybertools_tracking.db import (DEFAULT_CACHE_SIZE, DatabaseLockedError,
                                     tracking_transaction)
 from cybertools_tracking.partitions import PARTITION
 from cybertools_tracking.storage import TrackingStorage
-from cybertools_tracking.track import Track
 
 T0 = 1_700_000_000
 
@@ -150,8 +149,12 @@ def test_get_storage_create_false_and_wrong_type(fs_path):
 
 
 def _non_ghost_tracks(conn):
-    return sum(1 for obj in conn._cache.cache_data.values()
-               if isinstance(obj, Track) and obj._p_changed is not None)
+    """Loaded combination trees: tracks are rows in their combination's
+    tree (see store), so loading another track loads another tree. (Reading
+    the registry loads its buckets, the trees in them stay ghosts.)"""
+    store = get_storage(conn, create=False)._store
+    return sum(1 for key, (cid, tree) in store._combinations.items()
+               if tree._p_changed is not None)
 
 
 def test_last_track_and_update_load_no_other_track(fs_path):

@@ -210,7 +210,11 @@ def test_refused_changes_and_stored_changes_across_a_restart(tmp_path):
     st.updateTrack(two, {'score': 20, 'tags': ['x']}, timeStamp=T0 + 5)
     st.setTrackData(one, {'score': 10})
     transaction.commit()
-    raw, _ = db.storage.load(st[two]._p_oid)
+    # The record holding the track's row: its combination's tree (small,
+    # so one record; see store).
+    key = (st[two].taskId, st[two].runId, st[two].userName)
+    raw, _ = db.storage.load(st._store._combinations[key][1]._p_oid)
+    assert b'score' in raw
     assert b'ReadOnly' not in raw and b'readonly' not in raw
     connection.close()
     db.close()

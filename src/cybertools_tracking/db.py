@@ -58,6 +58,12 @@ DEFAULT_NAME = 'tracking'
 # Objects per connection cache. zodburi's 10,000 is too few to keep the
 # index buckets of a million tracks in memory; 100,000 costs tens of MB.
 DEFAULT_CACHE_SIZE = 100_000
+# ... and at most about this many bytes of them (as ZODB estimates them,
+# by pickle size): a record holds a combination's rows (see store), so
+# 100,000 of them could be hundreds of MB. Measured on a 1M-track uniform
+# import (benchmarks/RESULTS.md, issue 8): 32 MB peaks at 184 MB of RSS,
+# 64 MB at 295 MB and imports 13% faster.
+DEFAULT_CACHE_BYTES = 32 << 20
 # Connections the pool keeps (ZODB's default is 7, and it warns above it):
 # an app server's threads, each with its connection, plus the short ones
 # that reserve track numbers (see ids.py).
@@ -289,6 +295,7 @@ def open_db(uri=None, wait_timeout=None, on_wait=None, **dbkw):
         factory, kw = zodburi.resolve_uri(text)
     if not (_is_uri(text) and _sets_cache_size(text)):
         kw['cache_size'] = DEFAULT_CACHE_SIZE
+        kw.setdefault('cache_size_bytes', DEFAULT_CACHE_BYTES)
     kw.setdefault('pool_size', DEFAULT_POOL_SIZE)
     kw.update(dbkw)
     if path is not None:
@@ -368,6 +375,10 @@ def get_storage(connection, name=DEFAULT_NAME, trackFactory=None,
     if not isinstance(storage, TrackingStorage):
         raise TypeError('root[%r] is a %s, not a TrackingStorage'
                         % (name, type(storage).__name__))
+    if storage.layout != 'rows':
+        # Written before the row layout: see upgrade.
+        from cybertools_tracking.upgrade import convert_on_open
+        convert_on_open(storage)
     return storage
 
 

@@ -110,6 +110,12 @@ class ITrackingStorage(Interface):
     tracks (``len``, ``in``, ``[]``, ``get``, iteration, ``keys``,
     ``values`` and ``items`` in id order) whose ``del st[id]`` removes a
     track with its index entries.
+
+    The tracks it hands out are views of rows kept inside bigger records
+    (one ``trackFactory`` object per track and transaction): an attribute
+    assigned to one (or deleted) is stored at once; metadata set so stays
+    unindexed until ``indexTrack`` or ``reindexTracks``; a view of a
+    removed track refuses changes with a KeyError.
     """
 
     trackFactory = Attribute('The class used for new tracks: ``Track`` or a '
@@ -338,6 +344,57 @@ class IEventIdIndex(Interface):
         """A list of problems (sentences, at most ``limit``): entries whose
         track is gone (``has_track(num)`` is false), or whose two
         directions disagree. Empty when consistent."""
+
+class ITrackStore(Interface):
+    """The tracks of a storage as rows, filed by combination and second.
+
+    A combination ``key`` is (taskId, runId, userName); ``ts`` a second
+    (an int, UTC); a row ``(num, data, extras)`` (see ``rows``). Callers
+    check every value before they call a method that writes.
+    """
+
+    def add(key, ts, num, data, extras=None):
+        """File a new row for track ``num`` under ``key`` at ``ts``."""
+
+    def find(num):
+        """(key, ts, row) of track ``num``, or None."""
+
+    def rewrite(key, ts, num, data, extras):
+        """Replace the row of track ``num``, filed under key and ts."""
+
+    def take(key, ts, num):
+        """Remove the row of track ``num``, filed under key and ts."""
+
+    def last(key):
+        """(ts, row) of the combination's last track (the latest second,
+        then the highest number), or None."""
+
+    def groups(key, timeFrom=None, timeTo=None):
+        """Iterate (ts, rows) of the combination within the inclusive
+        range, rows in number order."""
+
+    def everything():
+        """Iterate (key, ts, rows) of every row group."""
+
+    def numbers():
+        """Iterate the numbers of all tracks, ascending."""
+
+    def timePairs(timeFrom=None, timeTo=None):
+        """(ts, num) of every track filed within the inclusive range."""
+
+    def combinations(criteria):
+        """Iterate the keys matching ``criteria`` (dimension name -> list
+        of exact values or ``index.Prefix`` objects)."""
+
+    def taskIds():
+        """The task ids that have tracks, sorted."""
+
+    def userNames(taskId):
+        """The user names with tracks in the task, sorted."""
+
+    def check(problem):
+        """Call ``problem(text, *args)`` for every disagreement between
+        the parts; return {num: (key, ts, row)} of the rows found."""
 
 
 class IIdAllocator(Interface):

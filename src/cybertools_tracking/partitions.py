@@ -1,4 +1,9 @@
-"""Tracks by number, in one BTree per block of numbers.
+"""Structures that keep concurrent writers apart.
+
+``PartitionedLength`` counts in slots by number; ``ShardedTree`` spreads
+keys over shards by a stable hash (see ``index``). ``PartitionedTree``
+held the tracks by number before the row layout; it stays so that such
+databases load and convert (see ``upgrade``). Why it was partitioned:
 
 Every writer appends: its new tracks go to the end of the tree. In a
 single LOBTree, two processes appending at once split the same buckets

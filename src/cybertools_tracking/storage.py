@@ -1,23 +1,26 @@
 """TrackingStorage: tracks and runs in ZODB, with their indexes."""
 
+import weakref
+
 from BTrees.Length import Length
-from BTrees.LLBTree import LLTreeSet
-from BTrees.LLBTree import intersection as ll_intersection
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from zope.interface import implementer
 
 from cybertools_tracking import eventids
+from cybertools_tracking import query as _query
 from cybertools_tracking.events import EventOutbox
 from cybertools_tracking.ids import Counter, allocate_track_number
-from cybertools_tracking.index import DIMENSIONS, CompositeIndex, FieldIndex
-from cybertools_tracking.index import Prefix
+from cybertools_tracking.index import FieldIndex
 from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
-from cybertools_tracking.partitions import PartitionedLength, PartitionedTree
+from cybertools_tracking.partitions import PartitionedLength
+from cybertools_tracking.rows import CORE, MISSING, extras_of, own_core
+from cybertools_tracking.rows import view_state
 from cybertools_tracking.runmaps import RunMapping
+from cybertools_tracking.store import DIMENSIONS, TrackStore
 from cybertools_tracking.timestamps import getTimeStamp
 from cybertools_tracking.track import Run, Track
 from cybertools_tracking.validation import KEY_MAX, InvalidTypeError
@@ -40,9 +43,10 @@ def _timeStampOrNow(value):
 class TrackingStorage(Persistent):
     """See ITrackingStorage.
 
-    The storage object itself is written only when runs start or indexes
-    are added: tracks, counters, runs and index entries live in records
-    of their own, so that a write touches as few records as possible.
+    The tracks are rows in the records of their combination, filed by
+    second (see ``store`` and ``rows``); the tracks handed out are views
+    of their rows (see ``track``). The storage object itself is written
+    only when runs start or indexes are added.
     """
 
     trackFactory = Track
@@ -58,13 +62,17 @@ class TrackingStorage(Persistent):
     # Storages made before the outbox existed get one with their first
     # event (see ``events``).
     _outbox = None
+    # The tracks. None in a storage of the layout before rows (a record
+    # per track, in _tracks, and a CompositeIndex in _index): see upgrade.
+    _store = None
+    _upgrade = None       # how far a conversion got (see upgrade)
+    # One view per track and transaction (see _Views).
+    _v_views = None
 
     def __getnewargs__(self):
         # ZODB writes references to objects whose class has __getnewargs__
-        # as a bare oid, without the class name. Every track refers to its
-        # storage (__parent__), so this saves ~50 bytes per track record.
-        # The price, a load to learn the class of a ghost, is never paid:
-        # a storage is always loaded before its tracks.
+        # as a bare oid, without the class name (a storage is always
+        # loaded before the records that refer to it).
         return ()
 
     def __init__(self, trackFactory=None):
@@ -74,18 +82,101 @@ class TrackingStorage(Persistent):
                 raise TypeError('trackFactory must be a Track class, got %r'
                                 % (trackFactory,))
             self.trackFactory = trackFactory
-        self._tracks = PartitionedTree()    # num -> track
+        self._store = TrackStore()
         self._count = Length()        # a base: reindexTracks corrects it
         self._counts = PartitionedLength()
         self._trackIds = Counter()
         self._runIds = Counter()
         self._runs = LOBTree()        # run id -> Run
         self.currentRuns = OOBTree()  # taskId -> id of its current run
-        self._index = CompositeIndex()
         self._fields = {}             # extra attribute name -> FieldIndex
         self._eventIds = eventids.EventIdIndex()
         self._outbox = EventOutbox()
         self.setupIndexes()
+
+    @property
+    def layout(self):
+        """'rows' (this version's), or 'records' for a storage written
+        before the row layout, which ``upgrade`` converts."""
+        return 'records' if self._store is None \
+            or self._upgrade is not None else 'rows'
+
+    # views of rows
+
+    def _views(self):
+        """The views handed out in the current transaction."""
+        jar = self._p_jar
+        txn = None if jar is None else jar.transaction_manager.get()
+        views = self._v_views
+        if views is None or views.txn is not txn:
+            views = self._v_views = _Views(txn)
+        return views
+
+    def _view(self, num, key, ts, row, track=None, views=None):
+        """The view of the row ``row`` of track ``num`` filed under key
+        and ts: the one handed out already in this transaction, made
+        current, or a new one; ``track`` (a view of the same track) is
+        made current too. ``views``: ``_views()``, if the caller has it."""
+        if views is None:
+            views = self._views()
+        mapped = views.get(num)
+        if mapped is None:
+            factory = self.trackFactory
+            mapped = factory.__new__(factory)
+            views.put(num, mapped)
+        elif track is None and mapped.__dict__.get('_v_row') is row:
+            return mapped       # made from this very row: still current
+        for view in (mapped, track):
+            if isinstance(view, Track):
+                d = view.__dict__
+                if d:
+                    d.clear()
+                if row[2]:
+                    d.update(view_state(num, key, ts, row[1], row[2], self))
+                else:           # the common case, without a call
+                    d['taskId'], d['runId'], d['userName'] = key
+                    d['timeStamp'] = ts
+                    d['_data'] = row[1]
+                    d['__parent__'] = self
+                    d['_num'] = num
+                d['_v_store'] = self
+                d['_v_row'] = row
+        return mapped
+
+    def _fetch(self, num):
+        found = self._store.find(num)
+        if found is None:
+            raise KeyError(num)
+        return self._view(num, *found)
+
+    def _writeBack(self, track, name):
+        """Store what was assigned to (or deleted from) ``name`` of a
+        view: see ``track``."""
+        num = track._num
+        found = None if track.__parent__ is not self else \
+            self._store.find(num)
+        if found is None:
+            raise KeyError('track %s is not stored in this storage (any '
+                           'more): the change of %r is not stored'
+                           % (track.__name__, name))
+        key, ts, row = found
+        extras = dict(row[2] or ())
+        value = track.__dict__.get(name, MISSING)
+        if name in CORE:
+            filed = (key + (ts,))[CORE.index(name)]
+            if type(value) is type(filed) and value == filed:
+                extras.pop(name, None)
+            else:
+                extras[name] = value
+        elif value is MISSING:
+            extras.pop(name, None)
+        else:
+            extras[name] = value
+        row = (num, row[1], extras or None)
+        self._store.rewrite(key, ts, num, row[1], row[2])
+        mapped = self._views().get(num)
+        if mapped is not None and mapped is not track:
+            self._view(num, key, ts, row)
 
     # indexes of extra attributes
 
@@ -103,7 +194,7 @@ class TrackingStorage(Persistent):
         if added:
             # Every value is checked before the first index is made.
             kinds, entries = {}, []
-            for num, track in self._tracks.items():
+            for trackId, track in self.items():
                 for name in added:
                     value = track.indexValue(name)
                     if value is not None:
@@ -111,9 +202,8 @@ class TrackingStorage(Persistent):
                             kinds[name] = check_index_value(
                                 name, value, kinds.get(name))
                         except ValidationError as error:
-                            trackId = self.idFromNum(num)
                             raise _aboutTrack(trackId, error) from None
-                        entries.append((name, num, value))
+                        entries.append((name, track._num, value))
             fields = dict(self._fields)
             for name in added:
                 fields[name] = FieldIndex(name)
@@ -142,7 +232,8 @@ class TrackingStorage(Persistent):
         return result
 
     def _coreOf(self, track):
-        """The checked (key, timestamp) a stored track is indexed under."""
+        """The checked (key, timestamp) a stored track is to be filed
+        under: its own metadata."""
         key = (check_name('taskId', track.taskId),
                check_run_id(track.runId),
                check_name('userName', track.userName))
@@ -176,12 +267,12 @@ class TrackingStorage(Persistent):
         """The number of a track stored here, given as object or id."""
         if isinstance(track, Track):
             num = self._num(track.__name__ or '')
-            if self._tracks.get(num) is not track:
+            if track.__parent__ is not self or num not in self._store:
                 raise KeyError('track %r is not stored in this storage'
                                % (track,))
             return num
         num = self._num(track)
-        if num not in self._tracks:
+        if num not in self._store:
             raise KeyError('no track with id %r' % (track,))
         return num
 
@@ -196,7 +287,10 @@ class TrackingStorage(Persistent):
             self._counts.change(num, delta)
 
     def __getitem__(self, trackId):
-        return self._tracks[self._num(trackId)]
+        try:
+            return self._fetch(self._num(trackId))
+        except KeyError:
+            raise KeyError(trackId) from None
 
     def get(self, trackId, default=None):
         try:
@@ -206,7 +300,7 @@ class TrackingStorage(Persistent):
 
     def __contains__(self, trackId):
         try:
-            return self._num(trackId) in self._tracks
+            return self._num(trackId) in self._store
         except KeyError:
             return False
 
@@ -214,14 +308,22 @@ class TrackingStorage(Persistent):
         return self.keys()
 
     def keys(self):
-        return (self.idFromNum(num) for num in self._tracks.keys())
+        return (self.idFromNum(num) for num in self._store.numbers())
 
     def values(self):
-        return iter(self._tracks.values())
+        return (track for trackId, track in self.items())
 
     def items(self):
-        return ((self.idFromNum(num), track)
-                for num, track in self._tracks.items())
+        for num, key, ts in self._store.locations():
+            found = self._store.find(num)
+            if found is not None:
+                yield self.idFromNum(num), self._view(num, *found)
+
+    @property
+    def _tracks(self):
+        """num -> track, for repair tools and the tests of ``check``:
+        ``pop(num)`` removes a track's row and nothing else."""
+        return _Rows(self)
 
     def __delitem__(self, trackId):
         self.removeTrack(trackId)
@@ -354,14 +456,15 @@ class TrackingStorage(Persistent):
             eventId = eventids.check_save(eventId, update)
         run = self._resolveRun(taskId, runId)
         if update and run is not None:
-            num = self._index.last((taskId, run.id, userName))
-            if num is not None:
-                return self._update(num, self._tracks[num], data,
-                                    overwrite, ts)
+            key = (taskId, run.id, userName)
+            last = self._store.last(key)
+            if last is not None:
+                track = self._view(last[1][0], key, last[0], last[1])
+                return self._update(track, data, overwrite, ts)
         effectiveRunId = self._runIds.peek() if run is None else run.id
         track = self.trackFactory(taskId, effectiveRunId, userName, data)
         track.timeStamp = ts
-        extras = self._extraValues(track)
+        extraValues = self._extraValues(track)
         if eventId is not None:
             digest = eventids.content_digest(
                 taskId, userName, track.data,
@@ -373,13 +476,12 @@ class TrackingStorage(Persistent):
         if run is None:
             run = self._startRun(taskId, start=ts)
         num = self._allocateNum()
-        trackId = self.idFromNum(num)
-        track.__parent__ = self
-        track.__name__ = trackId
-        self._tracks[num] = track
+        key = (taskId, run.id, userName)
+        state = track.__dict__
+        self._store.add(key, ts, num, state['_data'],
+                        extras_of(state, key, ts))
         self._changeCount(num, 1)
-        self._index.insert((taskId, run.id, userName), ts, num)
-        for index, value in extras:
+        for index, value in extraValues:
             if value is not None:
                 index.index(num, value)
         run.extendTo(ts)
@@ -387,13 +489,18 @@ class TrackingStorage(Persistent):
             if self._eventIds is None:      # a storage made before them
                 self._eventIds = eventids.EventIdIndex()
             self._eventIds.add(eventId, num, digest)
+        # Now a view of its row.
+        state['__parent__'] = self
+        state['_num'] = num
+        state['_v_store'] = self
+        self._views().put(num, track)
         for observer in self._observers:
             try:
                 observer.trackAdded(self, track)
             except BaseException:
                 self._doom()
                 raise
-        return trackId
+        return self.idFromNum(num)
 
     def _doom(self):
         # An observer failed half-way (a zope.event subscriber raised, say):
@@ -406,13 +513,13 @@ class TrackingStorage(Persistent):
     def updateTrack(self, track, data, overwrite=False, timeStamp=None):
         num = self._numOf(track)
         ts = _timeStampOrNow(timeStamp)
-        return self._update(num, self._tracks[num], data, overwrite, ts)
+        return self._update(self._fetch(num), data, overwrite, ts, track)
 
-    def _update(self, num, track, data, overwrite, ts):
+    def _update(self, track, data, overwrite, ts, given=None):
         newData = track.mergedData(data, overwrite)
         if newData is None:
             return track.__name__
-        self._changeData(num, track, newData, ts)
+        self._changeData(track, newData, ts, given)
         run = self._runs.get(track.runId)
         if run is not None:
             run.extendTo(ts)
@@ -420,39 +527,55 @@ class TrackingStorage(Persistent):
 
     def setTrackData(self, track, data):
         num = self._numOf(track)
-        track = self._tracks[num]
-        self._changeData(num, track, copy_data(data), track.timeStamp)
-        return track.__name__
+        self._changeData(self._fetch(num), copy_data(data), None, track)
+        return self.idFromNum(num)
 
-    def _changeData(self, num, track, data, ts):
-        """Give a track ``data`` (a checked plain dict) and the time ``ts``,
-        and reindex it."""
-        extras = self._extraValues(track, data)
-        track._setData(data)
-        if track.timeStamp != ts:
-            self._unindexCore(num, track)
-            track.timeStamp = ts
-            self._index.insert((track.taskId, track.runId, track.userName),
-                               ts, num)
-        for index, value in extras:
+    def _changeData(self, track, data, ts, given=None):
+        """Give a view ``data`` (a checked plain dict) and, unless ``ts``
+        is None, the time ``ts`` (a checked int), and reindex it;
+        ``given`` (another view of it) is made current too."""
+        extraValues = self._extraValues(track, data)
+        num = track._num
+        key, filed, row = self._store.find(num)
+        extras = row[2]
+        if ts is None:
+            ts = filed
+        elif extras and 'timeStamp' in extras:
+            extras = {k: v for k, v in extras.items() if k != 'timeStamp'}
+            extras = extras or None
+        if ts != filed:
+            self._store.take(key, filed, num)
+            self._store.add(key, ts, num, data, extras)
+        else:
+            self._store.rewrite(key, ts, num, data, extras)
+        self._view(num, key, ts, (num, data, extras), given)
+        for index, value in extraValues:
             index.index(num, value)
 
     def removeTrack(self, track):
         num = self._numOf(track)
-        track = self._tracks[num]
-        self._unindexCore(num, track)
+        key, ts, row = self._store.find(num)
+        self._store.take(key, ts, num)
         for index in self._fields.values():
             index.unindex(num)
-        del self._tracks[num]
         self._changeCount(num, -1)
         if self._eventIds is not None:
             self._eventIds.discard(num)
+        view = self._views().pop(num)
+        for each in (view, track):
+            if isinstance(each, Track) and each._num == num:
+                each.__dict__.pop('_v_store', None)
 
     def getTrackByEventId(self, eventId):
         eventId = eventids.check_event_id(eventId)
         num = None if self._eventIds is None else \
             self._eventIds.find(eventId)
-        return None if num is None else self._tracks.get(num)
+        if num is None:
+            return None
+        try:
+            return self._fetch(num)
+        except KeyError:
+            return None
 
     def getEventId(self, track):
         num = self._numOf(track)
@@ -464,8 +587,9 @@ class TrackingStorage(Persistent):
             raise InvalidValueError(
                 'index %s not available; the indexes are %s'
                 % (shorten(idx), ', '.join(self.indexAttributes)))
+        given = track if isinstance(track, Track) else None
         num = self._storedNum(num, track)
-        track = self._tracks[num]         # the object, if given by id
+        track = self._fetch(num)           # its row, as stored
         core = idx is None or idx in CORE_ATTRIBUTES
         try:
             key, ts = self._coreOf(track) if core else (None, None)
@@ -474,10 +598,7 @@ class TrackingStorage(Persistent):
         except ValidationError as error:
             raise _aboutTrack(track.__name__, error) from None
         if core:
-            self._setCore(track, key, ts)
-            if not self._index.contains(key, ts, num):
-                self._unindexCore(num, track)
-                self._index.insert(key, ts, num)
+            self._refile(num, key, ts, given)
         for index, value in extras:
             index.index(num, value)
 
@@ -490,60 +611,76 @@ class TrackingStorage(Persistent):
             raise InvalidTypeError('num must be a track number (an int), '
                                    'got %s' % shorten(num))
         found = self._num(num)
-        if self._tracks.get(found) is not track:
+        if not (isinstance(track, Track) and track.__parent__ is self
+                and track._num == found and found in self._store):
             raise KeyError('track %s is not stored here under number %s'
                            % (shorten(track), shorten(num)))
         return found
 
-    def _setCore(self, track, key, ts):
-        """Make a track's metadata the checked values it is indexed under
-        (a float timestamp set behind the index's back becomes an int),
-        and let its run end no earlier than the track."""
-        for name, value in zip(DIMENSIONS, key):
-            if getattr(track, name) is not value:
-                setattr(track, name, value)
-        if type(track.timeStamp) is not int or track.timeStamp != ts:
-            track.timeStamp = ts
+    def _refile(self, num, key, ts, given=None):
+        """File track ``num`` under its checked metadata ``key`` and ``ts``
+        (dropping them from its extras), and let its run end no earlier
+        than the track."""
+        filedKey, filedTs, row = self._store.find(num)
+        extras = row[2]
+        if extras:
+            extras = {k: v for k, v in extras.items() if k not in CORE}
+            extras = extras or None
+        if (filedKey, filedTs) != (key, ts):
+            self._store.take(filedKey, filedTs, num)
+            self._store.add(key, ts, num, row[1], extras)
+        elif extras is not row[2]:
+            self._store.rewrite(key, ts, num, row[1], extras)
+        self._view(num, key, ts, (num, row[1], extras), given)
         run = self._runs.get(key[1])
         if run is not None:
             run.extendTo(ts)
 
-    def _unindexCore(self, num, track):
-        key = (track.taskId, track.runId, track.userName)
-        ts = track.timeStamp
-        if not self._index.contains(key, ts, num):
-            # Changed behind the index's back: find where it was.
-            found = self._index.locate(num, key)
-            if found is None:
-                return
-            key, ts = found
-        self._index.remove(key, ts, num)
-
     def reindexTracks(self):
-        # Check every track before the indexes are cleared, so that a
-        # track they cannot hold does not leave them half rebuilt. The
-        # tracks are read twice rather than their entries kept in memory.
+        # Check every track before anything is changed, so that a track
+        # the indexes cannot hold does not leave them half rebuilt. The
+        # rows are read twice rather than kept in memory as views.
         kinds = {}
-        count = 0
-        for num, track in self._tracks.items():
+        for trackId, track in self.items():        # in id order
             try:
                 self._coreOf(track)
                 self._extraValues(track, kinds=kinds)
             except ValidationError as error:
-                raise _aboutTrack(self.idFromNum(num), error) from None
-            count += 1
-        self._index.clear()
+                raise _aboutTrack(trackId, error) from None
+        rows = []
+        for key, ts, group in self._store.everything():
+            for row in group:
+                ownKey, ownTs = own_core(key, ts, row[2])
+                rows.append((row[0], ownKey, ownTs, row))
+        self._store.clear()
         for index in self._fields.values():
             index.clear()
-        for num, track in self._tracks.items():
-            key, ts = self._coreOf(track)
-            self._setCore(track, key, ts)
-            self._index.insert(key, ts, num)
+        for num, key, ts, row in rows:
+            key, ts = self._coreOf(self._view(num, key, ts, row))
+            self._refileRow(num, key, ts, row)
+        for num, track in self._allViews():
             for index, value in self._extraValues(track):
                 if value is not None:
                     index.index(num, value)
-        if len(self) != count:
-            self._count.change(count - len(self))
+        if len(self) != len(rows):
+            self._count.change(len(rows) - len(self))
+
+    def _refileRow(self, num, key, ts, row):
+        extras = row[2]
+        if extras:
+            extras = {k: v for k, v in extras.items() if k not in CORE}
+            extras = extras or None
+        self._store.add(key, ts, num, row[1], extras)
+        self._view(num, key, ts, (num, row[1], extras))
+        run = self._runs.get(key[1])
+        if run is not None:
+            run.extendTo(ts)
+
+    def _allViews(self):
+        """(num, view) of every track, combination by combination."""
+        for key, ts, group in self._store.everything():
+            for row in group:
+                yield row[0], self._view(row[0], key, ts, row)
 
     # reading
 
@@ -551,12 +688,20 @@ class TrackingStorage(Persistent):
         key = self._userKey(taskId, runId, userName)
         if key is None:
             return []
-        return [self._tracks[num] for num in self._index.nums(key)]
+        found = [(row[0], ts, row) for ts, group in self._store.groups(key)
+                 for row in group]
+        found.sort(key=_first)
+        views = self._views()
+        return [self._view(num, key, ts, row, None, views)
+                for num, ts, row in found]
 
     def getLastUserTrack(self, taskId, runId, userName):
         key = self._userKey(taskId, runId, userName)
-        num = None if key is None else self._index.last(key)
-        return None if num is None else self._tracks[num]
+        last = None if key is None else self._store.last(key)
+        if last is None:
+            return None
+        ts, row = last
+        return self._view(row[0], key, ts, row)
 
     def _userKey(self, taskId, runId, userName):
         taskId = check_name('taskId', taskId)
@@ -565,101 +710,100 @@ class TrackingStorage(Persistent):
         return None if runId is None else (taskId, runId, userName)
 
     def getUserNames(self, taskId):
-        return self._index.userNames(check_name('taskId', taskId))
+        return self._store.userNames(check_name('taskId', taskId))
 
     def getTaskIds(self):
-        return self._index.taskIds()
+        return self._store.taskIds()
 
     def query(self, **criteria):
-        dims, fields, times = {}, {}, None
-        timeFrom = timeTo = None
-        for name, value in criteria.items():
-            if name in DIMENSIONS:
-                dims[name] = _queryValues(name, value)
-            elif name == 'timeStamp':
-                times = set(_queryValues(name, value))
-            elif name == 'timeFrom':
-                timeFrom = _later(timeFrom, value, name)
-            elif name == 'timeTo':
-                timeTo = _earlier(timeTo, value, name)
-            elif name == 'timeFromTo':
-                if not isinstance(value, (list, tuple)) or len(value) != 2:
-                    raise InvalidTypeError('timeFromTo must be a pair (from, '
-                                           'to), got %s' % shorten(value))
-                timeFrom = _later(timeFrom, value[0], name)
-                timeTo = _earlier(timeTo, value[1], name)
-            elif name in self._fields:
-                fields[name] = _queryValues(name, value)
-        limit = criteria.get('limit')
-        if limit is not None:
-            if not isinstance(limit, int) or isinstance(limit, bool):
-                raise InvalidTypeError('limit must be a non-negative int, '
-                                       'got %s' % shorten(limit))
-            if limit < 0:
-                raise InvalidValueError('limit must be a non-negative int, '
-                                        'got %s' % shorten(limit))
-        timeRange = timeFrom is not None or timeTo is not None
-        if not (dims or fields or times or timeRange):
-            return []
-        if times:
-            lo, hi = min(times), max(times)
-            timeFrom = lo if timeFrom is None else max(lo, timeFrom)
-            timeTo = hi if timeTo is None else min(hi, timeTo)
-        if timeFrom is not None and timeTo is not None and timeFrom > timeTo:
-            return []
-        if dims or times or timeRange:
-            pairs = self._index.select(dims, timeFrom, timeTo)
-            if times:
-                pairs = [p for p in pairs if p[0] in times]
-            nums = LLTreeSet(num for ts, num in pairs)
-        else:
-            pairs, nums = None, None
-        for name, values in fields.items():
-            found = self._fields[name].apply(values)
-            nums = found if nums is None else ll_intersection(nums, found)
-        if criteria.get('newestFirst'):
-            if pairs is None or fields:
-                pairs = [(self._tracks[num].timeStamp, num) for num in nums]
-            result = [num for ts, num in sorted(pairs, reverse=True)]
-        else:
-            result = nums
-        if limit is not None:
-            result = list(result)[:limit]
-        return [self._tracks[num] for num in result]
+        return _query.execute(_query.plan(criteria, self._fields), self)
+
+    # checking
+
+    def check(self, limit=100):
+        """See ``check.check_storage``."""
+        from cybertools_tracking.check import check_storage
+        return check_storage(self, limit)
 
 
-def _queryValues(name, value):
-    """A query value as a list of checked exact values and Prefix
-    objects."""
-    values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-    result = []
-    for v in values:
-        if name == 'runId':
-            result.append(check_run_id(v, name))
-        elif name == 'timeStamp':
-            result.append(check_timestamp(v, name))
-        elif isinstance(v, str) and v.endswith('*'):
-            result.append(Prefix(check_name(name, v)[:-1]))
-        elif name in DIMENSIONS:
-            result.append(check_name(name, v))
-        else:
-            check_index_value(name, v)
-            result.append(v)
-    return result
+class _Views:
+    """num -> the view of a track handed out in one transaction, held
+    weakly (a plain dict of weak references, swept of dead ones as it
+    grows: cheaper than a WeakValueDictionary, and a view is made for
+    every track read); the last RECENT ones also strongly, so that a
+    track looked up again soon is not made again."""
+
+    __slots__ = ('txn', 'refs', 'limit', 'recent', 'next')
+    RECENT = 1024
+
+    def __init__(self, txn):
+        self.txn = txn
+        self.refs = {}
+        self.limit = 10_000
+        self.recent = [None] * self.RECENT
+        self.next = 0
+
+    def get(self, num):
+        ref = self.refs.get(num)
+        return None if ref is None else ref()
+
+    def put(self, num, view):
+        refs = self.refs
+        if len(refs) >= self.limit:
+            for dead in [k for k, ref in refs.items() if ref() is None]:
+                del refs[dead]
+            self.limit = max(10_000, 2 * len(refs))
+        refs[num] = weakref.ref(view)
+        self.recent[self.next] = view
+        self.next = (self.next + 1) % self.RECENT
+
+    def pop(self, num):
+        ref = self.refs.pop(num, None)
+        view = None if ref is None else ref()
+        if view is not None and view in self.recent:
+            self.recent[self.recent.index(view)] = None
+        return view
 
 
-def _later(current, value, name):
-    if value is None:
-        return current
-    value = check_timestamp(value, name)
-    return value if current is None else max(current, value)
+class _Rows:
+    """The tracks of a storage by number; see ``TrackingStorage._tracks``."""
+
+    def __init__(self, storage):
+        self._storage = storage
+
+    def get(self, num, default=None):
+        found = self._storage._store.find(num)
+        return default if found is None else self._storage._view(num, *found)
+
+    def __getitem__(self, num):
+        return self._storage._fetch(num)
+
+    def __contains__(self, num):
+        return num in self._storage._store
+
+    def keys(self):
+        return self._storage._store.numbers()
+
+    def items(self):
+        return ((track._num, track) for trackId, track
+                in self._storage.items())
+
+    def values(self):
+        return self._storage.values()
+
+    def pop(self, num):
+        """Remove track ``num``'s row only (see ``TrackStore.dropRow``)."""
+        found = self._storage._store.find(num)
+        if found is None:
+            raise KeyError(num)
+        track = self._storage._view(num, *found)
+        self._storage._store.dropRow(num)
+        track.__dict__.pop('_v_store', None)
+        return track
 
 
-def _earlier(current, value, name):
-    if value is None:
-        return current
-    value = check_timestamp(value, name)
-    return value if current is None else min(current, value)
+def _first(item):
+    return item[0]
 
 
 def _aboutTrack(trackId, error):

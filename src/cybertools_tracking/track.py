@@ -1,4 +1,19 @@
-"""Track and Run: the two kinds of persistent record a storage holds."""
+"""Track and Run: what a storage hands out and keeps.
+
+A Track made by the caller is a free object. A track a storage hands out
+is a *view* of a row (see ``rows``): the storage's tracks are not records
+of their own but rows inside the records of their combination. What is
+assigned to a view's attributes (or deleted) is written back to its row
+at once; its ``data`` changes through ``update``, the storage's
+``updateTrack`` and ``setTrackData``, or by assigning ``data``. A view's
+metadata set directly (``track.timeStamp = t``) is stored with the row,
+which stays filed where it was until ``indexTrack`` or ``reindexTracks``
+moves it, as the index entries of a track record stayed before.
+
+Track stays persistent so that databases written before the row layout,
+whose tracks are records, still load (``upgrade`` converts them)."""
+
+import copy
 
 from persistent import Persistent
 from ZODB.POSException import ConflictError
@@ -6,6 +21,7 @@ from zope.interface import implementer
 
 from cybertools_tracking.interfaces import IRun, ITrack
 from cybertools_tracking.readonly import read_only
+from cybertools_tracking.rows import VIEW_ONLY
 from cybertools_tracking.timestamps import getTimeStamp, timeStamp2ISO
 from cybertools_tracking.validation import copy_data
 
@@ -36,6 +52,7 @@ class Track(Persistent):
     timeStamp = 0
     _data = None          # the stored data: plain dicts and lists
     _v_data = None        # its read-only view, made when first asked for
+    _v_store = None       # the storage whose row this is a view of
 
     # The id is kept as the track number: an int pickles smaller than
     # '0000001', and a track is written far more often than read by name.
@@ -65,6 +82,20 @@ class Track(Persistent):
             state = dict(state)
             state['_data'] = state.pop('data')
         Persistent.__setstate__(self, state)
+
+    def __setattr__(self, name, value):
+        Persistent.__setattr__(self, name, value)
+        store = self._v_store
+        if store is not None and name[:3] not in ('_v_', '_p_') \
+                and name not in VIEW_ONLY:
+            store._writeBack(self, name)
+
+    def __delattr__(self, name):
+        Persistent.__delattr__(self, name)
+        store = self._v_store
+        if store is not None and name[:3] not in ('_v_', '_p_') \
+                and name not in VIEW_ONLY:
+            store._writeBack(self, name)
 
     def __init__(self, taskId, runId, userName, data=None, timeStamp=None):
         self.taskId = taskId
@@ -137,7 +168,10 @@ class Track(Persistent):
         if not newData and not overwrite:
             return None
         if not overwrite and self._data:
-            merged = dict(self._data)
+            # A stored track's data is its read-only view (see rows):
+            # deepcopy makes plain dicts and lists of it again.
+            data = self._data
+            merged = dict(data) if type(data) is dict else copy.deepcopy(data)
             merged.update(newData)
             return merged
         return newData

@@ -1,5 +1,6 @@
 """The commands that look after a database: ``prune`` and ``forget-user``
-remove tracks, ``pack`` gives the space back, ``zeo`` serves a file.
+remove tracks, ``pack`` gives the space back, ``upgrade`` converts a
+storage of an older layout, ``zeo`` serves a file.
 
 Removing is done in batches, one transaction each, so that memory stays
 small and other writers are not held up; an interrupted removal leaves
@@ -18,6 +19,7 @@ the live records to a new file.
 """
 
 import os
+import sys
 
 from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_OK
 from cybertools_tracking.cli.common import EXIT_USAGE, TIME_HELP
@@ -70,6 +72,14 @@ def add_commands(command):
                       help='keep the history of the last N days (default '
                            '0: keep only the current state)')
 
+    upgrade = command(
+        'upgrade', run_upgrade, 'convert a storage written before the row '
+        'layout, in batches, each committed; run it again to go on after a '
+        'stop', 'cybertools-tracking upgrade --batch 5000')
+    upgrade.add_argument('--batch', metavar='N', type=positive_int,
+                         default=5000,
+                         help='tracks per transaction (default 5000)')
+
     zeo = command('zeo', run_zeo, 'serve a FileStorage with ZEO, so that '
                   'several processes can use it (zeo://HOST:PORT)',
                   'cybertools-tracking zeo var/tracking.fs --port 8100 &')
@@ -96,9 +106,12 @@ def _removal_options(parser):
 
 
 def remove_tracks(args, manager, conn, tracks, desc):
-    """Remove ``tracks`` (ghosts of ``conn``), ``args.batch`` a
+    """Remove ``tracks`` (found in ``conn``), ``args.batch`` a
     transaction, with progress; returns how many were removed (those
     removed meanwhile by another writer are not counted)."""
+    # Track ids, never reused, name the tracks across the transactions
+    # (a track object is a view of its row in one transaction).
+    tracks = [track.__name__ for track in tracks]
     progress = Progress(desc, len(tracks), 'tracks', args.progress)
     removed = 0
     try:
@@ -109,16 +122,15 @@ def remove_tracks(args, manager, conn, tracks, desc):
                 storage = get_storage(conn, storage_name(args),
                                       create=False)
                 count = 0
-                for track in chunk:
-                    if storage.get(track.__name__) is track:
+                for trackId in chunk:
+                    track = storage.get(trackId)
+                    if track is not None:
                         storage.removeTrack(track)
                         count += 1
                 return count
             manager.abort()
             removed += retry_transaction(work, manager,
                                          attempts=COMMIT_ATTEMPTS)
-            # Let go of the removed tracks: memory holds ghosts only.
-            tracks[start:start + args.batch] = [None] * len(chunk)
             conn.cacheGC()
             done = start + len(chunk)
             progress.update(done, '%d of %d tracks removed%s, %.0f/s'
@@ -230,6 +242,31 @@ def run_pack(args):
             return EXIT_OK
         raise CommandError('nothing to pack in %s (a %s keeps no history)'
                            % (uri, kind))
+
+
+def run_upgrade(args):
+    # tqdm: a progress bar for a conversion that takes minutes on millions
+    # of tracks (see upgrade); it writes to stderr, only on a terminal.
+    from tqdm import tqdm
+
+    from cybertools_tracking.upgrade import needs_upgrade, upgrade
+    name = storage_name(args)
+    with connection(args, write=False) as (manager, conn):
+        storage = conn.root().get(name)
+        if storage is None:
+            existing_storage(conn, args)      # says what is wrong
+        if not needs_upgrade(storage):
+            print('storage %r has the row layout already: nothing to do'
+                  % name)
+            return EXIT_OK
+        new = storage.__dict__.get('_store')        # a stopped upgrade's
+        done = 0 if new is None else sum(1 for _ in new.numbers())
+        with tqdm(total=len(storage), initial=done, unit=' tracks',
+                  file=sys.stderr, disable=None) as bar:
+            count = upgrade(conn.db(), name, args.batch, bar.update)
+        print('converted %d tracks of storage %r to the row layout'
+              % (done + count, name))
+    return EXIT_OK
 
 
 def run_zeo(args):

@@ -1,0 +1,174 @@
+"""Queries: criteria -> plan -> results.
+
+``plan(criteria, fieldNames)`` checks the keyword criteria of
+``TrackingStorage.query`` (see ITrackingStorage.query) and turns them into
+a ``Plan``; ``execute(plan, storage)`` answers it from the storage's
+parts: the combinations and their trees for metadata (see ``store``), the
+time map for time alone, the field indexes for extra attributes. Results
+are in id order, or newest first (by second, then id) with
+``newestFirst``; ``limit`` keeps the first ones.
+"""
+
+from BTrees.LLBTree import LLTreeSet
+from BTrees.LLBTree import intersection as ll_intersection
+
+from cybertools_tracking.index import Prefix
+from cybertools_tracking.store import DIMENSIONS
+from cybertools_tracking.validation import InvalidTypeError
+from cybertools_tracking.validation import InvalidValueError
+from cybertools_tracking.validation import check_index_value, check_name
+from cybertools_tracking.validation import check_run_id, check_timestamp
+from cybertools_tracking.validation import shorten
+
+__all__ = ['Plan', 'plan', 'execute']
+
+
+class Plan:
+    """Checked criteria: ``dims`` (dimension -> values), ``fields``
+    (extra index -> values), ``times`` (a set of seconds or None), the
+    inclusive range ``timeFrom``..``timeTo`` (either None), ``limit``,
+    ``newestFirst``; ``empty`` when nothing can match."""
+
+    def __init__(self):
+        self.dims, self.fields, self.times = {}, {}, None
+        self.timeFrom = self.timeTo = self.limit = None
+        self.newestFirst = False
+        self.empty = False
+
+
+def plan(criteria, fieldNames):
+    """The Plan of ``criteria``; raises a ValidationError naming a bad
+    criterion. Unknown names are ignored, as in loops."""
+    result = Plan()
+    for name, value in criteria.items():
+        if name in DIMENSIONS:
+            result.dims[name] = _queryValues(name, value)
+        elif name == 'timeStamp':
+            result.times = set(_queryValues(name, value))
+        elif name == 'timeFrom':
+            result.timeFrom = _later(result.timeFrom, value, name)
+        elif name == 'timeTo':
+            result.timeTo = _earlier(result.timeTo, value, name)
+        elif name == 'timeFromTo':
+            if not isinstance(value, (list, tuple)) or len(value) != 2:
+                raise InvalidTypeError('timeFromTo must be a pair (from, '
+                                       'to), got %s' % shorten(value))
+            result.timeFrom = _later(result.timeFrom, value[0], name)
+            result.timeTo = _earlier(result.timeTo, value[1], name)
+        elif name in fieldNames:
+            result.fields[name] = _queryValues(name, value)
+    limit = criteria.get('limit')
+    if limit is not None:
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            raise InvalidTypeError('limit must be a non-negative int, '
+                                   'got %s' % shorten(limit))
+        if limit < 0:
+            raise InvalidValueError('limit must be a non-negative int, '
+                                    'got %s' % shorten(limit))
+    result.limit = limit
+    result.newestFirst = bool(criteria.get('newestFirst'))
+    timeRange = result.timeFrom is not None or result.timeTo is not None
+    if not (result.dims or result.fields or result.times or timeRange):
+        result.empty = True
+    if result.times:
+        lo, hi = min(result.times), max(result.times)
+        result.timeFrom = lo if result.timeFrom is None \
+            else max(lo, result.timeFrom)
+        result.timeTo = hi if result.timeTo is None \
+            else min(hi, result.timeTo)
+    if result.timeFrom is not None and result.timeTo is not None \
+            and result.timeFrom > result.timeTo:
+        result.empty = True
+    return result
+
+
+def execute(plan, storage):
+    """The tracks of ``storage`` that ``plan`` selects, as a list."""
+    if plan.empty:
+        return []
+    store = storage._store
+    times = plan.times
+    rows = {}          # num -> (key, ts, row), where the rows were read
+    if plan.dims:
+        pairs = []
+        for key in store.combinations(plan.dims):
+            for ts, group in store.groups(key, plan.timeFrom, plan.timeTo):
+                if times is None or ts in times:
+                    for row in group:
+                        rows[row[0]] = key, ts, row
+                        pairs.append((ts, row[0]))
+    elif times is not None or plan.timeFrom is not None \
+            or plan.timeTo is not None:
+        pairs = [p for p in store.timePairs(plan.timeFrom, plan.timeTo)
+                 if times is None or p[0] in times]
+    else:
+        pairs = None
+    views = storage._views()
+
+    def track(num):
+        found = rows.get(num)
+        if found is None:
+            return storage._fetch(num)
+        key, ts, row = found
+        return storage._view(num, key, ts, row, None, views)
+
+    if not plan.fields and not plan.newestFirst:
+        # In id order: the numbers sorted, no set needed.
+        result = sorted(num for ts, num in pairs)
+        if plan.limit is not None:
+            result = result[:plan.limit]
+        return [track(num) for num in result]
+    nums = None if pairs is None else LLTreeSet(num for ts, num in pairs)
+    for name, values in plan.fields.items():
+        found = storage._fields[name].apply(values)
+        nums = found if nums is None else ll_intersection(nums, found)
+    if plan.newestFirst:
+        if plan.fields:
+            tracks = [track(num) for num in nums]
+            order = sorted(((t.timeStamp, int(t._num)), t) for t in tracks)
+            result = [t for ts_num, t in reversed(order)]
+        else:
+            result = [num for ts, num in sorted(pairs, reverse=True)]
+            if plan.limit is not None:
+                result = result[:plan.limit]
+            return [track(num) for num in result]
+    else:
+        result = list(nums)
+        if plan.limit is not None:
+            result = result[:plan.limit]
+        return [track(num) for num in result]
+    return result if plan.limit is None else result[:plan.limit]
+
+
+def _queryValues(name, value):
+    """A query value as a list of checked exact values and Prefix
+    objects."""
+    values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+    result = []
+    for v in values:
+        if name == 'runId':
+            result.append(check_run_id(v, name))
+        elif name == 'timeStamp':
+            result.append(check_timestamp(v, name))
+        elif isinstance(v, str) and v.endswith('*'):
+            result.append(Prefix(check_name(name, v)[:-1]))
+        elif name in DIMENSIONS:
+            result.append(check_name(name, v))
+        else:
+            check_index_value(name, v)
+            result.append(v)
+    return result
+
+
+def _later(current, value, name):
+    if value is None:
+        return current
+    value = check_timestamp(value, name)
+    return value if current is None else max(current, value)
+
+
+def _earlier(current, value, name):
+    if value is None:
+        return current
+    value = check_timestamp(value, name)
+    return value if current is None else min(current, value)

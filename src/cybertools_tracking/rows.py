@@ -1,0 +1,176 @@
+"""The row format: how tracks are kept inside the records of a storage.
+
+A track is not a record of its own. The tracks of one combination
+(taskId, runId, userName) that share a second are one *row group*: the
+value stored under that second in the combination's tree (see
+``store``). A row is ``(num, data, extras)``:
+
+``num``
+    the track number (its id is ``'%07i' % num``);
+``data``
+    the plain dict that ``validation.copy_data`` made;
+``extras``
+    None, or a dict of what else the track carries: attributes a
+    ``Track`` subclass sets, and a metadata attribute (taskId, runId,
+    userName, timeStamp) set on the track behind the index's back, that
+    is, to something else than the combination and second the row is
+    filed under, until ``indexTrack`` or ``reindexTracks`` moves it.
+
+A row group is the tuple of its rows in number order, pickled into one
+bytes value: ZODB's pickler then sees one object where the rows hold
+dozens (it calls ``persistent_id`` for each, about half the cost of a
+commit). Data passed ``copy_data`` always pickles. Extras may hold
+anything a subclass puts there: a group whose extras would not pickle
+plainly (a persistent object, which must stay a reference, or a value
+pickle refuses) is kept as the tuple itself, pickled by ZODB with the
+bucket as a track record was before; it fails at commit exactly where a
+track record would have failed.
+"""
+
+import io
+import pickle
+
+from persistent import Persistent
+
+from cybertools_tracking.readonly import read_only
+
+__all__ = ['CORE', 'MISSING', 'VIEW_ONLY', 'extras_of', 'own_core', 'pack',
+           'unpack', 'unpack_plain', 'view_state']
+
+PROTOCOL = 5
+
+# The metadata a row does not repeat: its filing says it.
+CORE = ('taskId', 'runId', 'userName', 'timeStamp')
+# Names of a track view that are not kept in extras: the storage, the
+# number and the data (a row's own fields), and the properties that
+# change them through the storage.
+VIEW_ONLY = frozenset(('__parent__', '_num', '_data', 'data', '__name__'))
+
+
+class _Reference(Exception):
+    pass
+
+
+class _PlainPickler(pickle.Pickler):
+    """A pickler that refuses persistent objects (they must stay
+    references, which only ZODB's own pickler writes)."""
+
+    def persistent_id(self, obj):
+        if isinstance(obj, Persistent):
+            raise _Reference()
+        return None
+
+
+def pack(rows):
+    """The stored value of a row group: ``rows`` is a tuple of rows
+    ``(num, data, extras)`` in number order."""
+    for row in rows:
+        if row[2] is not None:
+            break
+    else:
+        return pickle.dumps(rows, PROTOCOL)
+    out = io.BytesIO()
+    try:
+        _PlainPickler(out, PROTOCOL).dump(rows)
+    except Exception:
+        return rows           # kept as it is; see the module docstring
+    return out.getvalue()
+
+
+# Row groups decoded lately, by their bytes: reading the same group again
+# (a warm lookup) costs a dict lookup instead of unpickling, and hands out
+# the same data objects while the stored bytes are the same. A decoded
+# row's data is its read-only view already (see readonly), what a track
+# hands out: it is never changed in place, so sharing it is safe, and it
+# pickles as a plain dict again.
+_decoded = {}
+DECODED_MAX = 8192
+
+
+def unpack(value):
+    """The tuple of rows of a stored row group."""
+    if type(value) is not bytes:
+        return value
+    rows = _decoded.get(value)
+    if rows is None:
+        rows = tuple([(row[0], read_only(row[1]), row[2])
+                      for row in pickle.loads(value)])
+        if len(_decoded) >= DECODED_MAX:
+            _decoded.clear()
+        _decoded[value] = rows
+    return rows
+
+
+def unpack_plain(value):
+    """The rows of a stored row group as they were packed (plain data),
+    decoded afresh: for writers, which repack them at once."""
+    return pickle.loads(value) if type(value) is bytes else value
+
+
+def extras_of(state, key, ts):
+    """The extras of a track whose attributes are ``state`` (its
+    ``__dict__``) filed under ``key`` (taskId, runId, userName) and
+    ``ts``: None when it has nothing beyond its filing and data."""
+    if state.keys() <= _PLAIN and state.get('taskId') is key[0] \
+            and state.get('userName') is key[2] \
+            and type(state.get('runId')) is int \
+            and state['runId'] == key[1] \
+            and type(state.get('timeStamp')) is int \
+            and state['timeStamp'] == ts:
+        return None                     # the common case, quickly
+    extras = None
+    for name, value in state.items():
+        if name in VIEW_ONLY or name.startswith('_v_') or name in CORE:
+            continue
+        if extras is None:
+            extras = {}
+        extras[name] = value
+    for name, filed in zip(CORE, key + (ts,)):
+        value = state.get(name, _MISSING)
+        if value is _MISSING or type(value) is not type(filed) \
+                or value != filed:
+            if extras is None:
+                extras = {}
+            extras[name] = value
+    return extras
+
+
+_PLAIN = frozenset(CORE) | VIEW_ONLY | {'_v_data', '_v_store', '_v_row'}
+
+
+class _Missing:
+    """An attribute a track does not have (deleted behind the index's
+    back); kept in extras so that the view lacks it too."""
+
+    def __reduce__(self):
+        return 'MISSING'
+
+    def __repr__(self):
+        return 'MISSING'
+
+
+MISSING = _MISSING = _Missing()
+
+
+def view_state(num, key, ts, data, extras, parent):
+    """The ``__dict__`` of the view of a row."""
+    state = {'taskId': key[0], 'runId': key[1], 'userName': key[2],
+             'timeStamp': ts, '_data': data, '__parent__': parent,
+             '_num': num}
+    if extras:
+        for name, value in extras.items():
+            if value is _MISSING:
+                state.pop(name, None)
+            else:
+                state[name] = value
+    return state
+
+
+def own_core(key, ts, extras):
+    """(key, ts) a row's track says it has: its filing, unless its extras
+    say otherwise (a metadata attribute set behind the index's back)."""
+    if not extras:
+        return key, ts
+    values = [extras.get(name, filed)
+              for name, filed in zip(CORE, key + (ts,))]
+    return tuple(values[:3]), values[3]

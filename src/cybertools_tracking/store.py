@@ -1,0 +1,402 @@
+"""The tracks of a storage, clustered by combination.
+
+A combination is a (taskId, runId, userName) key. Each has one LOBTree,
+second -> row group (see ``rows``): that tree is at once the store of the
+combination's tracks and their index by time, so a user's last track is
+one bucket and a user's ~1,000 tracks are a few dozen records, and a
+commit of 1,000 tracks writes tens to a few hundred records, not one per
+track. Around the trees:
+
+- the registry, key -> (cid, tree), sharded by user (``CombinationTree``)
+  so that writers adding combinations rarely meet; sorted by task first,
+  so that a task's combinations are a key range in each shard;
+- ``cid``: a 62-bit number per combination, a hash of its key (a
+  collision takes the next free number), and cid -> key in ``_keys``;
+  the location map stores cids, 8 bytes where a key would be dozens;
+- ``locations``: track number -> (cid, second), see ``locations``;
+- user -> combinations, task -> runs and run -> tasks, written only when
+  a combination appears or goes, for queries by user, run and task;
+- the time map, second -> numbers, in ``TIME_SLOTS`` trees by partition
+  (writers append to different trees), for queries by time alone.
+
+Numbers in a second's rows and in the time map are in ascending order;
+of two tracks of a combination in one second the higher number (the
+newer track) is the last.
+"""
+
+import hashlib
+
+from BTrees.LOBTree import LOBTree
+from BTrees.LLBTree import LLTreeSet
+from BTrees.OOBTree import OOBTree, OOTreeSet
+from persistent import Persistent
+from zope.interface import implementer
+
+from cybertools_tracking.index import (CombinationTree, Prefix, UserTree,
+                                       _add_num, _remove_num)
+from cybertools_tracking.interfaces import ITrackStore
+from cybertools_tracking.locations import LocationMap
+from cybertools_tracking.partitions import PARTITION
+from cybertools_tracking.rows import own_core, pack, unpack, unpack_plain
+
+__all__ = ['TrackStore', 'DIMENSIONS']
+
+DIMENSIONS = ('taskId', 'runId', 'userName')
+TIME_SLOTS = 16
+KEY_SLOTS = 64
+CID_MAX = 2 ** 62
+
+
+def combination_id(key):
+    """The preferred cid of a key: stable across processes."""
+    text = '%s\x00%d\x00%s' % key
+    digest = hashlib.blake2b(text.encode('utf-8', 'surrogatepass'),
+                             digest_size=8).digest()
+    return int.from_bytes(digest, 'big') % CID_MAX or 1
+
+
+def _timeSlot(num):
+    return (num // PARTITION) % TIME_SLOTS
+
+
+def _numOf(row):
+    return row[0]
+
+
+@implementer(ITrackStore)
+class TrackStore(Persistent):
+    """See the module docstring. Written once; its parts are records of
+    their own."""
+
+    def __init__(self):
+        self._combinations = CombinationTree()
+        self._keys = tuple(LOBTree() for _ in range(KEY_SLOTS))
+        self._byUser = UserTree()     # userName -> OOTreeSet of keys
+        self._taskRuns = OOBTree()    # taskId -> LLTreeSet of run ids
+        self._runTasks = LOBTree()    # runId -> OOTreeSet of task ids
+        self._times = tuple(LOBTree() for _ in range(TIME_SLOTS))
+        self._locations = LocationMap()
+
+    # combinations
+
+    def keyOf(self, cid):
+        return self._keys[cid % KEY_SLOTS].get(cid)
+
+    def _newCombination(self, key):
+        cid = combination_id(key)
+        while True:
+            keys = self._keys[cid % KEY_SLOTS]
+            if keys.get(cid) is None:
+                break
+            cid = cid % (CID_MAX - 1) + 1       # a collision: the next
+        keys[cid] = key
+        entry = self._combinations[key] = (cid, LOBTree())
+        taskId, runId, userName = key
+        combos = self._byUser.get(userName)
+        if combos is None:
+            combos = self._byUser[userName] = OOTreeSet()
+        combos.add(key)
+        runs = self._taskRuns.get(taskId)
+        if runs is None:
+            runs = self._taskRuns[taskId] = LLTreeSet()
+        if runId not in runs:            # read first: most pairs exist
+            runs.add(runId)
+            tasks = self._runTasks.get(runId)
+            if tasks is None:
+                tasks = self._runTasks[runId] = OOTreeSet()
+            tasks.add(taskId)
+        return entry
+
+    def _dropCombination(self, key, cid):
+        del self._combinations[key]
+        del self._keys[cid % KEY_SLOTS][cid]
+        taskId, runId, userName = key
+        combos = self._byUser[userName]
+        combos.remove(key)
+        if not combos:
+            del self._byUser[userName]
+        if not any(True for _ in self._runCombinations(taskId, runId)):
+            runs = self._taskRuns[taskId]
+            runs.remove(runId)
+            if not runs:
+                del self._taskRuns[taskId]
+            tasks = self._runTasks[runId]
+            tasks.remove(taskId)
+            if not tasks:
+                del self._runTasks[runId]
+
+    # rows
+
+    def add(self, key, ts, num, data, extras=None):
+        """File a new row for track ``num`` under ``key`` at ``ts``."""
+        entry = self._combinations.get(key)
+        if entry is None:
+            entry = self._newCombination(key)
+        cid, tree = entry
+        row = (num, data, extras)
+        group = tree.get(ts)
+        if group is None:
+            tree[ts] = pack((row,))
+        else:
+            rows = unpack_plain(group)
+            if rows[-1][0] < num:
+                rows = rows + (row,)
+            else:
+                rows = tuple(sorted(rows + (row,), key=_numOf))
+            tree[ts] = pack(rows)
+        self._locations.set(num, cid, ts)
+        _add_num(self._times[_timeSlot(num)], ts, num)
+
+    def find(self, num):
+        """(key, ts, row) of track ``num``, or None."""
+        location = self._locations.get(num)
+        if location is None:
+            return None
+        cid, ts = location
+        key = self.keyOf(cid)
+        entry = None if key is None else self._combinations.get(key)
+        group = None if entry is None else entry[1].get(ts)
+        if group is None:
+            return None
+        for row in unpack(group):
+            if row[0] == num:
+                return key, ts, row
+        return None
+
+    def __contains__(self, num):
+        return self._locations.get(num) is not None
+
+    def rewrite(self, key, ts, num, data, extras):
+        """Replace the row of track ``num`` (filed under key and ts)."""
+        tree = self._combinations[key][1]
+        tree[ts] = pack(tuple((num, data, extras) if row[0] == num else row
+                              for row in unpack_plain(tree[ts])))
+
+    def take(self, key, ts, num):
+        """Remove the row of track ``num`` filed under key and ts, with
+        its location and time entry."""
+        self._dropRow(key, ts, num)
+        self._locations.remove(num)
+        _remove_num(self._times[_timeSlot(num)], ts, num)
+
+    def _dropRow(self, key, ts, num):
+        cid, tree = self._combinations[key]
+        rows = tuple(row for row in unpack_plain(tree[ts]) if row[0] != num)
+        if rows:
+            tree[ts] = pack(rows)
+        else:
+            del tree[ts]
+            if not tree:
+                self._dropCombination(key, cid)
+
+    def dropRow(self, num):
+        """Remove track ``num``'s row and nothing else: its location,
+        time entry and count stay. Only for repair tools and the tests of
+        ``check``, which must find what this breaks."""
+        found = self.find(num)
+        if found is None:
+            raise KeyError(num)
+        key, ts, row = found
+        self._dropRow(key, ts, num)
+        return row
+
+    def clear(self):
+        for tree in ((self._combinations, self._byUser, self._taskRuns,
+                      self._runTasks, self._locations) + self._keys
+                     + self._times):
+            tree.clear()
+
+    # reading
+
+    def last(self, key):
+        """(ts, row) of the combination's last track, or None."""
+        entry = self._combinations.get(key)
+        if entry is None or not entry[1]:
+            return None
+        tree = entry[1]
+        ts = tree.maxKey()
+        return ts, unpack(tree[ts])[-1]
+
+    def groups(self, key, timeFrom=None, timeTo=None):
+        """(ts, rows) of the combination within the (inclusive) range."""
+        entry = self._combinations.get(key)
+        if entry is None:
+            return
+        for ts, group in entry[1].items(min=timeFrom, max=timeTo):
+            yield ts, unpack(group)
+
+    def everything(self):
+        """(key, ts, rows) of every row group, by combination."""
+        for key, (cid, tree) in self._combinations.items():
+            for ts, group in tree.items():
+                yield key, ts, unpack(group)
+
+    def numbers(self):
+        """The numbers of every track, ascending."""
+        for num, cid, ts in self._locations.items():
+            yield num
+
+    def locations(self):
+        """(num, key, ts) of every track, by number."""
+        for num, cid, ts in self._locations.items():
+            yield num, self.keyOf(cid), ts
+
+    def timePairs(self, timeFrom=None, timeTo=None):
+        """(ts, num) of every track filed in the (inclusive) time range."""
+        result = []
+        for tree in self._times:
+            for ts, nums in tree.items(min=timeFrom, max=timeTo):
+                if isinstance(nums, int):
+                    result.append((ts, nums))
+                else:
+                    result.extend((ts, num) for num in nums)
+        return result
+
+    def _range(self, low, high):
+        """Combinations from ``low`` (inclusive) to ``high`` (exclusive),
+        from every shard."""
+        for tree in self._combinations._shards:
+            yield from tree.keys(min=low, max=high, excludemax=True)
+
+    def _taskCombinations(self, taskId):
+        # (taskId,) sorts before every (taskId, ...) key; taskId + '\0'
+        # after them (and before any longer task id but one that starts
+        # with taskId + '\0', hence the check).
+        for key in self._range((taskId,), (taskId + '\x00',)):
+            if key[0] == taskId:
+                yield key
+
+    def _runCombinations(self, taskId, runId):
+        return self._range((taskId, runId), (taskId, runId + 1))
+
+    def taskIds(self):
+        return list(self._taskRuns.keys())
+
+    def userNames(self, taskId):
+        return sorted({key[2] for key in self._taskCombinations(taskId)})
+
+    def _candidates(self, criteria):
+        """Combinations that may match: those of the criterion that names
+        the fewest, users first (a set each), then runs, then tasks."""
+        if 'userName' in criteria:
+            for value in criteria['userName']:
+                names = (Prefix.matching(value, self._byUser)
+                         if isinstance(value, Prefix) else (value,))
+                for name in names:
+                    yield from self._byUser.get(name, ())
+        elif 'runId' in criteria:
+            for runId in criteria['runId']:
+                for taskId in self._runTasks.get(runId, ()):
+                    yield from self._runCombinations(taskId, runId)
+        else:
+            for value in criteria['taskId']:
+                tasks = (Prefix.matching(value, self._taskRuns)
+                         if isinstance(value, Prefix) else (value,))
+                for taskId in tasks:
+                    yield from self._taskCombinations(taskId)
+
+    def combinations(self, criteria):
+        """The keys matching ``criteria``: dimension names -> lists of
+        exact values or ``Prefix`` objects, the lists ORed, the dimensions
+        ANDed (at least one dimension)."""
+        tests = [(DIMENSIONS.index(dim), _matcher(values))
+                 for dim, values in criteria.items()]
+        for key in set(self._candidates(criteria)):
+            if all(test(key[position]) for position, test in tests):
+                yield key
+
+    # checking
+
+    def check(self, problem):
+        """Report every disagreement between the parts by calling
+        ``problem(text, *args)``; return {num: (key, ts, row)} of the
+        rows found, for the caller's own checks."""
+        rows = {}
+        own_times = {}
+        for key, (cid, tree) in self._combinations.items():
+            if self.keyOf(cid) != key:
+                problem('combination %r has id %d, which names %r', key,
+                        cid, self.keyOf(cid))
+            if not tree:
+                problem('combination %r has an empty tree', key)
+            for ts, group in tree.items():
+                nums = [row[0] for row in unpack(group)]
+                if nums != sorted(set(nums)):
+                    problem('the rows of %r at %d are out of order: %r',
+                            key, ts, nums)
+                for row in unpack(group):
+                    num = row[0]
+                    if num in rows:
+                        problem('track %d is filed twice', num)
+                    rows[num] = key, ts, row
+                    ownKey, ownTs = own_core(key, ts, row[2])
+                    if (ownKey, ownTs) != (key, ts):
+                        problem('track %d is missing from the index of %r '
+                                'at %r (it is filed under %r at %d)', num,
+                                ownKey, ownTs, key, ts)
+                    own_times.setdefault(ownTs, set()).add(num)
+                    if self._locations.get(num) != (cid, ts):
+                        problem('track %d is at %r in the location map, '
+                                'not at %r', num, self._locations.get(num),
+                                (cid, ts))
+        for num, key, ts in self.locations():
+            if num not in rows:
+                problem('the location map lists track %d in %r at %d, '
+                        'which is not there', num, key, ts)
+        for slot, keys in enumerate(self._keys):
+            for cid, key in keys.items():
+                if cid % KEY_SLOTS != slot or \
+                        self._combinations.get(key, (None,))[0] != cid:
+                    problem('combination id %d names %r wrongly', cid, key)
+        for text in self._locations.check():
+            problem('%s', text)
+        self._checkMaps(problem)
+        indexed = {}
+        for slot, tree in enumerate(self._times):
+            for ts, nums in tree.items():
+                for num in ((nums,) if isinstance(nums, int) else nums):
+                    indexed.setdefault(ts, set()).add(num)
+                    if _timeSlot(num) != slot:
+                        problem('track %d is in time slot %d', num, slot)
+        if indexed != own_times:
+            for ts in sorted(set(indexed) | set(own_times)):
+                if indexed.get(ts, set()) != own_times.get(ts, set()):
+                    problem('the time index at %d lists %s, the tracks are '
+                            '%s', ts, sorted(indexed.get(ts, ())),
+                            sorted(own_times.get(ts, ())))
+        return rows
+
+    def _checkMaps(self, problem):
+        keys = set(self._combinations.keys())
+        for userName, combos in self._byUser.items():
+            if not combos:
+                problem('an empty set of combinations for user %r', userName)
+            for key in combos:
+                if key[2] != userName or key not in keys:
+                    problem('%r is listed under user %r wrongly', key,
+                            userName)
+        for key in keys:
+            combos = self._byUser.get(key[2])
+            if combos is None or key not in combos:
+                problem('%r is not listed under user %r', key, key[2])
+        pairs = {key[:2] for key in keys}
+        by_task = {(task, run) for task, runs in self._taskRuns.items()
+                   for run in runs}
+        by_run = {(task, run) for run, tasks in self._runTasks.items()
+                  for task in tasks}
+        for name, listed in (('tasks', by_task), ('runs', by_run)):
+            for pair in sorted(listed - pairs):
+                problem('the map of %s lists (task, run) %r, which has no '
+                        'tracks', name, pair)
+            for pair in sorted(pairs - listed):
+                problem('the map of %s misses (task, run) %r', name, pair)
+
+
+def _matcher(values):
+    """A test of one key element against exact values and prefixes."""
+    exact = {v for v in values if not isinstance(v, Prefix)}
+    prefixes = tuple(str(v) for v in values if isinstance(v, Prefix))
+    if not prefixes:
+        return exact.__contains__
+    return lambda value: value in exact or (
+        isinstance(value, str) and value.startswith(prefixes))
