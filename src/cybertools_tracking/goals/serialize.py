@@ -60,6 +60,12 @@ Limiters (state in brackets):
 ``DeadlineLimiter``
     ``deadline`` (seconds UTC).
 
+Writing takes any tracker or limiter, so that an event about one of a
+class of one's own is still written: a subclass of a kind in that kind's
+form under its own name, a limiter of an unknown class as ``{"type":
+NAME, "repr": REPR}``.  Reading takes the kinds of ``TRACKER_TYPES``,
+``LIMITER_TYPES`` and ``CONDITION_TYPES`` only.
+
 Numbers that JSON has no word for (Decimal, Fraction targets and progress)
 are written as strings and targets read back from them ("1/3" a Fraction,
 else a Decimal); condition values must be JSON values.  Errors:
@@ -81,7 +87,6 @@ from cybertools_tracking.goals.interfaces import ICondition
 from cybertools_tracking.goals.limiters import CountLimiter, TimeLimiter
 from cybertools_tracking.goals.limiters import DeadlineLimiter
 from cybertools_tracking.goals.limiters import SlidingWindowLimiter
-from cybertools_tracking.goals.periods import PERIODS
 from cybertools_tracking.goals.periods import PeriodAccumulationTracker
 from cybertools_tracking.goals.periods import PeriodTracker
 from cybertools_tracking.goals.trackers import AccumulationTracker
@@ -217,22 +222,23 @@ def condition_from_json(obj):
 
 def limiter_to_json(limiter):
     """A limiter as a JSON object: its definition and its state (see the
-    module docstring); TypeError for a limiter of a class this module does
-    not know."""
+    module docstring).  Any limiter is written (an event must never fail
+    to be): one of another class in the form of the class it derives from,
+    under its own name, or else as ``{"type": NAME, "repr": REPR}``;
+    ``limiter_from_json`` reads only the classes of ``LIMITER_TYPES``."""
     kind = type(limiter).__name__
-    if _LIMITERS.get(kind) is not type(limiter):
-        raise TypeError('no JSON form for the limiter %r; expected one of %s'
-                        % (limiter, ', '.join(_LIMITERS)))
-    if kind == 'TimeLimiter':
+    if isinstance(limiter, TimeLimiter):
         return {'type': kind, 'start': limiter.start, 'end': limiter.end}
-    if kind == 'DeadlineLimiter':
+    if isinstance(limiter, DeadlineLimiter):
         return {'type': kind, 'deadline': limiter.deadline}
+    if not isinstance(limiter, (CountLimiter, SlidingWindowLimiter)):
+        return {'type': kind, 'repr': repr(limiter)}
     result = {'type': kind, 'count': limiter.count}
-    if kind == 'SlidingWindowLimiter':
+    if isinstance(limiter, SlidingWindowLimiter):
         result['window'] = limiter.window
     if limiter.weight != 1:
         result['weight'] = limiter.weight
-    if kind == 'CountLimiter':
+    if isinstance(limiter, CountLimiter):
         result['remaining'] = limiter.remaining
     else:
         result['hits'] = [list(hit) for hit in limiter.hits]
@@ -270,8 +276,7 @@ def limiter_from_json(obj):
 
 
 # What each kind of tracker adds to the common fields: (definition fields,
-# of which required, state fields).  The state is read from the tracker or
-# its snapshot under the same name, except where _STATE_FROM says.
+# of which required, state fields).
 _KIND_FIELDS = {
     'CountTracker': ((), (), ()),
     'AccumulationTracker': (('key',), ('key',), ()),
@@ -291,55 +296,49 @@ _KIND_FIELDS['PeriodAccumulationTracker'] = (
 _NO_INIT = ('WindowTracker', 'SequenceTracker', 'CompositeTracker')
 
 
-def _kind_fields(tracker, kind):
-    """The definition and state that *kind* adds, read from a tracker or
-    its snapshot (which carries the same names; see ``TrackerSnapshot``)."""
+def _kind_fields(snapshot):
+    """The definition and state a tracker's kind adds, read from its
+    snapshot, which carries the settings the tracker has (a subclass of a
+    kind has them too; see ``TrackerSnapshot``)."""
     result = {}
-    if 'key' in _KIND_FIELDS[kind][0]:
-        result['key'] = tracker.key
-    if kind == 'WindowTracker':
-        result.update(window=tracker.window, times=list(tracker.times),
-                      latest=tracker.latest)
-    elif kind.startswith('Period'):
-        period = tracker.period
+    if snapshot.key is not None:
+        result['key'] = snapshot.key
+    if hasattr(snapshot, 'window'):
+        result.update(window=snapshot.window, times=list(snapshot.times),
+                      latest=snapshot.latest)
+    if hasattr(snapshot, 'calendar'):
+        period = snapshot.period
         result.update(
-            period=tracker.calendar.period, tz=tracker.calendar.tz,
-            streak_target=tracker.streak_target,
-            keep_history=(tracker.keep_history
-                          if hasattr(tracker, 'keep_history')
-                          else tracker._history is not None),
+            period=snapshot.calendar.period, tz=snapshot.calendar.tz,
+            streak_target=snapshot.streak_target,
+            keep_history=snapshot.keep_history,
             period_key=None if period is None else period.key,
             period_start=None if period is None else period.start,
             period_end=None if period is None else period.end,
-            met=tracker.met, longest_streak=tracker.longest_streak)
-    elif kind == 'SequenceTracker':
+            met=snapshot.met, longest_streak=snapshot.longest_streak)
+    if hasattr(snapshot, 'steps'):
         result.update(
-            steps=[condition_to_json(step) for step in tracker.steps],
-            max_gap=tracker.max_gap, per=tracker.per,
+            steps=[condition_to_json(step) for step in snapshot.steps],
+            max_gap=snapshot.max_gap, per=snapshot.per,
             partials=[[value, step, last] for value, (step, last)
-                      in sorted(tracker.partials.items(), key=repr)])
-    elif kind == 'CompositeTracker':
-        refs = [(c.group_id, c.name) if not isinstance(c, tuple) else c
-                for c in tracker.components]
-        result.update(measure=tracker.measure, components=[
-            {'group_id': group, 'name': name} for group, name in refs])
-        every = (tracker.all_components if hasattr(tracker, 'all_components')
-                 else tracker._all)
-        if every:
+                      in sorted(snapshot.partials.items(), key=repr)])
+    if hasattr(snapshot, 'components'):
+        result.update(measure=snapshot.measure, components=[
+            {'group_id': group, 'name': name}
+            for group, name in snapshot.components])
+        if snapshot.all_components:
             result['target'] = None
     return result
 
 
 def tracker_to_json(tracker):
     """A tracker (or its snapshot) as a JSON object: its definition and its
-    state, in the form the module docstring gives for its kind; TypeError
-    for a tracker of a class this module does not know."""
+    state, in the form the module docstring gives for its kind.  Any
+    tracker is written (a subclass of a kind in that kind's form, under its
+    own name); ``tracker_from_json`` reads the kinds of ``TRACKER_TYPES``.
+    """
     snapshot = tracker.snapshot() if hasattr(tracker, 'snapshot') else tracker
     kind = snapshot.kind
-    if kind not in _TRACKERS or (tracker is not snapshot
-                                 and type(tracker) is not _TRACKERS[kind]):
-        raise TypeError('no JSON form for the tracker %r; expected one of %s'
-                        % (tracker, ', '.join(_TRACKERS)))
     result = {'type': kind, 'name': snapshot.name,
               'group_id': snapshot.group_id,
               'conditions': [condition_to_json(c)
@@ -355,7 +354,7 @@ def tracker_to_json(tracker):
               'state': snapshot.state,
               'completed_at': snapshot.completed_at,
               'expire_at': snapshot.expire_at}
-    result.update(_kind_fields(snapshot, kind))
+    result.update(_kind_fields(snapshot))
     return result
 
 
@@ -465,7 +464,6 @@ def tracker_from_json(obj, resolve=None):
             raise ValueError('%s tracker: "init_progress" must be 0 (it '
                              'counts from nothing), got %r'
                              % (kind, obj['init_progress']))
-    options = {}
     if kind == 'CompositeTracker':
         options, components = _composite_options(obj, resolve)
         return _build('tracker', kind, lambda: CompositeTracker(
