@@ -202,6 +202,72 @@ def test_goals_and_templates(api):
         'goal.reset', 'goal.tracker_added', 'goal.all_completed']
 
 
+
+def test_goals_of_the_time_and_composite_kinds(api):
+    lesson = [{'type': 'KeyValueEQ', 'key': 'taskId', 'value': 'lesson'}]
+    window = {'type': 'WindowTracker', 'name': 'two-an-hour', 'target': 2,
+              'window': 3600, 'conditions': lesson,
+              'limiters': [{'type': 'SlidingWindowLimiter', 'count': 5,
+                            'window': 60}]}
+    period = {'type': 'PeriodTracker', 'name': 'daily', 'target': 1,
+              'period': 'daily', 'tz': 'Europe/Berlin', 'streak_target': 3,
+              'conditions': lesson,
+              'limiters': [{'type': 'DeadlineLimiter',
+                            'deadline': T0 + 86400 * 30}]}
+    for tracker in (window, period):
+        added = api.post('/goals', params={'group': 'ann'}, json=tracker,
+                         headers=AUTH)
+        assert added.status_code == 201, added.text
+        shown = added.json()
+        assert shown['type'] == tracker['type'] and shown['progress'] == 0
+        assert shown['limiters'][0]['type'] == tracker['limiters'][0]['type']
+    every = {'type': 'CompositeTracker', 'name': 'both', 'target': None,
+             'conditions': [], 'components': [
+                 {'group_id': 'ann', 'name': 'two-an-hour'},
+                 {'group_id': 'ann', 'name': 'daily'}]}
+    added = api.post('/goals', params={'group': 'team'}, json=every,
+                     headers=AUTH)
+    assert added.status_code == 201, added.text
+    assert added.json()['target'] is None
+    for ts in (T0, T0 + 600):
+        assert api.post('/tracks', json=track(task='lesson', timeStamp=ts),
+                        headers=AUTH).status_code == 201
+    shown = {t['name']: t for t in api.get('/goals', params={
+        'group': 'ann'}).json()}
+    assert shown['two-an-hour']['state'] == 'completed'
+    assert shown['two-an-hour']['times'] == [T0, T0 + 600]
+    assert shown['two-an-hour']['window'] == 3600
+    assert shown['daily']['met'] is True and shown['daily']['tz'] == \
+        'Europe/Berlin'
+    assert shown['daily']['period_key'] == '2023-11-14'
+    # A composite reads its components with an item of its own group.
+    api.post('/tracks', json=track('team', 'meeting', timeStamp=T0 + 700),
+             headers=AUTH)
+    [team] = api.get('/goals', params={'group': 'team'}).json()
+    assert team['progress'] == 1 and team['components'] == every[
+        'components']
+    # What a GET gave (state and all) is a definition to post again.
+    again = dict(shown['daily'], name='daily-again')
+    posted = api.post('/goals', params={'group': 'ann'}, json=again,
+                      headers=AUTH)
+    assert posted.status_code == 201, posted.text
+    assert posted.json()['progress'] == 0 and posted.json()['met'] is False
+    # Bad definitions: the library's message names the field; unknown
+    # fields are refused by the model; nothing is added.
+    for bad, words in (
+            (dict(window, name='w2', window=-1), 'window must be a positive'),
+            (dict(period, name='p2', tz='Mars/Base'), 'IANA time zone'),
+            (dict(every, name='c2', components=[
+                {'group_id': 'ann', 'name': 'nope'}]), "no tracker 'nope'")):
+        answer = api.post('/goals', params={'group': 'cy'}, json=bad,
+                          headers=AUTH)
+        assert answer.status_code == 400 and words in answer.json()[
+            'detail'], answer.text
+    assert api.post('/goals', params={'group': 'cy'}, json=dict(
+        window, name='w3', colour='red'), headers=AUTH).status_code == 422
+    assert api.get('/goals', params={'group': 'cy'}).json() == []
+
+
 def read_sse(response, count):
     """The first ``count`` events of an SSE response as (id, event, data)."""
     found, current = [], {}

@@ -865,6 +865,13 @@ class AccumulationTracker(Tracker):
         return self._skip(value, "is not a number")
 
 
+# Settings (and the state that goes with them) of trackers defined in other
+# modules, copied into a snapshot when the tracker has them as properties.
+_SETTINGS = ("window", "times", "latest", "calendar", "streak_target",
+             "period", "met", "longest_streak", "steps", "max_gap", "per",
+             "partials", "measure", "components")
+
+
 @implementer(ITrackerSnapshot)
 class TrackerSnapshot:
     """A tracker's state at one moment; see ``ITrackerSnapshot``."""
@@ -888,6 +895,20 @@ class TrackerSnapshot:
         self.completed_at = tally.completed_at
         self.expire_at = tracker._expire_at
         self.key = getattr(tracker, "_key", None)
+        # The settings of the time and composite trackers (window, calendar,
+        # steps ...), so that a snapshot carries the whole definition (its
+        # JSON form, ``serialize.py``, is read from events).  Components are
+        # kept as (group_id, name): a snapshot holds no persistent object.
+        cls = type(tracker)
+        for name in _SETTINGS:
+            if isinstance(getattr(cls, name, None), property):
+                setattr(self, name, getattr(tracker, name))
+        if hasattr(self, "components"):
+            self.components = tuple((c.group_id, c.name)
+                                    for c in self.components)
+            self.all_components = getattr(tracker, "_all", False)
+        if hasattr(self, "calendar"):
+            self.keep_history = tracker._history is not None
 
     state = property(lambda self: STATE_NAMES[self._state])
     active = property(lambda self: self._state == ACTIVE)

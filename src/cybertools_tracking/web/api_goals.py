@@ -26,8 +26,15 @@ CONFLICT = {**ERRORS, 409: {'description': 'a goal of that name exists'}}
 AS_GIVEN = {'response_model_exclude_unset': True}
 
 
-def _definition(tracker):
-    return tracker_from_json(tracker.model_dump(exclude_unset=True))
+def _definition(tracker, storage):
+    """The tracker a request's JSON defines; a composite's components are
+    the trackers of those names in those groups (completed ones too)."""
+    def resolve(group_id, name):
+        found = storage.goals.get_trackers(group_id, name,
+                                           include_completed=True)
+        return found[0] if found else None
+    return tracker_from_json(tracker.model_dump(exclude_unset=True),
+                             resolve=resolve)
 
 
 @router.get('/goals', response_model=list[TrackerOut],
@@ -47,7 +54,7 @@ def group_goals(request: Request, group: str,
 def add_goal(tracker: TrackerIn, request: Request, group: str):
     """Add a tracker to the group."""
     def work(storage):
-        made = _definition(tracker)
+        made = _definition(tracker, storage)
         storage.goals.add_tracker(group, made)
         return tracker_to_json(made)
     return units.write(request.app, work)
@@ -106,7 +113,7 @@ def add_template(tracker: TrackerIn, request: Request, taskId: str):
     """Make a tracker a template of the task: each user of the task gets a
     copy with their next track."""
     def work(storage):
-        made = _definition(tracker)
+        made = _definition(tracker, storage)
         if any(t.name == made.name for t in storage.goals.task_goals(taskId)):
             raise HTTPException(409, 'task %r has a goal template %r already'
                                 % (taskId, made.name))

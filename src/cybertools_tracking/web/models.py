@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ['TrackIn', 'TrackOut', 'TrackBatch', 'BatchResult', 'TrackPage',
            'RunOut', 'RunStart', 'RunStop', 'Stats', 'Condition', 'Limiter',
-           'TrackerIn',
-           'TrackerOut', 'EventOut', 'EventPage', 'Problem', 'MAX_BATCH']
+           'ComponentRef',
+           'TrackerIn', 'TrackerOut', 'EventOut', 'EventPage', 'Problem', 'MAX_BATCH']
 
 MAX_BATCH = 10_000
 
@@ -126,46 +126,117 @@ class Condition(_Strict):
 
 
 class Limiter(_Strict):
-    """A limiter: ``{"type": "CountLimiter", "count": N}`` or
-    ``{"type": "TimeLimiter", "start": TS, "end": TS}`` (or ``interval``
-    seconds instead of ``end``)."""
+    """A limiter (``limiter_to_json``): ``{"type": "CountLimiter", "count":
+    N}`` (optional ``weight``), ``{"type": "TimeLimiter", "start": TS,
+    "end": TS}`` (or ``interval`` seconds instead of ``end``),
+    ``{"type": "SlidingWindowLimiter", "count": N, "window": SECONDS}``
+    (optional ``weight``) or ``{"type": "DeadlineLimiter", "deadline":
+    TS}``; ``remaining`` and ``hits`` are state, shown and ignored."""
 
-    type: str = Field(description='CountLimiter or TimeLimiter')
+    type: str = Field(description='CountLimiter, TimeLimiter, '
+                      'SlidingWindowLimiter or DeadlineLimiter')
     count: Optional[int] = None
+    weight: Optional[int] = None
     remaining: Optional[int] = None
     start: Optional[Number] = None
     end: Optional[Number] = None
     interval: Optional[Number] = None
+    window: Optional[Number] = Field(None, description='seconds')
+    deadline: Optional[Number] = None
+    hits: Optional[list[list[Number]]] = Field(
+        None, description='[time, weight] pairs in the window (state)')
 
 
-class TrackerIn(_Strict):
-    """A tracker's definition (``tracker_from_json``)."""
+class ComponentRef(_Strict):
+    """A composite's component: the tracker ``name`` in group
+    ``group_id``."""
 
-    type: str = Field(description='CountTracker or AccumulationTracker')
+    group_id: Optional[str]
+    name: str
+
+
+# A target read from JSON: a number, a Decimal or Fraction as a string
+# ("2.50", "1/3"), or a list of them (stages); null: all components.
+Target = Optional[Union[Number, str, list[Union[Number, str]]]]
+
+
+class _TrackerKinds(BaseModel):
+    """The fields that kinds of trackers add (see ``goals/serialize.py``)."""
+
+    key: Optional[str] = Field(None, description='AccumulationTracker, '
+                               'PeriodAccumulationTracker: the dotted path '
+                               'of the amount')
+    window: Optional[Number] = Field(None, description='WindowTracker: '
+                                     'seconds')
+    period: Optional[str] = Field(None, description='PeriodTracker, '
+                                  'PeriodAccumulationTracker: daily, weekly '
+                                  'or monthly')
+    tz: Optional[str] = Field(None, description='an IANA time zone name')
+    streak_target: Optional[int] = Field(
+        None, description='met periods in a row that complete the tracker')
+    keep_history: Optional[bool] = None
+    steps: Optional[list[Condition]] = Field(
+        None, description='SequenceTracker: conditions met in this order')
+    max_gap: Optional[Number] = Field(None, description='SequenceTracker: '
+                                      'seconds between steps at most')
+    per: Optional[str] = Field(None, description='SequenceTracker: a '
+                               'dotted key whose values keep sequences apart')
+    measure: Optional[str] = Field(None, description='CompositeTracker: '
+                                   'completed or progress')
+    components: Optional[list[ComponentRef]] = Field(
+        None, description='CompositeTracker: the trackers it follows')
+
+
+class _TrackerState(BaseModel):
+    """What ``tracker_to_json`` shows of a tracker's state."""
+
+    progress: Any = None
+    stage_target: Any = None
+    stage: Optional[int] = None
+    laps: Optional[int] = None
+    state: Optional[str] = None
+    completed_at: Optional[Number] = None
+    expire_at: Optional[Number] = None
+    times: Optional[list[Number]] = None
+    latest: Optional[Number] = None
+    period_key: Optional[str] = None
+    period_start: Optional[Number] = None
+    period_end: Optional[Number] = None
+    met: Optional[bool] = None
+    longest_streak: Optional[int] = None
+    partials: Optional[list[list[Any]]] = None
+
+
+class TrackerIn(_TrackerState, _TrackerKinds, _Strict):
+    """A tracker's definition (``tracker_from_json``); the state fields
+    of ``TrackerOut`` are accepted and ignored, so what a GET gave can be
+    posted again."""
+
+    type: str = Field(description='CountTracker, AccumulationTracker, '
+                      'WindowTracker, PeriodTracker, '
+                      'PeriodAccumulationTracker, SequenceTracker or '
+                      'CompositeTracker')
     name: str
     conditions: list[Condition] = Field(
         description='conditions as {"type": "KeyValueGE", "key": '
         '"data.score", "value": 50}; All/Any take "conditions", Not '
-        '"condition"')
-    target: Union[Number, list[Number]]
-    key: Optional[str] = Field(None, description='AccumulationTracker: '
-                               'the dotted path of the amount')
+        '"condition"; [] for a CompositeTracker')
+    target: Target
     group_id: Optional[str] = None
     limiters: list[Limiter] = Field(default_factory=list)
     reset_policy: int = 2
     loop_forever: bool = False
-    init_progress: Number = 0
+    init_progress: Union[Number, str] = 0
 
 
-class TrackerOut(BaseModel):
+class TrackerOut(_TrackerState, _TrackerKinds):
     """A tracker's definition and state (``tracker_to_json``)."""
 
     type: str
     name: str
     group_id: Optional[str]
     conditions: list[Condition]
-    target: list[Any]
-    key: Optional[str] = None
+    target: Optional[list[Any]]
     limiters: list[Limiter]
     reset_policy: int
     loop_forever: bool
