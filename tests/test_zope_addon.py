@@ -187,6 +187,24 @@ class SecurityTests(unittest.TestCase):
                          ['0000001', '0000003'])
         self.assertEqual(self.storage['0000001'].data['n'], 10)
 
+    def test_proxied_tracks_are_taken_by_the_storage(self):
+        # Zope code hands the storage the (proxied) tracks it was given.
+        with interaction('test.manager'):
+            first = self.proxied['0000001']
+            second = self.proxied['0000002']
+            self.proxied.updateTrack(first, {'n': 11})
+            self.proxied.setTrackData(second, {'n': 12})
+            self.assertEqual(first.data['n'], 11)
+            self.assertEqual(self.proxied.getEventId(first), None)
+            self.proxied.removeTrack(second)
+        self.assertEqual(sorted(self.storage.keys()), ['0000001'])
+        self.assertEqual(self.storage['0000001'].data['n'], 11)
+        other = ProxyFactory(_filled(2))
+        with interaction('test.manager'):
+            with self.assertRaises(KeyError):   # not one of this storage's
+                self.proxied.removeTrack(other['0000001'])
+        self.assertEqual(len(self.storage), 1)
+
     def test_notifications_and_comments_have_declarations(self):
         storage = root()['notes'] = TrackingStorage(trackFactory=Notification)
         with interaction('test.manager'):

@@ -265,15 +265,22 @@ class TrackingStorage(Persistent):
 
     def _numOf(self, track):
         """The number of a track stored here, given as object or id."""
-        if isinstance(track, Track):
-            num = self._num(track.__name__ or '')
-            if track.__parent__ is not self or num not in self._store:
-                raise KeyError('track %r is not stored in this storage'
-                               % (track,))
+        if isinstance(track, (str, int)):
+            num = self._num(track)
+            if num not in self._store:
+                raise KeyError('no track with id %r' % (track,))
             return num
-        num = self._num(track)
-        if num not in self._store:
-            raise KeyError('no track with id %r' % (track,))
+        # A view, or a view behind a security proxy (Zope), which
+        # isinstance does not see through; its parent is then a proxy of
+        # this storage, and == compares the objects behind (a persistent
+        # object equals itself only).
+        name = getattr(track, '__name__', None)
+        parent = getattr(track, '__parent__', None)
+        num = self._num(name) if isinstance(name, str) and name else None
+        if num is None or not (parent is self or parent == self) \
+                or num not in self._store:
+            raise KeyError('track %r is not stored in this storage'
+                           % (track,))
         return num
 
     def __len__(self):
