@@ -199,7 +199,9 @@ class SecurityTests(unittest.TestCase):
             self.proxied.removeTrack(second)
         self.assertEqual(sorted(self.storage.keys()), ['0000001'])
         self.assertEqual(self.storage['0000001'].data['n'], 11)
-        other = ProxyFactory(_filled(2))
+        other = TrackingStorage()
+        other.saveUserTrack('task-0', 0, 'user-0', {'n': 0}, timeStamp=T0)
+        other = ProxyFactory(other)
         with interaction('test.manager'):
             with self.assertRaises(KeyError):   # not one of this storage's
                 self.proxied.removeTrack(other['0000001'])
