@@ -123,7 +123,9 @@ def test_pack_makes_the_file_smaller_and_says_by_how_much(run, tmp_path):
     assert (code, err) == (0, '')
     found = re.search(r'\((\d+) and (\d+) bytes\)', out)
     assert int(found.group(1)) == grown
-    assert int(found.group(2)) == os.path.getsize(db) < grown * 0.7
+    # What stays is mostly fixed: a goal registry's empty shards (groups,
+    # history) are some 20 KB of this small file.
+    assert int(found.group(2)) == os.path.getsize(db) < grown * 0.8
     assert os.path.exists(db + '.old')
     code, out, err = run('--db', 'memory://', 'pack')
     assert code == 1 and 'nothing to pack' in err
