@@ -615,6 +615,22 @@ class IGoalHistory(Interface):
         time and filtered, which reads more the rarer the match.
         """
 
+    def prune(before, limit=None):
+        """Remove the records older than *before* (seconds since the
+        epoch, UTC; a record at *before* stays), oldest shard by shard, at
+        most *limit* of them (None: all), so a caller can remove them in
+        batches of one transaction each.  Returns how many were removed.
+
+        Retention only: trackers' progress and stages are not changed.
+        Raises TypeError or ValueError, before removing anything, for a
+        *before* that is not a number or a *limit* that is not an int >= 0.
+        """
+
+    def forget(group_id):
+        """Remove every record of the group *group_id* (the right to
+        erasure, GDPR art. 17); returns how many.  Raises like ``record``
+        for a bad group id, before removing anything."""
+
 
 class IOutcomeManager(Interface):
     """What a tracking manager (and ``storage.goals``) offers around the
@@ -641,6 +657,18 @@ class IOutcomeManager(Interface):
         completed) by hand; records ``revoked``.  Returns the tracker.
         Raises ``TrackerLookupError`` or ``TrackerStateError`` (nothing
         completed) before writing."""
+
+    def prune_history(before, limit=None):
+        """``IGoalHistory.prune`` on the manager's history: remove up to
+        *limit* records older than *before* (seconds, UTC); returns how
+        many (0 if there is no history).  Progress is not changed."""
+
+    def forget_group(group_id):
+        """Erase a group: remove its trackers (live and completed), every
+        history record of it and its entries on every leaderboard, in
+        every period (the right to erasure).  Returns
+        ``(trackers, records, entries)`` removed.  Raises like the other
+        methods for a bad group id, before writing."""
 
 
 # -- definitions and backfill (issue 12) --------------------------------------
@@ -717,6 +745,10 @@ class ILeaderboard(Interface):
 
     def discard(group_id, at=None):
         """Take the group off the board; False if it was not on it."""
+
+    def forget(group_id):
+        """Take the group off the boards of every period (the right to
+        erasure); returns how many boards it was on."""
 
     def score(group_id, at=None):
         """The group's score, or None if it is not on the board."""
