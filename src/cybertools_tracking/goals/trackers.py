@@ -437,10 +437,17 @@ class Tracker(Persistent):
         is a ``KeyValueEQ`` on a one-segment key: an item failing it stops
         the evaluation before anything else runs.  The candidate index
         (``candidates.py``) asks this; a subclass that evaluates otherwise
-        returns None.
+        returns None (a class whose ``track`` only prepares something
+        before ``Tracker.track``, and never stores it, may answer through
+        ``_first_condition_key``, as the window and sequence trackers do).
         """
-        if (type(self).track is not Tracker.track or self._limiters
-                or self._expire_at is not None
+        if type(self).track is not Tracker.track:
+            return None
+        return self._first_condition_key()
+
+    def _first_condition_key(self):
+        # index_key's answer, but for whether ``track`` is Tracker.track.
+        if (self._limiters or self._expire_at is not None
                 or self._tally.state != ACTIVE or not self._conditions):
             return None
         condition = self._conditions[0]
