@@ -95,6 +95,9 @@ class ILimiter(Interface):
 
     def record(now_ts):
         """Take note of one evaluation in which the tracker's conditions held.
+
+        A limiter with a ``weight_key`` (``ILimiterInfo``) is called as
+        ``record(now_ts, weight)`` with the item's weight.
         """
 
     def reset(now_ts=None, **options):
@@ -870,6 +873,18 @@ class ILimiterInfo(ILimiter):
     """
 
     weight = Attribute("Units each counted item uses (int, default 1).")
+    weight_key = Attribute(
+        "A dotted path into the item (``data.cost``) to read an item's "
+        "weight from, or None (every item uses ``weight``).")
+
+    def weight_of(data):
+        """The weight of the item *data*: the int at ``weight_key`` (the
+        limiter's ``weight`` without a key or a value there).  Raises
+        TypeError or ValueError naming the key and the value for anything
+        but an int >= 1.  A tracker asks this for each matching item
+        before it changes anything, refuses the item (and is limited) if
+        ``peek`` with that weight says no, and passes it to
+        ``record(now_ts, weight)``."""
     remaining = Attribute(
         "``remaining_at()`` at the current time; for a CountLimiter the "
         "stored allowance, as before.")
