@@ -180,34 +180,29 @@ def _prune_goal_data(args, manager, conn, before, dry=False):
     def storage():
         return get_storage(conn, storage_name(args), create=False)
 
-    if args.history:
-        removed = 0
-        while True:
-            def work():
-                return storage().goals.prune_history(before,
-                                                     limit=args.batch)
+    def step(work):
+        # One transaction: committed (with retries), or with *dry* aborted.
+        manager.abort()
+        if not dry:
+            return retry_transaction(work, manager, attempts=COMMIT_ATTEMPTS)
+        try:
+            return work()
+        finally:
             manager.abort()
-            if dry:
-                count = work()
-                manager.abort()
-            else:
-                count = retry_transaction(work, manager,
-                                          attempts=COMMIT_ATTEMPTS)
+
+    if args.history:
+        # In batches of --batch; a dry run counts them all at once.
+        limit = None if dry else args.batch
+        removed = count = step(lambda: storage().goals.prune_history(
+            before, limit=limit))
+        while limit is not None and count == limit:
+            count = step(lambda: storage().goals.prune_history(
+                before, limit=limit))
             removed += count
-            if dry or count < args.batch:
-                break
         said += ', %d goal history records' % removed
     if args.events:
-        def work():
-            return storage().events.prune(0, now=before)
-        manager.abort()
-        if dry:
-            dropped = work()
-            manager.abort()
-        else:
-            dropped = retry_transaction(work, manager,
-                                        attempts=COMMIT_ATTEMPTS)
-        said += ', %d outbox events' % dropped
+        said += ', %d outbox events' % step(
+            lambda: storage().events.prune(0, now=before))
     return said
 
 
