@@ -60,7 +60,8 @@ ROOT_KEY = "cybertools_tracking.goals"
 PACK_EVERY = 1000
 
 
-# Answers history queries before the first outcome; never stored.
+# Answers (and checks the arguments of) history calls where there is no
+# history: no registry yet, or one made before registries made their own.
 _EMPTY_HISTORY = GoalHistory(shards=1)
 
 
