@@ -9,7 +9,9 @@ changed, and why:
 
 - goal progress: goals count a track once, when it is saved, so progress
   is a function of the tracks saved, not of those kept (``forget-user``
-  removes the user's goal copies and their outcomes, though);
+  removes the user's goal copies, their history records and leaderboard
+  entries, though); ``prune --history`` and ``--events`` remove old
+  outcome records and outbox events, and leave progress as it is;
 - runs: a run keeps its number, task and times when its last track goes,
   so that runs stay numbered as before and a current run stays current.
 
@@ -49,6 +51,13 @@ def add_commands(command):
     prune.add_argument('--task', action='append', metavar='TASK_ID',
                        help='only tracks of this task (a trailing * is a '
                             'prefix); repeat for any of several')
+    prune.add_argument('--history', action='store_true',
+                       help='also remove the goal history records (outcomes) '
+                            'older than --before; goal progress is kept')
+    prune.add_argument('--events', action='store_true',
+                       help='also remove the outbox events committed before '
+                            '--before (a forwarder that has not read them '
+                            'yet will not see them)')
     _removal_options(prune)
 
     forget = command(
@@ -147,6 +156,10 @@ def run_prune(args):
         before = parse_time(args.before)
     except ValueError as problem:
         raise CommandError('--before: %s' % problem, EXIT_USAGE) from None
+    if args.task and (args.history or args.events):
+        raise CommandError('--history and --events remove what is older '
+                           'than --before in every task; they do not go '
+                           'with --task', EXIT_USAGE)
     criteria = {'timeTo': before - 1}
     if args.task:
         criteria['taskId'] = args.task
@@ -158,14 +171,51 @@ def run_prune(args):
             args.before, '' if not args.task
             else ' of ' + ', '.join(args.task))
         if args.dry_run:
-            print('would remove %d of %d tracks (%s); %s'
-                  % (len(tracks), total, what, NOT_MOVED))
+            also = _prune_goal_data(args, manager, conn, before, dry=True)
+            print('would remove %d of %d tracks (%s)%s; %s'
+                  % (len(tracks), total, what, also, NOT_MOVED))
             return EXIT_OK
         removed = remove_tracks(args, manager, conn, tracks, 'prune')
+        also = _prune_goal_data(args, manager, conn, before)
         left = len(get_storage(conn, storage_name(args), create=False))
-    print('removed %d %s, %d tracks left; %s. Run "pack" to make the file '
-          'smaller.' % (removed, what, left, NOT_MOVED))
+    print('removed %d %s, %d tracks left%s; %s. Run "pack" to make the '
+          'file smaller.' % (removed, what, left, also, NOT_MOVED))
     return EXIT_OK
+
+
+def _prune_goal_data(args, manager, conn, before, dry=False):
+    """With ``--history`` and ``--events``: remove the goal history records
+    and outbox events older than *before* (*dry*: count them in a
+    transaction that is aborted); returns the words for the report."""
+    said = ''
+
+    def storage():
+        return get_storage(conn, storage_name(args), create=False)
+
+    def step(work):
+        # One transaction: committed (with retries), or with *dry* aborted.
+        manager.abort()
+        if not dry:
+            return retry_transaction(work, manager, attempts=COMMIT_ATTEMPTS)
+        try:
+            return work()
+        finally:
+            manager.abort()
+
+    if args.history:
+        # In batches of --batch; a dry run counts them all at once.
+        limit = None if dry else args.batch
+        removed = count = step(lambda: storage().goals.prune_history(
+            before, limit=limit))
+        while limit is not None and count == limit:
+            count = step(lambda: storage().goals.prune_history(
+                before, limit=limit))
+            removed += count
+        said += ', %d goal history records' % removed
+    if args.events:
+        said += ', %d outbox events' % step(
+            lambda: storage().events.prune(0, now=before))
+    return said
 
 
 def run_forget(args):
@@ -176,26 +226,33 @@ def run_forget(args):
         tracks = [t for t in storage.query(userName=name)
                   if t.userName == name]
         groups = _goal_groups(storage, name)
-        trackers = sum(len(storage.goals.get_trackers(
-            group, include_completed=True)) for group in groups)
         if args.dry_run:
+            # Erased in a transaction that is aborted: the same counting.
+            trackers, records, entries = _forget_goals(storage, groups)
+            manager.abort()
             print('would remove %d tracks of %r, %d goal groups with %d '
-                  'trackers (progress and outcomes)'
-                  % (len(tracks), name, len(groups), trackers))
+                  'trackers (progress), %d history records and %d '
+                  'leaderboard entries'
+                  % (len(tracks), name, len(groups), trackers, records,
+                     entries))
             return EXIT_OK
         removed = remove_tracks(args, manager, conn, tracks, 'forget-user')
-
-        def forget_goals():
-            goals = existing_storage(conn, args).goals
-            return sum(len(goals.remove_tracker(group))
-                       for group in _goal_groups(storage, name))
         manager.abort()
-        trackers = retry_transaction(forget_goals, manager,
-                                     attempts=COMMIT_ATTEMPTS)
+        trackers, records, entries = retry_transaction(
+            lambda: _forget_goals(existing_storage(conn, args), groups),
+            manager, attempts=COMMIT_ATTEMPTS)
     print('removed %d tracks of %r and %d goal groups with %d trackers '
-          '(progress and outcomes). Old versions stay in the database file '
-          'until "pack".' % (removed, name, len(groups), trackers))
+          '(progress), %d history records and %d leaderboard entries. Old '
+          'versions stay in the database file until "pack".'
+          % (removed, name, len(groups), trackers, records, entries))
     return EXIT_OK
+
+
+def _forget_goals(storage, groups):
+    """Erase the goal *groups* (``forget_group``); the sums of what was
+    removed: (trackers, history records, leaderboard entries)."""
+    found = [storage.goals.forget_group(group) for group in groups]
+    return tuple(sum(counts) for counts in zip((0, 0, 0), *found))
 
 
 def _goal_groups(storage, userName):

@@ -12,7 +12,10 @@ A tracker is *indexed* on (key, value) when skipping it is exactly what
 evaluating it would do whenever the item's value at *key* is not *value*.
 The tracker answers that itself (``IIndexableTracker.index_key``: for the base
 class, an active tracker without limiters or expiry time whose first
-condition is a plain ``KeyValueEQ`` on a one-segment key); what it answers
+condition is a plain ``KeyValueEQ`` on a one-segment key; window and
+sequence trackers too, whose ``track`` only notes the item's time; period
+trackers roll their period on any item, and composites do not look at
+items, so they answer None); what it answers
 holds while it sits in one ``live`` dict, since limiters are fixed when a
 tracker is made and the manager sets the expiry time only as it puts the
 tracker into a new ``live`` dict.  The index adds one rule of its own: the

@@ -140,11 +140,7 @@ class GoalHistory(Persistent):
             check_time("time_to", time_to))
         oldest = _TOP if time_from is None else -float(
             check_time("time_from", time_from))
-        if limit is not None and (isinstance(limit, bool)
-                                  or not isinstance(limit, int)
-                                  or limit < 0):
-            raise ValueError("limit must be an int >= 0 or None, got %r"
-                             % (limit,))
+        limit = _check_limit(limit)
         if group_id is not None:
             check_group_id(group_id)
             shard = self.shards[_shard_of(group_id, len(self.shards))]
@@ -168,6 +164,32 @@ class GoalHistory(Persistent):
                 break
         return result
 
+    def prune(self, before, limit=None):
+        check_time("before", before)
+        limit = _check_limit(limit)
+        # Keys hold -time: records older than *before* have -time > -before,
+        # i.e. sort after (-before, inf) (a record at *before* stays).
+        low = (-float(before), _TOP)
+        doomed = []
+        for shard in self.shards:
+            for key in shard.by_time.keys(low):
+                if limit is not None and len(doomed) >= limit:
+                    break
+                doomed.append((shard, key))
+        for shard, key in doomed:
+            shard.by_time.remove(key)
+            del shard.by_group[(key[3], key[0], key[1], key[2])]
+        return len(doomed)
+
+    def forget(self, group_id):
+        check_group_id(group_id)
+        shard = self.shards[_shard_of(group_id, len(self.shards))]
+        keys = list(shard.by_group.keys((group_id,), (group_id, _TOP)))
+        for key in keys:
+            del shard.by_group[key]
+            shard.by_time.remove((key[1], key[2], key[3], group_id))
+        return len(keys)
+
     def _merged(self, newest, oldest):
         # Newest first over all shards: each shard's time set is ordered by
         # (-time, ...), so a merge of the shards' ranges is too.
@@ -179,6 +201,14 @@ class GoalHistory(Persistent):
             shard = self.shards[_shard_of(group_id, count)]
             group_key = (group_id, key[0], key[1], key[2])
             yield group_key, shard.by_group[group_key]
+
+
+def _check_limit(limit):
+    if limit is not None and (isinstance(limit, bool)
+                              or not isinstance(limit, int) or limit < 0):
+        raise ValueError("limit must be an int >= 0 or None, got %r"
+                         % (limit,))
+    return limit
 
 
 def _as_set(name, value):

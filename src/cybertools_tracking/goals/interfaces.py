@@ -95,6 +95,9 @@ class ILimiter(Interface):
 
     def record(now_ts):
         """Take note of one evaluation in which the tracker's conditions held.
+
+        A limiter with a ``weight_key`` (``ILimiterInfo``) is called as
+        ``record(now_ts, weight)`` with the item's weight.
         """
 
     def reset(now_ts=None, **options):
@@ -615,6 +618,22 @@ class IGoalHistory(Interface):
         time and filtered, which reads more the rarer the match.
         """
 
+    def prune(before, limit=None):
+        """Remove the records older than *before* (seconds since the
+        epoch, UTC; a record at *before* stays), oldest shard by shard, at
+        most *limit* of them (None: all), so a caller can remove them in
+        batches of one transaction each.  Returns how many were removed.
+
+        Retention only: trackers' progress and stages are not changed.
+        Raises TypeError or ValueError, before removing anything, for a
+        *before* that is not a number or a *limit* that is not an int >= 0.
+        """
+
+    def forget(group_id):
+        """Remove every record of the group *group_id* (the right to
+        erasure, GDPR art. 17); returns how many.  Raises like ``record``
+        for a bad group id, before removing anything."""
+
 
 class IOutcomeManager(Interface):
     """What a tracking manager (and ``storage.goals``) offers around the
@@ -641,6 +660,18 @@ class IOutcomeManager(Interface):
         completed) by hand; records ``revoked``.  Returns the tracker.
         Raises ``TrackerLookupError`` or ``TrackerStateError`` (nothing
         completed) before writing."""
+
+    def prune_history(before, limit=None):
+        """``IGoalHistory.prune`` on the manager's history: remove up to
+        *limit* records older than *before* (seconds, UTC); returns how
+        many (0 if there is no history).  Progress is not changed."""
+
+    def forget_group(group_id):
+        """Erase a group: remove its trackers (live and completed), every
+        history record of it and its entries on every leaderboard, in
+        every period (the right to erasure).  Returns
+        ``(trackers, records, entries)`` removed.  Raises like the other
+        methods for a bad group id, before writing."""
 
 
 # -- definitions and backfill (issue 12) --------------------------------------
@@ -717,6 +748,10 @@ class ILeaderboard(Interface):
 
     def discard(group_id, at=None):
         """Take the group off the board; False if it was not on it."""
+
+    def forget(group_id):
+        """Take the group off the boards of every period (the right to
+        erasure); returns how many boards it was on."""
 
     def score(group_id, at=None):
         """The group's score, or None if it is not on the board."""
@@ -838,6 +873,18 @@ class ILimiterInfo(ILimiter):
     """
 
     weight = Attribute("Units each counted item uses (int, default 1).")
+    weight_key = Attribute(
+        "A dotted path into the item (``data.cost``) to read an item's "
+        "weight from, or None (every item uses ``weight``).")
+
+    def weight_of(data):
+        """The weight of the item *data*: the int at ``weight_key`` (the
+        limiter's ``weight`` without a key or a value there).  Raises
+        TypeError or ValueError naming the key and the value for anything
+        but an int >= 1.  A tracker asks this for each matching item
+        before it changes anything, refuses the item (and is limited) if
+        ``peek`` with that weight says no, and passes it to
+        ``record(now_ts, weight)``."""
     remaining = Attribute(
         "``remaining_at()`` at the current time; for a CountLimiter the "
         "stored allowance, as before.")

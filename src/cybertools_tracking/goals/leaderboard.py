@@ -367,6 +367,14 @@ class Leaderboard(Persistent):
         board = self.board(at)
         return board is not None and board.discard(group_id)
 
+    def forget(self, group_id):
+        """Take the group off every board, of every period (the right to
+        erasure); returns how many boards it was on."""
+        check_group_id(group_id)
+        boards = ([self._board] if self.period is None
+                  else list(self._periods.values()))
+        return sum(1 for board in boards if board.discard(group_id))
+
     def score(self, group_id, at=None):
         check_group_id(group_id)
         board = self.board(at)

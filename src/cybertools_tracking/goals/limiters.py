@@ -14,6 +14,9 @@ from datetime import timedelta
 from persistent import Persistent
 from zope.interface import implementer
 
+from cybertools_tracking.goals.conditions import MISSING
+from cybertools_tracking.goals.conditions import parse_path
+from cybertools_tracking.goals.conditions import resolve
 from cybertools_tracking.goals.interfaces import IDeadlineLimiter
 from cybertools_tracking.goals.interfaces import ILimiterInfo
 
@@ -63,7 +66,45 @@ def _weight(limiter, weight):
 
 class _Hits:
     """``hit``: ``peek``, then ``record`` if allowed (``ILimiterInfo``);
-    ``remaining``: ``remaining_at`` now."""
+    ``remaining``: ``remaining_at`` now; ``weight_of``: an item's weight."""
+
+    weight_key = None   # a dotted path into items, or None
+    _v_path = None      # weight_key parsed (volatile)
+
+    def _set_weight_key(self, weight_key):
+        if weight_key is not None:
+            self._v_path = parse_path(weight_key)   # raises for a bad key
+            self.weight_key = weight_key
+
+    def _weight_repr(self):
+        return "%s%s" % (
+            "" if self.weight == 1 else " weight=%s" % self.weight,
+            "" if self.weight_key is None
+            else " weight_key=%r" % self.weight_key)
+
+    def weight_of(self, data):
+        """The units the item *data* uses: the int at ``weight_key`` in it,
+        or the limiter's ``weight`` without a key or a value there.
+
+        Raises TypeError (not an int) or ValueError (not >= 1) naming the
+        key and the value; a tracker asks before it changes anything.
+        """
+        key = self.weight_key
+        if key is None:
+            return self.weight
+        path = self._v_path
+        if path is None:
+            path = self._v_path = parse_path(key)
+        value = resolve(data, path)
+        if value is MISSING:
+            return self.weight
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("the weight at %r must be an int, got %r (%s)"
+                            % (key, value, type(value).__name__))
+        if value <= 0:
+            raise ValueError("the weight at %r must be a positive int, got %r"
+                             % (key, value))
+        return value
 
     def hit(self, now_ts=None, weight=None):
         now = _now(now_ts)
@@ -100,7 +141,10 @@ class CountLimiter(_Hits, Persistent):
     """Lets a tracker count *count* matching items, then limits it.
 
     Only items that match the tracker's conditions use up the allowance,
-    *weight* (default 1) each.  The evaluation that uses the last of it
+    *weight* (default 1) each, or with *weight_key* (a dotted path, e.g.
+    ``"data.cost"``) the int found there in the item (*weight* if the item
+    has none); an item whose weight is more than what is left is not
+    counted and limits the tracker.  The evaluation that uses the last of it
     limits the tracker at once, unless it completed a stage or the tracker;
     an evaluation that completed a stage with the allowance used up leaves
     the tracker to be limited before its next item.
@@ -112,15 +156,16 @@ class CountLimiter(_Hits, Persistent):
     remaining = 1
     weight = 1
 
-    def __init__(self, count, weight=1):
-        self.count = self.remaining = _check_count("count", count)
+    def __init__(self, count, weight=1, weight_key=None):
+        count = _check_count("count", count)
         if weight != 1:
             self.weight = _check_count("weight", weight)
+        self._set_weight_key(weight_key)
+        self.count = self.remaining = count
 
     def __repr__(self):
         return "<CountLimiter (count=%s remaining=%s%s)>" % (
-            self.count, self.remaining,
-            "" if self.weight == 1 else " weight=%s" % self.weight)
+            self.count, self.remaining, self._weight_repr())
 
     def allows(self, now_ts=None):
         return self.remaining >= self.weight
@@ -206,7 +251,9 @@ class SlidingWindowLimiter(_Hits, Persistent):
     """At most *count* units of weight in any *window* (seconds or a
     ``timedelta``): a sliding log, as the ``limits`` library's moving window.
 
-    Each counted item uses *weight* units (default 1).  An item at ``t`` is
+    Each counted item uses *weight* units (default 1), or with
+    *weight_key* the int at that dotted path in the item (as for
+    ``CountLimiter``).  An item at ``t`` is
     allowed if the weights recorded in ``(t - window, t]``, plus its own,
     stay within *count*; a tracker limited by it becomes active again with
     the first item after enough of those have left the window.
@@ -226,20 +273,21 @@ class SlidingWindowLimiter(_Hits, Persistent):
     # than times; they grow from any base, only differences count).
     sums = (0,)
 
-    def __init__(self, count, window, weight=1):
-        self.count = _check_count("count", count)
-        self.window = _seconds("window", window)
+    def __init__(self, count, window, weight=1, weight_key=None):
+        count = _check_count("count", count)
+        window = _seconds("window", window)
         weight = _check_count("weight", weight)
         if weight > count:
             raise ValueError("weight must be at most count (%r), got %r"
                              % (count, weight))
+        self._set_weight_key(weight_key)
+        self.count, self.window = count, window
         if weight != 1:
             self.weight = weight
 
     def __repr__(self):
         return "<SlidingWindowLimiter (count=%s window=%s hits=%d%s)>" % (
-            self.count, self.window, len(self.times),
-            "" if self.weight == 1 else " weight=%s" % self.weight)
+            self.count, self.window, len(self.times), self._weight_repr())
 
     @property
     def hits(self):

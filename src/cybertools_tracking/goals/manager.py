@@ -60,7 +60,8 @@ ROOT_KEY = "cybertools_tracking.goals"
 PACK_EVERY = 1000
 
 
-# Answers history queries before the first outcome; never stored.
+# Answers (and checks the arguments of) history calls where there is no
+# history: no registry yet, or one made before registries made their own.
 _EMPTY_HISTORY = GoalHistory(shards=1)
 
 
@@ -460,6 +461,39 @@ class TrackingManager:
             history = _EMPTY_HISTORY
         return history.query(group_id, tracker, kind, time_from, time_to,
                              limit)
+
+    def prune_history(self, before, limit=None):
+        """See ``IOutcomeManager.prune_history``."""
+        return self._run(self._prune_history, before, limit)
+
+    def _prune_history(self, before, limit):
+        registry = self._registry()
+        history = history_of(registry) if registry is not None else None
+        if history is None:
+            _EMPTY_HISTORY.prune(before, limit)   # checks the arguments
+            return 0, False
+        removed = history.prune(before, limit)
+        return removed, bool(removed)
+
+    def forget_group(self, group_id):
+        """See ``IOutcomeManager.forget_group``."""
+        return self._run(self._forget_group, group_id)
+
+    def _forget_group(self, group_id):
+        check_group_id(group_id)
+        registry = self._registry()
+        if registry is None:
+            return (0, 0, 0), False
+        # Off the boards first: removing the trackers moves the group off
+        # the current period's board only.
+        boards = boards_of(registry)
+        entries = sum(board.forget(group_id)
+                      for board in (boards.values() if boards else ()))
+        removed = bookkeeping.remove(registry, group_id, None)
+        history = history_of(registry)
+        records = history.forget(group_id) if history is not None else 0
+        result = (len(removed), records, entries)
+        return result, any(result)
 
     def grant(self, group_id, name, grantor, reason, now_ts=None):
         return self._run(self._grant, group_id, name, grantor, reason,

@@ -1,11 +1,30 @@
-"""Where trackers are kept: one persistent registry of groups per database."""
+"""Where trackers are kept: one persistent registry of groups per database.
+
+Every new group (a new user's copy of a task's goal templates) is a new key
+in the map of groups, made by many writers at once.  A single BTree does
+not take that well: each insert reads the tree's root as current, so a
+bucket split by one writer (about every 30 new groups) is a
+ReadConflictError for every other writer that inserted meanwhile.  The
+groups are therefore spread over ``GROUP_SHARDS`` BTrees by a stable hash
+of the group id (``GroupMap``): a split only troubles writers that
+inserted into the same shard.  The history and the leaderboards are made
+with the registry, so no writer's first outcome has to make them.
+"""
+
+import heapq
+import zlib
 
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
 from cybertools_tracking.goals.candidates import Candidates
+from cybertools_tracking.goals.history import GoalHistory
 
-__all__ = ["GoalRegistry", "GoalGroup"]
+__all__ = ["GoalRegistry", "GoalGroup", "GroupMap", "GROUP_SHARDS"]
+
+#: Shards of the groups of a new registry (a registry keeps the number it
+#: was made with).  Measured with benchmarks/goal_registry_bench.py.
+GROUP_SHARDS = 64
 
 
 class GoalGroup(Persistent):
@@ -89,21 +108,93 @@ class GoalGroup(Persistent):
         return tracker
 
 
-class GoalRegistry(Persistent):
-    """All groups of trackers, by group id, in a BTree.
+class GroupMap(Persistent):
+    """Group id -> ``GoalGroup``, spread over BTrees by a hash of the id.
 
-    The BTree spreads groups over buckets, so writers working on different
-    groups seldom touch the same record.
+    The part of a BTree's mapping API the goal layer uses: ``get``,
+    ``[]``, ``in``, ``del``, ``len``, ``keys``/``values``/``items`` (in
+    group id order, merged over the shards) and ``clear``.  This record
+    itself never changes after it is made; writers change the shards.
     """
 
-    # Kept beside the groups, made by the first outcome or board (class
-    # defaults: registries from before have none, and a read finds None
-    # without an AttributeError on the hot path).
+    def __init__(self, shards=GROUP_SHARDS):
+        if isinstance(shards, bool) or not isinstance(shards, int) \
+                or shards < 1:
+            raise ValueError("shards must be a positive int, got %r"
+                             % (shards,))
+        self.shards = tuple(OOBTree() for _ in range(shards))
+
+    def __repr__(self):
+        return "<GroupMap (%d shards)>" % len(self.shards)
+
+    def _shard(self, group_id):
+        # crc32 of the id: stable across processes (hash() of a str is not).
+        return self.shards[zlib.crc32(group_id.encode("utf-8"))
+                           % len(self.shards)]
+
+    def get(self, group_id, default=None):
+        if type(group_id) is not str:
+            return default
+        return self._shard(group_id).get(group_id, default)
+
+    def __getitem__(self, group_id):
+        found = self.get(group_id)
+        if found is None:
+            raise KeyError(group_id)
+        return found
+
+    def __setitem__(self, group_id, group):
+        self._shard(group_id)[group_id] = group
+
+    def __delitem__(self, group_id):
+        del self._shard(group_id)[group_id]
+
+    def __contains__(self, group_id):
+        return self.get(group_id) is not None
+
+    def __len__(self):
+        return sum(len(shard) for shard in self.shards)
+
+    def __iter__(self):
+        return self.keys()
+
+    def keys(self):
+        return heapq.merge(*(shard.keys() for shard in self.shards))
+
+    def items(self):
+        return heapq.merge(*(shard.items() for shard in self.shards),
+                           key=lambda item: item[0])
+
+    def values(self):
+        return (group for _, group in self.items())
+
+    def clear(self):
+        for shard in self.shards:
+            if len(shard):
+                shard.clear()
+
+
+class GoalRegistry(Persistent):
+    """All groups of trackers, by group id, in a ``GroupMap``.
+
+    Registries made before the map was sharded keep their single OOBTree
+    (same API, more conflicts between writers adding groups).
+    """
+
+    # Class defaults for registries from before the history and boards
+    # were made with the registry: a read finds None without an
+    # AttributeError on the hot path, and the first outcome or board makes
+    # them (see history_of and boards_of).
     history = None        # a GoalHistory (history.py)
     leaderboards = None   # name -> Leaderboard (leaderboard.py)
 
-    def __init__(self):
-        self.groups = OOBTree()
+    def __init__(self, shards=GROUP_SHARDS):
+        self.groups = GroupMap(shards)
+        # Made now, not by the first outcome or board: two writers
+        # reaching their first outcome at once would both make one, and
+        # one of them would have to retry.
+        self.history = GoalHistory()
+        self.leaderboards = OOBTree()
 
     def __repr__(self):
         return "<GoalRegistry (%d groups)>" % len(self.groups)

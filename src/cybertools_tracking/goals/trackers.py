@@ -214,6 +214,32 @@ def _describe(kind, name, target, targets, stage, progress, state):
     return "<%s %r (%s)>" % (kind, name, " ".join(parts))
 
 
+def _item_weights(limiters, data):
+    """Per limiter, the weight *data* uses (``weight_of``) for those with
+    a ``weight_key``, else None; None if no limiter has one.  Raises what
+    ``weight_of`` raises for a bad weight."""
+    weights = None
+    for position, limiter in enumerate(limiters):
+        if getattr(limiter, "weight_key", None) is not None:
+            if weights is None:
+                weights = [None] * len(limiters)
+            weights[position] = limiter.weight_of(data)
+    return weights
+
+
+def _record(limiters, weights, now):
+    # A limiter without a weight_key records as ILimiter says: record(now).
+    if weights is None:
+        for limiter in limiters:
+            limiter.record(now)
+        return
+    for limiter, weight in zip(limiters, weights):
+        if weight is None:
+            limiter.record(now)
+        else:
+            limiter.record(now, weight)
+
+
 class TrackerProgress(Persistent):
     """How far a tracker got: the part of a tracker that items change.
 
@@ -437,10 +463,17 @@ class Tracker(Persistent):
         is a ``KeyValueEQ`` on a one-segment key: an item failing it stops
         the evaluation before anything else runs.  The candidate index
         (``candidates.py``) asks this; a subclass that evaluates otherwise
-        returns None.
+        returns None (a class whose ``track`` only prepares something
+        before ``Tracker.track``, and never stores it, may answer through
+        ``_first_condition_key``, as the window and sequence trackers do).
         """
-        if (type(self).track is not Tracker.track or self._limiters
-                or self._expire_at is not None
+        if type(self).track is not Tracker.track:
+            return None
+        return self._first_condition_key()
+
+    def _first_condition_key(self):
+        # index_key's answer, but for whether ``track`` is Tracker.track.
+        if (self._limiters or self._expire_at is not None
                 or self._tally.state != ACTIVE or not self._conditions):
             return None
         condition = self._conditions[0]
@@ -472,7 +505,6 @@ class Tracker(Persistent):
         if state > LIMITED:
             self._forbid("track")
         limiters = self._limiters
-        changed = False
         if limiters:
             now = time.time() if now_ts is None else now_ts
             refusing = [lim for lim in limiters if not lim.allows(now)]
@@ -481,13 +513,29 @@ class Tracker(Persistent):
                     return _UNCHANGED
                 self._changing().state = LIMITED
                 return True, self._limited_events(refusing, now)
-        if state == LIMITED:
-            # Every limiter allows again (e.g. a time window opened).
-            self._changing().state = ACTIVE
-            changed = True
+        # If limited: every limiter allows again (a time window opened).
+        reactivate = state == LIMITED
         for condition in self._conditions:
             if not condition.check(data):
-                return _CHANGED if changed else _UNCHANGED
+                if reactivate:
+                    self._changing().state = ACTIVE
+                    return _CHANGED
+                return _UNCHANGED
+        weights = None
+        if limiters:
+            # Weights from the item: asked (and refused) before any write.
+            weights = _item_weights(limiters, data)
+            if weights is not None:
+                refusing = [lim for lim, weight in zip(limiters, weights)
+                            if weight is not None
+                            and not lim.peek(now, weight)]
+                if refusing:
+                    if reactivate:
+                        return _UNCHANGED   # still limited, said before
+                    self._changing().state = LIMITED
+                    return True, self._limited_events(refusing, now)
+        if reactivate:
+            self._changing().state = ACTIVE
         step = self._step
         progress = tally.progress
         target = tally.target
@@ -506,12 +554,11 @@ class Tracker(Persistent):
                 and _nearly(progress, target))
         if reached:
             now = time.time() if now_ts is None else now_ts
-            for limiter in limiters:
-                limiter.record(now)
+            if limiters:
+                _record(limiters, weights, now)
             return True, self._complete_stage(now)
         if limiters:
-            for limiter in limiters:
-                limiter.record(now)
+            _record(limiters, weights, now)
             refusing = [lim for lim in limiters if not lim.allows(now)]
             if refusing:
                 self._changing().state = LIMITED

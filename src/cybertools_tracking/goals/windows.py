@@ -81,6 +81,16 @@ class ItemTime:
         self._v_now = time.time() if now_ts is None else now_ts
         return Tracker.track(self, data, self._v_now)
 
+    def index_key(self):
+        """As ``Tracker.index_key``: this ``track`` only notes the item's
+        time in a volatile attribute (never stored, read only by ``_add``,
+        which runs after the conditions held) before ``Tracker.track``, so
+        skipping an item that fails the first condition changes nothing.
+        A subclass with a ``track`` of its own answers None."""
+        if type(self).track is not ItemTime.track:
+            return None
+        return self._first_condition_key()
+
     def _item_time(self):
         now = self._v_now
         if not (isinstance(now, (int, float)) and math.isfinite(now)):
