@@ -289,8 +289,11 @@ def run_import(args):
         with _connection(args, write=True, on_wait=on_wait) as (manager,
                                                                  conn):
             load = _Import(args, manager, conn, source, progress)
-            with load.signals():
-                return load.run()
+            try:
+                with load.signals():
+                    return load.run()
+            finally:
+                load.close()
     finally:
         progress.close()
         source.close()
@@ -344,6 +347,11 @@ class _Import:
             except OSError as error:
                 raise CommandError('cannot write %s: %s' % (
                     args.rejects, error.strerror or error)) from None
+
+    def close(self):
+        if self.rejects is not None:
+            self.rejects.close()
+            self.rejects = None
 
     def restart(self):
         done = import_progress(self.connection, self.name, self.key)
