@@ -490,7 +490,8 @@ def test_check_storage_finds_nothing_in_a_used_storage(filled):
 def test_check_storage_finds_what_is_broken(filled):
     from cybertools_tracking.check import check_storage
     st = filled
-    st['0000001'].timeStamp += 5          # behind the index's back
+    key, ts, row = st._store.find(1)       # a time behind the index's back
+    st._store.rewrite(key, ts, 1, row[1], {'timeStamp': ts + 5})
     st._tracks.pop(3)                      # a track gone, its entries left
     problems = check_storage(st)
     assert "len() says 5, there are 4 tracks" in problems
@@ -677,29 +678,28 @@ def test_read_methods_name_the_bad_argument(filled, call, words):
         assert word in str(info.value)
 
 
-def test_index_track_checks_before_it_unindexes(levels):
+def test_assigning_an_index_key_checks_it_first(levels):
+    # An assigned index key is checked, then filed at once; a refused
+    # value is kept neither in the storage nor in the view.
     st = levels
     track = st['0000002']
-    track.level = float('nan')         # behind the index's back
-    refused(st, lambda: st.indexTrack(0, track), InvalidValueError,
-            'track 0000002', 'NaN')
-    refused(st, lambda: st.indexTrack(2, track, 'level'), InvalidValueError,
-            'NaN')
-    del track.level
-    track.userName = 'bad\udcff'
-    refused(st, lambda: st.indexTrack(0, track), InvalidValueError,
-            'track 0000002: userName')
-    track.userName = 'v'
-    track.timeStamp = 2 ** 63
-    refused(st, lambda: st.indexTrack(0, track), InvalidValueError,
-            'track 0000002: timeStamp')
-    track.timeStamp = T0 + 1.5         # a float is indexed, and made an int
-    st.indexTrack(0, track)
+    refused(st, lambda: setattr(track, 'level', float('nan')),
+            InvalidValueError, 'NaN')
+    refused(st, lambda: setattr(track, 'userName', 'bad\udcff'),
+            InvalidValueError, 'userName')
+    assert track.userName == 'v'
+    refused(st, lambda: setattr(track, 'timeStamp', 2 ** 63),
+            InvalidValueError, 'timeStamp')
+    refused(st, lambda: setattr(track, 'runId', 7), InvalidValueError,
+            'runId 7 is not a run of task')
+    refused(st, lambda: delattr(track, 'taskId'), InvalidValueError,
+            'cannot be deleted')
+    track.timeStamp = T0 + 1.5         # a float is filed, and made an int
     assert track.timeStamp == T0 + 1 and type(track.timeStamp) is int
     assert check_storage(st) == []
     track.timeStamp = T0 + 100         # the run is extended to the track
-    st.indexTrack(0, track)
     assert st.getRun(1).end == T0 + 100
+    st.indexTrack(0, track)            # loops' call after a change: a no-op
     assert check_storage(st) == []
     with pytest.raises(InvalidTypeError, match='num must be a track number'):
         st.indexTrack(1.0, track)
@@ -709,13 +709,20 @@ def test_index_track_checks_before_it_unindexes(levels):
         st.indexTrack(2 ** 64, track)
 
 
+def behind_the_back(st, num, **extras):
+    """Put values in a row that no call of the storage would accept (as
+    an old or damaged database may hold them)."""
+    key, ts, row = st._store.find(num)
+    st._store.rewrite(key, ts, num, row[1], dict(row[2] or (), **extras))
+
+
 def test_reindex_checks_every_track_first(levels):
     st = levels
-    st['0000003'].timeStamp = -2 ** 64
+    behind_the_back(st, 3, timeStamp=-2 ** 64)
     message = refused(st, st.reindexTracks, InvalidValueError)
     assert message.startswith('track 0000003: timeStamp must be a second')
-    st['0000003'].timeStamp = T0 + 2
-    st['0000002'].level = 'two'        # a string in an index of numbers
+    behind_the_back(st, 3, timeStamp=T0 + 2)
+    behind_the_back(st, 2, level='two')  # a string in an index of numbers
     message = refused(st, st.reindexTracks, InvalidTypeError)
     assert message == "track 0000002: index 'level' holds numbers, got 'two'"
     del st['0000002'].level

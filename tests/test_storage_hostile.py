@@ -187,15 +187,23 @@ def call(storage, operation):
 
 
 def behind_the_back(storage, position, attribute, value, everything):
-    """Change a stored track's attribute without telling the storage,
-    then ask it to index the track again (or everything)."""
+    """Assign a stored track's attribute (an index key is checked and
+    filed at once, or refused leaving everything as it was), then ask the
+    storage to index the track again (or everything)."""
     tracks = list(storage.values())
     if not tracks:
         return
     track = tracks[position % len(tracks)]
     missing = object()
     old = track.__dict__.get(attribute, missing)
-    setattr(track, attribute, value)
+    before = snapshot(storage)
+    try:
+        setattr(track, attribute, value)
+    except ValidationError:
+        assert snapshot(storage) == before
+        assert track.__dict__.get(attribute, missing) == old
+        assert check_storage(storage) == []
+        return
     before = snapshot(storage)
     try:
         if everything:

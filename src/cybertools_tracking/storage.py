@@ -160,15 +160,42 @@ class TrackingStorage(Persistent):
                            'more): the change of %r is not stored'
                            % (track.__name__, name))
         key, ts, row = found
+        if name in CORE or name in self._fields:
+            # An index key: checked, then the row is filed (or the index
+            # entry made) at once, so that queries find the track where
+            # its attributes say. A refused value is not kept in the view.
+            try:
+                if name in CORE:
+                    if name not in track.__dict__:
+                        raise InvalidValueError(
+                            'the %s of a stored track cannot be deleted'
+                            % name)
+                    newKey, newTs = self._coreOf(track)
+                    run = self._runs.get(newKey[1])
+                    if run is None or (run.taskId is not None
+                                       and run.taskId != newKey[0]):
+                        raise InvalidValueError(
+                            'runId %s is not a run of task %s'
+                            % (shorten(newKey[1]), shorten(newKey[0])))
+                extraValues = self._extraValues(track, names=(name,))
+            except ValidationError:
+                self._view(num, key, ts, row, track)
+                raise
+            if name in CORE:
+                self._refile(num, newKey, newTs, track)
+            else:
+                self._storeExtra(num, key, ts, row, track, name)
+            for index, value in extraValues:
+                index.index(num, value)
+            return
+        self._storeExtra(num, key, ts, row, track, name)
+
+    def _storeExtra(self, num, key, ts, row, track, name):
+        """Keep the value of the view's attribute ``name`` (not one of the
+        core ones) in the extras of its row."""
         extras = dict(row[2] or ())
         value = track.__dict__.get(name, MISSING)
-        if name in CORE:
-            filed = (key + (ts,))[CORE.index(name)]
-            if type(value) is type(filed) and value == filed:
-                extras.pop(name, None)
-            else:
-                extras[name] = value
-        elif value is MISSING:
+        if value is MISSING:
             extras.pop(name, None)
         else:
             extras[name] = value
