@@ -98,8 +98,8 @@ def test_forget_user_removes_tracks_and_goals_of_that_user_only(run,
     before = look(db)
     code, out, err = run('--db', db, 'forget-user', 'x*', '--dry-run')
     assert out == ("would remove 20 tracks of 'x*', 1 goal groups with 1 "
-                   "trackers (progress), 0 history records and 0 "
-                   "leaderboard entries\n")
+                   "trackers (progress), 0 history records, 0 "
+                   "leaderboard entries and 1 outbox events\n")
     assert look(db) == before
     code, out, err = run('--db', db, 'forget-user', 'x*')
     assert (code, err) == (0, '')

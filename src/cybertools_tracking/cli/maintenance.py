@@ -229,23 +229,41 @@ def run_forget(args):
         if args.dry_run:
             # Erased in a transaction that is aborted: the same counting.
             trackers, records, entries = _forget_goals(storage, groups)
+            events = storage.events.forget(groups, [name])
             manager.abort()
             print('would remove %d tracks of %r, %d goal groups with %d '
-                  'trackers (progress), %d history records and %d '
-                  'leaderboard entries'
+                  'trackers (progress), %d history records, %d '
+                  'leaderboard entries and %d outbox events'
                   % (len(tracks), name, len(groups), trackers, records,
-                     entries))
+                     entries, events))
             return EXIT_OK
         removed = remove_tracks(args, manager, conn, tracks, 'forget-user')
         manager.abort()
         trackers, records, entries = retry_transaction(
             lambda: _forget_goals(existing_storage(conn, args), groups),
             manager, attempts=COMMIT_ATTEMPTS)
+        events = _forget_events(args, manager, conn, groups, [name])
     print('removed %d tracks of %r and %d goal groups with %d trackers '
-          '(progress), %d history records and %d leaderboard entries. Old '
-          'versions stay in the database file until "pack".'
-          % (removed, name, len(groups), trackers, records, entries))
+          '(progress), %d history records, %d leaderboard entries and %d '
+          'outbox events. Old versions stay in the database file until '
+          '"pack".'
+          % (removed, name, len(groups), trackers, records, entries,
+             events))
     return EXIT_OK
+
+
+def _forget_events(args, manager, conn, groups, users):
+    """Drop the outbox events of *groups* and *users*, ``args.batch`` a
+    transaction; how many were dropped."""
+    def work():
+        return existing_storage(conn, args).events.forget(
+            groups, users, limit=args.batch)
+    dropped, count = 0, args.batch
+    while count == args.batch:
+        manager.abort()
+        count = retry_transaction(work, manager, attempts=COMMIT_ATTEMPTS)
+        dropped += count
+    return dropped
 
 
 def _forget_goals(storage, groups):
