@@ -290,3 +290,22 @@ def test_bad_event_ids_and_run_lines_are_bad_lines(run, db, tmp_path):
     assert reasons[3] == "finished must be true or false, got 'no'"
     assert reasons[4].startswith('invalid JSON: cannot read $bytes')
     assert len(tracks_in(db)) == 1
+
+
+def test_rejects_into_the_input_file_is_refused(run, db, tmp_path):
+    path = write(tmp_path, numbered(3))
+    content = open(path).read()
+    os.link(path, str(tmp_path / 'hard.jsonl'))
+    os.symlink(path, str(tmp_path / 'soft.jsonl'))
+    for rejects in (path, str(tmp_path / '.' / 'in.jsonl'),
+                    str(tmp_path / 'hard.jsonl'),
+                    str(tmp_path / 'soft.jsonl')):
+        code, out, err = run('--db', db, 'import', path, '--rejects',
+                             rejects)
+        assert code == 2 and 'is the file to import' in err, rejects
+        assert rejects in err
+        assert open(path).read() == content
+        assert not os.path.exists(db)           # nothing opened to write
+    code, out, err = run('--db', db, 'import', path, '--rejects',
+                         str(tmp_path / 'r.jsonl'))
+    assert code == 0 and numbers(db) == [0, 1, 2]

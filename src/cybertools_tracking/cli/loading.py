@@ -277,6 +277,7 @@ def run_import(args):
     if args.resume and args.file == '-':
         raise CommandError('--resume needs a file: what stdin sent before '
                            'cannot be read again', 2)
+    _check_rejects(args)
     # Open the input first: a wrong file name must not create a database.
     source = _Input(args.file)
     progress = Progress(source.source, source.size, 'B', args.progress)
@@ -294,6 +295,24 @@ def run_import(args):
     finally:
         progress.close()
         source.close()
+
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file: the same inode when
+    both exist (hard links, symbolic links), the same real path if not."""
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_rejects(args):
+    """Refuse ``--rejects`` naming the input (it would be overwritten),
+    before anything is opened."""
+    if args.rejects and args.file != '-' and _same_file(args.file,
+                                                        args.rejects):
+        raise CommandError('--rejects %s is the file to import (%s): it '
+                           'would be overwritten; name another file'
+                           % (args.rejects, args.file), 2)
 
 
 class _Import:
