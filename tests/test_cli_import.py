@@ -157,12 +157,13 @@ def test_a_changed_file_is_refused(run, db, tmp_path, monkeypatch):
     assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
     monkeypatch.undo()
     original = open(path).read()
-    # Longer: refused, by size.
-    write(tmp_path, original + numbered(1, 20))
+    # Shorter: refused, by size; without advice to duplicate the tracks.
+    write(tmp_path, original[:-30])
     code, out, err = run('--db', db, 'import', '--resume', path)
     assert code == 1 and out == ''
     assert 'changed since the import stopped at line 15' in err
     assert 'bytes, it has' in err
+    assert 'would store every line again' in err and 'tail -n +16' in err
     # As long, other content before the offset: refused, by content.
     write(tmp_path, original.replace('"n": 3}', '"n": 9}', 1))
     code, out, err = run('--db', db, 'import', '--resume', path)
@@ -171,6 +172,30 @@ def test_a_changed_file_is_refused(run, db, tmp_path, monkeypatch):
     write(tmp_path, original.replace('"n": 17}', '"n": 71}', 1))
     assert run('--db', db, 'import', '--resume', path)[0] == 0
     assert numbers(db) == list(range(17)) + [18, 19, 71]
+
+
+def test_a_file_that_grew_resumes_with_its_new_lines(run, db, tmp_path,
+                                                     monkeypatch):
+    path = write(tmp_path, numbered(20))
+    ctrl_c_at(monkeypatch, 15)
+    assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
+    monkeypatch.undo()
+    original = open(path).read()
+    write(tmp_path, original + numbered(2, 20))       # appended to
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert (code, err) == (0, '') and numbers(db) == list(range(22))
+    # Complete, and grown again: the new lines only.
+    write(tmp_path, original + numbered(3, 20))
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert (code, err) == (0, '') and numbers(db) == list(range(23))
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert code == 0 and 'nothing to resume' in err
+    # Grown, but with other bytes before: refused.
+    write(tmp_path, original.replace('"n": 3}', '"n": 9}', 1)
+          + numbered(4, 20))
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert code == 1 and 'are not the ones imported' in err
+    assert numbers(db) == list(range(23))
 
 
 def test_resume_needs_a_recorded_import(run, db, tmp_path):

@@ -7,7 +7,9 @@ record of how far the import got (``imports.ImportProgress``: source,
 size, line, byte offset and a digest of the bytes before it), in the same
 transaction. Whatever stops the import (Ctrl-C, SIGTERM, SIGKILL, a lost
 server), ``import --resume FILE`` goes on after the last committed batch:
-no line is stored twice or lost. A file that changed is refused.
+no line is stored twice or lost. A file that only grew (an append-only
+log) goes on too, even after a complete import; a file whose bytes
+before the offset reached changed, or that shrank, is refused.
 
 A line is a track: ``taskId``, ``userName``, ``data`` and optionally
 ``runId`` (0: the task's current run), ``timeStamp`` (seconds, or ISO 8601
@@ -67,7 +69,9 @@ def add_commands(command):
                       help='the file to read, - for stdin')
     load.add_argument('--resume', action='store_true',
                       help='go on after the last batch an earlier import of '
-                           'FILE committed (refused if FILE changed)')
+                           'FILE committed; a FILE that grew since goes on '
+                           'with the new lines (refused if bytes imported '
+                           'before changed)')
     load.add_argument('--batch', metavar='N', type=positive_int,
                       default=1000,
                       help='commit every N tracks (default 1000)')
@@ -250,13 +254,11 @@ class _Input:
 
     def skip(self, progress):
         """Read up to where ``progress`` says the last import stopped,
-        checking that it is the same file."""
-        if progress.size != self.size:
-            raise CommandError(
-                '%s changed since the import stopped at line %d: it had %d '
-                'bytes, it has %d; import it again without --resume '
-                '(tracks with event ids are not stored twice)'
-                % (self.source, progress.line, progress.size, self.size))
+        checking that those bytes are the ones imported (the file may have
+        grown since: lines appended are read on)."""
+        if self.size < progress.size:
+            self.changed(progress, 'it had %d bytes, it has %d'
+                         % (progress.size, self.size))
         left = progress.offset
         while left:
             chunk = self.stream.read(min(left, 1 << 20))
@@ -266,11 +268,18 @@ class _Input:
             self.offset += len(chunk)
             left -= len(chunk)
         if self.digest.hexdigest() != progress.digest:
-            raise CommandError(
-                '%s changed since the import stopped at line %d: its first '
-                '%d bytes are not the ones imported; import it again '
-                'without --resume' % (self.source, progress.line,
-                                      progress.offset))
+            self.changed(progress, 'its first %d bytes are not the ones '
+                         'imported' % progress.offset)
+
+    def changed(self, progress, how):
+        raise CommandError(
+            '%s changed since the import stopped at line %d: %s. Importing '
+            'it again without --resume would store every line again, but '
+            'for those with event ids (%d tracks were imported from it); '
+            'restore the file to resume, or import only the lines after '
+            'line %d (tail -n +%d %s | cybertools-tracking import -)'
+            % (self.source, progress.line, how, progress.imported,
+               progress.line, progress.line + 1, self.name))
 
 
 def run_import(args):
@@ -370,13 +379,13 @@ class _Import:
             raise CommandError(
                 'no import of %s into the storage %r was recorded; start it '
                 'without --resume' % (self.source, self.name))
-        if done.done:
+        if done.done and self.input.size <= done.size:
             raise CommandError(
                 'the import of %s into the storage %r is complete (%d '
                 'tracks, %d lines skipped); nothing to resume'
                 % (self.source, self.name, done.imported, done.skipped),
                 EXIT_OK)
-        self.input.skip(done)
+        self.input.skip(done)       # or a complete import of a file that grew
         self.runs = dict(done.runs)
         self.imported, self.skipped = done.imported, done.skipped
         self.first_line = self.resume = done.line + 1
