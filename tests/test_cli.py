@@ -444,11 +444,11 @@ def test_import_shows_progress_only_on_a_terminal(db, tmp_path, monkeypatch,
     # A tqdm bar: the source, the percent of its bytes, the tracks.
     assert path in shown and '100%' in shown and '3 tracks' in shown
     monkeypatch.undo()
-    assert main(['--db', db, 'import', path, '--batch', '1']) == 0
+    assert main(['--db', db, 'import', path, '--batch', '1', '--again']) == 0
     assert capsys.readouterr().err == ''
     # Plain lines when asked, not on a terminal.
     assert main(['--db', db, 'import', path, '--batch', '1',
-                 '--progress']) == 0
+                 '--progress', '--again']) == 0
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith('%s: line 1 (' % path)
     assert '%), 1 tracks imported, 0 lines skipped, ' in lines[0]
@@ -628,7 +628,7 @@ def test_database_from_environment_and_default(run, tmp_path, monkeypatch):
     assert len(tracks_in(str(tmp_path / 'env.fs'))) == 1
     # --db wins over the environment.
     default = str(tmp_path / 'var' / 'tracking.fs')
-    assert run('--db', default, 'import', path)[0] == 0
+    assert run('--db', default, 'import', path, '--again')[0] == 0
     assert len(tracks_in(default)) == 2
 
 
@@ -936,7 +936,7 @@ def test_import_twice_with_event_ids_stores_each_track_once(run, db,
     assert run('--db', db, 'import', path)[:2] == (
         0, 'imported %d tracks, skipped 0 lines\n' % len(GOOD))
     stored = tracks_in(db)
-    assert run('--db', db, 'import', path)[:2] == (
+    assert run('--db', db, 'import', path, '--again')[:2] == (
         0, 'imported 0 tracks, skipped 0 lines, %d lines with event ids '
         'stored before\n' % len(GOOD))
     assert tracks_in(db) == stored

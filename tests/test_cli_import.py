@@ -334,3 +334,25 @@ def test_rejects_into_the_input_file_is_refused(run, db, tmp_path):
     code, out, err = run('--db', db, 'import', path, '--rejects',
                          str(tmp_path / 'r.jsonl'))
     assert code == 0 and numbers(db) == [0, 1, 2]
+
+
+def test_a_complete_import_is_not_repeated_unless_asked(run, db, tmp_path):
+    path = write(tmp_path, numbered(3) + '{"bad"\n')
+    rejects = str(tmp_path / 'r.jsonl')
+    assert run('--db', db, 'import', path, '--rejects', rejects)[0] == 1
+    assert os.path.getsize(rejects) > 0
+    code, out, err = run('--db', db, 'import', path, '--rejects', rejects)
+    assert code == 1 and out == ''
+    assert re.search(r'%s was imported into the storage \'tracking\' '
+                     r'already, completely, on \d{4}-\d\d-\d\d \d\d:\d\d UTC '
+                     r'\(4 lines: 3 tracks, 1 line skipped\)' % re.escape(path),
+                     err)
+    assert '--again' in err and '--resume' not in err
+    assert numbers(db) == [0, 1, 2]
+    assert os.path.getsize(rejects) > 0         # not opened for writing
+    write(tmp_path, numbered(3) + '{"bad"\n' + numbered(1, 3))
+    code, out, err = run('--db', db, 'import', path)
+    assert code == 1 and '"import --resume %s"' % path in err
+    code, out, err = run('--db', db, 'import', path, '--again')
+    assert code == 1 and out.startswith('imported 4 tracks, skipped 1 line')
+    assert numbers(db) == [0, 0, 1, 1, 2, 2, 3]

@@ -111,6 +111,17 @@ def _int(text):
                                          % text) from None
 
 
+def plural(number, word):
+    """``word`` for 1 (and -1), else ``word + 's'``: "1 track", "2
+    tracks"."""
+    return word if abs(number) == 1 else word + 's'
+
+
+def count(number, word):
+    """``'%d %s'`` with the plural of ``word`` that ``number`` takes."""
+    return '%d %s' % (number, plural(number, word))
+
+
 # times
 
 _TIME_FORMATS = (  # (format, the unit it names: what --to extends to)

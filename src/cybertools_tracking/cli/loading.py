@@ -37,7 +37,7 @@ from ZODB.POSException import POSError
 
 from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_DATA
 from cybertools_tracking.cli.common import EXIT_INTERRUPTED, EXIT_OK
-from cybertools_tracking.cli.common import Progress
+from cybertools_tracking.cli.common import Progress, count, plural
 from cybertools_tracking.cli.common import ClientDisconnected, CommandError
 from cybertools_tracking.cli.common import connection as _connection
 from cybertools_tracking.cli.common import error as _error
@@ -72,6 +72,10 @@ def add_commands(command):
                            'FILE committed; a FILE that grew since goes on '
                            'with the new lines (refused if bytes imported '
                            'before changed)')
+    load.add_argument('--again', action='store_true',
+                      help='import FILE although an earlier import of it '
+                           'is recorded as complete (its tracks are stored '
+                           'again, but for lines with event ids)')
     load.add_argument('--batch', metavar='N', type=positive_int,
                       default=1000,
                       help='commit every N tracks (default 1000)')
@@ -365,6 +369,8 @@ class _Import:
         self.base = 0           # tracks imported before a resume
         if args.resume:
             self.restart()
+        elif not args.again and input.path is not None:
+            self.refuse_repeat()
         if args.rejects:
             try:
                 self.rejects = open(args.rejects, 'a' if args.resume
@@ -392,6 +398,26 @@ class _Import:
         self.base = done.imported
         self.progress.update(self.input.position(), 'resuming at line %d'
                              % self.resume)
+
+    def refuse_repeat(self):
+        """An import of a file recorded as complete stores its lines again
+        (but for those with event ids): refused, unless ``--again``."""
+        done = import_progress(self.connection, self.name, self.key)
+        if done is None or not done.done:
+            return
+        grew = ('It has grown since: "import --resume %s" imports the new '
+                'lines. ' % self.input.name
+                if self.input.size > done.size else '')
+        raise CommandError(
+            '%s was imported into the storage %r already, completely, on %s '
+            'UTC (%d %s: %s, %s skipped); importing it again stores its '
+            'tracks twice (but for lines with event ids). %sUse --again to '
+            'import it anyway'
+            % (self.source, self.name,
+               time.strftime('%Y-%m-%d %H:%M', time.gmtime(done.updated)),
+               done.line, plural(done.line, 'line'),
+               count(done.imported, 'track'), count(done.skipped, 'line'),
+               grew))
 
     @contextlib.contextmanager
     def signals(self):
