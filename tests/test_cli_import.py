@@ -356,3 +356,31 @@ def test_a_complete_import_is_not_repeated_unless_asked(run, db, tmp_path):
     code, out, err = run('--db', db, 'import', path, '--again')
     assert code == 1 and out.startswith('imported 4 tracks, skipped 1 line')
     assert numbers(db) == [0, 0, 1, 1, 2, 2, 3]
+
+
+def test_a_truncated_gzip_file_stops_the_import_cleanly(run, db, tmp_path):
+    path = str(tmp_path / 'in.jsonl.gz')
+    complete = gzip.compress(numbered(2000).encode())
+    with open(path, 'wb') as f:
+        f.write(complete[:len(complete) * 2 // 3])
+    code, out, err = run('--db', db, 'import', path, '--batch', '100')
+    assert code == 1
+    [message] = err.splitlines()
+    assert re.fullmatch(r'cybertools-tracking: %s cannot be read after byte '
+                        r'\d+ of its content: the compressed data is cut '
+                        r'short or damaged \(EOFError: .*\) \(at line \d+\)'
+                        % re.escape(path), message), message
+    stored = numbers(db)
+    assert stored and stored == list(range(len(stored)))
+    assert len(stored) % 100 == 0 and 'resume from line %d' % (
+        len(stored) + 1) in out
+    with open(path, 'wb') as f:             # the download completed
+        f.write(complete)
+    assert run('--db', db, 'import', '--resume', path)[0] == 0
+    assert numbers(db) == list(range(2000))
+    # Damaged, not cut short: one line too.
+    with open(path, 'wb') as f:
+        f.write(complete[:40] + bytes(200) + complete[240:])
+    code, out, err = run('--db', db, 'import', path, '--again')
+    assert code == 1 and len(err.splitlines()) == 1
+    assert 'cut short or damaged' in err

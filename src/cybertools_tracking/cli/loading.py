@@ -31,6 +31,7 @@ import signal
 import sys
 import threading
 import time
+import zlib
 
 from transaction.interfaces import TransactionError
 from ZODB.POSException import POSError
@@ -105,6 +106,14 @@ _JSON_TYPES = {list: 'an array', str: 'a string', bool: 'true or false',
 
 class BadLine(ValueError):
     """A line that is not a track."""
+
+
+class DamagedInput(Exception):
+    """The input cannot be read on: a ``.gz`` file cut short or damaged."""
+
+
+# What gzip raises for a file cut short (EOFError) or damaged.
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -250,11 +259,25 @@ class _Input:
         return None if self.raw is None else self.raw.tell()
 
     def lines(self):
-        for line in self.stream:
+        lines = iter(self.stream)
+        while True:
+            try:
+                line = next(lines)
+            except StopIteration:
+                return
+            except _GZIP_ERRORS as error:
+                raise self.damaged(error) from None
             if isinstance(line, bytes):
                 self.offset += len(line)
                 self.digest.update(line)
             yield line
+
+    def damaged(self, error):
+        return DamagedInput('%s cannot be read after byte %d of its '
+                            'content: the compressed data is cut short or '
+                            'damaged (%s: %s)'
+                            % (self.source, self.offset,
+                               type(error).__name__, error))
 
     def skip(self, progress):
         """Read up to where ``progress`` says the last import stopped,
@@ -265,7 +288,10 @@ class _Input:
                          % (progress.size, self.size))
         left = progress.offset
         while left:
-            chunk = self.stream.read(min(left, 1 << 20))
+            try:
+                chunk = self.stream.read(min(left, 1 << 20))
+            except _GZIP_ERRORS as error:
+                raise CommandError(str(self.damaged(error))) from None
             if not chunk:
                 break
             self.digest.update(chunk)
@@ -496,6 +522,13 @@ class _Import:
                                % signal.Signals(signum).name, number))
             return 128 + signum if signum != signal.SIGINT \
                 else EXIT_INTERRUPTED
+        except DamagedInput as error:
+            # What was committed stays: a complete file resumes.
+            self.manager.abort()
+            self.progress.clear()
+            _error('%s (at line %d)' % (error, number + 1))
+            print(self.summary('stopped', number))
+            return EXIT_DATA
         except (DatabaseUnavailableError, POSError) as error:
             # The server did not come back, or a conflict outlasted the
             # retries: say what is stored and where to go on from.
