@@ -1,6 +1,7 @@
 """The command line: main() in-process against FileStorages in tmp_path,
 plus the installed console script in real subprocesses."""
 
+import csv
 import datetime
 import io
 import json
@@ -946,3 +947,17 @@ def test_import_twice_with_event_ids_stores_each_track_once(run, db,
     assert code == 1
     assert "eventId 'e0' names track 0000001" in err
     assert tracks_in(db) == stored
+
+
+def test_query_writes_event_ids_in_every_format(run, db, tmp_path):
+    records = [dict(GOOD[0], eventId='e-1'), GOOD[2]]
+    assert run('--db', db, 'import', write(tmp_path, jsonl(*records)))[0] == 0
+    code, out, err = run('--db', db, 'query', '--task', '*', '--format', 'csv')
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [row['eventId'] for row in rows] == ['e-1', '']
+    for format in ('json', 'jsonl'):
+        out = run('--db', db, 'query', '--task', '*', '--format', format)[1]
+        found = (json.loads(out) if format == 'json'
+                 else [json.loads(line) for line in out.splitlines()])
+        assert [t.get('eventId') for t in found] == ['e-1', None], format
+        assert 'eventId' not in found[1]

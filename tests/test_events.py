@@ -350,3 +350,13 @@ def test_forget_drops_the_events_of_groups_and_users_only(db):
     manager.commit()
     assert types(outbox.since(after[-1].position)) == ['new']
     connection.close()
+
+
+def test_a_track_saved_event_carries_the_event_id(db):
+    manager, connection, storage = opened(db)
+    storage.addTrackObserver(storage.events)
+    storage.saveUserTrack('t', 0, 'ann', {}, timeStamp=T0, eventId='x-1')
+    manager.commit()
+    [event] = storage.events.since(0)
+    assert event.data['eventId'] == 'x-1'
+    connection.close()

@@ -366,6 +366,15 @@ def test_event_ids_make_saves_idempotent_where_the_storage_has_them(db, api):
     batch = api.post('/tracks/batch', headers=AUTH, json={'tracks': [
         track(eventId='e-2'), track(eventId='e-1', data={'a': 1})]})
     assert batch.json()['ids'][1] == first.json()['id']
+    # Every answer with a track says its event id.
+    assert first.json()['eventId'] == 'e-1'
+    assert again.json()['eventId'] == 'e-1'
+    track_id = first.json()['id']
+    assert api.get('/tracks/' + track_id).json()['eventId'] == 'e-1'
+    assert api.get('/tracks/last', params={'taskId': 't', 'userName': 'ann'}
+                   ).json()['eventId'] == 'e-2'
+    assert sorted((t['eventId'] or '') for t in api.get(
+        '/tracks').json()['tracks']) == ['e-1', 'e-2']
 
 
 def test_errors_map_to_http_answers():

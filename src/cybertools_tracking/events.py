@@ -99,15 +99,17 @@ def position_time(position):
     return TimeStamp(tid).timeTime()
 
 
-def track_json(track):
+def track_json(track, eventId=None):
     """A track as the JSON object the CLI writes (``query --format
-    jsonl``) and a ``track.saved`` event carries."""
+    jsonl``, ``export``; ``import`` reads it), the HTTP API returns and a
+    ``track.saved`` event carries: id, taskId, runId, userName, timeStamp
+    (seconds, UTC), data, and ``eventId`` when one is given (the caller
+    looks it up: ``storage.getEventId(track)``)."""
     result = {'id': track.__name__, 'taskId': track.taskId,
               'runId': track.runId, 'userName': track.userName,
               'timeStamp': track.timeStamp, 'data': track.data}
-    event_id = getattr(track, 'eventId', None)
-    if event_id is not None:
-        result['eventId'] = event_id
+    if eventId is not None:
+        result['eventId'] = eventId
     return result
 
 
@@ -249,7 +251,8 @@ class EventOutbox(Persistent):
     def trackAdded(self, storage, track):
         """An ``ITrackObserver``: with the outbox among a storage's
         observers, each new track is a ``track.saved`` event."""
-        self.append('track.saved', track_json(track),
+        self.append('track.saved',
+                    track_json(track, storage.getEventId(track)),
                     timestamp=track.timeStamp)
 
     # reading

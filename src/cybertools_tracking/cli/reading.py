@@ -153,7 +153,7 @@ def run_query(args):
         if args.count:
             print(len(tracks))
         elif args.format == 'csv':
-            write_csv(tracks, conn)
+            write_csv(tracks, conn, storage=storage)
         elif args.format == 'table':
             rows = []
             for count, track in enumerate(tracks, 1):
@@ -162,7 +162,8 @@ def run_query(args):
                     conn.cacheGC()
             table(TRACK_COLUMNS, rows)
         else:
-            write_json(tracks, conn, lines=args.format == 'jsonl')
+            write_json(tracks, conn, lines=args.format == 'jsonl',
+                       storage=storage)
     return EXIT_OK
 
 

@@ -43,6 +43,12 @@ def _supports_event_ids(storage):
 _event_ids = {}
 
 
+def _json(storage, track):
+    """A track's JSON, with its event id (``eventId`` null: none)."""
+    get = getattr(storage, 'getEventId', None)
+    return track_json(track, None if get is None else get(track))
+
+
 def save(storage, track):
     """Save a ``TrackIn``; return the track id."""
     options = dict(update=track.update, overwrite=track.overwrite,
@@ -73,7 +79,7 @@ def save_track(track: TrackIn, request: Request, response: Response):
 
 def saved_json(storage, track):
     """Save a ``TrackIn``; return the stored track's JSON."""
-    return track_json(storage[save(storage, track)])
+    return _json(storage, storage[save(storage, track)])
 
 
 @router.post('/tracks/batch', status_code=201, response_model=BatchResult,
@@ -156,7 +162,8 @@ def _page(storage, criteria, limit, after):
     if more:
         ts, num = _key(page[-1])
         next_cursor = '%s:%d' % (ts, num)
-    return {'tracks': [track_json(t) for t in page], 'next': next_cursor}
+    return {'tracks': [_json(storage, t) for t in page],
+            'next': next_cursor}
 
 
 @router.get('/tracks/last', response_model=TrackOut, dependencies=[
@@ -168,7 +175,7 @@ def last_track(request: Request, taskId: str, userName: str, runId: int = 0):
         if track is None:
             raise KeyError('no track of %r in task %r, run %s'
                            % (userName, taskId, runId or 'current'))
-        return track_json(track)
+        return _json(storage, track)
     return units.read(request.app, work)
 
 
@@ -179,7 +186,7 @@ def get_track(trackId: str, request: Request):
         track = storage.get(trackId)
         if track is None:
             raise KeyError('no track %r' % trackId)
-        return track_json(track)
+        return _json(storage, track)
     return units.read(request.app, work)
 
 
