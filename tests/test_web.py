@@ -103,6 +103,21 @@ def test_save_query_and_page_newest_first(api):
         if cursor is None:
             break
     assert seen == list(range(24, -1, -1))
+    # Asked for in so many words, or the other way round.
+    for newest, order in (('true', list(range(24, -1, -1))),
+                          ('false', list(range(25)))):
+        seen, cursor = [], None
+        while True:
+            params = {'taskId': 'task/*', 'limit': 4, 'newestFirst': newest}
+            if cursor:
+                params['cursor'] = cursor
+            answer = api.get('/tracks', params=params)
+            assert answer.status_code == 200, answer.text
+            seen += [t['data']['i'] for t in answer.json()['tracks']]
+            cursor = answer.json()['next']
+            if cursor is None:
+                break
+        assert seen == order, newest
     only = api.get('/tracks', params={'userName': ['u0', 'u1'],
                                       'taskId': 'task/0',
                                       'timeFrom': T0 + 2, 'timeTo': T0 + 5})
