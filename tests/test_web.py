@@ -411,3 +411,20 @@ def test_errors_map_to_http_answers():
     assert http_error(KeyError('no track')).detail == 'no track'
     bug = RuntimeError('a bug')
     assert http_error(bug) is bug                   # a 500, not hidden
+
+
+def test_iso_times_are_taken_as_import_takes_them(api):
+    for text, expected in (('2026-01-01T00:00:00Z', 1767225600),
+                           ('2026-01-01T01:30:00+01:30', 1767225600),
+                           ('2026-01-01T00:00+0000', 1767225600),
+                           ('1767225600', 1767225600)):
+        saved = api.post('/tracks', json=track(timeStamp=text), headers=AUTH)
+        assert saved.status_code == 201, (text, saved.text)
+        assert saved.json()['timeStamp'] == expected, text
+    batch = api.post('/tracks/batch', headers=AUTH, json={'tracks': [
+        track(timeStamp='2026-01-01T00:00:01Z')]})
+    assert batch.status_code == 201
+    bad = api.post('/tracks', json=track(timeStamp='New Year'), headers=AUTH)
+    assert bad.status_code == 400 and 'timeStamp' in bad.text
+    assert "'New Year'" in bad.text
+    assert api.get('/stats').json()['tracks'] == 5

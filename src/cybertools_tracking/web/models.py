@@ -34,8 +34,10 @@ class TrackIn(_Strict):
     runId: int = Field(0, ge=0, description='0: the task\'s current run '
                        '(started if there is none)')
     data: dict[str, Any] = Field(default_factory=dict)
-    timeStamp: Optional[Number] = Field(
-        None, description='seconds since the epoch (UTC); default now')
+    timeStamp: Optional[Union[Number, str]] = Field(
+        None, description='seconds since the epoch (UTC), or ISO 8601 with '
+        'Z or an offset (2026-01-01T00:00:00Z), or a local date or time as '
+        'the command line takes it (the server\'s time zone); default now')
     eventId: Optional[str] = Field(
         None, description='a caller-chosen id: saving the same id with the '
         'same content again returns the stored track; with other content it '
