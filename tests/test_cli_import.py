@@ -119,7 +119,9 @@ def test_an_import_stopped_by_a_signal_resumes_exactly(run, db, tmp_path,
         assert process.returncode == -signal.SIGKILL
     code, out, err = run('--db', db, 'import', '--resume', path)
     assert (code, err) == (0, '')
-    assert out == 'imported 30000 tracks, skipped 0 lines\n'
+    # (More than 10,000 stored by the resumed run: pack is suggested.)
+    assert re.fullmatch(r'imported 30000 tracks, skipped 0 lines'
+                        r'(\. Run "pack" to make the file smaller.*)?\n', out)
     assert numbers(db) == list(range(30000))
     # Done: nothing more to resume.
     code, out, err = run('--db', db, 'import', '--resume', path)
@@ -384,3 +386,15 @@ def test_a_truncated_gzip_file_stops_the_import_cleanly(run, db, tmp_path):
     code, out, err = run('--db', db, 'import', path, '--again')
     assert code == 1 and len(err.splitlines()) == 1
     assert 'cut short or damaged' in err
+
+
+def test_a_big_import_suggests_pack(run, db, tmp_path, monkeypatch):
+    from cybertools_tracking.cli import loading
+    monkeypatch.setattr(loading, 'PACK_HINT', 5)
+    code, out, err = run('--db', db, 'import', write(tmp_path, numbered(5)))
+    assert code == 0 and 'pack' not in out
+    code, out, err = run('--db', db, 'import',
+                         write(tmp_path, numbered(6), 'six.jsonl'))
+    assert code == 0 and out.rstrip().endswith(
+        'Run "pack" to make the file smaller: each batch left old versions '
+        'of records in it')

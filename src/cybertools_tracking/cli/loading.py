@@ -93,6 +93,9 @@ def add_commands(command):
                            'progress bar shows anyway)')
 
 
+# An import that stored more tracks than this suggests "pack".
+PACK_HINT = 10_000
+
 _FIELDS = ('taskId', 'userName', 'data', 'runId', 'timeStamp', 'eventId')
 _REQUIRED = ('taskId', 'userName', 'data')
 _OPTIONAL = ('id',)            # read and not kept: what export writes
@@ -689,6 +692,9 @@ class _Import:
         if self.known:
             summary += (', %d lines with event ids stored before'
                         % self.known)
+        if line is None and self.imported - self.base > PACK_HINT:
+            summary += ('. Run "pack" to make the file smaller: each batch '
+                        'left old versions of records in it')
         if line is not None:
             summary += '; %s at line %d' % (stop, line)
             if self.tracks:
