@@ -425,6 +425,6 @@ def test_iso_times_are_taken_as_import_takes_them(api):
         track(timeStamp='2026-01-01T00:00:01Z')]})
     assert batch.status_code == 201
     bad = api.post('/tracks', json=track(timeStamp='New Year'), headers=AUTH)
-    assert bad.status_code == 400 and 'timeStamp' in bad.text
-    assert "'New Year'" in bad.text
+    assert bad.status_code == 422 and 'timeStamp' in bad.text
+    assert "got 'New Year'" in bad.text
     assert api.get('/stats').json()['tracks'] == 5

@@ -8,8 +8,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Response
 
 from cybertools_tracking.events import track_json
-from cybertools_tracking.timestamps import parse_time
-from cybertools_tracking.validation import InvalidValueError
 from cybertools_tracking.web import units
 from cybertools_tracking.web.deps import reader, writer
 from cybertools_tracking.web.models import BatchResult, RunOut, RunStart
@@ -53,14 +51,8 @@ def _json(storage, track):
 
 def save(storage, track):
     """Save a ``TrackIn``; return the track id."""
-    timeStamp = track.timeStamp
-    if isinstance(timeStamp, str):      # as the command line's import
-        try:
-            timeStamp = parse_time(timeStamp)
-        except ValueError as error:
-            raise InvalidValueError('timeStamp: %s' % error) from None
     options = dict(update=track.update, overwrite=track.overwrite,
-                   replace=track.replace, timeStamp=timeStamp)
+                   replace=track.replace, timeStamp=track.timeStamp)
     if track.eventId is not None and _supports_event_ids(storage):
         options['eventId'] = track.eventId
     return storage.saveUserTrack(track.taskId, track.runId, track.userName,

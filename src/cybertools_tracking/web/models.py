@@ -10,7 +10,9 @@ message is the 400's detail.
 
 from typing import Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cybertools_tracking.timestamps import parse_time
 
 __all__ = ['TrackIn', 'TrackOut', 'TrackBatch', 'BatchResult', 'TrackPage',
            'RunOut', 'RunStart', 'RunStop', 'Stats', 'Condition', 'Limiter',
@@ -44,6 +46,13 @@ class TrackIn(_Strict):
         'is a 409 (xAPI\'s rule). Used where the storage supports event ids')
     update: bool = Field(False, description='update the user\'s last track '
                          'of the run instead of adding one')
+
+    @field_validator('timeStamp')
+    @classmethod
+    def _time(cls, value):
+        # A string as the command line's import takes it; checked with the
+        # request, before anything is saved (a 422 names the bad value).
+        return parse_time(value) if isinstance(value, str) else value
     overwrite: bool = False
     replace: bool = Field(False, description='update and overwrite')
 
