@@ -304,7 +304,7 @@ def test_import_abort_keeps_earlier_batches_only(run, db, tmp_path):
     assert err == ("cybertools-tracking: %s line 6: missing fields "
                    "'userName', 'data'\n" % path)
     assert out == ('imported 4 tracks, skipped 0 lines; aborted at line 6, '
-                   'the 1 tracks read since the last commit were not '
+                   'the 1 track read since the last commit was not '
                    'stored\n')
 
 
@@ -322,7 +322,7 @@ def test_import_from_stdin(run, db, monkeypatch):
         '\n' + jsonl(*GOOD) + '\n   \n{oops\n'))
     code, out, err = run('--db', db, '--storage', 'other', 'import', '-')
     assert code == 1
-    assert out == 'imported 3 tracks, skipped 1 lines\n'
+    assert out == 'imported 3 tracks, skipped 1 line\n'
     assert err.startswith('cybertools-tracking: stdin line 7: invalid JSON')
     assert len(tracks_in(db, 'other')) == 3
 
@@ -424,7 +424,7 @@ def test_import_redoes_the_batch_when_a_save_loses_the_server(
     path = write(tmp_path, jsonl(*GOOD))
     code, out, err = run('--db', db, 'import', path)
     assert (code, out) == (0, 'imported 3 tracks, skipped 0 lines\n')
-    assert err == ('cybertools-tracking: saving again the 1 tracks read '
+    assert err == ('cybertools-tracking: saving again the 1 track read '
                    'since the last commit\n')
     # Line 1, line 2 (lost), line 1 again, line 2 again, line 3.
     assert [args[2] for args in calls] == ['u1', 'u2', 'u1', 'u2', 'u1']
@@ -452,7 +452,7 @@ def test_import_shows_progress_only_on_a_terminal(db, tmp_path, monkeypatch,
                  '--progress', '--again']) == 0
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith('%s: line 1 (' % path)
-    assert '%), 1 tracks imported, 0 lines skipped, ' in lines[0]
+    assert '%), 1 track imported, 0 lines skipped, ' in lines[0]
     assert lines[0].endswith(' tracks/s')
 
 

@@ -309,7 +309,7 @@ def test_bad_event_ids_and_run_lines_are_bad_lines(run, db, tmp_path):
     ]
     code, out, err = run('--db', db, 'import', write(tmp_path,
                                                      '\n'.join(lines)))
-    assert (code, out) == (1, 'imported 1 tracks, skipped 5 lines\n')
+    assert (code, out) == (1, 'imported 1 track, skipped 5 lines\n')
     reasons = [line.split(': ', 2)[2] for line in err.splitlines()]
     assert reasons[0] == 'eventId must be a string, got 5'
     assert reasons[1].startswith('eventId must not be empty')

@@ -179,14 +179,14 @@ def test_cli_forget_user_erases_history_and_board_entries(tmp_path):
     gone = before['event_users'].count('ann') + before['event_users'].count(
         ann)
     assert before['event_users'].count('ann') == 3 and gone > 3
-    assert out == ("would remove 3 tracks of 'ann', 1 goal groups with 1 "
-                   "trackers (progress), 2 history records, 1 "
-                   "leaderboard entries and %d outbox events\n" % gone)
+    assert out == ("would remove 3 tracks of 'ann', 1 goal group with 1 "
+                   "tracker (progress), 2 history records, 1 "
+                   "leaderboard entry and %d outbox events\n" % gone)
     assert _look(path) == before
     code, out, err = cli('--db', path, 'forget-user', 'ann', '--batch', '2')
     assert (code, err) == (0, '')
-    assert ('removed 3 tracks of \'ann\' and 1 goal groups with 1 trackers '
-            '(progress), 2 history records, 1 leaderboard entries and %d '
+    assert ('removed 3 tracks of \'ann\' and 1 goal group with 1 tracker '
+            '(progress), 2 history records, 1 leaderboard entry and %d '
             'outbox events' % gone in out)
     after = _look(path)
     assert after['event_users'] == [u for u in before['event_users']

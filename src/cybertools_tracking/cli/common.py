@@ -109,15 +109,17 @@ def _int(text):
                                          % text) from None
 
 
-def plural(number, word):
-    """``word`` for 1 (and -1), else ``word + 's'``: "1 track", "2
-    tracks"."""
-    return word if abs(number) == 1 else word + 's'
+def plural(number, word, many=None):
+    """``word`` for 1 (and -1), else ``many`` (default ``word + 's'``):
+    "1 track", "2 tracks", "1 entry", "0 entries"."""
+    if abs(number) == 1:
+        return word
+    return word + 's' if many is None else many
 
 
-def count(number, word):
-    """``'%d %s'`` with the plural of ``word`` that ``number`` takes."""
-    return '%d %s' % (number, plural(number, word))
+def count(number, word, many=None):
+    """``'%d %s'`` with the form of ``word`` that ``number`` takes."""
+    return '%d %s' % (number, plural(number, word, many))
 
 
 # times

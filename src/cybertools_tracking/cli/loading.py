@@ -308,10 +308,11 @@ class _Input:
         raise CommandError(
             '%s changed since the import stopped at line %d: %s. Importing '
             'it again without --resume would store every line again, but '
-            'for those with event ids (%d tracks were imported from it); '
+            'for those with event ids (%s imported from it); '
             'restore the file to resume, or import only the lines after '
             'line %d (tail -n +%d %s | cybertools-tracking import -)'
-            % (self.source, progress.line, how, progress.imported,
+            % (self.source, progress.line, how,
+               count(progress.imported, 'track'),
                progress.line, progress.line + 1, self.name))
 
 
@@ -416,9 +417,10 @@ class _Import:
                 'without --resume' % (self.source, self.name))
         if done.done and self.input.size <= done.size:
             raise CommandError(
-                'the import of %s into the storage %r is complete (%d '
-                'tracks, %d lines skipped); nothing to resume'
-                % (self.source, self.name, done.imported, done.skipped),
+                'the import of %s into the storage %r is complete (%s, %s '
+                'skipped); nothing to resume'
+                % (self.source, self.name, count(done.imported, 'track'),
+                   count(done.skipped, 'line')),
                 EXIT_OK)
         self.input.skip(done)       # or a complete import of a file that grew
         self.runs = dict(done.runs)
@@ -593,10 +595,11 @@ class _Import:
         self.connection.cacheGC()
         position = self.input.position()
         rate = (self.imported - self.base) / self.progress.seconds()
-        self.progress.update(position, 'line %d%s, %d tracks imported, %d '
-                             'lines skipped, %.0f tracks/s'
+        self.progress.update(position, 'line %d%s, %s imported, %s '
+                             'skipped, %.0f tracks/s'
                              % (number, self.progress.share(position),
-                                self.imported, self.skipped, rate),
+                                count(self.imported, 'track'),
+                                count(self.skipped, 'line'), rate),
                              '%d tracks' % self.imported)
         if self.signal is not None:
             raise Interrupted(self.signal)
@@ -659,8 +662,8 @@ class _Import:
             self.progress.clear()
             _error('the batch in progress was committed before the server '
                    'went away' if committed else
-                   'saving again the %d tracks read since the last commit'
-                   % self.tracks)
+                   'saving again the %s read since the last commit'
+                   % count(self.tracks, 'track'))
         if committed:
             return
         for record in self.batch:
@@ -687,19 +690,22 @@ class _Import:
         return is_connected is not None and not is_connected()
 
     def summary(self, stop, line, resume=True):
-        summary = ('imported %d tracks, skipped %d lines'
-                   % (self.imported, self.skipped))
+        summary = ('imported %s, skipped %s'
+                   % (count(self.imported, 'track'),
+                      count(self.skipped, 'line')))
         if self.known:
-            summary += (', %d lines with event ids stored before'
-                        % self.known)
+            summary += (', %s with event ids stored before'
+                        % count(self.known, 'line'))
         if line is None and self.imported - self.base > PACK_HINT:
             summary += ('. Run "pack" to make the file smaller: each batch '
                         'left old versions of records in it')
         if line is not None:
             summary += '; %s at line %d' % (stop, line)
             if self.tracks:
-                summary += (', the %d tracks read since the last commit were '
-                            'not stored' % self.tracks)
+                summary += (', the %s read since the last commit %s '
+                            'not stored' % (count(self.tracks, 'track'),
+                                            plural(self.tracks, 'was',
+                                                   'were')))
             if resume:
                 summary += '; resume from line %d' % self.resume
                 if self.input.path is not None:
