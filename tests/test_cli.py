@@ -1,6 +1,7 @@
 """The command line: main() in-process against FileStorages in tmp_path,
 plus the installed console script in real subprocesses."""
 
+import csv
 import datetime
 import io
 import json
@@ -303,7 +304,7 @@ def test_import_abort_keeps_earlier_batches_only(run, db, tmp_path):
     assert err == ("cybertools-tracking: %s line 6: missing fields "
                    "'userName', 'data'\n" % path)
     assert out == ('imported 4 tracks, skipped 0 lines; aborted at line 6, '
-                   'the 1 tracks read since the last commit were not '
+                   'the 1 track read since the last commit was not '
                    'stored\n')
 
 
@@ -321,7 +322,7 @@ def test_import_from_stdin(run, db, monkeypatch):
         '\n' + jsonl(*GOOD) + '\n   \n{oops\n'))
     code, out, err = run('--db', db, '--storage', 'other', 'import', '-')
     assert code == 1
-    assert out == 'imported 3 tracks, skipped 1 lines\n'
+    assert out == 'imported 3 tracks, skipped 1 line\n'
     assert err.startswith('cybertools-tracking: stdin line 7: invalid JSON')
     assert len(tracks_in(db, 'other')) == 3
 
@@ -423,7 +424,7 @@ def test_import_redoes_the_batch_when_a_save_loses_the_server(
     path = write(tmp_path, jsonl(*GOOD))
     code, out, err = run('--db', db, 'import', path)
     assert (code, out) == (0, 'imported 3 tracks, skipped 0 lines\n')
-    assert err == ('cybertools-tracking: saving again the 1 tracks read '
+    assert err == ('cybertools-tracking: saving again the 1 track read '
                    'since the last commit\n')
     # Line 1, line 2 (lost), line 1 again, line 2 again, line 3.
     assert [args[2] for args in calls] == ['u1', 'u2', 'u1', 'u2', 'u1']
@@ -444,14 +445,14 @@ def test_import_shows_progress_only_on_a_terminal(db, tmp_path, monkeypatch,
     # A tqdm bar: the source, the percent of its bytes, the tracks.
     assert path in shown and '100%' in shown and '3 tracks' in shown
     monkeypatch.undo()
-    assert main(['--db', db, 'import', path, '--batch', '1']) == 0
+    assert main(['--db', db, 'import', path, '--batch', '1', '--again']) == 0
     assert capsys.readouterr().err == ''
     # Plain lines when asked, not on a terminal.
     assert main(['--db', db, 'import', path, '--batch', '1',
-                 '--progress']) == 0
+                 '--progress', '--again']) == 0
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith('%s: line 1 (' % path)
-    assert '%), 1 tracks imported, 0 lines skipped, ' in lines[0]
+    assert '%), 1 track imported, 0 lines skipped, ' in lines[0]
     assert lines[0].endswith(' tracks/s')
 
 
@@ -628,7 +629,7 @@ def test_database_from_environment_and_default(run, tmp_path, monkeypatch):
     assert len(tracks_in(str(tmp_path / 'env.fs'))) == 1
     # --db wins over the environment.
     default = str(tmp_path / 'var' / 'tracking.fs')
-    assert run('--db', default, 'import', path)[0] == 0
+    assert run('--db', default, 'import', path, '--again')[0] == 0
     assert len(tracks_in(default)) == 2
 
 
@@ -936,7 +937,7 @@ def test_import_twice_with_event_ids_stores_each_track_once(run, db,
     assert run('--db', db, 'import', path)[:2] == (
         0, 'imported %d tracks, skipped 0 lines\n' % len(GOOD))
     stored = tracks_in(db)
-    assert run('--db', db, 'import', path)[:2] == (
+    assert run('--db', db, 'import', path, '--again')[:2] == (
         0, 'imported 0 tracks, skipped 0 lines, %d lines with event ids '
         'stored before\n' % len(GOOD))
     assert tracks_in(db) == stored
@@ -946,3 +947,17 @@ def test_import_twice_with_event_ids_stores_each_track_once(run, db,
     assert code == 1
     assert "eventId 'e0' names track 0000001" in err
     assert tracks_in(db) == stored
+
+
+def test_query_writes_event_ids_in_every_format(run, db, tmp_path):
+    records = [dict(GOOD[0], eventId='e-1'), GOOD[2]]
+    assert run('--db', db, 'import', write(tmp_path, jsonl(*records)))[0] == 0
+    code, out, err = run('--db', db, 'query', '--task', '*', '--format', 'csv')
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [row['eventId'] for row in rows] == ['e-1', '']
+    for format in ('json', 'jsonl'):
+        out = run('--db', db, 'query', '--task', '*', '--format', format)[1]
+        found = (json.loads(out) if format == 'json'
+                 else [json.loads(line) for line in out.splitlines()])
+        assert [t.get('eventId') for t in found] == ['e-1', None], format
+        assert 'eventId' not in found[1]

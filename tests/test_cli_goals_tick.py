@@ -1,5 +1,6 @@
 """``cybertools-tracking goals tick`` against a FileStorage."""
 
+import pytest
 import transaction
 
 from cybertools_tracking.cli import main
@@ -63,3 +64,16 @@ def test_goals_tick_without_a_storage(tmp_path, capsys):
     open_db(path).close()
     assert main(["--db", path, "goals", "tick"]) == 1
     assert "no tracking storage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('action', ['history', 'tick'])
+def test_each_goals_action_has_its_own_help_and_example(action, capsys):
+    assert main(['goals', action, '--help']) == 0
+    out = capsys.readouterr().out
+    example = out.split('example:')[1]
+    assert example.strip().splitlines() == [
+        line for line in example.strip().splitlines()
+        if line.strip().startswith('cybertools-tracking goals %s ' % action)]
+    other = {'history': '--kind', 'tick': '--at'}
+    assert other[action] in out
+    assert other['tick' if action == 'history' else 'history'] not in out

@@ -119,7 +119,9 @@ def test_an_import_stopped_by_a_signal_resumes_exactly(run, db, tmp_path,
         assert process.returncode == -signal.SIGKILL
     code, out, err = run('--db', db, 'import', '--resume', path)
     assert (code, err) == (0, '')
-    assert out == 'imported 30000 tracks, skipped 0 lines\n'
+    # (More than 10,000 stored by the resumed run: pack is suggested.)
+    assert re.fullmatch(r'imported 30000 tracks, skipped 0 lines'
+                        r'(\. Run "pack" to make the file smaller.*)?\n', out)
     assert numbers(db) == list(range(30000))
     # Done: nothing more to resume.
     code, out, err = run('--db', db, 'import', '--resume', path)
@@ -157,12 +159,13 @@ def test_a_changed_file_is_refused(run, db, tmp_path, monkeypatch):
     assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
     monkeypatch.undo()
     original = open(path).read()
-    # Longer: refused, by size.
-    write(tmp_path, original + numbered(1, 20))
+    # Shorter: refused, by size; without advice to duplicate the tracks.
+    write(tmp_path, original[:-30])
     code, out, err = run('--db', db, 'import', '--resume', path)
     assert code == 1 and out == ''
     assert 'changed since the import stopped at line 15' in err
     assert 'bytes, it has' in err
+    assert 'would store every line again' in err and 'tail -n +16' in err
     # As long, other content before the offset: refused, by content.
     write(tmp_path, original.replace('"n": 3}', '"n": 9}', 1))
     code, out, err = run('--db', db, 'import', '--resume', path)
@@ -171,6 +174,30 @@ def test_a_changed_file_is_refused(run, db, tmp_path, monkeypatch):
     write(tmp_path, original.replace('"n": 17}', '"n": 71}', 1))
     assert run('--db', db, 'import', '--resume', path)[0] == 0
     assert numbers(db) == list(range(17)) + [18, 19, 71]
+
+
+def test_a_file_that_grew_resumes_with_its_new_lines(run, db, tmp_path,
+                                                     monkeypatch):
+    path = write(tmp_path, numbered(20))
+    ctrl_c_at(monkeypatch, 15)
+    assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
+    monkeypatch.undo()
+    original = open(path).read()
+    write(tmp_path, original + numbered(2, 20))       # appended to
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert (code, err) == (0, '') and numbers(db) == list(range(22))
+    # Complete, and grown again: the new lines only.
+    write(tmp_path, original + numbered(3, 20))
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert (code, err) == (0, '') and numbers(db) == list(range(23))
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert code == 0 and 'nothing to resume' in err
+    # Grown, but with other bytes before: refused.
+    write(tmp_path, original.replace('"n": 3}', '"n": 9}', 1)
+          + numbered(4, 20))
+    code, out, err = run('--db', db, 'import', '--resume', path)
+    assert code == 1 and 'are not the ones imported' in err
+    assert numbers(db) == list(range(23))
 
 
 def test_resume_needs_a_recorded_import(run, db, tmp_path):
@@ -282,7 +309,7 @@ def test_bad_event_ids_and_run_lines_are_bad_lines(run, db, tmp_path):
     ]
     code, out, err = run('--db', db, 'import', write(tmp_path,
                                                      '\n'.join(lines)))
-    assert (code, out) == (1, 'imported 1 tracks, skipped 5 lines\n')
+    assert (code, out) == (1, 'imported 1 track, skipped 5 lines\n')
     reasons = [line.split(': ', 2)[2] for line in err.splitlines()]
     assert reasons[0] == 'eventId must be a string, got 5'
     assert reasons[1].startswith('eventId must not be empty')
@@ -290,3 +317,84 @@ def test_bad_event_ids_and_run_lines_are_bad_lines(run, db, tmp_path):
     assert reasons[3] == "finished must be true or false, got 'no'"
     assert reasons[4].startswith('invalid JSON: cannot read $bytes')
     assert len(tracks_in(db)) == 1
+
+
+def test_rejects_into_the_input_file_is_refused(run, db, tmp_path):
+    path = write(tmp_path, numbered(3))
+    content = open(path).read()
+    os.link(path, str(tmp_path / 'hard.jsonl'))
+    os.symlink(path, str(tmp_path / 'soft.jsonl'))
+    for rejects in (path, str(tmp_path / '.' / 'in.jsonl'),
+                    str(tmp_path / 'hard.jsonl'),
+                    str(tmp_path / 'soft.jsonl')):
+        code, out, err = run('--db', db, 'import', path, '--rejects',
+                             rejects)
+        assert code == 2 and 'is the file to import' in err, rejects
+        assert rejects in err
+        assert open(path).read() == content
+        assert not os.path.exists(db)           # nothing opened to write
+    code, out, err = run('--db', db, 'import', path, '--rejects',
+                         str(tmp_path / 'r.jsonl'))
+    assert code == 0 and numbers(db) == [0, 1, 2]
+
+
+def test_a_complete_import_is_not_repeated_unless_asked(run, db, tmp_path):
+    path = write(tmp_path, numbered(3) + '{"bad"\n')
+    rejects = str(tmp_path / 'r.jsonl')
+    assert run('--db', db, 'import', path, '--rejects', rejects)[0] == 1
+    assert os.path.getsize(rejects) > 0
+    code, out, err = run('--db', db, 'import', path, '--rejects', rejects)
+    assert code == 1 and out == ''
+    assert re.search(r'%s was imported into the storage \'tracking\' '
+                     r'already, completely, on \d{4}-\d\d-\d\d \d\d:\d\d UTC '
+                     r'\(4 lines: 3 tracks, 1 line skipped\)' % re.escape(path),
+                     err)
+    assert '--again' in err and '--resume' not in err
+    assert numbers(db) == [0, 1, 2]
+    assert os.path.getsize(rejects) > 0         # not opened for writing
+    write(tmp_path, numbered(3) + '{"bad"\n' + numbered(1, 3))
+    code, out, err = run('--db', db, 'import', path)
+    assert code == 1 and '"import --resume %s"' % path in err
+    code, out, err = run('--db', db, 'import', path, '--again')
+    assert code == 1 and out.startswith('imported 4 tracks, skipped 1 line')
+    assert numbers(db) == [0, 0, 1, 1, 2, 2, 3]
+
+
+def test_a_truncated_gzip_file_stops_the_import_cleanly(run, db, tmp_path):
+    path = str(tmp_path / 'in.jsonl.gz')
+    complete = gzip.compress(numbered(2000).encode())
+    with open(path, 'wb') as f:
+        f.write(complete[:len(complete) * 2 // 3])
+    code, out, err = run('--db', db, 'import', path, '--batch', '100')
+    assert code == 1
+    [message] = err.splitlines()
+    assert re.fullmatch(r'cybertools-tracking: %s cannot be read after byte '
+                        r'\d+ of its content: the compressed data is cut '
+                        r'short or damaged \(EOFError: .*\) \(at line \d+\)'
+                        % re.escape(path), message), message
+    stored = numbers(db)
+    assert stored and stored == list(range(len(stored)))
+    assert len(stored) % 100 == 0 and 'resume from line %d' % (
+        len(stored) + 1) in out
+    with open(path, 'wb') as f:             # the download completed
+        f.write(complete)
+    assert run('--db', db, 'import', '--resume', path)[0] == 0
+    assert numbers(db) == list(range(2000))
+    # Damaged, not cut short: one line too.
+    with open(path, 'wb') as f:
+        f.write(complete[:40] + bytes(200) + complete[240:])
+    code, out, err = run('--db', db, 'import', path, '--again')
+    assert code == 1 and len(err.splitlines()) == 1
+    assert 'cut short or damaged' in err
+
+
+def test_a_big_import_suggests_pack(run, db, tmp_path, monkeypatch):
+    from cybertools_tracking.cli import loading
+    monkeypatch.setattr(loading, 'PACK_HINT', 5)
+    code, out, err = run('--db', db, 'import', write(tmp_path, numbered(5)))
+    assert code == 0 and 'pack' not in out
+    code, out, err = run('--db', db, 'import',
+                         write(tmp_path, numbered(6), 'six.jsonl'))
+    assert code == 0 and out.rstrip().endswith(
+        'Run "pack" to make the file smaller: each batch left old versions '
+        'of records in it')

@@ -97,14 +97,14 @@ def test_forget_user_removes_tracks_and_goals_of_that_user_only(run,
     fill(db)
     before = look(db)
     code, out, err = run('--db', db, 'forget-user', 'x*', '--dry-run')
-    assert out == ("would remove 20 tracks of 'x*', 1 goal groups with 1 "
-                   "trackers (progress), 0 history records and 0 "
-                   "leaderboard entries\n")
+    assert out == ("would remove 20 tracks of 'x*', 1 goal group with 1 "
+                   "tracker (progress), 0 history records, 0 "
+                   "leaderboard entries and 1 outbox event\n")
     assert look(db) == before
     code, out, err = run('--db', db, 'forget-user', 'x*')
     assert (code, err) == (0, '')
-    assert out.startswith("removed 20 tracks of 'x*' and 1 goal groups with "
-                          "1 trackers")
+    assert out.startswith("removed 20 tracks of 'x*' and 1 goal group with "
+                          "1 tracker ")
     after = look(db)
     assert after['tracks'] == [t for t in before['tracks'] if t[1] != 'x*']
     assert after['goals'] == dict(before['goals'],

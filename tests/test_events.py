@@ -313,3 +313,50 @@ def test_two_zeo_clients_write_a_complete_ordered_feed(zeo_uri):
         assert kinds in (['test.step'] * 2, ) or (
             kinds[0] == 'track.saved' and kinds.count('track.saved') == 1)
     db.close()
+
+
+def test_forget_drops_the_events_of_groups_and_users_only(db):
+    manager, connection, storage = opened(db)
+    storage.addTrackObserver(storage.events)
+    outbox = storage.events
+    outbox.append('goal.x', {'group_id': 'ann'})
+    outbox.append('goal.x', {'group_id': 'bob'})
+    storage.saveUserTrack('t', 0, 'ann', {}, timeStamp=T0)
+    storage.saveUserTrack('t', 0, 'bob', {}, timeStamp=T0)
+    manager.commit()
+    outbox.append('goal.x', {'group_id': 't/ann'})
+    outbox.append('other', {'group_id': 'x', 'userName': 'ann'})
+    manager.commit()
+    before = outbox.since(0)
+    seen = before[1].position           # a reader got here
+    with pytest.raises(ValueError):
+        outbox.forget(['ann'], limit=0)
+    assert outbox.forget(['ann', 't/ann'], ['ann'], limit=2) == 2
+    manager.commit()
+    assert outbox.forget(['ann', 't/ann'], ['ann']) == 1
+    manager.commit()
+    assert outbox.forget(['ann', 't/ann'], ['ann']) == 0
+    after = outbox.since(0)
+    # The others keep their positions: a reader misses none of them.
+    assert after == [e for e in before if e.position in
+                     {before[1].position, before[3].position,
+                      before[5].position}]
+    assert [e.data.get('group_id') or e.data['userName'] for e in after] \
+        == ['bob', 'bob', 'x']
+    assert outbox.since(seen) == after[1:]
+    assert len(outbox) == 3 and outbox.last_position() == after[-1].position
+    # New events come after them, in a new batch.
+    outbox.append('new', {})
+    manager.commit()
+    assert types(outbox.since(after[-1].position)) == ['new']
+    connection.close()
+
+
+def test_a_track_saved_event_carries_the_event_id(db):
+    manager, connection, storage = opened(db)
+    storage.addTrackObserver(storage.events)
+    storage.saveUserTrack('t', 0, 'ann', {}, timeStamp=T0, eventId='x-1')
+    manager.commit()
+    [event] = storage.events.since(0)
+    assert event.data['eventId'] == 'x-1'
+    connection.close()

@@ -232,7 +232,7 @@ def test_an_export_with_event_ids_imported_twice_stores_each_track_once(
     exported = str(tmp_path / 'e.jsonl')
     assert main(['--db', source, 'export', '-o', exported]) == 0
     assert main(['--db', target, 'import', exported]) == 0
-    assert main(['--db', target, 'import', exported]) == 0
+    assert main(['--db', target, 'import', exported, '--again']) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         'imported 0 tracks, skipped 0 lines, 5 lines with event ids stored '
         'before')

@@ -104,6 +104,7 @@ def _fill(path):
         storage.goals.add_task_goal('t', CountTracker(
             name='visits', conditions=[], target=[1, 2, 100]))
         storage.goals.add_leaderboard('visits')
+        storage.addTrackObserver(storage.events)
     for day in (0, 10, 11):
         for user in ('ann', 'bob'):
             with db.transaction() as connection:
@@ -127,6 +128,9 @@ def _look(path):
                              for user in ('ann', 'bob')},
                 'board': goals.leaderboard('visits').top(10),
                 'events': len(storage.events),
+                'event_users': sorted(
+                    e.data.get('group_id') or e.data['userName']
+                    for e in storage.events.since(0, limit=1000)),
                 'tracks': len(storage)}
     finally:
         db.close()
@@ -170,17 +174,24 @@ def test_cli_forget_user_erases_history_and_board_entries(tmp_path):
     _fill(path)
     before = _look(path)
     code, out, err = cli('--db', path, 'forget-user', 'ann', '--dry-run')
-    assert out == ("would remove 3 tracks of 'ann', 1 goal groups with 1 "
-                   "trackers (progress), 2 history records and 1 "
-                   "leaderboard entries\n")
-    assert _look(path) == before
-    code, out, err = cli('--db', path, 'forget-user', 'ann')
-    assert (code, err) == (0, '')
-    assert ('removed 3 tracks of \'ann\' and 1 goal groups with 1 trackers '
-            '(progress), 2 history records and 1 leaderboard entries'
-            in out)
-    after = _look(path)
     ann = task_group('t', 'ann')
+    # The outbox names ann in her tracks' and her task group's events.
+    gone = before['event_users'].count('ann') + before['event_users'].count(
+        ann)
+    assert before['event_users'].count('ann') == 3 and gone > 3
+    assert out == ("would remove 3 tracks of 'ann', 1 goal group with 1 "
+                   "tracker (progress), 2 history records, 1 "
+                   "leaderboard entry and %d outbox events\n" % gone)
+    assert _look(path) == before
+    code, out, err = cli('--db', path, 'forget-user', 'ann', '--batch', '2')
+    assert (code, err) == (0, '')
+    assert ('removed 3 tracks of \'ann\' and 1 goal group with 1 tracker '
+            '(progress), 2 history records, 1 leaderboard entry and %d '
+            'outbox events' % gone in out)
+    after = _look(path)
+    assert after['event_users'] == [u for u in before['event_users']
+                                    if u not in ('ann', ann)]
+    assert after['events'] == before['events'] - gone
     assert after['history'] == [h for h in before['history'] if h[0] != ann]
     assert after['board'] == [(1, task_group('t', 'bob'), 3)]
     assert after['progress'] == {'ann': [], 'bob': before['progress']['bob']}

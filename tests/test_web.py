@@ -103,6 +103,21 @@ def test_save_query_and_page_newest_first(api):
         if cursor is None:
             break
     assert seen == list(range(24, -1, -1))
+    # Asked for in so many words, or the other way round.
+    for newest, order in (('true', list(range(24, -1, -1))),
+                          ('false', list(range(25)))):
+        seen, cursor = [], None
+        while True:
+            params = {'taskId': 'task/*', 'limit': 4, 'newestFirst': newest}
+            if cursor:
+                params['cursor'] = cursor
+            answer = api.get('/tracks', params=params)
+            assert answer.status_code == 200, answer.text
+            seen += [t['data']['i'] for t in answer.json()['tracks']]
+            cursor = answer.json()['next']
+            if cursor is None:
+                break
+        assert seen == order, newest
     only = api.get('/tracks', params={'userName': ['u0', 'u1'],
                                       'taskId': 'task/0',
                                       'timeFrom': T0 + 2, 'timeTo': T0 + 5})
@@ -366,6 +381,15 @@ def test_event_ids_make_saves_idempotent_where_the_storage_has_them(db, api):
     batch = api.post('/tracks/batch', headers=AUTH, json={'tracks': [
         track(eventId='e-2'), track(eventId='e-1', data={'a': 1})]})
     assert batch.json()['ids'][1] == first.json()['id']
+    # Every answer with a track says its event id.
+    assert first.json()['eventId'] == 'e-1'
+    assert again.json()['eventId'] == 'e-1'
+    track_id = first.json()['id']
+    assert api.get('/tracks/' + track_id).json()['eventId'] == 'e-1'
+    assert api.get('/tracks/last', params={'taskId': 't', 'userName': 'ann'}
+                   ).json()['eventId'] == 'e-2'
+    assert sorted((t['eventId'] or '') for t in api.get(
+        '/tracks').json()['tracks']) == ['e-1', 'e-2']
 
 
 def test_errors_map_to_http_answers():
@@ -387,3 +411,20 @@ def test_errors_map_to_http_answers():
     assert http_error(KeyError('no track')).detail == 'no track'
     bug = RuntimeError('a bug')
     assert http_error(bug) is bug                   # a 500, not hidden
+
+
+def test_iso_times_are_taken_as_import_takes_them(api):
+    for text, expected in (('2026-01-01T00:00:00Z', 1767225600),
+                           ('2026-01-01T01:30:00+01:30', 1767225600),
+                           ('2026-01-01T00:00+0000', 1767225600),
+                           ('1767225600', 1767225600)):
+        saved = api.post('/tracks', json=track(timeStamp=text), headers=AUTH)
+        assert saved.status_code == 201, (text, saved.text)
+        assert saved.json()['timeStamp'] == expected, text
+    batch = api.post('/tracks/batch', headers=AUTH, json={'tracks': [
+        track(timeStamp='2026-01-01T00:00:01Z')]})
+    assert batch.status_code == 201
+    bad = api.post('/tracks', json=track(timeStamp='New Year'), headers=AUTH)
+    assert bad.status_code == 422 and 'timeStamp' in bad.text
+    assert "got 'New Year'" in bad.text
+    assert api.get('/stats').json()['tracks'] == 5

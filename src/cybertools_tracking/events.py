@@ -35,7 +35,10 @@ the segments' streams.
 
 Retention: ``prune`` drops batches committed more than ``max_age``
 seconds ago. A segment left empty and idle for that long is retired (see
-``prune``).
+``prune``). ``forget`` (erasure) blanks single events: the entry becomes
+None, so the others keep their positions, and the batch keeps the tid it
+was committed with (``_Batch.tid``), as rewriting it gives it a new
+serial.
 """
 
 import heapq
@@ -96,15 +99,17 @@ def position_time(position):
     return TimeStamp(tid).timeTime()
 
 
-def track_json(track):
+def track_json(track, eventId=None):
     """A track as the JSON object the CLI writes (``query --format
-    jsonl``) and a ``track.saved`` event carries."""
+    jsonl``, ``export``; ``import`` reads it), the HTTP API returns and a
+    ``track.saved`` event carries: id, taskId, runId, userName, timeStamp
+    (seconds, UTC), data, and ``eventId`` when one is given (the caller
+    looks it up: ``storage.getEventId(track)``)."""
     result = {'id': track.__name__, 'taskId': track.taskId,
               'runId': track.runId, 'userName': track.userName,
               'timeStamp': track.timeStamp, 'data': track.data}
-    event_id = getattr(track, 'eventId', None)
-    if event_id is not None:
-        result['eventId'] = event_id
+    if eventId is not None:
+        result['eventId'] = eventId
     return result
 
 
@@ -132,12 +137,20 @@ def _committed(obj):
     return 0 if serial == z64 else u64(serial)
 
 
+def _batch_tid(batch):
+    """The tid a batch was first committed with (its position base): the
+    one ``forget`` recorded, else its serial; 0 if not committed yet."""
+    return _committed(batch) if batch.tid is None else batch.tid
+
+
 class _Batch(Persistent):
     """The events one transaction of one writer appended; written in that
     transaction only, so its serial is the tid of that commit."""
 
+    tid = None      # the first commit's tid, once rewritten by forget
+
     def __init__(self):
-        self.entries = []       # (type, timestamp, data)
+        self.entries = []       # (type, timestamp, data), None if forgotten
 
 
 class _Segment(Persistent):
@@ -171,23 +184,25 @@ class _Segment(Persistent):
             return
         # Keys are consecutive: made one by one, dropped from the front.
         low, high = batches.minKey(), batches.maxKey() + 1
-        if not _committed(batches[high - 1]):
+        if not _batch_tid(batches[high - 1]):
             high -= 1                   # this transaction's own, open
         end = high
         while low < high:               # the first batch with serial >= tid
             middle = (low + high) // 2
-            if _committed(batches[middle]) < tid:
+            if _batch_tid(batches[middle]) < tid:
                 low = middle + 1
             else:
                 high = middle
         for key in range(low, end):
             batch = batches[key]
-            serial = _committed(batch)
+            serial = _batch_tid(batch)
             base = serial << INDEX_BITS
             start = index + 1 if serial == tid else 0
-            for number, (kind, ts, data) in enumerate(
-                    batch.entries[start:], start):
-                yield OutboxEvent(base | number, kind, ts, read_only(data))
+            for number, entry in enumerate(batch.entries[start:], start):
+                if entry is not None:           # None: forgotten
+                    kind, ts, data = entry
+                    yield OutboxEvent(base | number, kind, ts,
+                                      read_only(data))
 
 
 @implementer(IEventOutbox, ITrackObserver)
@@ -236,7 +251,8 @@ class EventOutbox(Persistent):
     def trackAdded(self, storage, track):
         """An ``ITrackObserver``: with the outbox among a storage's
         observers, each new track is a ``track.saved`` event."""
-        self.append('track.saved', track_json(track),
+        self.append('track.saved',
+                    track_json(track, storage.getEventId(track)),
                     timestamp=track.timeStamp)
 
     # reading
@@ -261,20 +277,20 @@ class EventOutbox(Persistent):
             if not batches:
                 continue
             key = batches.maxKey()
-            serial = _committed(batches[key])
+            serial = _batch_tid(batches[key])
             if not serial and key > batches.minKey():
                 key -= 1                # the open batch of this transaction
-                serial = _committed(batches[key])
+                serial = _batch_tid(batches[key])
             if serial:
                 last = max(last, serial << INDEX_BITS
                            | (len(batches[key].entries) - 1))
         return last
 
     def __len__(self):
-        return sum(len(batch.entries)
-                   for segment in self._segments.values()
+        return sum(1 for segment in self._segments.values()
                    for batch in segment.batches.values()
-                   if _committed(batch))
+                   if _batch_tid(batch)
+                   for entry in batch.entries if entry is not None)
 
     # where named readers (forwarders) got to
 
@@ -307,11 +323,12 @@ class EventOutbox(Persistent):
             batches = segment.batches
             old = []
             for key, batch in batches.items():
-                serial = _committed(batch)
+                serial = _batch_tid(batch)
                 if not serial or _tid_time(serial) >= cutoff:
                     break
                 old.append(key)
-                dropped += len(batch.entries)
+                dropped += sum(1 for entry in batch.entries
+                               if entry is not None)
             for key in old:
                 del batches[key]
             if segment.last is not None and not segment.batches:
@@ -326,6 +343,48 @@ class EventOutbox(Persistent):
                 segment.retired = True
                 del self._segments[token]
         return dropped
+
+    def forget(self, groups=(), users=(), limit=None):
+        groups, users = set(groups), set(users)
+        if limit is not None and (isinstance(limit, bool)
+                                  or not isinstance(limit, int)
+                                  or limit < 1):
+            raise ValueError('limit must be an int, 1 or more, or None, '
+                             'got %r' % (limit,))
+        dropped = 0
+        # Segments are per writer, not per user: every batch is read.
+        for segment in self._segments.values():
+            for batch in segment.batches.values():
+                serial = _committed(batch)
+                if not serial:
+                    continue            # this transaction's own, open
+                entries = batch.entries
+                hits = [number for number, entry in enumerate(entries)
+                        if entry is not None
+                        and _names(entry, groups, users)]
+                if not hits:
+                    continue
+                if limit is not None:
+                    hits = hits[:limit - dropped]
+                if batch.tid is None:
+                    batch.tid = serial  # rewritten: its serial changes
+                for number in hits:
+                    entries[number] = None
+                batch._p_changed = True
+                dropped += len(hits)
+                if dropped == limit:
+                    return dropped
+        return dropped
+
+
+def _names(entry, groups, users):
+    """Whether an outbox entry is of one of the goal ``groups`` (its
+    ``group_id``) or of one of the ``users`` (a ``track.saved`` event's
+    ``userName``)."""
+    kind, timestamp, data = entry
+    if data.get('group_id') in groups:
+        return True
+    return kind == 'track.saved' and data.get('userName') in users
 
 
 def _tid_time(tid):

@@ -553,3 +553,12 @@ class IEventOutbox(Interface):
         """Drop the events committed more than ``max_age`` seconds
         (default ``self.max_age``) before ``now`` (default the clock), in
         the current transaction; return how many were dropped."""
+
+    def forget(groups=(), users=(), limit=None):
+        """Erasure: drop the committed events of the goal ``groups`` (goal
+        events whose ``group_id`` is one of them) and of the ``users``
+        (``track.saved`` events whose ``userName`` is one of them), at
+        most ``limit`` (None: all) in the current transaction; return how
+        many were dropped (fewer than ``limit``: none are left). Every
+        event is read (segments are per writer); the others keep their
+        positions. ValueError for a limit below 1."""

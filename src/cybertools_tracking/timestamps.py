@@ -1,10 +1,12 @@
 """Timestamps as the loops framework keeps them: whole seconds since the epoch."""
 
+import datetime
+import re
 import time
 
 from cybertools_tracking.validation import check_timestamp
 
-__all__ = ['getTimeStamp', 'timeStamp2ISO', 'as_timestamp']
+__all__ = ['getTimeStamp', 'timeStamp2ISO', 'as_timestamp', 'parse_time']
 
 
 def getTimeStamp():
@@ -27,3 +29,58 @@ def as_timestamp(value, argument='timeStamp'):
     64-bit key; see ``validation.check_timestamp``.
     """
     return check_timestamp(value, argument)
+
+
+_TIME_FORMATS = (  # (format, the unit it names: what --to extends to)
+    ('%Y-%m-%d', datetime.timedelta(days=1)),
+    ('%Y-%m-%dT%H:%M', datetime.timedelta(minutes=1)),
+    ('%Y-%m-%dT%H:%M:%S', datetime.timedelta(seconds=1)),
+)
+# A time of day with an offset: Z, +HH:MM, +HHMM or +HH; seconds may
+# have a fraction (ISO 8601).
+_ZONED = re.compile(r'(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?)'
+                    r'(Z|[+-]\d\d(?::?\d\d)?)', re.IGNORECASE)
+
+
+def parse_time(text, end=False):
+    """Seconds since the epoch (UTC) for an int, a local ISO date or time,
+    or an ISO 8601 time with ``Z`` or an offset: the times the command
+    line's options and ``import`` and the HTTP API's ``timeStamp`` take.
+
+    With ``end`` a date or minute means its last second, so that
+    ``--to 2024-01-16`` includes that day. Raises ValueError saying what
+    is expected.
+    """
+    text = text.strip()
+    if re.fullmatch(r'-?\d+', text):
+        return int(text)
+    normalized = text.replace(' ', 'T', 1)
+    zoned = _ZONED.fullmatch(normalized)
+    if zoned:
+        local, zone = zoned.groups()
+        zone = '+00:00' if zone.upper() == 'Z' else zone
+        if len(zone) == 3:
+            zone += ':00'
+        elif ':' not in zone:
+            zone = zone[:3] + ':' + zone[3:]
+        try:
+            moment = datetime.datetime.fromisoformat(local + zone)
+        except ValueError:
+            pass
+        else:
+            unit = (datetime.timedelta(minutes=1) if local.count(':') == 1
+                    else datetime.timedelta(seconds=1))
+            if end:
+                return as_timestamp(moment + unit) - 1
+            return as_timestamp(moment)
+    for format, unit in _TIME_FORMATS:
+        try:
+            moment = datetime.datetime.strptime(normalized, format)
+        except ValueError:
+            continue
+        if end:
+            return as_timestamp(moment + unit) - 1
+        return as_timestamp(moment)
+    raise ValueError('expected seconds since the epoch, '
+                     'YYYY-MM-DD[THH:MM[:SS]] (local) or ISO 8601 with Z or '
+                     'an offset, got %r' % text)

@@ -115,13 +115,26 @@ def make_parser():
     commands = parser.add_subparsers(title='commands', metavar='COMMAND')
     commands.required = True
 
-    def command(name, run, help, example):
-        sub = commands.add_parser(
-            name, parents=[common], help=help, description=help,
-            epilog='example:\n  ' + example,
-            formatter_class=_Formatter)
-        sub.set_defaults(command=run)
-        return sub
+    def adder(subparsers):
+        def add(name, run, help, example):
+            sub = subparsers.add_parser(
+                name, parents=[common], help=help, description=help,
+                epilog='example:\n  ' + example,
+                formatter_class=_Formatter)
+            sub.set_defaults(command=run)
+            return sub
+        return add
+
+    command = adder(commands)
+
+    def actions(parser):
+        """Sub-actions of a command (``goals history``), each added as
+        ``command`` adds a command, with its own help and example."""
+        subparsers = parser.add_subparsers(title='actions', metavar='ACTION',
+                                           dest='action')
+        subparsers.required = True
+        return adder(subparsers)
+    command.actions = actions
 
     for group in GROUPS:
         group.add_commands(command)

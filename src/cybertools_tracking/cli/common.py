@@ -3,10 +3,8 @@ and the connection to the database named on the command line."""
 
 import argparse
 import contextlib
-import datetime
 import logging
 import os
-import re
 import sys
 import time
 
@@ -16,7 +14,7 @@ from cybertools_tracking.db import DEFAULT_NAME, DEFAULT_URI
 from cybertools_tracking.db import DatabaseLockedError
 from cybertools_tracking.db import DatabaseUnavailableError, file_path
 from cybertools_tracking.db import get_storage, open_db
-from cybertools_tracking.timestamps import as_timestamp
+from cybertools_tracking.timestamps import parse_time
 
 PROG = 'cybertools-tracking'
 ENV_DB = 'CYBERTOOLS_TRACKING_DB'
@@ -111,63 +109,23 @@ def _int(text):
                                          % text) from None
 
 
-# times
+def plural(number, word, many=None):
+    """``word`` for 1 (and -1), else ``many`` (default ``word + 's'``):
+    "1 track", "2 tracks", "1 entry", "0 entries"."""
+    if abs(number) == 1:
+        return word
+    return word + 's' if many is None else many
 
-_TIME_FORMATS = (  # (format, the unit it names: what --to extends to)
-    ('%Y-%m-%d', datetime.timedelta(days=1)),
-    ('%Y-%m-%dT%H:%M', datetime.timedelta(minutes=1)),
-    ('%Y-%m-%dT%H:%M:%S', datetime.timedelta(seconds=1)),
-)
-# A time of day with an offset: Z, +HH:MM, +HHMM or +HH; seconds may
-# have a fraction (ISO 8601).
-_ZONED = re.compile(r'(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?)'
-                    r'(Z|[+-]\d\d(?::?\d\d)?)', re.IGNORECASE)
+
+def count(number, word, many=None):
+    """``'%d %s'`` with the form of ``word`` that ``number`` takes."""
+    return '%d %s' % (number, plural(number, word, many))
+
+
+# times
 
 TIME_HELP = ('seconds since the epoch, local YYYY-MM-DD[THH:MM[:SS]], or '
              'ISO 8601 with Z or an offset (2024-01-15T08:00:00+01:00)')
-
-
-def parse_time(text, end=False):
-    """Seconds since the epoch (UTC) for an int, a local ISO date or time,
-    or an ISO 8601 time with ``Z`` or an offset.
-
-    With ``end`` a date or minute means its last second, so that
-    ``--to 2024-01-16`` includes that day. Raises ValueError saying what
-    is expected.
-    """
-    text = text.strip()
-    if re.fullmatch(r'-?\d+', text):
-        return int(text)
-    normalized = text.replace(' ', 'T', 1)
-    zoned = _ZONED.fullmatch(normalized)
-    if zoned:
-        local, zone = zoned.groups()
-        zone = '+00:00' if zone.upper() == 'Z' else zone
-        if len(zone) == 3:
-            zone += ':00'
-        elif ':' not in zone:
-            zone = zone[:3] + ':' + zone[3:]
-        try:
-            moment = datetime.datetime.fromisoformat(local + zone)
-        except ValueError:
-            pass
-        else:
-            unit = (datetime.timedelta(minutes=1) if local.count(':') == 1
-                    else datetime.timedelta(seconds=1))
-            if end:
-                return as_timestamp(moment + unit) - 1
-            return as_timestamp(moment)
-    for format, unit in _TIME_FORMATS:
-        try:
-            moment = datetime.datetime.strptime(normalized, format)
-        except ValueError:
-            continue
-        if end:
-            return as_timestamp(moment + unit) - 1
-        return as_timestamp(moment)
-    raise ValueError('expected seconds since the epoch, '
-                     'YYYY-MM-DD[THH:MM[:SS]] (local) or ISO 8601 with Z or '
-                     'an offset, got %r' % text)
 
 
 def time_from(text):

@@ -6,6 +6,7 @@ import sys
 import time
 
 from cybertools_tracking.cli.jsoncodec import dumps
+from cybertools_tracking.events import track_json
 
 TRACK_COLUMNS = ('id', 'taskId', 'runId', 'userName', 'time', 'data')
 RUN_COLUMNS = ('id', 'taskId', 'start', 'end', 'finished', 'current')
@@ -42,15 +43,9 @@ def track_row(track):
             local_time(track.timeStamp), compact(track.data))
 
 
-def track_dict(track, eventId=None):
-    """A track as the JSON object ``query`` and ``export`` write and
-    ``import`` reads; ``eventId`` only when it has one."""
-    record = {'id': track.__name__, 'taskId': track.taskId,
-              'runId': track.runId, 'userName': track.userName,
-              'timeStamp': track.timeStamp, 'data': track.data}
-    if eventId is not None:
-        record['eventId'] = eventId
-    return record
+# A track as the JSON object ``query`` and ``export`` write and ``import``
+# reads: the one the HTTP API and the outbox use too.
+track_dict = track_json
 
 
 def run_dict(run, current):
@@ -79,15 +74,16 @@ def size(n):
         n /= 1024
 
 
-def write_json(tracks, connection, lines, out=None):
-    """Write tracks as one JSON list or as JSON Lines, letting go of
-    loaded tracks every ``GC_EVERY``."""
+def write_json(tracks, connection, lines, out=None, storage=None):
+    """Write tracks as one JSON list or as JSON Lines, with their event
+    ids when ``storage`` is given, letting go of loaded tracks every
+    ``GC_EVERY``."""
     from cybertools_tracking.cli.common import GC_EVERY
     out = out or sys.stdout
     if not lines:
         out.write('[')
     for count, track in enumerate(tracks, 1):
-        text = dumps(track_dict(track))
+        text = dumps(track_dict(track, _event_id(storage, track)))
         if lines:
             out.write(text + '\n')
         else:
@@ -109,11 +105,15 @@ def csv_track_row(track, eventId=None):
             compact(track.data))
 
 
-def write_csv(tracks, connection, out=None):
+def _event_id(storage, track):
+    return None if storage is None else storage.getEventId(track)
+
+
+def write_csv(tracks, connection, out=None, storage=None):
     from cybertools_tracking.cli.common import GC_EVERY
     writer = csv_writer(out)
     writer.writerow(CSV_TRACK_COLUMNS)
     for count, track in enumerate(tracks, 1):
-        writer.writerow(csv_track_row(track))
+        writer.writerow(csv_track_row(track, _event_id(storage, track)))
         if count % GC_EVERY == 0:
             connection.cacheGC()

@@ -29,39 +29,48 @@ HISTORY_COLUMNS = ('time', 'group', 'tracker', 'kind', 'stage', 'progress',
 
 def add_commands(command):
     goals = command(
-        'goals', run_goals, 'goals: "history" lists completions, stages, '
+        'goals', run_history, 'goals: "history" lists completions, stages, '
         'resets, limits, expiries, grants and revokes, newest first; "tick" '
         'lets time act without a new track (expired trackers removed, '
-        'deadlines failed, calendar periods closed), for a periodic job',
+        'deadlines failed, calendar periods closed), for a periodic job. '
+        '"goals ACTION --help" says more',
+        'cybertools-tracking goals history --group alice --kind completed\n'
+        '  cybertools-tracking goals tick --at 2024-02-01T00:00Z')
+    action = command.actions(goals)
+    history = action(
+        'history', run_history, 'list the goals\' recorded outcomes '
+        '(completions, stages, resets, limits, expiries, failures, grants '
+        'and revokes), newest first',
         'cybertools-tracking goals history --group alice --kind completed')
-    goals.add_argument('action', choices=('history', 'tick'))
-    goals.add_argument('--at', metavar='TIME', type=time_from,
-                       help='tick: the time to evaluate at (default now): '
-                            + TIME_HELP)
-    goals.add_argument('--group', action='append', metavar='GROUP',
-                       help='one group (a user); tick takes it repeated')
-    goals.add_argument('--tracker', action='append', metavar='NAME',
-                       help='history: tracker name; repeat for any of '
-                            'several')
-    goals.add_argument('--kind', action='append', metavar='KIND',
-                       help='history: completed, stage_completed, reset, '
-                            'limited, expired, failed, granted or revoked; '
-                            'repeatable')
-    goals.add_argument('--from', dest='time_from', metavar='TIME',
-                       type=time_from, help='history: earliest time, as '
-                                            'for query')
-    goals.add_argument('--to', dest='time_to', metavar='TIME',
-                       type=time_to, help='history: latest time, inclusive')
-    goals.add_argument('--limit', metavar='N', type=non_negative_int,
-                       default=100, help='history: show at most N '
-                                         '(default 100)')
-    goals.add_argument('--format', choices=('table', 'json'),
-                       default='table')
+    history.add_argument('--group', action='append', metavar='GROUP',
+                         help='one group (a user)')
+    history.add_argument('--tracker', action='append', metavar='NAME',
+                         help='tracker name; repeat for any of several')
+    history.add_argument('--kind', action='append', metavar='KIND',
+                         help='completed, stage_completed, reset, limited, '
+                              'expired, failed, granted or revoked; '
+                              'repeatable')
+    history.add_argument('--from', dest='time_from', metavar='TIME',
+                         type=time_from, help='earliest time, as for query')
+    history.add_argument('--to', dest='time_to', metavar='TIME',
+                         type=time_to, help='latest time, inclusive')
+    history.add_argument('--limit', metavar='N', type=non_negative_int,
+                         default=100, help='show at most N (default 100)')
+    history.add_argument('--format', choices=('table', 'json'),
+                         default='table')
+    tick = action(
+        'tick', run_tick, 'let time act on the goals without a new track: '
+        'expired trackers removed, deadlines failed, calendar periods '
+        'closed; for a periodic job (cron)',
+        'cybertools-tracking goals tick --at 2024-02-01T00:00Z --group alice')
+    tick.add_argument('--at', metavar='TIME', type=time_from,
+                      help='the time to evaluate at (default now): '
+                           + TIME_HELP)
+    tick.add_argument('--group', action='append', metavar='GROUP',
+                      help='tick only this group (a user); repeatable')
 
 
-def run_goals(args):
-    if args.action == 'tick':
-        return run_tick(args)
+def run_history(args):
     if args.group and len(args.group) > 1:
         raise CommandError('goals history takes one --group', EXIT_USAGE)
     with connection(args, write=False) as (manager, conn):

@@ -7,7 +7,9 @@ record of how far the import got (``imports.ImportProgress``: source,
 size, line, byte offset and a digest of the bytes before it), in the same
 transaction. Whatever stops the import (Ctrl-C, SIGTERM, SIGKILL, a lost
 server), ``import --resume FILE`` goes on after the last committed batch:
-no line is stored twice or lost. A file that changed is refused.
+no line is stored twice or lost. A file that only grew (an append-only
+log) goes on too, even after a complete import; a file whose bytes
+before the offset reached changed, or that shrank, is refused.
 
 A line is a track: ``taskId``, ``userName``, ``data`` and optionally
 ``runId`` (0: the task's current run), ``timeStamp`` (seconds, or ISO 8601
@@ -29,13 +31,14 @@ import signal
 import sys
 import threading
 import time
+import zlib
 
 from transaction.interfaces import TransactionError
 from ZODB.POSException import POSError
 
 from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_DATA
 from cybertools_tracking.cli.common import EXIT_INTERRUPTED, EXIT_OK
-from cybertools_tracking.cli.common import Progress
+from cybertools_tracking.cli.common import Progress, count, plural
 from cybertools_tracking.cli.common import ClientDisconnected, CommandError
 from cybertools_tracking.cli.common import connection as _connection
 from cybertools_tracking.cli.common import error as _error
@@ -67,7 +70,13 @@ def add_commands(command):
                       help='the file to read, - for stdin')
     load.add_argument('--resume', action='store_true',
                       help='go on after the last batch an earlier import of '
-                           'FILE committed (refused if FILE changed)')
+                           'FILE committed; a FILE that grew since goes on '
+                           'with the new lines (refused if bytes imported '
+                           'before changed)')
+    load.add_argument('--again', action='store_true',
+                      help='import FILE although an earlier import of it '
+                           'is recorded as complete (its tracks are stored '
+                           'again, but for lines with event ids)')
     load.add_argument('--batch', metavar='N', type=positive_int,
                       default=1000,
                       help='commit every N tracks (default 1000)')
@@ -84,6 +93,9 @@ def add_commands(command):
                            'progress bar shows anyway)')
 
 
+# An import that stored more tracks than this suggests "pack".
+PACK_HINT = 10_000
+
 _FIELDS = ('taskId', 'userName', 'data', 'runId', 'timeStamp', 'eventId')
 _REQUIRED = ('taskId', 'userName', 'data')
 _OPTIONAL = ('id',)            # read and not kept: what export writes
@@ -97,6 +109,14 @@ _JSON_TYPES = {list: 'an array', str: 'a string', bool: 'true or false',
 
 class BadLine(ValueError):
     """A line that is not a track."""
+
+
+class DamagedInput(Exception):
+    """The input cannot be read on: a ``.gz`` file cut short or damaged."""
+
+
+# What gzip raises for a file cut short (EOFError) or damaged.
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -242,41 +262,65 @@ class _Input:
         return None if self.raw is None else self.raw.tell()
 
     def lines(self):
-        for line in self.stream:
+        lines = iter(self.stream)
+        while True:
+            try:
+                line = next(lines)
+            except StopIteration:
+                return
+            except _GZIP_ERRORS as error:
+                raise self.damaged(error) from None
             if isinstance(line, bytes):
                 self.offset += len(line)
                 self.digest.update(line)
             yield line
 
+    def damaged(self, error):
+        return DamagedInput('%s cannot be read after byte %d of its '
+                            'content: the compressed data is cut short or '
+                            'damaged (%s: %s)'
+                            % (self.source, self.offset,
+                               type(error).__name__, error))
+
     def skip(self, progress):
         """Read up to where ``progress`` says the last import stopped,
-        checking that it is the same file."""
-        if progress.size != self.size:
-            raise CommandError(
-                '%s changed since the import stopped at line %d: it had %d '
-                'bytes, it has %d; import it again without --resume '
-                '(tracks with event ids are not stored twice)'
-                % (self.source, progress.line, progress.size, self.size))
+        checking that those bytes are the ones imported (the file may have
+        grown since: lines appended are read on)."""
+        if self.size < progress.size:
+            self.changed(progress, 'it had %d bytes, it has %d'
+                         % (progress.size, self.size))
         left = progress.offset
         while left:
-            chunk = self.stream.read(min(left, 1 << 20))
+            try:
+                chunk = self.stream.read(min(left, 1 << 20))
+            except _GZIP_ERRORS as error:
+                raise CommandError(str(self.damaged(error))) from None
             if not chunk:
                 break
             self.digest.update(chunk)
             self.offset += len(chunk)
             left -= len(chunk)
         if self.digest.hexdigest() != progress.digest:
-            raise CommandError(
-                '%s changed since the import stopped at line %d: its first '
-                '%d bytes are not the ones imported; import it again '
-                'without --resume' % (self.source, progress.line,
-                                      progress.offset))
+            self.changed(progress, 'its first %d bytes are not the ones '
+                         'imported' % progress.offset)
+
+    def changed(self, progress, how):
+        raise CommandError(
+            '%s changed since the import stopped at line %d: %s. Importing '
+            'it again without --resume would store every line again, but '
+            'for those with event ids (%s imported from it); '
+            'restore the file to resume, or import only the lines after '
+            'line %d (tail -n +%d %s | cybertools-tracking import -)'
+            % (self.source, progress.line, how,
+               count(progress.imported, 'track'),
+               progress.line, progress.line + 1, self.name))
 
 
 def run_import(args):
     if args.resume and args.file == '-':
         raise CommandError('--resume needs a file: what stdin sent before '
                            'cannot be read again', 2)
+    _check_rejects(args)
     # Open the input first: a wrong file name must not create a database.
     source = _Input(args.file)
     progress = Progress(source.source, source.size, 'B', args.progress)
@@ -297,6 +341,24 @@ def run_import(args):
     finally:
         progress.close()
         source.close()
+
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file: the same inode when
+    both exist (hard links, symbolic links), the same real path if not."""
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_rejects(args):
+    """Refuse ``--rejects`` naming the input (it would be overwritten),
+    before anything is opened."""
+    if args.rejects and args.file != '-' and _same_file(args.file,
+                                                        args.rejects):
+        raise CommandError('--rejects %s is the file to import (%s): it '
+                           'would be overwritten; name another file'
+                           % (args.rejects, args.file), 2)
 
 
 class _Import:
@@ -340,6 +402,8 @@ class _Import:
         self.base = 0           # tracks imported before a resume
         if args.resume:
             self.restart()
+        elif not args.again and input.path is not None:
+            self.refuse_repeat()
         if args.rejects:
             try:
                 self.rejects = open(args.rejects, 'a' if args.resume
@@ -359,19 +423,40 @@ class _Import:
             raise CommandError(
                 'no import of %s into the storage %r was recorded; start it '
                 'without --resume' % (self.source, self.name))
-        if done.done:
+        if done.done and self.input.size <= done.size:
             raise CommandError(
-                'the import of %s into the storage %r is complete (%d '
-                'tracks, %d lines skipped); nothing to resume'
-                % (self.source, self.name, done.imported, done.skipped),
+                'the import of %s into the storage %r is complete (%s, %s '
+                'skipped); nothing to resume'
+                % (self.source, self.name, count(done.imported, 'track'),
+                   count(done.skipped, 'line')),
                 EXIT_OK)
-        self.input.skip(done)
+        self.input.skip(done)       # or a complete import of a file that grew
         self.runs = dict(done.runs)
         self.imported, self.skipped = done.imported, done.skipped
         self.first_line = self.resume = done.line + 1
         self.base = done.imported
         self.progress.update(self.input.position(), 'resuming at line %d'
                              % self.resume)
+
+    def refuse_repeat(self):
+        """An import of a file recorded as complete stores its lines again
+        (but for those with event ids): refused, unless ``--again``."""
+        done = import_progress(self.connection, self.name, self.key)
+        if done is None or not done.done:
+            return
+        grew = ('It has grown since: "import --resume %s" imports the new '
+                'lines. ' % self.input.name
+                if self.input.size > done.size else '')
+        raise CommandError(
+            '%s was imported into the storage %r already, completely, on %s '
+            'UTC (%d %s: %s, %s skipped); importing it again stores its '
+            'tracks twice (but for lines with event ids). %sUse --again to '
+            'import it anyway'
+            % (self.source, self.name,
+               time.strftime('%Y-%m-%d %H:%M', time.gmtime(done.updated)),
+               done.line, plural(done.line, 'line'),
+               count(done.imported, 'track'), count(done.skipped, 'line'),
+               grew))
 
     @contextlib.contextmanager
     def signals(self):
@@ -450,6 +535,13 @@ class _Import:
                                % signal.Signals(signum).name, number))
             return 128 + signum if signum != signal.SIGINT \
                 else EXIT_INTERRUPTED
+        except DamagedInput as error:
+            # What was committed stays: a complete file resumes.
+            self.manager.abort()
+            self.progress.clear()
+            _error('%s (at line %d)' % (error, number + 1))
+            print(self.summary('stopped', number))
+            return EXIT_DATA
         except (DatabaseUnavailableError, POSError) as error:
             # The server did not come back, or a conflict outlasted the
             # retries: say what is stored and where to go on from.
@@ -511,10 +603,11 @@ class _Import:
         self.connection.cacheGC()
         position = self.input.position()
         rate = (self.imported - self.base) / self.progress.seconds()
-        self.progress.update(position, 'line %d%s, %d tracks imported, %d '
-                             'lines skipped, %.0f tracks/s'
+        self.progress.update(position, 'line %d%s, %s imported, %s '
+                             'skipped, %.0f tracks/s'
                              % (number, self.progress.share(position),
-                                self.imported, self.skipped, rate),
+                                count(self.imported, 'track'),
+                                count(self.skipped, 'line'), rate),
                              '%d tracks' % self.imported)
         if self.signal is not None:
             raise Interrupted(self.signal)
@@ -577,8 +670,8 @@ class _Import:
             self.progress.clear()
             _error('the batch in progress was committed before the server '
                    'went away' if committed else
-                   'saving again the %d tracks read since the last commit'
-                   % self.tracks)
+                   'saving again the %s read since the last commit'
+                   % count(self.tracks, 'track'))
         if committed:
             return
         for record in self.batch:
@@ -605,16 +698,22 @@ class _Import:
         return is_connected is not None and not is_connected()
 
     def summary(self, stop, line, resume=True):
-        summary = ('imported %d tracks, skipped %d lines'
-                   % (self.imported, self.skipped))
+        summary = ('imported %s, skipped %s'
+                   % (count(self.imported, 'track'),
+                      count(self.skipped, 'line')))
         if self.known:
-            summary += (', %d lines with event ids stored before'
-                        % self.known)
+            summary += (', %s with event ids stored before'
+                        % count(self.known, 'line'))
+        if line is None and self.imported - self.base > PACK_HINT:
+            summary += ('. Run "pack" to make the file smaller: each batch '
+                        'left old versions of records in it')
         if line is not None:
             summary += '; %s at line %d' % (stop, line)
             if self.tracks:
-                summary += (', the %d tracks read since the last commit were '
-                            'not stored' % self.tracks)
+                summary += (', the %s read since the last commit %s '
+                            'not stored' % (count(self.tracks, 'track'),
+                                            plural(self.tracks, 'was',
+                                                   'were')))
             if resume:
                 summary += '; resume from line %d' % self.resume
                 if self.input.path is not None:

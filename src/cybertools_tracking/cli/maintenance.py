@@ -26,6 +26,7 @@ import sys
 from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_OK
 from cybertools_tracking.cli.common import EXIT_USAGE, TIME_HELP
 from cybertools_tracking.cli.common import CommandError, Progress
+from cybertools_tracking.cli.common import count as counted
 from cybertools_tracking.cli.common import connection, db_arg
 from cybertools_tracking.cli.common import existing_storage
 from cybertools_tracking.cli.common import non_negative_int, parse_time
@@ -172,14 +173,16 @@ def run_prune(args):
             else ' of ' + ', '.join(args.task))
         if args.dry_run:
             also = _prune_goal_data(args, manager, conn, before, dry=True)
-            print('would remove %d of %d tracks (%s)%s; %s'
-                  % (len(tracks), total, what, also, NOT_MOVED))
+            print('would remove %d of %s (%s)%s; %s'
+                  % (len(tracks), counted(total, 'track'), what, also,
+                     NOT_MOVED))
             return EXIT_OK
         removed = remove_tracks(args, manager, conn, tracks, 'prune')
         also = _prune_goal_data(args, manager, conn, before)
         left = len(get_storage(conn, storage_name(args), create=False))
-    print('removed %d %s, %d tracks left%s; %s. Run "pack" to make the '
-          'file smaller.' % (removed, what, left, also, NOT_MOVED))
+    print('removed %d %s, %s left%s; %s. Run "pack" to make the '
+          'file smaller.' % (removed, what, counted(left, 'track'), also,
+                             NOT_MOVED))
     return EXIT_OK
 
 
@@ -211,10 +214,10 @@ def _prune_goal_data(args, manager, conn, before, dry=False):
             count = step(lambda: storage().goals.prune_history(
                 before, limit=limit))
             removed += count
-        said += ', %d goal history records' % removed
+        said += ', ' + counted(removed, 'goal history record')
     if args.events:
-        said += ', %d outbox events' % step(
-            lambda: storage().events.prune(0, now=before))
+        said += ', ' + counted(step(
+            lambda: storage().events.prune(0, now=before)), 'outbox event')
     return said
 
 
@@ -229,23 +232,46 @@ def run_forget(args):
         if args.dry_run:
             # Erased in a transaction that is aborted: the same counting.
             trackers, records, entries = _forget_goals(storage, groups)
+            events = storage.events.forget(groups, [name])
             manager.abort()
-            print('would remove %d tracks of %r, %d goal groups with %d '
-                  'trackers (progress), %d history records and %d '
-                  'leaderboard entries'
-                  % (len(tracks), name, len(groups), trackers, records,
-                     entries))
+            print('would remove %s of %r, %s'
+                  % (counted(len(tracks), 'track'), name,
+                     _goal_counts(len(groups), trackers, records, entries,
+                                  events)))
             return EXIT_OK
         removed = remove_tracks(args, manager, conn, tracks, 'forget-user')
         manager.abort()
         trackers, records, entries = retry_transaction(
             lambda: _forget_goals(existing_storage(conn, args), groups),
             manager, attempts=COMMIT_ATTEMPTS)
-    print('removed %d tracks of %r and %d goal groups with %d trackers '
-          '(progress), %d history records and %d leaderboard entries. Old '
-          'versions stay in the database file until "pack".'
-          % (removed, name, len(groups), trackers, records, entries))
+        events = _forget_events(args, manager, conn, groups, [name])
+    print('removed %s of %r and %s. Old versions stay in the database '
+          'file until "pack".'
+          % (counted(removed, 'track'), name,
+             _goal_counts(len(groups), trackers, records, entries, events)))
     return EXIT_OK
+
+
+def _goal_counts(groups, trackers, records, entries, events):
+    return ('%s with %s (progress), %s, %s and %s'
+            % (counted(groups, 'goal group'), counted(trackers, 'tracker'),
+               counted(records, 'history record'),
+               counted(entries, 'leaderboard entry', 'leaderboard entries'),
+               counted(events, 'outbox event')))
+
+
+def _forget_events(args, manager, conn, groups, users):
+    """Drop the outbox events of *groups* and *users*, ``args.batch`` a
+    transaction; how many were dropped."""
+    def work():
+        return existing_storage(conn, args).events.forget(
+            groups, users, limit=args.batch)
+    dropped, count = 0, args.batch
+    while count == args.batch:
+        manager.abort()
+        count = retry_transaction(work, manager, attempts=COMMIT_ATTEMPTS)
+        dropped += count
+    return dropped
 
 
 def _forget_goals(storage, groups):

@@ -16,6 +16,7 @@ from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import one_or_list, positive_int
 from cybertools_tracking.cli.common import storage_name, time_from, time_to
 from cybertools_tracking.cli.common import TIME_HELP
+from cybertools_tracking.cli.common import count as counted
 from cybertools_tracking.cli.formatting import RUN_COLUMNS, TRACK_COLUMNS
 from cybertools_tracking.cli.formatting import CSV_TRACK_COLUMNS
 from cybertools_tracking.cli.formatting import run_dict, run_rows, size
@@ -153,7 +154,7 @@ def run_query(args):
         if args.count:
             print(len(tracks))
         elif args.format == 'csv':
-            write_csv(tracks, conn)
+            write_csv(tracks, conn, storage=storage)
         elif args.format == 'table':
             rows = []
             for count, track in enumerate(tracks, 1):
@@ -162,7 +163,8 @@ def run_query(args):
                     conn.cacheGC()
             table(TRACK_COLUMNS, rows)
         else:
-            write_json(tracks, conn, lines=args.format == 'jsonl')
+            write_json(tracks, conn, lines=args.format == 'jsonl',
+                       storage=storage)
     return EXIT_OK
 
 
@@ -189,8 +191,9 @@ def run_check(args):
             error('%d problem%s found' % (len(problems),
                                           's' if len(problems) > 1 else ''))
             return EXIT_DATA
-        print('consistent: %d tracks, %d runs' % (len(storage),
-                                                  len(storage.getRuns())))
+        print('consistent: %s, %s' % (counted(len(storage), 'track'),
+                                      counted(len(storage.getRuns()),
+                                              'run')))
         return EXIT_OK
 
 
@@ -266,8 +269,9 @@ def run_export(args):
         with out as stream:
             count = export(storage, conn, runs, tracks, stream, args.format)
     if args.output:
-        print('exported %d runs and %d tracks to %s'
-              % (len(runs), count, args.output), file=sys.stderr)
+        print('exported %s and %s to %s'
+              % (counted(len(runs), 'run'), counted(count, 'track'),
+                 args.output), file=sys.stderr)
     return EXIT_OK
 
 

@@ -27,7 +27,7 @@ MAX_PAGE = 10_000
 EARLIEST = -62_135_596_800      # 0001-01-01, the earliest timestamp
 _CURSOR = re.compile(r'(\d+(?:\.\d+)?):(\d+)$')
 # Query parameters that are not criteria.
-_OPTIONS = {'limit', 'cursor', 'access_token'}
+_OPTIONS = {'limit', 'cursor', 'access_token', 'newestFirst'}
 
 
 def _supports_event_ids(storage):
@@ -41,6 +41,12 @@ def _supports_event_ids(storage):
 
 
 _event_ids = {}
+
+
+def _json(storage, track):
+    """A track's JSON, with its event id (``eventId`` null: none)."""
+    get = getattr(storage, 'getEventId', None)
+    return track_json(track, None if get is None else get(track))
 
 
 def save(storage, track):
@@ -73,7 +79,7 @@ def save_track(track: TrackIn, request: Request, response: Response):
 
 def saved_json(storage, track):
     """Save a ``TrackIn``; return the stored track's JSON."""
-    return track_json(storage[save(storage, track)])
+    return _json(storage, storage[save(storage, track)])
 
 
 @router.post('/tracks/batch', status_code=201, response_model=BatchResult,
@@ -109,10 +115,12 @@ def query_tracks(
         timeTo: Optional[float] = Query(None, description='inclusive'),
         limit: int = Query(100, ge=1, le=MAX_PAGE),
         cursor: Optional[str] = Query(None, description='the "next" of the '
-                                      'previous page')):
-    """Tracks meeting every criterion, newest first, a page at a time.
-    Other query parameters are criteria on extra indexes of the track
-    class. Without any criterion: every track."""
+                                      'previous page'),
+        newestFirst: bool = Query(True, description='newest first '
+                                  '(default), or with false oldest first')):
+    """Tracks meeting every criterion, newest first (or oldest first), a
+    page at a time. Other query parameters are criteria on extra indexes
+    of the track class. Without any criterion: every track."""
     criteria = {name: value for name, value in (
         ('taskId', taskId), ('runId', runId), ('userName', userName),
         ('timeStamp', timeStamp), ('timeFrom', timeFrom), ('timeTo', timeTo))
@@ -129,24 +137,34 @@ def query_tracks(
             raise HTTPException(400, 'cursor must be the "next" of a page '
                                 '(TIME:NUMBER), got %r' % cursor)
         after = (float(match.group(1)), int(match.group(2)))
-        criteria['timeTo'] = min(criteria.get('timeTo', after[0]), after[0])
-    return units.read(request.app, lambda storage: _page(storage, criteria,
-                                                          limit, after))
+        if newestFirst:
+            criteria['timeTo'] = min(criteria.get('timeTo', after[0]),
+                                     after[0])
+        else:
+            criteria['timeFrom'] = max(criteria.get('timeFrom', after[0]),
+                                       after[0])
+    return units.read(request.app, lambda storage: _page(
+        storage, criteria, limit, after, newestFirst))
 
 
 def _key(track):
     return (track.timeStamp, int(track.__name__))
 
 
-def _page(storage, criteria, limit, after):
-    # The storage orders by (time, number), newest first; a page starts
-    # below the cursor. Tracks of the cursor's second come again from the
-    # query, so ask for more until a page is full or the tracks run out.
+def _page(storage, criteria, limit, after, newestFirst=True):
+    # The storage orders by (time, number), newest first (or oldest); a
+    # page starts past the cursor. Tracks of the cursor's second come
+    # again from the query, so ask for more until a page is full or the
+    # tracks run out.
     extra = 0 if after is None else 16
+
+    def past(track):
+        return (after is None or (_key(track) < after if newestFirst
+                                  else _key(track) > after))
     while True:
-        found = storage.query(newestFirst=True, limit=limit + extra + 1,
-                              **criteria)
-        page = [t for t in found if after is None or _key(t) < after]
+        found = storage.query(newestFirst=newestFirst,
+                              limit=limit + extra + 1, **criteria)
+        page = [t for t in found if past(t)]
         if len(page) > limit or len(found) < limit + extra + 1:
             break
         extra *= 4
@@ -156,7 +174,8 @@ def _page(storage, criteria, limit, after):
     if more:
         ts, num = _key(page[-1])
         next_cursor = '%s:%d' % (ts, num)
-    return {'tracks': [track_json(t) for t in page], 'next': next_cursor}
+    return {'tracks': [_json(storage, t) for t in page],
+            'next': next_cursor}
 
 
 @router.get('/tracks/last', response_model=TrackOut, dependencies=[
@@ -168,7 +187,7 @@ def last_track(request: Request, taskId: str, userName: str, runId: int = 0):
         if track is None:
             raise KeyError('no track of %r in task %r, run %s'
                            % (userName, taskId, runId or 'current'))
-        return track_json(track)
+        return _json(storage, track)
     return units.read(request.app, work)
 
 
@@ -179,7 +198,7 @@ def get_track(trackId: str, request: Request):
         track = storage.get(trackId)
         if track is None:
             raise KeyError('no track %r' % trackId)
-        return track_json(track)
+        return _json(storage, track)
     return units.read(request.app, work)
 
 

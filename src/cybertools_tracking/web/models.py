@@ -10,7 +10,9 @@ message is the 400's detail.
 
 from typing import Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cybertools_tracking.timestamps import parse_time
 
 __all__ = ['TrackIn', 'TrackOut', 'TrackBatch', 'BatchResult', 'TrackPage',
            'RunOut', 'RunStart', 'RunStop', 'Stats', 'Condition', 'Limiter',
@@ -34,14 +36,23 @@ class TrackIn(_Strict):
     runId: int = Field(0, ge=0, description='0: the task\'s current run '
                        '(started if there is none)')
     data: dict[str, Any] = Field(default_factory=dict)
-    timeStamp: Optional[Number] = Field(
-        None, description='seconds since the epoch (UTC); default now')
+    timeStamp: Optional[Union[Number, str]] = Field(
+        None, description='seconds since the epoch (UTC), or ISO 8601 with '
+        'Z or an offset (2026-01-01T00:00:00Z), or a local date or time as '
+        'the command line takes it (the server\'s time zone); default now')
     eventId: Optional[str] = Field(
         None, description='a caller-chosen id: saving the same id with the '
         'same content again returns the stored track; with other content it '
         'is a 409 (xAPI\'s rule). Used where the storage supports event ids')
     update: bool = Field(False, description='update the user\'s last track '
                          'of the run instead of adding one')
+
+    @field_validator('timeStamp')
+    @classmethod
+    def _time(cls, value):
+        # A string as the command line's import takes it; checked with the
+        # request, before anything is saved (a 422 names the bad value).
+        return parse_time(value) if isinstance(value, str) else value
     overwrite: bool = False
     replace: bool = Field(False, description='update and overwrite')
 
