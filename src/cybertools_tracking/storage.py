@@ -17,6 +17,7 @@ from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
 from cybertools_tracking.partitions import PartitionedLength
+from cybertools_tracking.readonly import ReadOnlyDict
 from cybertools_tracking.rows import CORE, MISSING, extras_of, own_core
 from cybertools_tracking.rows import view_state
 from cybertools_tracking.runmaps import RunMapping
@@ -119,28 +120,33 @@ class TrackingStorage(Persistent):
         made current too. ``views``: ``_views()``, if the caller has it."""
         if views is None:
             views = self._views()
-        mapped = views.get(num)
+        ref = views.refs.get(num)
+        mapped = None if ref is None else ref()
         if mapped is None:
             factory = self.trackFactory
             mapped = factory.__new__(factory)
             views.put(num, mapped)
         elif track is None and mapped.__dict__.get('_v_row') is row:
             return mapped       # made from this very row: still current
+        data = row[1]
         for view in (mapped, track):
             if isinstance(view, Track):
                 d = view.__dict__
                 if d:
                     d.clear()
                 if row[2]:
-                    d.update(view_state(num, key, ts, row[1], row[2], self))
+                    d.update(view_state(num, key, ts, data, row[2], self))
                 else:           # the common case, without a call
-                    d['taskId'], d['runId'], d['userName'] = key
-                    d['timeStamp'] = ts
-                    d['_data'] = row[1]
-                    d['__parent__'] = self
-                    d['_num'] = num
+                    d.update({'taskId': key[0], 'runId': key[1],
+                              'userName': key[2], 'timeStamp': ts,
+                              '_data': data, '__parent__': self,
+                              '_num': num})
                 d['_v_store'] = self
                 d['_v_row'] = row
+                if type(data) is ReadOnlyDict:
+                    # A decoded row's data is its read-only view already
+                    # (see rows.unpack): what ``data`` would make of it.
+                    d['_v_data'] = data
         return mapped
 
     def _fetch(self, num):
@@ -461,6 +467,9 @@ class TrackingStorage(Persistent):
             if last is not None:
                 track = self._view(last[1][0], key, last[0], last[1])
                 return self._update(track, data, overwrite, ts)
+        if eventId is None and self.trackFactory is Track \
+                and not self._fields and not self._observers:
+            return self._saveRow(taskId, run, userName, copy_data(data), ts)
         effectiveRunId = self._runIds.peek() if run is None else run.id
         track = self.trackFactory(taskId, effectiveRunId, userName, data)
         track.timeStamp = ts
@@ -501,6 +510,20 @@ class TrackingStorage(Persistent):
                 self._doom()
                 raise
         return self.idFromNum(num)
+
+    def _saveRow(self, taskId, run, userName, data, ts):
+        """Save a new track as a row and nothing more: for a plain Track
+        with no extra index, observer or event id, where no Track object
+        is needed (a view is made when the track is read). ``data`` is
+        checked (``copy_data``, what Track.__init__ stores), the other
+        arguments too."""
+        if run is None:
+            run = self._startRun(taskId, start=ts)
+        num = self._allocateNum()
+        self._store.add((taskId, run.id, userName), ts, num, data)
+        self._changeCount(num, 1)
+        run.extendTo(ts)
+        return '%07i' % num
 
     def _doom(self):
         # An observer failed half-way (a zope.event subscriber raised, say):
@@ -734,13 +757,13 @@ class _Views:
     track looked up again soon is not made again."""
 
     __slots__ = ('txn', 'refs', 'limit', 'recent', 'next')
-    RECENT = 1024
+    RECENT = 8192
 
     def __init__(self, txn):
         self.txn = txn
         self.refs = {}
         self.limit = 10_000
-        self.recent = [None] * self.RECENT
+        self.recent = []      # grows to RECENT, then a ring
         self.next = 0
 
     def get(self, num):
@@ -754,15 +777,18 @@ class _Views:
                 del refs[dead]
             self.limit = max(10_000, 2 * len(refs))
         refs[num] = weakref.ref(view)
-        self.recent[self.next] = view
-        self.next = (self.next + 1) % self.RECENT
+        recent = self.recent
+        if len(recent) < self.RECENT:
+            recent.append(view)
+        else:
+            recent[self.next] = view
+            self.next = (self.next + 1) % self.RECENT
 
     def pop(self, num):
+        # The view may stay among the recent ones until its place there
+        # is taken: finding it would cost a scan of RECENT places.
         ref = self.refs.pop(num, None)
-        view = None if ref is None else ref()
-        if view is not None and view in self.recent:
-            self.recent[self.recent.index(view)] = None
-        return view
+        return None if ref is None else ref()
 
 
 class _Rows:
