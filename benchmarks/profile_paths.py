@@ -29,7 +29,7 @@ def main():
     parser.add_argument('--tracks', type=int, default=50_000)
     parser.add_argument('--users', type=int, default=None)
     parser.add_argument('--mode', default='sessions')
-    parser.add_argument('--profile', choices=['save', 'read'])
+    parser.add_argument('--profile', choices=['save', 'read', 'last'])
     parser.add_argument('--src')
     parser.add_argument('--repeat', type=int, default=3)
     args = parser.parse_args()
@@ -95,13 +95,13 @@ def main():
                       ('warm last track', read_last)):
         best = None
         for r in range(args.repeat):
-            if args.profile == 'read' and label.startswith('warm user') \
-                    and r == 0:
+            if r == 0 and (args.profile, label[:9]) in (
+                    ('read', 'warm user'), ('last', 'warm last')):
                 profiler.enable()
             started = time.perf_counter()
             n = fn()
             elapsed = time.perf_counter() - started
-            if args.profile == 'read':
+            if args.profile in ('read', 'last'):
                 profiler.disable()
             transaction.abort()    # a new transaction per round
             best = elapsed if best is None else min(best, elapsed)

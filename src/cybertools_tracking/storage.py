@@ -67,7 +67,7 @@ class TrackingStorage(Persistent):
     # per track, in _tracks, and a CompositeIndex in _index): see upgrade.
     _store = None
     _upgrade = None       # how far a conversion got (see upgrade)
-    # One view per track and transaction (see _Views).
+    # The views handed out, by number (see _views).
     _v_views = None
 
     def __getnewargs__(self):
@@ -105,17 +105,22 @@ class TrackingStorage(Persistent):
     # views of rows
 
     def _views(self):
-        """The views handed out in the current transaction."""
-        jar = self._p_jar
-        txn = None if jar is None else jar.transaction_manager.get()
+        """The views this storage object handed out (it is one per
+        connection). A view is handed out again, in this transaction or a
+        later one, only while it is what its row makes: made from the
+        very row object read now (rows are decoded once per stored value,
+        see ``rows.unpack``, so a changed or reverted row is a new
+        object), and not changed since (``Track.__setattr__`` forgets its
+        row then). So a track read again costs no new view, as a track
+        record in ZODB's cache cost nothing before the row layout."""
         views = self._v_views
-        if views is None or views.txn is not txn:
-            views = self._v_views = _Views(txn)
+        if views is None:
+            views = self._v_views = _Views()
         return views
 
     def _view(self, num, key, ts, row, track=None, views=None):
         """The view of the row ``row`` of track ``num`` filed under key
-        and ts: the one handed out already in this transaction, made
+        and ts: the one handed out already (see _views), made
         current, or a new one; ``track`` (a view of the same track) is
         made current too. ``views``: ``_views()``, if the caller has it."""
         if views is None:
@@ -126,7 +131,8 @@ class TrackingStorage(Persistent):
             factory = self.trackFactory
             mapped = factory.__new__(factory)
             views.put(num, mapped)
-        elif track is None and mapped.__dict__.get('_v_row') is row:
+        elif track is None and mapped.__dict__.get('_v_row') is row \
+                and type(mapped) is self.trackFactory:
             return mapped       # made from this very row: still current
         data = row[1]
         for view in (mapped, track):
@@ -584,10 +590,12 @@ class TrackingStorage(Persistent):
         self._changeCount(num, -1)
         if self._eventIds is not None:
             self._eventIds.discard(num)
-        view = self._views().pop(num)
-        for each in (view, track):
-            if isinstance(each, Track) and each._num == num:
-                each.__dict__.pop('_v_store', None)
+        # The track given becomes a free object; other views of it (the
+        # one handed out, which may be from an earlier transaction) refuse
+        # changes with a KeyError (see _writeBack).
+        self._views().pop(num)
+        if isinstance(track, Track) and track._num == num:
+            track.__dict__.pop('_v_store', None)
 
     def getTrackByEventId(self, eventId):
         eventId = eventids.check_event_id(eventId)
@@ -750,17 +758,17 @@ class TrackingStorage(Persistent):
 
 
 class _Views:
-    """num -> the view of a track handed out in one transaction, held
+    """num -> the view of a track handed out by a storage object, held
     weakly (a plain dict of weak references, swept of dead ones as it
     grows: cheaper than a WeakValueDictionary, and a view is made for
     every track read); the last RECENT ones also strongly, so that a
-    track looked up again soon is not made again."""
+    track looked up again soon is not made again (about 600 bytes each:
+    at most ~10 MB per connection, beside ZODB's cache of 32 MB)."""
 
-    __slots__ = ('txn', 'refs', 'limit', 'recent', 'next')
-    RECENT = 8192
+    __slots__ = ('refs', 'limit', 'recent', 'next')
+    RECENT = 16384
 
-    def __init__(self, txn):
-        self.txn = txn
+    def __init__(self):
         self.refs = {}
         self.limit = 10_000
         self.recent = []      # grows to RECENT, then a ring
