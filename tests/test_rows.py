@@ -148,3 +148,36 @@ def test_records_stay_few_per_track(tmp_path):
     assert Counting.stores < 250
     conn.close()
     db.close()
+
+
+def test_views_are_kept_across_transactions_while_their_row_is(tmp_path):
+    # A view is handed out again in a later transaction while nothing
+    # changed its row; a change (here or in another connection) or an
+    # aborted change makes the next read show what is stored.
+    db = open_db(str(tmp_path / 'k.fs'))
+    conn = db.open()
+    st = get_storage(conn)
+    tid = st.saveUserTrack('t', 0, 'u', {'k': 1}, timeStamp=T0)
+    transaction.commit()
+    track = st[tid]
+    transaction.commit()
+    assert st[tid] is track and st.getLastUserTrack('t', 0, 'u') is track
+    track.note = 'kept?'                       # written back ...
+    transaction.abort()                        # ... and undone
+    assert not hasattr(st[tid], 'note')
+    st.updateTrack(tid, {'k': 2})
+    assert st[tid].data == {'k': 2}
+    transaction.abort()
+    assert st[tid].data == {'k': 1}
+    assert st.query(userName='u')[0].data == {'k': 1}
+    manager = transaction.TransactionManager()
+    other = db.open(manager)
+    get_storage(other, create=False).updateTrack(tid, {'k': 3})
+    manager.commit()
+    other.close()
+    transaction.begin()                        # sees the other's commit
+    assert st[tid].data == {'k': 3} and st.getLastUserTrack(
+        't', 0, 'u').data == {'k': 3}
+    transaction.abort()
+    conn.close()
+    db.close()

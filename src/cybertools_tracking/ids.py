@@ -59,6 +59,7 @@ class Counter(Persistent):
 
     value = 0
     token = None   # random, so a block is never taken for another database
+    _v_block = None   # see allocate_track_number
 
     def __init__(self):
         self.token = os.urandom(8).hex()
@@ -112,15 +113,21 @@ def allocate_track_number(counter):
     loaded in; when the block is used up, the next one is reserved in a
     transaction of its own.
     """
-    connection = counter._p_jar
-    blocks = _held.get(connection)
-    if blocks is None:
-        with _held_lock:
-            blocks = _held.setdefault(connection, {})
-    key = (counter.token, counter._p_oid)
-    block = blocks.get(key)
+    # The counter object is the connection's own, so it may carry the
+    # block too (volatile: it goes when the counter is invalidated, and
+    # the lookup below finds the same block again).
+    block = counter._v_block
     if block is None:
-        block = blocks.setdefault(key, _Block())
+        connection = counter._p_jar
+        blocks = _held.get(connection)
+        if blocks is None:
+            with _held_lock:
+                blocks = _held.setdefault(connection, {})
+        key = (counter.token, counter._p_oid)
+        block = blocks.get(key)
+        if block is None:
+            block = blocks.setdefault(key, _Block())
+        counter._v_block = block
     with block.lock:
         if block.next > block.end:
             block.next, block.end = _reserve(counter, block.size)

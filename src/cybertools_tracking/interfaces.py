@@ -112,7 +112,8 @@ class ITrackingStorage(Interface):
     track with its index entries.
 
     The tracks it hands out are views of rows kept inside bigger records
-    (one ``trackFactory`` object per track and transaction): an attribute
+    (one ``trackFactory`` object per track, handed out again, also in
+    later transactions, while its row is unchanged): an attribute
     assigned to one (or deleted) is stored at once; metadata set so stays
     unindexed until ``indexTrack`` or ``reindexTracks``; a view of a
     removed track refuses changes with a KeyError.

@@ -90,13 +90,23 @@ def execute(plan, storage):
     times = plan.times
     rows = {}          # num -> (key, ts, row), where the rows were read
     if plan.dims:
-        pairs = []
+        found = []
         for key in store.combinations(plan.dims):
             for ts, group in store.groups(key, plan.timeFrom, plan.timeTo):
                 if times is None or ts in times:
                     for row in group:
-                        rows[row[0]] = key, ts, row
-                        pairs.append((ts, row[0]))
+                        found.append((row[0], key, ts, row))
+        if not plan.fields and not plan.newestFirst:
+            # In id order, straight from the rows read (numbers are
+            # unique: the sort never compares further).
+            found.sort(key=_first)
+            if plan.limit is not None:
+                found = found[:plan.limit]
+            views, view = storage._views(), storage._view
+            return [view(num, key, ts, row, None, views)
+                    for num, key, ts, row in found]
+        rows = {num: (key, ts, row) for num, key, ts, row in found}
+        pairs = [(ts, num) for num, key, ts, row in found]
     elif times is not None or plan.timeFrom is not None \
             or plan.timeTo is not None:
         pairs = [p for p in store.timePairs(plan.timeFrom, plan.timeTo)
@@ -138,6 +148,10 @@ def execute(plan, storage):
             result = result[:plan.limit]
         return [track(num) for num in result]
     return result if plan.limit is None else result[:plan.limit]
+
+
+def _first(item):
+    return item[0]
 
 
 def _queryValues(name, value):

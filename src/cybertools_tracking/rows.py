@@ -82,22 +82,33 @@ def pack(rows):
 # the same data objects while the stored bytes are the same. A decoded
 # row's data is its read-only view already (see readonly), what a track
 # hands out: it is never changed in place, so sharing it is safe, and it
-# pickles as a plain dict again.
+# pickles as a plain dict again. Two generations of up to DECODED_MAX
+# groups each: when the young one is full it becomes the old one (the old
+# one is dropped), and a group found in the old one moves to the young
+# one; so a group read again and again stays, and a sweep over more
+# groups than fit costs no more than before. Only whole dicts are swapped
+# (no iteration), which is safe with threads.
 _decoded = {}
-DECODED_MAX = 8192
+_older = {}
+DECODED_MAX = 16384
 
 
 def unpack(value):
     """The tuple of rows of a stored row group."""
+    global _decoded, _older
     if type(value) is not bytes:
         return value
     rows = _decoded.get(value)
     if rows is None:
-        rows = tuple([(row[0], read_only(row[1]), row[2])
-                      for row in pickle.loads(value)])
-        if len(_decoded) >= DECODED_MAX:
-            _decoded.clear()
-        _decoded[value] = rows
+        rows = _older.get(value)
+        if rows is None:
+            rows = tuple([(row[0], read_only(row[1]), row[2])
+                          for row in pickle.loads(value)])
+        young = _decoded
+        if len(young) >= DECODED_MAX:
+            _older, _decoded = young, {}
+            young = _decoded
+        young[value] = rows
     return rows
 
 

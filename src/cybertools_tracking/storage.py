@@ -17,6 +17,7 @@ from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
 from cybertools_tracking.partitions import PartitionedLength
+from cybertools_tracking.readonly import ReadOnlyDict
 from cybertools_tracking.rows import CORE, MISSING, extras_of, own_core
 from cybertools_tracking.rows import view_state
 from cybertools_tracking.runmaps import RunMapping
@@ -66,7 +67,7 @@ class TrackingStorage(Persistent):
     # per track, in _tracks, and a CompositeIndex in _index): see upgrade.
     _store = None
     _upgrade = None       # how far a conversion got (see upgrade)
-    # One view per track and transaction (see _Views).
+    # The views handed out, by number (see _views).
     _v_views = None
 
     def __getnewargs__(self):
@@ -104,43 +105,54 @@ class TrackingStorage(Persistent):
     # views of rows
 
     def _views(self):
-        """The views handed out in the current transaction."""
-        jar = self._p_jar
-        txn = None if jar is None else jar.transaction_manager.get()
+        """The views this storage object handed out (it is one per
+        connection). A view is handed out again, in this transaction or a
+        later one, only while it is what its row makes: made from the
+        very row object read now (rows are decoded once per stored value,
+        see ``rows.unpack``, so a changed or reverted row is a new
+        object), and not changed since (``Track.__setattr__`` forgets its
+        row then). So a track read again costs no new view, as a track
+        record in ZODB's cache cost nothing before the row layout."""
         views = self._v_views
-        if views is None or views.txn is not txn:
-            views = self._v_views = _Views(txn)
+        if views is None:
+            views = self._v_views = _Views()
         return views
 
     def _view(self, num, key, ts, row, track=None, views=None):
         """The view of the row ``row`` of track ``num`` filed under key
-        and ts: the one handed out already in this transaction, made
+        and ts: the one handed out already (see _views), made
         current, or a new one; ``track`` (a view of the same track) is
         made current too. ``views``: ``_views()``, if the caller has it."""
         if views is None:
             views = self._views()
-        mapped = views.get(num)
+        ref = views.refs.get(num)
+        mapped = None if ref is None else ref()
         if mapped is None:
             factory = self.trackFactory
             mapped = factory.__new__(factory)
             views.put(num, mapped)
-        elif track is None and mapped.__dict__.get('_v_row') is row:
+        elif track is None and mapped.__dict__.get('_v_row') is row \
+                and type(mapped) is self.trackFactory:
             return mapped       # made from this very row: still current
+        data = row[1]
         for view in (mapped, track):
             if isinstance(view, Track):
                 d = view.__dict__
                 if d:
                     d.clear()
                 if row[2]:
-                    d.update(view_state(num, key, ts, row[1], row[2], self))
+                    d.update(view_state(num, key, ts, data, row[2], self))
                 else:           # the common case, without a call
-                    d['taskId'], d['runId'], d['userName'] = key
-                    d['timeStamp'] = ts
-                    d['_data'] = row[1]
-                    d['__parent__'] = self
-                    d['_num'] = num
+                    d.update({'taskId': key[0], 'runId': key[1],
+                              'userName': key[2], 'timeStamp': ts,
+                              '_data': data, '__parent__': self,
+                              '_num': num})
                 d['_v_store'] = self
                 d['_v_row'] = row
+                if type(data) is ReadOnlyDict:
+                    # A decoded row's data is its read-only view already
+                    # (see rows.unpack): what ``data`` would make of it.
+                    d['_v_data'] = data
         return mapped
 
     def _fetch(self, num):
@@ -495,6 +507,9 @@ class TrackingStorage(Persistent):
             if last is not None:
                 track = self._view(last[1][0], key, last[0], last[1])
                 return self._update(track, data, overwrite, ts)
+        if eventId is None and self.trackFactory is Track \
+                and not self._fields and not self._observers:
+            return self._saveRow(taskId, run, userName, copy_data(data), ts)
         effectiveRunId = self._runIds.peek() if run is None else run.id
         track = self.trackFactory(taskId, effectiveRunId, userName, data)
         track.timeStamp = ts
@@ -535,6 +550,20 @@ class TrackingStorage(Persistent):
                 self._doom()
                 raise
         return self.idFromNum(num)
+
+    def _saveRow(self, taskId, run, userName, data, ts):
+        """Save a new track as a row and nothing more: for a plain Track
+        with no extra index, observer or event id, where no Track object
+        is needed (a view is made when the track is read). ``data`` is
+        checked (``copy_data``, what Track.__init__ stores), the other
+        arguments too."""
+        if run is None:
+            run = self._startRun(taskId, start=ts)
+        num = self._allocateNum()
+        self._store.add((taskId, run.id, userName), ts, num, data)
+        self._changeCount(num, 1)
+        run.extendTo(ts)
+        return '%07i' % num
 
     def _doom(self):
         # An observer failed half-way (a zope.event subscriber raised, say):
@@ -595,10 +624,12 @@ class TrackingStorage(Persistent):
         self._changeCount(num, -1)
         if self._eventIds is not None:
             self._eventIds.discard(num)
-        view = self._views().pop(num)
-        for each in (view, track):
-            if isinstance(each, Track) and each._num == num:
-                each.__dict__.pop('_v_store', None)
+        # The track given becomes a free object; other views of it (the
+        # one handed out, which may be from an earlier transaction) refuse
+        # changes with a KeyError (see _writeBack).
+        self._views().pop(num)
+        if isinstance(track, Track) and track._num == num:
+            track.__dict__.pop('_v_store', None)
 
     def getTrackByEventId(self, eventId):
         eventId = eventids.check_event_id(eventId)
@@ -761,20 +792,20 @@ class TrackingStorage(Persistent):
 
 
 class _Views:
-    """num -> the view of a track handed out in one transaction, held
+    """num -> the view of a track handed out by a storage object, held
     weakly (a plain dict of weak references, swept of dead ones as it
     grows: cheaper than a WeakValueDictionary, and a view is made for
     every track read); the last RECENT ones also strongly, so that a
-    track looked up again soon is not made again."""
+    track looked up again soon is not made again (about 600 bytes each:
+    at most ~10 MB per connection, beside ZODB's cache of 32 MB)."""
 
-    __slots__ = ('txn', 'refs', 'limit', 'recent', 'next')
-    RECENT = 1024
+    __slots__ = ('refs', 'limit', 'recent', 'next')
+    RECENT = 16384
 
-    def __init__(self, txn):
-        self.txn = txn
+    def __init__(self):
         self.refs = {}
         self.limit = 10_000
-        self.recent = [None] * self.RECENT
+        self.recent = []      # grows to RECENT, then a ring
         self.next = 0
 
     def get(self, num):
@@ -788,15 +819,18 @@ class _Views:
                 del refs[dead]
             self.limit = max(10_000, 2 * len(refs))
         refs[num] = weakref.ref(view)
-        self.recent[self.next] = view
-        self.next = (self.next + 1) % self.RECENT
+        recent = self.recent
+        if len(recent) < self.RECENT:
+            recent.append(view)
+        else:
+            recent[self.next] = view
+            self.next = (self.next + 1) % self.RECENT
 
     def pop(self, num):
+        # The view may stay among the recent ones until its place there
+        # is taken: finding it would cost a scan of RECENT places.
         ref = self.refs.pop(num, None)
-        view = None if ref is None else ref()
-        if view is not None and view in self.recent:
-            self.recent[self.recent.index(view)] = None
-        return view
+        return None if ref is None else ref()
 
 
 class _Rows:

@@ -83,19 +83,25 @@ class Track(Persistent):
             state['_data'] = state.pop('data')
         Persistent.__setstate__(self, state)
 
+    # A view changed in any way is no longer what its row makes: it
+    # forgets the row it was made from (the storage then makes it again
+    # from its row when it is next read; see TrackingStorage._views).
+
     def __setattr__(self, name, value):
         Persistent.__setattr__(self, name, value)
         store = self._v_store
-        if store is not None and name[:3] not in ('_v_', '_p_') \
-                and name not in VIEW_ONLY:
-            store._writeBack(self, name)
+        if store is not None and name[:3] not in ('_v_', '_p_'):
+            self.__dict__.pop('_v_row', None)
+            if name not in VIEW_ONLY:
+                store._writeBack(self, name)
 
     def __delattr__(self, name):
         Persistent.__delattr__(self, name)
         store = self._v_store
-        if store is not None and name[:3] not in ('_v_', '_p_') \
-                and name not in VIEW_ONLY:
-            store._writeBack(self, name)
+        if store is not None and name[:3] not in ('_v_', '_p_'):
+            self.__dict__.pop('_v_row', None)
+            if name not in VIEW_ONLY:
+                store._writeBack(self, name)
 
     def __init__(self, taskId, runId, userName, data=None, timeStamp=None):
         self.taskId = taskId
