@@ -8,7 +8,9 @@ asyncio leaves Nagle on. A response written in two pieces (headers, then
 body) then waits for the client's delayed ACK of the first piece: about
 40 ms on Linux, on every request (benchmarks/RESULTS.md, "2026-11-30 —
 ZEO request latency"). This protocol sets TCP_NODELAY itself when a
-connection is made, whatever the socket's ``proto`` says.
+connection is made, whatever the socket's ``proto`` says. Upstream:
+uvicorn issue 3149 (Kludex/uvicorn); once uvicorn binds with
+``IPPROTO_TCP``, tests/test_web_httpprotocol.py says so and this can go.
 """
 
 import socket
