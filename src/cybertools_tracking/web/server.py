@@ -31,10 +31,11 @@ def serve(db, storage_name='tracking', host='127.0.0.1', port=8080,
           log_level='info'):
     """Serve the database ``db`` (a URI or a path) until interrupted."""
     import uvicorn
+    from cybertools_tracking.web.httpprotocol import PROTOCOL
     os.environ[SETTINGS_ENV] = json.dumps({
         'db': db, 'storage_name': storage_name,
         'token_file': token_file and os.path.abspath(token_file),
         'open_reads': open_reads, 'track_events': track_events})
     uvicorn.run('cybertools_tracking.web.server:app_from_environment',
                 factory=True, host=host, port=port, workers=workers,
-                log_level=log_level)
+                http=PROTOCOL, log_level=log_level)
