@@ -77,3 +77,17 @@ def test_each_goals_action_has_its_own_help_and_example(action, capsys):
     other = {'history': '--kind', 'tick': '--at'}
     assert other[action] in out
     assert other['tick' if action == 'history' else 'history'] not in out
+
+
+@pytest.mark.parametrize('option', ['--from', '--to', '--tracker', '--kind',
+                                    '--limit', '--format'])
+def test_goals_tick_refuses_the_options_of_history(tmp_path, capsys,
+                                                   option):
+    # Trial finding: "goals tick --from" looked accepted.  Refused before
+    # the database is opened, naming the options tick takes.
+    path = tmp_path / "tracking.fs"
+    assert main(["--db", str(path), "goals", "tick", option, "1"]) == 2
+    err = capsys.readouterr().err
+    assert '%s is an option of "goals history"' % option in err
+    assert "--at TIME" in err and "--group GROUP" in err
+    assert not path.exists()

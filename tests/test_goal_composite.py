@@ -255,3 +255,33 @@ def test_sequence_matches_a_model(events, gap):
         timed.append((now, event))
         tracker.track({"e": event}, now)
     assert tracker.progress == model(timed, gap)
+
+
+def test_a_composite_added_after_its_components_completed_is_current():
+    # Trial finding: it showed 0 until its group's next item.
+    manager = TrackingManager()
+    a, b, c = (counting(n, n) for n in "abc")
+    manager.add_trackers("u", [a, b, c], now_ts=1)
+    manager.track("u", {"a": 1, "b": 1}, now_ts=2)
+    heard = []
+    manager.add_listener(EVENT_TRACKER_ALL_COMPLETED, heard.append)
+    course = all_of("course", [a, b, c])
+    badge = n_of("badge", 2, [a, b, c])
+    manager.add_trackers("u", [course, badge], now_ts=3)
+    assert (course.progress, course.completed) == (2, False)
+    assert (badge.progress, badge.completed) == (2, True)
+    assert [e.name for e in heard] == ["badge"]
+    assert [o.kind for o in manager.history(tracker="badge")] == [
+        "completed"]
+    names = [t.name for t in manager.get_trackers("u",
+                                                  include_completed=True)]
+    assert "badge" in names and "badge" not in [
+        t.name for t in manager.get_trackers("u")]
+    # A roll-up over another group's progress starts with it too.
+    points = AccumulationTracker("points", [], 100, "p")
+    manager.add_tracker("ann", points)
+    manager.track("ann", {"p": 30}, now_ts=4)
+    team = rollup("team", [points], 50)
+    manager.add_tracker("team", team, now_ts=5)
+    assert team.progress == 30 and not team.completed
+    manager.close()

@@ -114,9 +114,9 @@ class EveryTen:
 
 def test_a_board_per_period():
     manager = TrackingManager()
-    board = manager.add_leaderboard("n", period=EveryTen())
     for group in ["a", "b"]:
         manager.add_tracker(group, CountTracker("n", [], 100))
+    board = manager.add_leaderboard("n", period=EveryTen())
     manager.track("a", {}, now_ts=1)
     manager.track("b", {}, now_ts=12)
     manager.track("b", {}, now_ts=13)
@@ -196,3 +196,39 @@ def test_a_leaf_merges_what_two_writers_did_to_other_keys():
     with pytest.raises(ConflictError, match="overflow"):
         merge(full, {"keys": full["keys"] + [-1]},
               {"keys": full["keys"] + [10 ** 6]})
+
+
+def test_a_board_of_an_unknown_name_is_refused_and_writes_nothing():
+    manager = TrackingManager()
+    with pytest.raises(ValueError, match=r"'points'.*none yet"):
+        manager.add_leaderboard("points")
+    assert manager.registry is None           # not even made
+    manager.add_tracker("ann", CountTracker("points", [], 5))
+    manager.add_tracker("bob", CountTracker("visits", [], 5))
+    manager.track("bob", {}, now_ts=1)
+    before = manager.connection.db().lastTransaction()
+    with pytest.raises(ValueError) as raised:
+        manager.add_leaderboard("point")
+    assert str(raised.value).endswith(
+        "(known names: 'points', 'visits')")
+    assert "'point'" in str(raised.value)
+    assert manager.leaderboard("point") is None
+    assert manager.connection.db().lastTransaction() == before
+    # Completed trackers count as known.
+    manager.add_tracker("cy", CountTracker("once", [], 1))
+    manager.track("cy", {}, now_ts=2)
+    assert manager.add_leaderboard("once").top() == [(1, "cy", 1)]
+    manager.close()
+
+
+def test_a_storage_board_may_name_a_task_template(tmp_path):
+    db = open_db(str(tmp_path / "t.fs"))
+    with db.transaction() as connection:
+        storage = get_storage(connection)
+        storage.goals.add_task_goal("quiz", CountTracker("answers", [], 5))
+        with pytest.raises(ValueError, match="known names: 'answers'"):
+            storage.goals.add_leaderboard("answer")
+        board = storage.goals.add_leaderboard("answers")
+        storage.saveUserTrack("quiz", 0, "ann", {}, timeStamp=1)
+        assert board.top() == [(1, '["quiz", "ann"]', 1)]   # task group
+    db.close()

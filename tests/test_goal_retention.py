@@ -49,11 +49,11 @@ def test_history_prune_removes_older_records_only_in_batches():
 def test_forget_group_erases_trackers_records_and_every_period_entry():
     manager = TrackingManager()
     verifyObject(IOutcomeManager, manager)
-    board = manager.add_leaderboard('n', period=FixedPeriod(10))
-    flat = manager.add_leaderboard('n2')
     for group in ('a', 'b'):
         manager.add_tracker(group, CountTracker('n', [], [1, 100]))
         manager.add_tracker(group, CountTracker('n2', [], 100))
+    board = manager.add_leaderboard('n', period=FixedPeriod(10))
+    flat = manager.add_leaderboard('n2')
     manager.track('a', {}, now_ts=1)     # period 0
     manager.track('a', {}, now_ts=12)    # period 1
     manager.track('b', {}, now_ts=13)

@@ -377,6 +377,21 @@ class StorageGoals(TrackingManager):
         replay(self._registry(), tracker, _items(tracks), self._dispatch)
         return tracker
 
+    # leaderboards: a task template's name is known before any user has
+    # a copy of it.
+
+    def _template_names(self):
+        binding = binding_of(self.storage)
+        return set() if binding is None else {
+            name for task in binding.templates.values() for name in task}
+
+    def _tracker_names(self):
+        return TrackingManager._tracker_names(self) | self._template_names()
+
+    def _has_tracker_name(self, name):
+        return (name in self._template_names()
+                or TrackingManager._has_tracker_name(self, name))
+
     # task templates
 
     def add_task_goal(self, taskId, tracker, backfill=False):

@@ -11,6 +11,7 @@ trackers removed, deadlines failed, calendar periods closed), for a
 periodic job.
 """
 
+import argparse
 import time
 
 from cybertools_tracking.cli.common import EXIT_OK, EXIT_USAGE
@@ -68,6 +69,23 @@ def add_commands(command):
                            + TIME_HELP)
     tick.add_argument('--group', action='append', metavar='GROUP',
                       help='tick only this group (a user); repeatable')
+    # history's options, hidden: tick acts at one moment (--at) on whole
+    # groups, so a range, a tracker or kind filter, a limit or a format
+    # would be silently meaningless; each is refused with what to use.
+    for option, nargs in (('--from', 1), ('--to', 1), ('--tracker', 1),
+                          ('--kind', 1), ('--limit', 1), ('--format', 1)):
+        tick.add_argument(option, nargs=nargs, action=_NotForTick,
+                          help=argparse.SUPPRESS)
+
+
+class _NotForTick(argparse.Action):
+    """Refuses an option of ``goals history`` given to ``goals tick``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error('%s is an option of "goals history", not of "goals '
+                     'tick": tick evaluates every tracker of the chosen '
+                     'groups at one moment; it takes --at TIME (default '
+                     'now) and --group GROUP (repeatable)' % option_string)
 
 
 def run_history(args):

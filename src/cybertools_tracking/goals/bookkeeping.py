@@ -15,6 +15,7 @@ from cybertools_tracking.goals.events import EVENT_TRACKER_ADDED
 from cybertools_tracking.goals.events import make_event
 from cybertools_tracking.goals.interfaces import ConflictingNameError
 from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
+from cybertools_tracking.goals.interfaces import ICompositeTracker
 from cybertools_tracking.goals.interfaces import ITracker
 from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
 from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
@@ -74,6 +75,10 @@ def place(registry, group_id, trackers, expire_at, now, dispatch):
     """Put checked *trackers* into the group and announce each (1001).
 
     A completed tracker of the same name is replaced (and marked removed).
+    A composite measures its components at once (after all *trackers* are
+    in: it may be made of some of them), so one over components that
+    completed before it was added starts where they are, and completes
+    now if they are enough.
     """
     group = registry.setdefault(group_id)
     for tracker in trackers:
@@ -83,7 +88,13 @@ def place(registry, group_id, trackers, expire_at, now, dispatch):
         tracker._place(group_id, expire_at)
         group.put(tracker)
         dispatch(make_event(EVENT_TRACKER_ADDED, tracker.snapshot(), now))
-    dispatch.scored(registry, trackers, now)  # on their boards, from 0
+    for tracker in trackers:
+        if ICompositeTracker.providedBy(tracker):
+            changed, events = tracker.tick(now)
+            if tracker.completed:
+                group.put(tracker)  # to the completed ones
+            dispatch.events(events)
+    dispatch.scored(registry, trackers, now)  # on their boards
 
 
 def find(registry, group_id, name, include_completed, now):

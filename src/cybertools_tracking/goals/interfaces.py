@@ -773,7 +773,10 @@ class ILeaderboardManager(Interface):
     def add_leaderboard(name, period=None):
         """Keep a leaderboard for the trackers named *name*; it starts
         with the groups that have such a tracker now.  Returns it.
-        Raises ValueError if there is one already."""
+        Raises ValueError if there is one already, or if no group has a
+        tracker of that name (nor, for ``storage.goals``, a task template:
+        a board of a misspelt name would stay empty); the message lists
+        the known names.  Nothing is written when it raises."""
 
     def leaderboard(name):
         """The leaderboard of *name*, or None."""

@@ -55,6 +55,9 @@ logger = logging.getLogger("cybertools_tracking.goals")
 #: The key under which a manager keeps its registry in a connection's root.
 ROOT_KEY = "cybertools_tracking.goals"
 
+# How many known names a refused ``add_leaderboard`` lists.
+_NAMES_SHOWN = 20
+
 #: How often (in commits) a self-owned in-memory database drops old
 #: revisions; MappingStorage keeps every revision until packed.
 PACK_EVERY = 1000
@@ -428,10 +431,35 @@ class TrackingManager:
             raise ValueError("there is a leaderboard of %r already"
                              % (name,))
         board = Leaderboard(name, period)  # checks before the first write
+        if not self._has_tracker_name(name):
+            known = sorted(self._tracker_names())
+            shown = ", ".join(map(repr, known[:_NAMES_SHOWN])) + (
+                ", ..." if len(known) > _NAMES_SHOWN else "")
+            raise ValueError(
+                "no tracker is named %r, so a leaderboard of it would stay "
+                "empty; add the trackers first (known names: %s)"
+                % (name, shown or "none yet"))
         registry = self._registry(create=True)
         boards_of(registry, create=True)[name] = board
         board.start(registry.groups.values(), _now(now_ts))
         return board, True
+
+    def _tracker_names(self):
+        """The names of the trackers of every group (a set)."""
+        registry = self._registry()
+        names = set()
+        if registry is not None:
+            for group in registry.groups.values():
+                names.update(group.live)
+                names.update(group.done)
+        return names
+
+    def _has_tracker_name(self, name):
+        # Stops at the first group that has one (the usual case).
+        registry = self._registry()
+        return registry is not None and any(
+            name in group.live or name in group.done
+            for group in registry.groups.values())
 
     def leaderboard(self, name):
         check_name(name)
