@@ -57,6 +57,7 @@ from cybertools_tracking.goals.backfill import narrowing
 from cybertools_tracking.goals.backfill import replay
 from cybertools_tracking.goals.checks import check_group_id
 from cybertools_tracking.goals.dispatch import Dispatcher
+from cybertools_tracking.goals.due import refresh as refresh_due
 from cybertools_tracking.goals.interfaces import IGoalHome
 from cybertools_tracking.goals.interfaces import ITracker
 from cybertools_tracking.goals.listeners import Listeners
@@ -342,8 +343,10 @@ class StorageGoals(TrackingManager):
         TrackingManager.add_trackers(self, group_id, trackers, expire,
                                      expire_at, now_ts)
         registry = self._registry()
-        return sum(replay(registry, tracker, _items(tracks), self._dispatch)
-                   for tracker, tracks in zip(trackers, stored))
+        count = sum(replay(registry, tracker, _items(tracks), self._dispatch)
+                    for tracker, tracks in zip(trackers, stored))
+        refresh_due(registry, group_id)   # the items may have opened periods
+        return count
 
     def _stored_tracks(self, tracker, **fixed):
         """The stored tracks *tracker* may count, in id order (the order
@@ -375,6 +378,7 @@ class StorageGoals(TrackingManager):
         tracks = self._stored_tracks(tracker, userName=group_id)
         TrackingManager.redefine(self, group_id, tracker, 'restart', now_ts)
         replay(self._registry(), tracker, _items(tracks), self._dispatch)
+        refresh_due(self._registry(), group_id)
         return tracker
 
     # leaderboards: a task template's name is known before any user has
@@ -430,9 +434,12 @@ class StorageGoals(TrackingManager):
         for track in tracks:
             if track.userName in copies:
                 per_user.setdefault(track.userName, []).append(track)
-        return sum(replay(registry, copies[user], _items(mine),
-                          self._dispatch)
-                   for user, mine in per_user.items())
+        count = 0
+        for user, mine in per_user.items():
+            count += replay(registry, copies[user], _items(mine),
+                            self._dispatch)
+            refresh_due(registry, task_group(taskId, user))
+        return count
 
     def remove_task_goal(self, taskId, name):
         binding = binding_of(self.storage)

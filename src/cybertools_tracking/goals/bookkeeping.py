@@ -9,6 +9,7 @@ registry as it was.  Times are seconds since the epoch (UTC).
 """
 
 from cybertools_tracking.goals.checks import check_name
+from cybertools_tracking.goals.due import refresh as refresh_due
 from cybertools_tracking.goals.checks import check_text
 from cybertools_tracking.goals.checks import check_time
 from cybertools_tracking.goals.events import EVENT_TRACKER_ADDED
@@ -94,6 +95,7 @@ def place(registry, group_id, trackers, expire_at, now, dispatch):
             if tracker.completed:
                 group.put(tracker)  # to the completed ones
             dispatch.events(events)
+    refresh_due(registry, group_id)
     dispatch.scored(registry, trackers, now)  # on their boards
 
 
@@ -136,6 +138,7 @@ def replace(registry, group_id, tracker):
     tracker._place(group_id, existing.expire_at)
     existing._set_removed()
     group.put(tracker)
+    refresh_due(registry, group_id)
     return True
 
 
@@ -155,6 +158,8 @@ def remove(registry, group_id, name):
             tracker._set_removed()
             removed.append(tracker)
     registry.prune(group_id)
+    if removed:
+        refresh_due(registry, group_id)
     return removed
 
 
@@ -164,13 +169,17 @@ def remove_expired(registry, now):
         return []
     removed = []
     for group_id, group in list(registry.groups.items()):
+        gone = False
         for tracker in list(group.live.values()) + list(
                 group.done.values()):
             if tracker.is_expired(now):
                 group.discard(tracker.name)
                 tracker._set_removed()
                 removed.append(tracker)
+                gone = True
         registry.prune(group_id)
+        if gone:
+            refresh_due(registry, group_id)
     return removed
 
 
@@ -182,7 +191,9 @@ def reset(registry, group_id, name, policy, now, options, dispatch):
     tracker = group.find(name) if group is not None else None
     if tracker is None or tracker.is_expired(now):
         return False
-    dispatch.events(tracker.reset(policy, now, **options))
+    events = tracker.reset(policy, now, **options)
+    refresh_due(registry, group_id)   # a reset may move a deadline
+    dispatch.events(events)
     return True
 
 
@@ -246,6 +257,7 @@ def by_hand(registry, group_id, name, kind, grantor, reason, now,
         stage, events = tracker.revoke(now), ()   # raises before writing
     if tracker.completed != was_completed:
         group.put(tracker)  # to the completed ones, or back
+        refresh_due(registry, group_id)
     dispatch.record(group_id, name, kind, stage, tracker.progress, now,
                     grantor=grantor, reason=reason)
     dispatch.events(events, grantor=grantor)

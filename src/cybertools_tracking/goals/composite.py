@@ -32,6 +32,7 @@ import time
 from zope.interface import implementer
 
 from cybertools_tracking.goals.conditions import All
+from cybertools_tracking.goals.due import ALWAYS
 from cybertools_tracking.goals.conditions import MISSING
 from cybertools_tracking.goals.conditions import parse_path
 from cybertools_tracking.goals.conditions import resolve
@@ -126,6 +127,14 @@ class CompositeTracker(Tracker):
             if not component.removed:
                 total = total + component.progress
         return total
+
+    def due_at(self):
+        # Components may move in any group at any time: a live composite
+        # is looked at by every tick (Tracker.due_at says so for every
+        # ITimeDriven tracker; said here because it is the reason).
+        if self._tally.state <= LIMITED:
+            return ALWAYS
+        return self._expire_at
 
     def track(self, data, now_ts=None):
         # The items themselves do not matter; the components do.

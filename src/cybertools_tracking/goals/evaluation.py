@@ -3,9 +3,11 @@
 Everything ``TrackingManager.track`` does per item is here, and nothing
 else: choosing the candidates (``candidates.py``), evaluating them in the
 order they were added, moving completed trackers aside, removing expired
-ones, and dispatching the events.  The loop reads the tracker's progress
-record (``_tally``) directly: it runs once per tracker per item, and a
-property per access costs more than the rest of a non-matching evaluation.
+ones, and dispatching the events; a completion or a period tracker's
+move refreshes the group's entry in the index of due times (``due.py``).
+The loop reads the tracker's progress record (``_tally``) directly: it
+runs once per tracker per item, and a property per access costs more than
+the rest of a non-matching evaluation.
 """
 
 from collections import namedtuple
@@ -13,6 +15,7 @@ from collections.abc import Mapping as _Mapping
 
 from cybertools_tracking.goals.checks import now as _now
 from cybertools_tracking.goals.conditions import MISSING
+from cybertools_tracking.goals.due import refresh as refresh_due
 from cybertools_tracking.goals.trackers import COMPLETED
 from cybertools_tracking.goals.trackers import LIMITED
 from cybertools_tracking.goals.trackers import REMOVED
@@ -65,6 +68,7 @@ def evaluate(registry, group_id, data, now_ts, dispatch, cause=None):
     now = _now(now_ts)
     dirtied, completed, limited = [], [], []
     expired = None
+    due_moved = False  # the group's entry in the index of due times
     while pending:
         rest = ()
         for tracker in pending:
@@ -85,6 +89,9 @@ def evaluate(registry, group_id, data, now_ts, dispatch, cause=None):
                 if state == COMPLETED:
                     completed.append(tracker)
                     group.put(tracker)  # moves it to the completed ones
+                    due_moved = True
+                elif tracker.due_moves_with_items:
+                    due_moved = True
                 if events:
                     dispatch.events(events, cause)
                 if state == LIMITED:
@@ -106,6 +113,9 @@ def evaluate(registry, group_id, data, now_ts, dispatch, cause=None):
         dispatch.expired(expired, now)
         registry.prune(group_id)
         dispatch.scored(registry, expired, now)
+        due_moved = True
+    if due_moved:
+        refresh_due(registry, group_id)
     if dirtied:
         dispatch.scored(registry, dirtied, now)
     return (_new_tuple(TrackResult, (True, dirtied, completed, limited)),

@@ -263,6 +263,23 @@ class ITracker(Interface):
         and does not change when the tracker does.
         """
 
+    def due_at():
+        """The earliest time (seconds UTC) at which ``tick`` may change
+        this tracker without an item, or None if only items and calls can.
+
+        The expiry time; for a live tracker also its deadlines and, for a
+        period tracker, the end of its open period.  ``goals.due.ALWAYS``
+        (minus infinity) for a live tracker ``tick`` must see every time: a
+        composite, or an ``ITimeDriven`` tracker that does not say better.
+        The index of due times (``goals/due.py``) keeps each group under
+        the earliest of its trackers' answers.
+        """
+
+    def due_records():
+        """The persistent records ``due_at`` reads (the tracker, its
+        progress record, its deadline limiters), so that building the
+        index can check they did not change under it."""
+
 
 class ITrackerSnapshot(Interface):
     """The state of a tracker at one moment, as carried by events.

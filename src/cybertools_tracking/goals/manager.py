@@ -44,6 +44,7 @@ from cybertools_tracking.goals.listeners import Listeners
 from cybertools_tracking.goals.registry import GoalRegistry
 from cybertools_tracking.goals import ticks
 from cybertools_tracking.goals.ticks import TickResult
+from cybertools_tracking.goals.upgrade import upgrade_registry
 
 __all__ = ["TrackingManager", "TrackResult", "TickResult", "MemoryDataCache",
            "ROOT_KEY"]
@@ -361,6 +362,18 @@ class TrackingManager:
         if changed:
             self._dispatch.scored(registry, result.changed, now)
         return result, changed
+
+    def upgrade_registry(self):
+        """Bring a registry made by an older version to today's shape
+        (sharded groups, an index of due times); return what was done, a
+        list (empty if nothing).  The first full ``tick`` does the same;
+        see ``goals/upgrade.py``."""
+        return self._run(self._upgrade_registry)
+
+    def _upgrade_registry(self):
+        registry = self._registry()
+        done = [] if registry is None else upgrade_registry(registry)
+        return done, bool(done)
 
     def reset_tracker(self, group_id, name, reset_policy=None, now_ts=None,
                       **options):

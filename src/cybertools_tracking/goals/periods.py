@@ -246,6 +246,18 @@ class _PeriodGoal:
             return changed, events
         return True, rolled + events
 
+    due_moves_with_items = True   # an item may open the next period
+
+    def due_at(self):
+        # The open period's end (tick closes it then), if it is live.
+        due = self._due_of_limits()
+        tally = self._tally
+        end = tally.period_end
+        if tally.state <= LIMITED and tally.period_start is not None and (
+                due is None or end < due):
+            due = end
+        return due
+
     def tick(self, now_ts=None):
         tally = self._tally
         now = time.time() if now_ts is None else now_ts

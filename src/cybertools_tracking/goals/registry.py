@@ -7,8 +7,9 @@ bucket split by one writer (about every 30 new groups) is a
 ReadConflictError for every other writer that inserted meanwhile.  The
 groups are therefore spread over ``GROUP_SHARDS`` BTrees by a stable hash
 of the group id (``GroupMap``): a split only troubles writers that
-inserted into the same shard.  The history and the leaderboards are made
-with the registry, so no writer's first outcome has to make them.
+inserted into the same shard.  The history, the leaderboards and the
+index of due times (``due.py``) are made with the registry, so no
+writer's first outcome has to make them.
 """
 
 import heapq
@@ -18,6 +19,7 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
 from cybertools_tracking.goals.candidates import Candidates
+from cybertools_tracking.goals.due import DueIndex
 from cybertools_tracking.goals.history import GoalHistory
 
 __all__ = ["GoalRegistry", "GoalGroup", "GroupMap", "GROUP_SHARDS"]
@@ -187,9 +189,13 @@ class GoalRegistry(Persistent):
     # them (see history_of and boards_of).
     history = None        # a GoalHistory (history.py)
     leaderboards = None   # name -> Leaderboard (leaderboard.py)
+    # The index of due times (due.py); None in registries from before it,
+    # until ``due.build`` (the first full tick, or upgrade_registry).
+    due = None
 
     def __init__(self, shards=GROUP_SHARDS):
         self.groups = GroupMap(shards)
+        self.due = DueIndex(shards)
         # Made now, not by the first outcome or board: two writers
         # reaching their first outcome at once would both make one, and
         # one of them would have to retry.
@@ -205,7 +211,13 @@ class GoalRegistry(Persistent):
     def setdefault(self, group_id):
         group = self.groups.get(group_id)
         if group is None:
-            group = self.groups[group_id] = GoalGroup(group_id)
+            groups = self.groups
+            if type(groups) is OOBTree and self._p_jar is not None:
+                # A single-tree registry that upgrade_registry may be
+                # converting right now: if it committed first, this
+                # transaction must retry into the new map (see upgrade.py).
+                self._p_jar.readCurrent(self)
+            group = groups[group_id] = GoalGroup(group_id)
         return group
 
     def prune(self, group_id):
@@ -216,3 +228,5 @@ class GoalRegistry(Persistent):
 
     def clear(self):
         self.groups.clear()
+        if self.due is not None:
+            self.due.clear()

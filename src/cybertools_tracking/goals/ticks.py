@@ -13,6 +13,12 @@ The order matters and is fixed: expiry first (an expired tracker neither
 fails nor closes a period), then deadlines, then period trackers, and
 composites last, in rounds until none changes, because a composite reads
 the trackers the earlier steps changed, and a roll-up may read roll-ups.
+
+A full tick visits only the groups the index of due times (``due.py``)
+holds at or before *now* (every group with a live composite is among
+them), and refreshes their entries afterwards; ``group_ids`` names the
+groups instead.  A registry made before the index (or before the sharded
+map of groups) is upgraded by its first full tick (``upgrade.py``).
 """
 
 from collections import namedtuple
@@ -20,12 +26,15 @@ from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
 
+from cybertools_tracking.goals.due import refresh as refresh_due
 from cybertools_tracking.goals.events import EVENT_TRACKER_EXPIRED
 from cybertools_tracking.goals.events import EVENT_TRACKER_FAILED
 from cybertools_tracking.goals.events import make_event
 from cybertools_tracking.goals.interfaces import ICompositeTracker
 from cybertools_tracking.goals.interfaces import IDeadlineLimiter
 from cybertools_tracking.goals.interfaces import ITimeDriven
+from cybertools_tracking.goals.registry import GroupMap
+from cybertools_tracking.goals.upgrade import upgrade_registry
 
 __all__ = ["TickResult", "run"]
 
@@ -57,9 +66,17 @@ def _deadline_passed(tracker, now):
                for limiter in tracker.limiters)
 
 
-def _groups(registry, group_ids):
+def _groups(registry, group_ids, now):
     if group_ids is None:
-        return list(registry.groups.items())
+        # Only the groups the index of due times has at or before *now*
+        # (due.py); a registry from before the index gets it now.
+        index = registry.due
+        if index is None or type(registry.groups) is not GroupMap:
+            upgrade_registry(registry)
+            index = registry.due
+        groups = registry.groups
+        return [(group_id, groups[group_id])
+                for group_id in index.due(now)]
     if isinstance(group_ids, str) or not isinstance(group_ids,
                                                      (list, tuple, set)):
         raise TypeError("group_ids must be a list of group ids or None, "
@@ -84,7 +101,8 @@ def run(registry, now, dispatch, group_ids=None):
         return result, False
     seen = set()  # ids of the trackers in result.changed
     composites = []
-    for group_id, group in _groups(registry, group_ids):
+    visited = _groups(registry, group_ids, now)
+    for group_id, group in visited:
         removed = False
         for tracker in list(group.live.values()) + list(group.done.values()):
             if tracker.is_expired(now):
@@ -114,6 +132,8 @@ def run(registry, now, dispatch, group_ids=None):
                 moved = True
         if not moved:
             break
+    for group_id, _ in visited:
+        refresh_due(registry, group_id)
     return result, bool(result.changed)
 
 

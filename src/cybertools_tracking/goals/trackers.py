@@ -22,10 +22,13 @@ from cybertools_tracking.goals.events import EVENT_TRACKER_LIMITED
 from cybertools_tracking.goals.events import EVENT_TRACKER_RESET
 from cybertools_tracking.goals.events import EVENT_TRACKER_STAGE_COMPLETED
 from cybertools_tracking.goals.events import make_event
+from cybertools_tracking.goals.due import ALWAYS
 from cybertools_tracking.goals.interfaces import ICondition
+from cybertools_tracking.goals.interfaces import IDeadlineLimiter
 from cybertools_tracking.goals.interfaces import IGrantableTracker
 from cybertools_tracking.goals.interfaces import IIndexableTracker
 from cybertools_tracking.goals.interfaces import ILimiter
+from cybertools_tracking.goals.interfaces import ITimeDriven
 from cybertools_tracking.goals.interfaces import ITrackerSnapshot
 from cybertools_tracking.goals.interfaces import IVersionedTracker
 from cybertools_tracking.goals.interfaces import TrackerAlreadyCompletedError
@@ -452,6 +455,35 @@ class Tracker(Persistent):
 
     def snapshot(self):
         return TrackerSnapshot(self)
+
+    # -- when time alone changes it (see ITracker.due_at, goals/due.py) ------
+
+    #: True for classes whose ``track`` can move ``due_at`` other than by
+    #: completing (a period tracker opening its next period): the hot loop
+    #: then refreshes the group's entry in the index of due times.
+    due_moves_with_items = False
+
+    def due_at(self):
+        due = self._due_of_limits()
+        if self._tally.state <= LIMITED and ITimeDriven.providedBy(self):
+            return ALWAYS   # it cannot say when; tick must see it
+        return due
+
+    def _due_of_limits(self):
+        # The expiry time, and the deadlines of a live tracker.
+        due = self._expire_at
+        if self._limiters and self._tally.state <= LIMITED:
+            for limiter in self._limiters:
+                if IDeadlineLimiter.providedBy(limiter):
+                    deadline = limiter.deadline
+                    if due is None or deadline < due:
+                        due = deadline
+        return due
+
+    def due_records(self):
+        return (self, self._tally) + tuple(
+            limiter for limiter in self._limiters
+            if IDeadlineLimiter.providedBy(limiter))
 
     def index_key(self):
         """``(key, value)`` if only items whose value at *key* equals
