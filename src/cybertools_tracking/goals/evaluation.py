@@ -82,6 +82,9 @@ def evaluate(registry, group_id, data, now_ts, dispatch, cause=None):
                         expired = []
                     expired.append(tracker)
                     continue
+            moves = tracker.due_moves_with_items
+            if moves:
+                due = getattr(tally, moves)
             changed, events = tracker.track(data, now)
             if changed:
                 dirtied.append(tracker)
@@ -90,8 +93,8 @@ def evaluate(registry, group_id, data, now_ts, dispatch, cause=None):
                     completed.append(tracker)
                     group.put(tracker)  # moves it to the completed ones
                     due_moved = True
-                elif tracker.due_moves_with_items:
-                    due_moved = True
+                elif moves and getattr(tally, moves) != due:
+                    due_moved = True  # a period tracker opened a period
                 if events:
                     dispatch.events(events, cause)
                 if state == LIMITED:

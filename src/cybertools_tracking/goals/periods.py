@@ -246,7 +246,7 @@ class _PeriodGoal:
             return changed, events
         return True, rolled + events
 
-    due_moves_with_items = True   # an item may open the next period
+    due_moves_with_items = "period_end"   # an item may open the next one
 
     def due_at(self):
         # The open period's end (tick closes it then), if it is live.

@@ -458,10 +458,13 @@ class Tracker(Persistent):
 
     # -- when time alone changes it (see ITracker.due_at, goals/due.py) ------
 
-    #: True for classes whose ``track`` can move ``due_at`` other than by
-    #: completing (a period tracker opening its next period): the hot loop
-    #: then refreshes the group's entry in the index of due times.
-    due_moves_with_items = False
+    #: For classes whose ``track`` can move ``due_at`` other than by
+    #: completing (a period tracker opening its next period): the name of
+    #: the progress record's field that moves with it.  The hot loop
+    #: compares that field before and after an item (cheaper than asking
+    #: ``due_at`` twice) and refreshes the group's entry in the index of
+    #: due times when it moved.  None: only completion moves it.
+    due_moves_with_items = None
 
     def due_at(self):
         due = self._due_of_limits()
