@@ -169,3 +169,20 @@ def test_group_map_is_a_mapping_in_key_order():
         assert 'positive int' in str(error) and '0' in str(error)
     else:
         raise AssertionError('GroupMap(shards=0) was accepted')
+
+
+def test_group_map_remembers_shards_within_its_bound(monkeypatch):
+    from cybertools_tracking.goals import registry as registry_module
+    monkeypatch.setattr(registry_module, 'SHARD_CACHE', 3)
+    groups = GroupMap(shards=4)
+    for key in ['a', 'b', 'c', 'd', 'e']:
+        groups[key] = key.upper()
+    assert [groups.get(k) for k in 'abcde'] == list('ABCDE')
+    assert len(groups._v_shard_of) <= 3          # forgotten when full
+    del groups['e']
+    assert groups.get('e') is None and groups.get('e', 0) == 0
+    groups['e'] = 'E2'                           # same shard as before
+    assert groups.get('e') == 'E2' and groups['e'] == 'E2'
+    assert groups.get(['a']) is None             # not a str: not cached
+    state = groups.__getstate__()
+    assert '_v_shard_of' not in state            # never stored

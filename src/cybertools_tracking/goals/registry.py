@@ -28,6 +28,10 @@ __all__ = ["GoalRegistry", "GoalGroup", "GroupMap", "GROUP_SHARDS"]
 #: was made with).  Measured with benchmarks/goal_registry_bench.py.
 GROUP_SHARDS = 64
 
+#: How many group ids a ``GroupMap`` remembers the shard of (per
+#: connection; forgotten all at once when full).
+SHARD_CACHE = 100_000
+
 
 class GoalGroup(Persistent):
     """The trackers of one group.
@@ -129,6 +133,12 @@ class GroupMap(Persistent):
     def __repr__(self):
         return "<GroupMap (%d shards)>" % len(self.shards)
 
+    # Volatile: group id -> its shard, for this connection's copy only.
+    # ``track`` looks a group up per item, and encoding the id and its
+    # crc32 cost three times the BTree lookup; a group's shard never
+    # changes (the shard count is fixed), so the answer can be kept.
+    _v_shard_of = None
+
     def _shard(self, group_id):
         # crc32 of the id: stable across processes (hash() of a str is not).
         return self.shards[zlib.crc32(group_id.encode("utf-8"))
@@ -137,7 +147,15 @@ class GroupMap(Persistent):
     def get(self, group_id, default=None):
         if type(group_id) is not str:
             return default
-        return self._shard(group_id).get(group_id, default)
+        shard_of = self._v_shard_of
+        if shard_of is None:
+            shard_of = self._v_shard_of = {}
+        shard = shard_of.get(group_id)
+        if shard is None:
+            if len(shard_of) >= SHARD_CACHE:
+                shard_of.clear()
+            shard = shard_of[group_id] = self._shard(group_id)
+        return shard.get(group_id, default)
 
     def __getitem__(self, group_id):
         found = self.get(group_id)
