@@ -287,3 +287,64 @@ def test_upgrade_registry_of_a_storage_and_an_aborted_upgrade(tmp_path):
     assert goals.registry.due.items() == [("ann", 5000)]
     connection.close()
     db.close()
+
+
+def two_connections(path):
+    db = ZODB.DB(FileStorage(path))
+    tms = transaction.TransactionManager(), transaction.TransactionManager()
+    managers = [TrackingManager(db, transaction_manager=tm) for tm in tms]
+    return db, tms, managers
+
+
+@pytest.mark.parametrize("first", ["writer", "upgrade"])
+@pytest.mark.parametrize("change", ["new group", "expiry", "period"])
+def test_an_upgrade_racing_a_writer_loses_nothing(tmp_path, first, change):
+    # One connection upgrades an old registry (the first full tick), the
+    # other changes a due time meanwhile; whichever commits second
+    # conflicts, and its retry sees the other's change.
+    path = str(tmp_path / "old.fs")
+    db = ZODB.DB(FileStorage(path))
+    with db.transaction() as connection:
+        make_old_registry(connection, [
+            ("g%03d" % n, [CountTracker("n", [KeyExists("x")], 2)], None)
+            for n in range(100)] + [
+            ("reader", [PeriodTracker("p", [KeyExists("x")], 5)], None)])
+    db.close()
+    db, (tm_w, tm_u), (writer, upgrader) = two_connections(path)
+    tm_w.begin()
+    tm_u.begin()
+
+    def write():
+        if change == "new group":
+            writer.add_tracker("zz-new", CountTracker("n", [], 1),
+                               expire_at=50)
+        elif change == "expiry":
+            writer.add_tracker("g007", CountTracker("m", [], 1),
+                               expire_at=50)
+        else:
+            writer.track("reader", {"x": 1}, now_ts=10)   # opens a period
+
+    def upgrade():
+        upgrader.tick(now_ts=1)
+
+    write()
+    upgrade()
+    from ZODB.POSException import ConflictError
+    (tm_first, tm_second), (redo,) = (
+        ((tm_w, tm_u), (upgrade,)) if first == "writer"
+        else ((tm_u, tm_w), (write,)))
+    tm_first.commit()
+    with pytest.raises(ConflictError):
+        tm_second.commit()
+    tm_second.abort()
+    redo()
+    tm_second.commit()
+    tm_u.begin()
+    registry = upgrader.registry
+    assert needs_upgrade(registry) == []
+    want = {"new group": ("zz-new", 50), "expiry": ("g007", 50),
+            "period": ("reader", D)}[change]
+    assert want in registry.due.items()
+    assert_in_step(registry)
+    tm_u.abort()
+    db.close()

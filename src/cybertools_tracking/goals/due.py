@@ -159,9 +159,9 @@ def build(registry, shards):
     index = DueIndex(shards)
     jar = registry._p_jar
     for group_id, group in registry.groups.items():
+        due = group_due(group)
         if jar is not None:
             _read_current(jar, group)
-        due = group_due(group)
         if due is not None:
             index.set(group_id, due)
     registry.due = index
@@ -169,9 +169,10 @@ def build(registry, shards):
 
 
 def _read_current(jar, group):
-    jar.readCurrent(group)
-    for pool in (group.live, group.done):
-        for tracker in pool.values():
-            for record in tracker.due_records():
-                if getattr(record, "_p_jar", None) is jar:
-                    jar.readCurrent(record)
+    # Loaded first: a ghost has no serial yet, and readCurrent ignores it.
+    for record in [group] + [record for pool in (group.live, group.done)
+                             for tracker in pool.values()
+                             for record in tracker.due_records()]:
+        if getattr(record, "_p_jar", None) is jar:
+            record._p_activate()
+            jar.readCurrent(record)

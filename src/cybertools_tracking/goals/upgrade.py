@@ -44,12 +44,12 @@ def upgrade_registry(registry, shards=GROUP_SHARDS):
     todo = needs_upgrade(registry)
     if "groups" in todo:
         old = registry.groups
-        jar = registry._p_jar
-        if jar is not None:
-            _read_current_tree(jar, old)
         groups = GroupMap(shards)
         for group_id, group in old.items():
             groups[group_id] = group
+        jar = registry._p_jar
+        if jar is not None:
+            _read_current_tree(jar, old)   # after the reads loaded it
         registry.groups = groups
     if "due" in todo:
         due.build(registry, len(registry.groups.shards))
@@ -59,6 +59,7 @@ def upgrade_registry(registry, shards=GROUP_SHARDS):
 def _read_current_tree(jar, tree):
     # The tree and every node and bucket under it: an insert by another
     # writer changes one of them (a bucket, or a node when it splits).
+    tree._p_activate()
     jar.readCurrent(tree)
     state = tree.__getstate__()
     if not state or len(state) < 2:
@@ -68,4 +69,5 @@ def _read_current_tree(jar, tree):
         if isinstance(child, OOBTree):
             _read_current_tree(jar, child)
         elif getattr(child, "_p_jar", None) is jar:
+            child._p_activate()   # a ghost has no serial to check
             jar.readCurrent(child)
