@@ -173,6 +173,13 @@ def test_index_matches_the_trackers_and_tick_matches_a_full_visit(seed):
         g: [(t.name, t.progress, t.state) for t in
             full.get_trackers(g, include_completed=True, now_ts=0)]
         for g in full.registry.groups.keys()}
+    # remove_expired reads the index too: afterwards nothing is expired.
+    later = now + 30 * D
+    assert indexed.remove_expired(now_ts=later) or True
+    assert not [t for g in indexed.registry.groups.values()
+                for t in list(g.live.values()) + list(g.done.values())
+                if t.is_expired(later)]
+    assert_in_step(indexed.registry)
     indexed.close()
     full.close()
 

@@ -168,7 +168,13 @@ def remove_expired(registry, now):
     if registry is None:
         return []
     removed = []
-    for group_id, group in list(registry.groups.items()):
+    if registry.due is not None:
+        # Every group with an expiry at or before *now* is due by then.
+        groups = [(group_id, registry.groups[group_id])
+                  for group_id in registry.due.due(now)]
+    else:
+        groups = list(registry.groups.items())
+    for group_id, group in groups:
         gone = False
         for tracker in list(group.live.values()) + list(
                 group.done.values()):
