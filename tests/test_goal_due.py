@@ -175,7 +175,13 @@ def test_index_matches_the_trackers_and_tick_matches_a_full_visit(seed):
         for g in full.registry.groups.keys()}
     # remove_expired reads the index too: afterwards nothing is expired.
     later = now + 30 * D
-    assert indexed.remove_expired(now_ts=later) or True
+    doomed = sorted((t.group_id, t.name)
+                    for g in indexed.registry.groups.values()
+                    for t in list(g.live.values()) + list(g.done.values())
+                    if t.is_expired(later))
+    assert doomed
+    assert sorted((t.group_id, t.name) for t in
+                  indexed.remove_expired(now_ts=later)) == doomed
     assert not [t for g in indexed.registry.groups.values()
                 for t in list(g.live.values()) + list(g.done.values())
                 if t.is_expired(later)]
