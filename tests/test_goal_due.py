@@ -175,6 +175,9 @@ def test_index_matches_the_trackers_and_tick_matches_a_full_visit(seed):
         for g in full.registry.groups.keys()}
     # remove_expired reads the index too: afterwards nothing is expired.
     later = now + 30 * D
+    for n in range(0, 40, 7):
+        indexed.add_tracker("g%02d" % n, CountTracker("late", [], 9),
+                            expire_at=now + D, now_ts=now)
     doomed = sorted((t.group_id, t.name)
                     for g in indexed.registry.groups.values()
                     for t in list(g.live.values()) + list(g.done.values())
