@@ -835,8 +835,11 @@ class ITickingManager(Interface):
         listeners after it commits); expiries and failures are recorded in
         the history and every changed tracker moves on its leaderboards.
         Returns a ``TickResult(closed, failed, expired, changed)`` of lists
-        of trackers.  Reads every group unless *group_ids* narrows it:
-        meant for a periodic job, not per request.
+        of trackers.  Reads only the groups the registry's index of due
+        times (``goals/due.py``) holds at or before *now_ts* (a registry
+        made before the index gets it, and its groups the sharded map,
+        on the first such tick: see ``goals/upgrade.py``), or the groups
+        of *group_ids*; meant for a periodic job, not per request.
         """
 
 
