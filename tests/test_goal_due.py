@@ -9,6 +9,7 @@ import transaction
 import ZODB
 from BTrees.OOBTree import OOBTree
 from ZODB.FileStorage import FileStorage
+from ZODB.POSException import ConflictError
 
 from cybertools_tracking.db import get_storage, open_db
 from cybertools_tracking.goals import TrackingManager
@@ -345,7 +346,6 @@ def test_an_upgrade_racing_a_writer_loses_nothing(tmp_path, first, change):
 
     write()
     upgrade()
-    from ZODB.POSException import ConflictError
     (tm_first, tm_second), (redo,) = (
         ((tm_w, tm_u), (upgrade,)) if first == "writer"
         else ((tm_u, tm_w), (write,)))
@@ -363,4 +363,32 @@ def test_an_upgrade_racing_a_writer_loses_nothing(tmp_path, first, change):
     assert want in registry.due.items()
     assert_in_step(registry)
     tm_u.abort()
+    db.close()
+
+
+def test_goals_tick_on_the_command_line_upgrades_an_old_database(
+        tmp_path, capsys):
+    from cybertools_tracking.cli import main
+    from cybertools_tracking.tracked_goals import binding_of
+    path = str(tmp_path / "t.fs")
+    db = open_db(path)
+    with db.transaction() as connection:
+        storage = get_storage(connection)
+        for user in ("ann", "bob"):
+            storage.goals.add_tracker(user, CountTracker("trial", [], 3),
+                                      expire_at=1_000)
+        registry = binding_of(storage).registry
+        registry.groups = OOBTree(dict(registry.groups.items()))
+        del registry.due                 # as an older version left it
+    db.close()
+    assert main(["--db", path, "goals", "tick", "--at", "999"]) == 0
+    assert "0 expired" in capsys.readouterr().out
+    assert main(["--db", path, "goals", "tick", "--at", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == ["expired\tann\ttrial",
+                                    "expired\tbob\ttrial"]
+    db = open_db(path)
+    with db.transaction() as connection:
+        registry = binding_of(get_storage(connection)).registry
+        assert needs_upgrade(registry) == [] and len(registry.due) == 0
     db.close()
