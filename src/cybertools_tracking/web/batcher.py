@@ -17,6 +17,7 @@ group; then every save of the group is tried again alone, so that one bad
 request cannot take others down with it.
 """
 
+import asyncio
 import queue
 import threading
 from concurrent.futures import Future
@@ -34,7 +35,8 @@ class GroupCommitter:
 
     ``submit(item)`` blocks until the group holding it has committed and
     returns ``(result, attempts)``, or raises the HTTPException that
-    request earned.
+    request earned; ``await save(item)`` is the same for a coroutine, which
+    waits without holding a thread.
     """
 
     def __init__(self, app, work, max_group=MAX_GROUP):
@@ -58,10 +60,16 @@ class GroupCommitter:
             self._thread = None
 
     def submit(self, item):
+        return self._submitted(item).result()
+
+    async def save(self, item):
+        return await asyncio.wrap_future(self._submitted(item))
+
+    def _submitted(self, item):
         self._start()
         future = Future()
         self._queue.put((item, future))
-        return future.result()
+        return future
 
     def _run(self):
         while True:
