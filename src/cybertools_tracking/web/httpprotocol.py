@@ -9,8 +9,10 @@ body) then waits for the client's delayed ACK of the first piece: about
 40 ms on Linux, on every request (benchmarks/RESULTS.md, "2026-11-30 —
 ZEO request latency"). These protocols set TCP_NODELAY themselves when a
 connection is made, whatever the socket's ``proto`` says, with either of
-uvicorn's HTTP implementations (h11, or httptools where installed) and
-either event loop (asyncio, uvloop). Upstream: uvicorn issue 3149
+uvicorn's HTTP implementations (h11, or httptools where installed).
+uvloop (the ``web`` extra's loop where it builds) sets TCP_NODELAY on
+every TCP connection itself; these protocols cover asyncio, which
+``serve --loop asyncio`` and platforms without uvloop run. Upstream: uvicorn issue 3149
 (Kludex/uvicorn); once uvicorn binds with ``IPPROTO_TCP``,
 tests/test_web_httpprotocol.py says so and this can go.
 """
