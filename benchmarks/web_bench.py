@@ -27,8 +27,8 @@ The load generator's clients (``--client``): ``raw`` (the default) is one
 ``http.client`` keep-alive connection per thread, sending the same
 requests with the same headers and JSON bodies as ``httpx`` (one
 ``httpx.Client`` per thread, the generator of the first figures); httpx
-spends about twice the CPU per request, on the two cores the server
-needs too. Both ways, each run reports the CPU seconds the load generator
+spent 0.52 ms of CPU per request against 0.13-0.17 ms (benchmarks/
+RESULTS.md, issue 10 throughput), on the two cores the server needs too. Both ways, each run reports the CPU seconds the load generator
 and the app server's processes used (``client_cpu_s``, ``server_cpu_s``).
 
 ``--server HTTP/LOOP[@SRC]`` (repeatable) runs the FileStorage case with
