@@ -31,7 +31,8 @@ spent 0.52 ms of CPU per request against 0.13-0.17 ms (benchmarks/
 RESULTS.md, issue 10 throughput), on the two cores the server needs too. Both ways, each run reports the CPU seconds the load generator
 and the app server's processes used (``client_cpu_s``, ``server_cpu_s``).
 
-``--server HTTP/LOOP[@SRC]`` (repeatable) runs the FileStorage case with
+``--server HTTP/LOOP[@SRC]`` (repeatable) runs the FileStorage case (the
+ZEO case with ``--only zeo``) with
 uvicorn's HTTP implementation and event loop given (``serve --http
 --loop``: ``h11/asyncio``, ``httptools/uvloop``, ``auto/auto``; ``-/-``
 passes neither, for versions without the options), one after the other,
@@ -369,9 +370,10 @@ def main(argv=None):
                         help='the load generator\'s HTTP client (default '
                              'raw: http.client)')
     parser.add_argument('--server', action='append', metavar='HTTP/LOOP',
-                        help='FileStorage only: serve with this uvicorn '
-                             'HTTP implementation and loop (e.g. '
-                             'h11/asyncio, httptools/uvloop); repeatable')
+                        help='serve with this uvicorn HTTP implementation '
+                             'and loop (e.g. h11/asyncio, httptools/uvloop; '
+                             '@SRC: that source tree), in turns; '
+                             'repeatable; FileStorage unless --only zeo')
     parser.add_argument('--rounds', type=int, default=1,
                         help='with --server: run the servers in turn this '
                              'many times')
@@ -383,21 +385,30 @@ def main(argv=None):
     try:
         if args.server:
             for round_ in range(args.rounds):
-                for server in args.server:
-                    results.append(run(
-                        '1 process, FileStorage, %s, round %d'
-                        % (server, round_ + 1),
-                        os.path.join(tmp, 'file%d%s' % (
-                            round_, server.replace('/', '-')),
-                            'tracking.fs'),
-                        1, args, tmp, _server(server)))
+                for number, server in enumerate(args.server):
+                    place = os.path.join(tmp, 'r%d-s%d' % (round_, number))
+                    name = '%s, round %d' % (server, round_ + 1)
+                    if args.only == 'zeo':
+                        zeo, uri = start_zeo(os.path.join(place,
+                                                          'tracking.fs'))
+                        try:
+                            results.append(run(
+                                '2 processes, ZEO, ' + name, uri, 2, args,
+                                tmp, _server(server)))
+                        finally:
+                            stop(zeo)
+                    else:
+                        results.append(run(
+                            '1 process, FileStorage, ' + name,
+                            os.path.join(place, 'tracking.fs'), 1, args,
+                            tmp, _server(server)))
                     print(json.dumps(results[-1]), flush=True)
         elif args.only in (None, 'file'):
             results.append(run('1 process, FileStorage',
                                os.path.join(tmp, 'file', 'tracking.fs'), 1,
                                args, tmp))
             print(json.dumps(results[-1]), flush=True)
-        if args.only in (None, 'zeo'):
+        if args.only in (None, 'zeo') and not args.server:
             zeo, uri = start_zeo(os.path.join(tmp, 'zeo', 'tracking.fs'))
             try:
                 results.append(run('2 processes, ZEO', uri, 2, args, tmp))
