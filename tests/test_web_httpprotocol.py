@@ -99,3 +99,14 @@ def test_what_uvicorn_protocols_do_alone(http, loop):
     nodelay = _nodelay_of_served_connection(http, loop)
     assert (nodelay != 0) == (loop == 'uvloop')
 
+
+
+def test_serve_refuses_unknown_choices_before_serving():
+    from cybertools_tracking.web.server import serve
+    for options, words in (({'http': 'h2'}, "http must be one of auto, h11, "
+                                             "httptools, got 'h2'"),
+                           ({'loop': 'trio'}, "loop must be one of auto, "
+                                              "asyncio, uvloop, got 'trio'")):
+        with pytest.raises(ValueError) as raised:
+            serve('unused.fs', **options)
+        assert str(raised.value) == words
