@@ -36,7 +36,8 @@ class GroupCommitter:
     ``submit(item)`` blocks until the group holding it has committed and
     returns ``(result, attempts)``, or raises the HTTPException that
     request earned; ``await save(item)`` is the same for a coroutine, which
-    waits without holding a thread.
+    waits without holding a thread (cancelled before its group begins,
+    the save is not made).
     """
 
     def __init__(self, app, work, max_group=MAX_GROUP):
@@ -86,7 +87,16 @@ class GroupCommitter:
                     self._queue.put(None)       # stop after this group
                     break
                 group.append(following)
-            self._commit(group)
+            # A request given up while it waited (its coroutine cancelled:
+            # the client went away, the server stops) cancelled its
+            # future: that save is not made. The others' futures are
+            # running from here on, so nothing can cancel them while
+            # their group commits (setting a cancelled future's result
+            # would raise here and end this thread).
+            group = [(item, future) for item, future in group
+                     if future.set_running_or_notify_cancel()]
+            if group:
+                self._commit(group)
 
     def _commit(self, group):
         def save_all(storage):
