@@ -2,6 +2,8 @@
 
     python benchmarks/web_bench.py [--requests 10000] [--clients 8]
                                    [--batches 5] [--out FILE]
+                                   [--client raw|httpx]
+                                   [--server HTTP/LOOP ...] [--rounds N]
 
 Against ``cybertools-tracking serve`` in real processes: one on a
 FileStorage, then two (``--workers 2``) on a ZEO server. For each:
@@ -21,12 +23,30 @@ FileStorage, then two (``--workers 2``) on a ZEO server. For each:
 - *batch*: ``--batches`` POSTs of 10,000 tracks to /tracks/batch, one
   after the other: tracks per second.
 
+The load generator's clients (``--client``): ``raw`` (the default) is one
+``http.client`` keep-alive connection per thread, sending the same
+requests with the same headers and JSON bodies as ``httpx`` (one
+``httpx.Client`` per thread, the generator of the first figures); httpx
+spent 0.52 ms of CPU per request against 0.13-0.17 ms (benchmarks/
+RESULTS.md, issue 10 throughput), on the two cores the server needs too. Both ways, each run reports the CPU seconds the load generator
+and the app server's processes used (``client_cpu_s``, ``server_cpu_s``).
+
+``--server HTTP/LOOP[@SRC]`` (repeatable) runs the FileStorage case (the
+ZEO case with ``--only zeo``) with
+uvicorn's HTTP implementation and event loop given (``serve --http
+--loop``: ``h11/asyncio``, ``httptools/uvloop``, ``auto/auto``; ``-/-``
+passes neither, for versions without the options), one after the other,
+``--rounds`` times in turn: before/after in one run. ``@SRC`` serves the
+package from another source tree (put first on the server's
+``PYTHONPATH``), e.g. an earlier commit's ``src`` from ``git archive``.
+
 Bounded: a run stops after ``--requests`` requests or ``--time-limit``
 seconds. The load generator runs on the same machine (2 cores here) and
 takes its share of them; compare figures of one run only.
 """
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -60,7 +80,11 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _start_server(db, workers, tmp):
+def _start_server(db, workers, tmp, server=None):
+    env = dict(os.environ)
+    if server is not None and server[2]:
+        env['PYTHONPATH'] = os.pathsep.join(
+            [server[2]] + env.get('PYTHONPATH', '').split(os.pathsep))
     tokens = os.path.join(tmp, 'tokens')
     with open(tokens, 'w') as stream:
         stream.write(TOKEN + '\n')
@@ -68,8 +92,10 @@ def _start_server(db, workers, tmp):
     process = subprocess.Popen(
         [sys.executable, '-m', 'cybertools_tracking', '--db', db, 'serve',
          '--port', str(port), '--workers', str(workers), '--token-file',
-         tokens, '--open-reads', '--log-level', 'warning'],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         tokens, '--open-reads', '--log-level', 'warning']
+        + ([] if server is None or server[0] == '-' else [
+            '--http', server[0], '--loop', server[1]]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = 'http://127.0.0.1:%d' % port
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -80,6 +106,30 @@ def _start_server(db, workers, tmp):
             time.sleep(0.1)
     process.kill()
     raise RuntimeError('the app server did not start')
+
+
+def _cpu_seconds(pid):
+    """User and system CPU seconds of process ``pid`` and its children
+    (uvicorn's workers), from /proc (Linux); None elsewhere."""
+    try:
+        ticks = os.sysconf('SC_CLK_TCK')
+        stats = {}
+        for name in os.listdir('/proc'):
+            if name.isdigit():
+                try:
+                    with open('/proc/%s/stat' % name) as stream:
+                        fields = stream.read().rsplit(')', 1)[1].split()
+                except OSError:
+                    continue
+                stats[int(name)] = (int(fields[1]),
+                                    int(fields[11]) + int(fields[12]))
+    except (OSError, ValueError, AttributeError):
+        return None
+    family, total = {pid}, 0
+    for _ in range(3):      # children and grandchildren
+        family |= {p for p, (ppid, _) in stats.items() if ppid in family}
+    total = sum(stats[p][1] for p in family if p in stats)
+    return total / ticks
 
 
 def _stop(process):
@@ -119,7 +169,8 @@ class SSEClient(threading.Thread):
                         event[name] = value
 
 
-def _mixed(url, requests, clients, time_limit, seed):
+def _mixed(url, requests, clients, time_limit, seed, kind='raw',
+           server_pid=None):
     # A user's requests come from one client, as one person does not act
     # in two places at once (see concurrency_bench.py); so two writes of
     # the same user's goal never overlap.
@@ -144,7 +195,7 @@ def _mixed(url, requests, clients, time_limit, seed):
     results = []            # (method, seconds, status, attempts)
     deadline = time.monotonic() + time_limit
 
-    def client(plan):
+    def httpx_client(plan):
         with httpx.Client(base_url=url, timeout=60, headers=AUTH) as http:
             for method, path, params, body in plan:
                 if time.monotonic() > deadline:
@@ -161,14 +212,54 @@ def _mixed(url, requests, clients, time_limit, seed):
                 with lock:
                     results.append((method, took, status, attempts))
 
+    def raw_client(plan):
+        # The same requests as httpx sends: the query string encoded the
+        # same way, the body the same compact JSON, the same headers.
+        host, port = url.split('//')[1].split(':')
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            for method, path, params, body in plan:
+                if time.monotonic() > deadline:
+                    return
+                target = path if not params else path + '?' + str(
+                    httpx.QueryParams(params))
+                headers = dict(AUTH)
+                payload = None
+                if body is not None:
+                    payload = json.dumps(body, separators=(',', ':'),
+                                         ensure_ascii=False).encode()
+                    headers['Content-Type'] = 'application/json'
+                start = time.perf_counter()
+                try:
+                    connection.request(method, target, payload, headers)
+                    answer = connection.getresponse()
+                    answer.read()
+                    status = answer.status
+                    attempts = int(answer.getheader('X-Attempts', 1))
+                except (OSError, http.client.HTTPException):
+                    connection.close()
+                    status, attempts = 0, 1
+                took = time.perf_counter() - start
+                with lock:
+                    results.append((method, took, status, attempts))
+        finally:
+            connection.close()
+
+    client = raw_client if kind == 'raw' else httpx_client
     threads = [threading.Thread(target=client, args=(plan,))
                for plan in plans]
+    cpu = time.process_time()
+    server_cpu = None if server_pid is None else _cpu_seconds(server_pid)
     start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
+    client_cpu = time.process_time() - cpu
+    if server_cpu is not None:
+        after = _cpu_seconds(server_pid)
+        server_cpu = None if after is None else after - server_cpu
     times = sorted(r[1] for r in results)
     writes = [r for r in results if r[0] == 'POST']
     ok = [r for r in results if r[2] in (200, 404)]   # 404: no last track
@@ -187,6 +278,11 @@ def _mixed(url, requests, clients, time_limit, seed):
         'writes': len(writes),
         'retries_per_1000_writes': round(
             1000 * sum(r[3] - 1 for r in writes) / max(len(writes), 1), 2),
+        'client': kind,
+        # The load generator's whole process (the SSE client included).
+        'client_cpu_s': round(client_cpu, 2),
+        'server_cpu_s': None if server_cpu is None else round(server_cpu, 2),
+        'load_average': [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -207,8 +303,8 @@ def _batches(url, batches, seed):
             'per_second': round(batches * 10_000 / seconds)}
 
 
-def run(name, db, workers, args, tmp):
-    process, url = _start_server(db, workers, tmp)
+def run(name, db, workers, args, tmp, server=None):
+    process, url = _start_server(db, workers, tmp, server)
     try:
         # Goals and runs made up front: the load is the established phase
         # (a new group or a task's first run is a change writers share).
@@ -225,7 +321,7 @@ def run(name, db, workers, args, tmp):
         sse.ready.wait(30)
         time.sleep(0.5)
         mixed = _mixed(url, args.requests, args.clients, args.time_limit,
-                       seed=1)
+                       seed=1, kind=args.client, server_pid=process.pid)
         # The outbox's completions since the start, all of them.
         stored, since = [], start
         with httpx.Client(base_url=url) as http:
@@ -255,6 +351,13 @@ def run(name, db, workers, args, tmp):
     return {'name': name, 'mixed': mixed, 'batch': batch}
 
 
+def _server(spec):
+    """``HTTP/LOOP[@SRC]`` as (http, loop, src or None)."""
+    kinds, _, src = spec.partition('@')
+    http_, loop = kinds.split('/')
+    return http_, loop, src or None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--requests', type=int, default=10_000)
@@ -263,18 +366,49 @@ def main(argv=None):
     parser.add_argument('--time-limit', type=float, default=300)
     parser.add_argument('--only', choices=('file', 'zeo'))
     parser.add_argument('--out', help='also write the results as JSON here')
+    parser.add_argument('--client', choices=('raw', 'httpx'), default='raw',
+                        help='the load generator\'s HTTP client (default '
+                             'raw: http.client)')
+    parser.add_argument('--server', action='append', metavar='HTTP/LOOP',
+                        help='serve with this uvicorn HTTP implementation '
+                             'and loop (e.g. h11/asyncio, httptools/uvloop; '
+                             '@SRC: that source tree), in turns; '
+                             'repeatable; FileStorage unless --only zeo')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='with --server: run the servers in turn this '
+                             'many times')
     args = parser.parse_args(argv)
     sys.path.insert(0, os.path.join(ROOT, 'tests'))
     from conftest import start_zeo, stop
     results = []
     tmp = tempfile.mkdtemp(prefix='web_bench')
     try:
-        if args.only in (None, 'file'):
+        if args.server:
+            for round_ in range(args.rounds):
+                for number, server in enumerate(args.server):
+                    place = os.path.join(tmp, 'r%d-s%d' % (round_, number))
+                    name = '%s, round %d' % (server, round_ + 1)
+                    if args.only == 'zeo':
+                        zeo, uri = start_zeo(os.path.join(place,
+                                                          'tracking.fs'))
+                        try:
+                            results.append(run(
+                                '2 processes, ZEO, ' + name, uri, 2, args,
+                                tmp, _server(server)))
+                        finally:
+                            stop(zeo)
+                    else:
+                        results.append(run(
+                            '1 process, FileStorage, ' + name,
+                            os.path.join(place, 'tracking.fs'), 1, args,
+                            tmp, _server(server)))
+                    print(json.dumps(results[-1]), flush=True)
+        elif args.only in (None, 'file'):
             results.append(run('1 process, FileStorage',
                                os.path.join(tmp, 'file', 'tracking.fs'), 1,
                                args, tmp))
             print(json.dumps(results[-1]), flush=True)
-        if args.only in (None, 'zeo'):
+        if args.only in (None, 'zeo') and not args.server:
             zeo, uri = start_zeo(os.path.join(tmp, 'zeo', 'tracking.fs'))
             try:
                 results.append(run('2 processes, ZEO', uri, 2, args, tmp))

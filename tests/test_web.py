@@ -236,14 +236,30 @@ def test_goals_of_the_time_and_composite_kinds(api):
         shown = added.json()
         assert shown['type'] == tracker['type'] and shown['progress'] == 0
         assert shown['limiters'][0]['type'] == tracker['limiters'][0]['type']
-    every = {'type': 'CompositeTracker', 'name': 'both', 'target': None,
-             'conditions': [], 'components': [
+    # A composite has no conditions; without a target it wants all of
+    # its components.
+    every = {'type': 'CompositeTracker', 'name': 'both', 'components': [
                  {'group_id': 'ann', 'name': 'two-an-hour'},
                  {'group_id': 'ann', 'name': 'daily'}]}
     added = api.post('/goals', params={'group': 'team'}, json=every,
                      headers=AUTH)
     assert added.status_code == 201, added.text
     assert added.json()['target'] is None
+    assert added.json()['conditions'] == []
+    one = {'type': 'CompositeTracker', 'name': 'either', 'target': 1,
+           'measure': 'completed', 'components': every['components']}
+    added = api.post('/goals', params={'group': 'team'}, json=one,
+                     headers=AUTH)
+    assert added.status_code == 201, added.text
+    assert added.json()['target'] == [1]
+    # Other kinds still need their conditions and target: the library's
+    # message names the missing field.
+    for missing in ('conditions', 'target'):
+        answer = api.post('/goals', params={'group': 'cy'}, headers=AUTH,
+                          json={key: value for key, value in dict(
+                              window, name='w1').items() if key != missing})
+        assert answer.status_code == 400, answer.text
+        assert 'missing field(s) %s' % missing in answer.json()['detail']
     for ts in (T0, T0 + 600):
         assert api.post('/tracks', json=track(task='lesson', timeStamp=ts),
                         headers=AUTH).status_code == 201
@@ -258,7 +274,8 @@ def test_goals_of_the_time_and_composite_kinds(api):
     # A composite reads its components with an item of its own group.
     api.post('/tracks', json=track('team', 'meeting', timeStamp=T0 + 700),
              headers=AUTH)
-    [team] = api.get('/goals', params={'group': 'team'}).json()
+    team = {t['name']: t for t in api.get('/goals', params={
+        'group': 'team'}).json()}['both']
     assert team['progress'] == 1 and team['components'] == every[
         'components']
     # What a GET gave (state and all) is a definition to post again.
@@ -343,6 +360,7 @@ def test_openapi_documents_every_endpoint(api):
         '/tasks': {'get'}, '/users': {'get'}, '/runs': {'get', 'post'},
         '/runs/stop': {'post'}, '/stats': {'get'},
         '/goals': {'get', 'post', 'delete'}, '/goals/reset': {'post'},
+        '/goals/tick': {'post'},
         '/templates': {'get', 'post', 'delete'}, '/events': {'get'},
         '/events/page': {'get'}, '/': {'get'}, '/dashboard/charts': {'get'}}
     assert {path: set(ops) for path, ops in paths.items()} == expected
@@ -372,15 +390,27 @@ def test_event_ids_make_saves_idempotent_where_the_storage_has_them(db, api):
     if 'eventId' not in inspect.signature(
             TrackingStorage.saveUserTrack).parameters:
         pytest.skip('this storage has no event ids (issue 9 adds them)')
+    assert 'Idempotent-Replayed' not in first.headers
     again = api.post('/tracks', json=track(eventId='e-1', data={'a': 1}),
                      headers=AUTH)
-    assert again.json()['id'] == first.json()['id']
+    # A replay: the stored track, 200 (nothing created), said in a header.
+    assert again.status_code == 200
+    assert again.headers['Idempotent-Replayed'] == 'true'
+    assert again.json() == first.json()
     other = api.post('/tracks', json=track(eventId='e-1', data={'a': 2}),
                      headers=AUTH)
     assert other.status_code == 409
+    assert "'e-1'" in other.json()['detail']
     batch = api.post('/tracks/batch', headers=AUTH, json={'tracks': [
         track(eventId='e-2'), track(eventId='e-1', data={'a': 1})]})
     assert batch.json()['ids'][1] == first.json()['id']
+    assert batch.json()['replayed'] == [1]
+    # Another track under a known event id, in a batch: a 409, nothing
+    # of the batch saved.
+    refused = api.post('/tracks/batch', headers=AUTH, json={'tracks': [
+        track(eventId='e-3'), track(eventId='e-1', data={'a': 3})]})
+    assert refused.status_code == 409
+    assert 'tracks[1]' in refused.json()['detail']
     # Every answer with a track says its event id.
     assert first.json()['eventId'] == 'e-1'
     assert again.json()['eventId'] == 'e-1'
@@ -390,6 +420,19 @@ def test_event_ids_make_saves_idempotent_where_the_storage_has_them(db, api):
                    ).json()['eventId'] == 'e-2'
     assert sorted((t['eventId'] or '') for t in api.get(
         '/tracks').json()['tracks']) == ['e-1', 'e-2']
+    # Without group commit (each save its own transaction) the same.
+    with running(create_app(db, tokens=[TOKEN], open_reads=True,
+                            group_commit=False)) as url:
+        alone = httpx.post(url + '/tracks', headers=AUTH, json=track(
+            eventId='e-1', data={'a': 1}))
+        assert alone.status_code == 200, alone.text
+        assert alone.headers['Idempotent-Replayed'] == 'true'
+        assert alone.json()['id'] == first.json()['id']
+        fresh = httpx.post(url + '/tracks', headers=AUTH, json=track(
+            eventId='e-4'))
+        assert fresh.status_code == 201
+        assert httpx.post(url + '/tracks', headers=AUTH, json=track(
+            eventId='e-4', data={'b': 1})).status_code == 409
 
 
 def test_errors_map_to_http_answers():

@@ -105,3 +105,42 @@ def test_a_group_that_fails_is_tried_again_one_by_one(app):
     with app.state.db.transaction() as connection:
         assert sorted(t.userName for t in get_storage(
             connection).values()) == ['a', 'b']
+
+
+def test_a_save_given_up_before_its_group_is_not_made_and_harms_none(app):
+    # A request's coroutine may be cancelled (its client went away, the
+    # server stops) while its save waits in the queue: the save is then
+    # not made, and the committer goes on with the others.
+    import asyncio
+    first_in, go_on = threading.Event(), threading.Event()
+
+    def work(storage, user):
+        if user == 'first':
+            first_in.set()
+            go_on.wait(30)
+        return storage.saveUserTrack('t', 0, user, {})
+
+    committer = GroupCommitter(app, work)
+    answers = {}
+    waiting = threading.Thread(target=lambda: answers.setdefault(
+        'first', committer.submit('first')))
+    waiting.start()
+    assert first_in.wait(30)
+
+    async def given_up():
+        task = asyncio.ensure_future(committer.save('gone'))
+        while committer._queue.qsize() < 1:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    asyncio.run(given_up())
+    go_on.set()
+    waiting.join(30)
+    assert answers['first'][1] == 1
+    # The committer is alive and saves what comes next.
+    assert committer.submit('next')[1] == 1
+    committer.stop()
+    with app.state.db.transaction() as connection:
+        assert sorted(t.userName for t in get_storage(
+            connection).values()) == ['first', 'next']

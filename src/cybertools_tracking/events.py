@@ -80,7 +80,10 @@ of JSON values)."""
 
 
 def _as_json(event):
-    return {'id': str(event.position), 'position': event.position,
+    # Positions pass 2**53 (a tid is 64 bits, shifted by 20), past the
+    # integers a JavaScript number (and many JSON parsers) hold exactly:
+    # JSON carries them as strings of digits.
+    return {'id': str(event.position), 'position': str(event.position),
             'type': event.type, 'timestamp': event.timestamp,
             'committed': position_time(event.position), 'data': event.data}
 
@@ -88,8 +91,10 @@ def _as_json(event):
 OutboxEvent.as_json = _as_json
 OutboxEvent.as_json.__doc__ = """The event as a JSON object: ``id`` (the
 position as a string: what SSE and receivers de-duplicate by),
-``position``, ``type``, ``timestamp``, ``committed`` (when its transaction
-committed) and ``data``."""
+``position`` (the same string of decimal digits: positions exceed 2**53,
+which JavaScript's numbers cannot hold exactly; ``int()`` gives it back),
+``type``, ``timestamp``, ``committed`` (when its transaction committed)
+and ``data``."""
 
 
 def position_time(position):

@@ -7,6 +7,8 @@
     cybertools-tracking forward (--webhook URL | --redis URL) [--once]
     cybertools-tracking serve [--host 127.0.0.1] [--port 8080] [--workers N]
                               [--token-file FILE] [--open-reads]
+                              [--http auto|h11|httptools]
+                              [--loop auto|asyncio|uvloop]
 
 ``events`` prints the outbox (``events.py``) as JSON Lines, one event per
 line, oldest first; with ``--follow`` it keeps printing new events as they
@@ -111,6 +113,16 @@ def add_commands(command):
                                 'debug'),
                        help='uvicorn\'s log level (default info, which logs '
                             'every request)')
+    serve.add_argument('--http', choices=('auto', 'h11', 'httptools'),
+                       default='auto',
+                       help='uvicorn\'s HTTP implementation (default auto: '
+                            'httptools where installed, as the "web" extra '
+                            'does, else h11)')
+    serve.add_argument('--loop', choices=('auto', 'asyncio', 'uvloop'),
+                       default='auto',
+                       help='the event loop (default auto: uvloop where '
+                            'installed, as the "web" extra does on Linux '
+                            'and macOS, else asyncio)')
     serve.add_argument('--track-events', action='store_true',
                        help='record every new track in the event feed '
                             '(a stored setting of the storage)')
@@ -204,9 +216,13 @@ def _serve(args):
     if args.token_file is not None and not os.path.exists(args.token_file):
         raise cli.CommandError('--token-file %s: no such file'
                                % args.token_file, cli.EXIT_USAGE)
-    serve(uri, storage_name=cli.storage_name(args), host=args.host,
-          port=args.port, workers=args.workers, token_file=args.token_file,
-          open_reads=args.open_reads, track_events=args.track_events,
-          log_level=args.log_level)
+    try:
+        serve(uri, storage_name=cli.storage_name(args), host=args.host,
+              port=args.port, workers=args.workers,
+              token_file=args.token_file, open_reads=args.open_reads,
+              track_events=args.track_events, log_level=args.log_level,
+              http=args.http, loop=args.loop)
+    except ValueError as error:
+        raise cli.CommandError('serve: %s' % error, cli.EXIT_USAGE) from None
     return cli.EXIT_OK
 

@@ -7,6 +7,10 @@ so only new ones come), or after the ``Last-Event-ID`` a reconnecting
 browser sends; each event's SSE id is its position, its SSE event name
 its type (``goal.all_completed``, ``track.saved`` ...) and its data the
 JSON of ``OutboxEvent.as_json``.
+
+Positions exceed 2**53 (``tid << 20 | index``), so the JSON gives them as
+strings of digits (``position``, ``last``), exactly as the SSE id and
+``Last-Event-ID`` carry them; ``since`` takes the digits as they came.
 """
 
 import json
@@ -31,6 +35,8 @@ PAGE = 500
 
 
 def _page(app, since, limit):
+    """The events after ``since`` (an int) and the position to go on from
+    (an int, as ``last``)."""
     def work(storage):
         events = storage.events.since(since, limit)
         return {'events': [e.as_json() for e in events],
@@ -50,25 +56,29 @@ def _page_or_none(app, since, limit):
             dependencies=[Depends(reader)], responses=ERRORS)
 def event_page(request: Request, since: int = Query(0, ge=0),
                limit: int = Query(100, ge=1, le=10_000)):
-    """Up to ``limit`` events after position ``since``, oldest first."""
-    return _page(request.app, since, limit)
+    """Up to ``limit`` events after position ``since``, oldest first;
+    ``last`` is the position to ask ``since`` next (a string of digits)."""
+    page = _page(request.app, since, limit)
+    page['last'] = str(page['last'])
+    return page
 
 
 async def _start(
         request: Request,
         since: Optional[int] = Query(None, ge=0, description='start after '
-                                     'this position; default: new events '
-                                     'only'),
+                                     'this position (its digits, as an '
+                                     'event\'s "position" or "id" gives '
+                                     'them); default: new events only'),
         last_event_id: Optional[str] = Header(None, description='sent by '
                                               'a reconnecting EventSource')):
     """Where a stream starts; a dependency, so that a bad value is a 400
     before the stream begins."""
     if last_event_id:
-        try:
-            return int(last_event_id)
-        except ValueError:
+        if not (last_event_id.isascii() and last_event_id.isdigit()):
             raise HTTPException(400, 'Last-Event-ID must be an event\'s '
-                                'position, got %r' % last_event_id) from None
+                                'id (its position, digits), got %r'
+                                % last_event_id)
+        return int(last_event_id)
     if since is not None:
         return since
     return await run_in_threadpool(_last_position, request.app)

@@ -6,16 +6,19 @@ user's copies of a task's templates), given as a query parameter since
 it may hold any character.
 """
 
+import time
 from typing import Optional
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import Response
 
 from cybertools_tracking.goals.serialize import tracker_from_json
 from cybertools_tracking.goals.serialize import tracker_to_json
 from cybertools_tracking.web import units
 from cybertools_tracking.web.api_tracks import ERRORS
 from cybertools_tracking.web.deps import reader, writer
-from cybertools_tracking.web.models import TrackerIn, TrackerOut
+from cybertools_tracking.web.models import TickIn, TickOut, TrackerIn
+from cybertools_tracking.web.models import TrackerOut
 
 __all__ = ['router']
 
@@ -33,8 +36,12 @@ def _definition(tracker, storage):
         found = storage.goals.get_trackers(group_id, name,
                                            include_completed=True)
         return found[0] if found else None
-    return tracker_from_json(tracker.model_dump(exclude_unset=True),
-                             resolve=resolve)
+    definition = tracker.model_dump(exclude_unset=True)
+    if definition['type'] == 'CompositeTracker':
+        # A composite has no conditions, and no target means all of its
+        # components (null, as tracker_to_json writes it).
+        definition.setdefault('target', None)
+    return tracker_from_json(definition, resolve=resolve)
 
 
 @router.get('/goals', response_model=list[TrackerOut],
@@ -88,6 +95,32 @@ def remove_goal(request: Request, group: str, name: str):
         storage.goals.remove_tracker(group, name)
         return shown
     return units.write(request.app, work)
+
+
+@router.post('/goals/tick', response_model=TickOut,
+             dependencies=[Depends(writer)], responses=ERRORS)
+def tick(request: Request, response: Response,
+         options: Optional[TickIn] = Body(None)):
+    """Let time act on the goals without a new track, as ``cybertools-
+    tracking goals tick`` does: expired trackers removed, passed deadlines
+    failed, calendar periods closed, composites brought up to date; the
+    events go to the feed. For a periodic job; it reads every group unless
+    ``groups`` narrows it. No body: now, every group. ``X-Attempts`` says
+    how many attempts the transaction took; 404 if the database has no
+    storage yet."""
+    options = options or TickIn()
+    now = time.time() if options.at is None else options.at
+
+    def refs(trackers):
+        return [{'group_id': t.group_id, 'name': t.name} for t in trackers]
+
+    def work(storage):
+        result = storage.goals.tick(now_ts=now, group_ids=options.groups)
+        return {'at': now, 'closed': refs(result.closed),
+                'failed': refs(result.failed),
+                'expired': refs(result.expired),
+                'changed': len(result.changed)}
+    return units.write(request.app, work, response, create=False)
 
 
 @router.get('/templates', response_model=list[TrackerOut],

@@ -6,6 +6,7 @@ from typing import Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Response
+from starlette.concurrency import run_in_threadpool
 
 from cybertools_tracking.events import track_json
 from cybertools_tracking.web import units
@@ -51,35 +52,67 @@ def _json(storage, track):
 
 def save(storage, track):
     """Save a ``TrackIn``; return the track id."""
+    return save_replayed(storage, track)[0]
+
+
+def save_replayed(storage, track):
+    """Save a ``TrackIn``; return (the track id, whether it was a replay:
+    its eventId named a track of the same content already, and nothing
+    was stored). Another track under that eventId raises the storage's
+    ``EventIdConflictError`` (a 409)."""
     options = dict(update=track.update, overwrite=track.overwrite,
                    replace=track.replace, timeStamp=track.timeStamp)
+    replayed = False
     if track.eventId is not None and _supports_event_ids(storage):
         options['eventId'] = track.eventId
+        # Known before the save: the save then returns that track's id,
+        # or refuses other content.
+        replayed = storage.getTrackByEventId(track.eventId) is not None
     return storage.saveUserTrack(track.taskId, track.runId, track.userName,
-                                 track.data, **options)
+                                 track.data, **options), replayed
+
+
+REPLAYED = 'Idempotent-Replayed'    # the header of a replay's answer
 
 
 @router.post('/tracks', status_code=201, response_model=TrackOut,
-             dependencies=[Depends(writer)], responses={**ERRORS, 409: {
-                 'description': 'the eventId names a track with other '
-                                'content'}}, tags=['tracks'])
-def save_track(track: TrackIn, request: Request, response: Response):
-    """Save one track; its goals are evaluated in the same transaction.
-    Saves that arrive together may share a transaction (group commit);
-    the answer comes once it committed. ``X-Attempts`` says how many
-    attempts the transaction took."""
+             dependencies=[Depends(writer)], responses={
+                 **ERRORS,
+                 200: {'description': 'a replay: the eventId names a track '
+                       'of the same content, which is returned; nothing '
+                       'new is stored; the answer has the header '
+                       '"%s: true"' % REPLAYED},
+                 409: {'description': 'the eventId names a track with '
+                       'other content'}}, tags=['tracks'])
+async def save_track(track: TrackIn, request: Request,
+                     response: Response):
+    """Save one track (201); its goals are evaluated in the same
+    transaction. Saves that arrive together may share a transaction
+    (group commit); the answer comes once it committed. ``X-Attempts``
+    says how many attempts the transaction took. With an ``eventId``
+    saved before: the same content is a replay (200, the stored track,
+    ``Idempotent-Replayed: true``), other content a 409."""
+    # async: the request waits for the group committer's thread without
+    # taking a worker thread of its own (a thread switch less per save).
     committer = request.app.state.committer
     if committer is None:
-        return units.write(request.app, lambda storage: saved_json(
-            storage, track), response)
-    result, attempts = committer.submit(track)
+        (result, replayed), attempts = await run_in_threadpool(
+            units.write_counted, request.app,
+            lambda storage: saved_json(storage, track))
+    else:
+        (result, replayed), attempts = await committer.save(track)
     response.headers['X-Attempts'] = str(attempts)
+    if replayed:
+        response.status_code = 200
+        response.headers[REPLAYED] = 'true'
     return result
 
 
 def saved_json(storage, track):
-    """Save a ``TrackIn``; return the stored track's JSON."""
-    return _json(storage, storage[save(storage, track)])
+    """Save a ``TrackIn``; return (the stored track's JSON, whether the
+    save was a replay of its eventId)."""
+    track_id, replayed = save_replayed(storage, track)
+    return _json(storage, storage[track_id]), replayed
 
 
 @router.post('/tracks/batch', status_code=201, response_model=BatchResult,
@@ -88,15 +121,20 @@ def saved_json(storage, track):
                                 'content'}}, tags=['tracks'])
 def save_batch(batch: TrackBatch, request: Request, response: Response):
     """Save up to 10,000 tracks in one transaction: all, or none and a 400
-    naming the first bad one (``tracks[i]``)."""
+    naming the first bad one (``tracks[i]``; a 409 for an eventId saved
+    with other content). ``replayed`` lists the tracks whose eventId was
+    saved with the same content before (their ids are the stored ones)."""
     def work(storage):
-        ids = []
+        ids, replays = [], []
         for number, track in enumerate(batch.tracks):
             try:
-                ids.append(save(storage, track))
+                track_id, replayed = save_replayed(storage, track)
             except (ValueError, TypeError) as error:
                 raise type(error)('tracks[%d]: %s' % (number, error)) from None
-        return {'ids': ids, 'count': len(ids)}
+            ids.append(track_id)
+            if replayed:
+                replays.append(number)
+        return {'ids': ids, 'count': len(ids), 'replayed': replays}
     return units.write(request.app, work, response)
 
 
@@ -268,5 +306,5 @@ def stats(request: Request):
         return {'tracks': len(storage), 'tasks': len(tasks),
                 'users': len(users), 'runs': len(storage.getRuns()),
                 'currentRuns': len(storage.getCurrentRuns()),
-                'lastEventPosition': storage.events.last_position()}
+                'lastEventPosition': str(storage.events.last_position())}
     return units.read(request.app, work)

@@ -17,6 +17,7 @@ group; then every save of the group is tried again alone, so that one bad
 request cannot take others down with it.
 """
 
+import asyncio
 import queue
 import threading
 from concurrent.futures import Future
@@ -34,7 +35,9 @@ class GroupCommitter:
 
     ``submit(item)`` blocks until the group holding it has committed and
     returns ``(result, attempts)``, or raises the HTTPException that
-    request earned.
+    request earned; ``await save(item)`` is the same for a coroutine, which
+    waits without holding a thread (cancelled before its group begins,
+    the save is not made).
     """
 
     def __init__(self, app, work, max_group=MAX_GROUP):
@@ -58,10 +61,16 @@ class GroupCommitter:
             self._thread = None
 
     def submit(self, item):
+        return self._submitted(item).result()
+
+    async def save(self, item):
+        return await asyncio.wrap_future(self._submitted(item))
+
+    def _submitted(self, item):
         self._start()
         future = Future()
         self._queue.put((item, future))
-        return future.result()
+        return future
 
     def _run(self):
         while True:
@@ -78,7 +87,16 @@ class GroupCommitter:
                     self._queue.put(None)       # stop after this group
                     break
                 group.append(following)
-            self._commit(group)
+            # A request given up while it waited (its coroutine cancelled:
+            # the client went away, the server stops) cancelled its
+            # future: that save is not made. The others' futures are
+            # running from here on, so nothing can cancel them while
+            # their group commits (setting a cancelled future's result
+            # would raise here and end this thread).
+            group = [(item, future) for item, future in group
+                     if future.set_running_or_notify_cancel()]
+            if group:
+                self._commit(group)
 
     def _commit(self, group):
         def save_all(storage):

@@ -5,6 +5,11 @@ token that ``Tokens.accepts``; ``writer`` always wants a token, and with
 none configured refuses every write (403, saying how to configure one).
 A browser's EventSource cannot send headers: GET requests may give the
 token as ``?access_token=`` instead.
+
+Both are ``async``: they only compare strings, and FastAPI runs a plain
+``def`` dependency in a worker thread, a thread switch per request that
+cost about a tenth of the server's time under load (benchmarks/RESULTS.md,
+"issue 10, throughput").
 """
 
 from typing import Optional
@@ -39,7 +44,7 @@ def _check(request, credentials):
                             headers={'WWW-Authenticate': 'Bearer'})
 
 
-def reader(request: Request, credentials: Optional[
+async def reader(request: Request, credentials: Optional[
         HTTPAuthorizationCredentials] = Depends(_bearer)):
     if request.app.state.open_reads:
         return
@@ -48,7 +53,7 @@ def reader(request: Request, credentials: Optional[
     _check(request, credentials)
 
 
-def writer(request: Request, credentials: Optional[
+async def writer(request: Request, credentials: Optional[
         HTTPAuthorizationCredentials] = Depends(_bearer)):
     if not request.app.state.tokens:
         raise HTTPException(403, NO_TOKENS)

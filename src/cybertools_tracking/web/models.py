@@ -17,11 +17,19 @@ from cybertools_tracking.timestamps import parse_time
 __all__ = ['TrackIn', 'TrackOut', 'TrackBatch', 'BatchResult', 'TrackPage',
            'RunOut', 'RunStart', 'RunStop', 'Stats', 'Condition', 'Limiter',
            'ComponentRef',
-           'TrackerIn', 'TrackerOut', 'EventOut', 'EventPage', 'Problem', 'MAX_BATCH']
+           'TrackerIn', 'TrackerOut', 'TrackerRef', 'TickIn', 'TickOut',
+           'EventOut', 'EventPage', 'Problem', 'MAX_BATCH']
 
 MAX_BATCH = 10_000
 
 Number = Union[int, float]
+
+# Event positions are ``tid << 20 | index``: beyond 2**53, the integers
+# a JavaScript number holds exactly, so JSON carries them as strings of
+# decimal digits; where one is given (``since``, ``Last-Event-ID``), the
+# same digits are taken.
+POSITION_DOC = ('an event position: a string of decimal digits (positions '
+                'exceed 2**53, which JavaScript numbers do not hold exactly)')
 
 
 class _Strict(BaseModel):
@@ -78,6 +86,10 @@ class TrackBatch(_Strict):
 class BatchResult(BaseModel):
     ids: list[str] = Field(description='the track ids, in the order given')
     count: int
+    replayed: list[int] = Field(
+        default_factory=list, description='the indexes (into "tracks") of '
+        'the tracks whose eventId had been saved with the same content '
+        'before: nothing new was stored for them')
 
 
 class TrackPage(BaseModel):
@@ -113,7 +125,8 @@ class Stats(BaseModel):
     users: int
     runs: int
     currentRuns: int
-    lastEventPosition: int
+    lastEventPosition: str = Field(pattern=r'^[0-9]+$',
+                                   description=POSITION_DOC)
 
 
 class Condition(_Strict):
@@ -228,11 +241,16 @@ class TrackerIn(_TrackerState, _TrackerKinds, _Strict):
                       'PeriodAccumulationTracker, SequenceTracker or '
                       'CompositeTracker')
     name: str
-    conditions: list[Condition] = Field(
-        description='conditions as {"type": "KeyValueGE", "key": '
+    conditions: Optional[list[Condition]] = Field(
+        None, description='conditions as {"type": "KeyValueGE", "key": '
         '"data.score", "value": 50}; All/Any take "conditions", Not '
-        '"condition"; [] for a CompositeTracker')
-    target: Target
+        '"condition"; needed by every kind but CompositeTracker, which '
+        'has none')
+    target: Target = Field(
+        None, description='a number, a Decimal or Fraction as a string '
+        '("2.50", "1/3"), or a list of them (stages); needed by every kind '
+        'but CompositeTracker, where it is the number of completed '
+        'components (or progress) that completes it, default null: all')
     group_id: Optional[str] = None
     limiters: list[Limiter] = Field(default_factory=list)
     reset_policy: int = 2
@@ -261,11 +279,53 @@ class TrackerOut(_TrackerState, _TrackerKinds):
     expire_at: Optional[Number]
 
 
-class EventOut(BaseModel):
-    """An outbox event; ``id`` is its position as a string."""
+class TickIn(_Strict):
+    """What ``goals tick`` takes (``storage.goals.tick``): the time to
+    evaluate at and the groups to tick."""
 
-    id: str
-    position: int
+    at: Optional[Union[Number, str]] = Field(
+        None, description='the time to evaluate at: seconds since the '
+        'epoch (UTC), or ISO 8601 with Z or an offset, or a local date or '
+        'time as the command line\'s --at takes it; default now')
+    groups: Optional[list[str]] = Field(
+        None, description='tick only these groups (users, or a task\'s '
+        'user groups); default every group. Groups without goals are '
+        'passed over')
+
+    @field_validator('at')
+    @classmethod
+    def _time(cls, value):
+        return parse_time(value) if isinstance(value, str) else value
+
+
+class TrackerRef(BaseModel):
+    """A tracker named by its group and name."""
+
+    group_id: Optional[str]
+    name: str
+
+
+class TickOut(BaseModel):
+    """What a tick did (``TickResult``)."""
+
+    at: Number = Field(description='the time it evaluated at (seconds '
+                       'since the epoch, UTC)')
+    closed: list[TrackerRef] = Field(description='period trackers that '
+                                     'closed a period')
+    failed: list[TrackerRef] = Field(description='trackers failed (and '
+                                     'removed) for a passed deadline')
+    expired: list[TrackerRef] = Field(description='trackers removed for '
+                                      'their expiry time')
+    changed: int = Field(description='how many trackers changed state '
+                         '(those above included)')
+
+
+class EventOut(BaseModel):
+    """An outbox event; ``id`` and ``position`` are its position as a
+    string of digits."""
+
+    id: str = Field(description='the SSE id: ' + POSITION_DOC)
+    position: str = Field(pattern=r'^[0-9]+$', description=POSITION_DOC)
     type: str
     timestamp: Number
     committed: float
@@ -274,7 +334,8 @@ class EventOut(BaseModel):
 
 class EventPage(BaseModel):
     events: list[EventOut]
-    last: int = Field(description='the position to ask "since" next')
+    last: str = Field(pattern=r'^[0-9]+$', description='the position to '
+                      'ask "since" next: ' + POSITION_DOC)
 
 
 class Problem(BaseModel):

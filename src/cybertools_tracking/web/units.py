@@ -49,6 +49,10 @@ __all__ = ['read', 'write', 'write_counted', 'http_error', 'RETRY_AFTER']
 RETRY_AFTER = '1'       # seconds, for a 503
 
 
+_NO_STORAGE = ('no tracking storage %r in this database yet: it is made by '
+               'the first write')
+
+
 class NoStorageError(KeyError):
     """There is no tracking storage in the database yet."""
 
@@ -66,33 +70,40 @@ def read(app, work):
             storage = get_storage(connection, app.state.storage_name,
                                   create=False)
         except KeyError:
-            raise NoStorageError(
-                'no tracking storage %r in this database yet: it is made by '
-                'the first write' % app.state.storage_name) from None
+            raise NoStorageError(_NO_STORAGE % app.state.storage_name) \
+                from None
         return _mapped(lambda: work(storage))
     finally:
         manager.abort()
         connection.close()
 
 
-def write(app, work, response=None):
+def write(app, work, response=None, create=True):
     """``work(storage)`` in a writing unit of work, retried on conflicts;
     the result of the attempt that committed. With a ``response``, its
-    ``X-Attempts`` header says how many attempts that took."""
-    result, attempts = write_counted(app, work)
+    ``X-Attempts`` header says how many attempts that took. Without
+    ``create``, a database without the storage is a 404 (as for reads)
+    instead of getting one."""
+    result, attempts = write_counted(app, work, create)
     if response is not None:
         response.headers['X-Attempts'] = str(attempts)
     return result
 
 
-def write_counted(app, work):
+def write_counted(app, work, create=True):
     """``write`` returning (result, the number of attempts it took)."""
     manager, connection = _opened(app)
     name = app.state.storage_name
     retries = []
+
+    def storage():
+        try:
+            return get_storage(connection, name, create=create)
+        except KeyError:
+            raise NoStorageError(_NO_STORAGE % name) from None
     try:
         result = _mapped(lambda: retry_transaction(
-            lambda: work(get_storage(connection, name)), manager,
+            lambda: work(storage()), manager,
             attempts=app.state.attempts,
             on_retry=lambda attempt, error: retries.append(attempt)))
     finally:
