@@ -38,6 +38,29 @@ def table(header, rows, out=None):
         print('  '.join(cells + [row[-1]]).rstrip(), file=out)
 
 
+# A streamed table's columns are as wide as its first TABLE_SAMPLE rows
+# need; a wider cell further down pushes the rest of its row along.
+TABLE_SAMPLE = 100
+
+
+def stream_table(header, rows, out=None):
+    """Print rows of strings in columns as they come (an iterable of any
+    length): the widths are taken from the first ``TABLE_SAMPLE``."""
+    out = out or sys.stdout
+    rows = iter(rows)
+    sample = [header]
+    for row in rows:
+        sample.append(row)
+        if len(sample) > TABLE_SAMPLE:
+            break
+    widths = [max(len(row[i]) for row in sample)
+              for i in range(len(header) - 1)]
+    for chunk in (sample, rows):
+        for row in chunk:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+            print('  '.join(cells + [row[-1]]).rstrip(), file=out)
+
+
 def track_row(track):
     return (track.__name__, track.taskId, str(track.runId), track.userName,
             local_time(track.timeStamp), compact(track.data))
@@ -82,6 +105,7 @@ def write_json(tracks, connection, lines, out=None, storage=None):
     out = out or sys.stdout
     if not lines:
         out.write('[')
+    count = 0
     for count, track in enumerate(tracks, 1):
         text = dumps(track_dict(track, _event_id(storage, track)))
         if lines:
@@ -91,7 +115,7 @@ def write_json(tracks, connection, lines, out=None, storage=None):
         if count % GC_EVERY == 0:
             connection.cacheGC()
     if not lines:
-        out.write('\n]\n' if tracks else ']\n')
+        out.write('\n]\n' if count else ']\n')
 
 
 def csv_writer(out=None):

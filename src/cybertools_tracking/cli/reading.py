@@ -5,6 +5,7 @@ missing database.
 """
 
 import contextlib
+import itertools
 import sys
 
 from ZODB.FileStorage import FileStorage
@@ -24,30 +25,39 @@ from cybertools_tracking.cli.formatting import table, track_row, write_json
 from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS, csv_writer
 from cybertools_tracking.cli.formatting import csv_track_row, track_dict
 from cybertools_tracking.cli.formatting import write_csv
+from cybertools_tracking.cli.formatting import stream_table
 from cybertools_tracking.cli.jsoncodec import dumps
+from cybertools_tracking.cli.streaming import newest_first
 
 
 def add_commands(command):
     """Add the reading commands; ``command(name, run, help, example)``
     makes a subparser."""
     query = command(
-        'query', run_query, 'list the tracks that meet every criterion; a '
-        'value ending in * is a prefix',
+        'query', run_query, 'list the tracks that meet every criterion (a '
+        'value ending in * is a prefix; without criteria every track), '
+        'newest first, printed as they are read',
         "cybertools-tracking query --user 'ann*' --from 2026-01-01 "
         "--format jsonl")
     add_criteria(query)
     query.add_argument('--limit', metavar='N', type=non_negative_int,
-                       help='show at most N tracks')
+                       help='show at most N tracks (the newest N; with '
+                            '--id-order the first N ids)')
     query.add_argument('--newest-first', action='store_true',
-                       help='order by time, newest first (with --limit: '
-                            'the newest N)')
+                       help='order by time, newest first: the default '
+                            '(results are printed as they are read)')
+    query.add_argument('--id-order', action='store_true',
+                       help='order by track id, as TrackingStorage.query '
+                            'does (every match is read before the first '
+                            'is printed)')
     query.add_argument('--format', choices=('table', 'json', 'jsonl',
                                             'csv'),
                        default='table',
                        help='a table (default), a JSON list, JSON Lines or '
                             'CSV (data as JSON in the last column)')
     query.add_argument('--count', action='store_true',
-                       help='print only the number of tracks found')
+                       help='print only the number of tracks found (without '
+                            'criteria: every track)')
 
     export = command(
         'export', run_export, 'write tracks and their runs, all or those '
@@ -98,8 +108,9 @@ def add_criteria(parser, verb='show'):
                              'of that day, HH:MM the end of that minute')
 
 
-def criteria_of(args, command='query'):
-    """The query criteria of ``args``; a CommandError without any."""
+def criteria_of(args, command='query', required=True):
+    """The query criteria of ``args``; a CommandError without any if
+    they are ``required``."""
     criteria = {}
     if args.task:
         criteria['taskId'] = one_or_list(args.task)
@@ -107,11 +118,17 @@ def criteria_of(args, command='query'):
         criteria['runId'] = one_or_list(args.run)
     if args.user:
         criteria['userName'] = one_or_list(args.user)
+    if not required:
+        # Every track has a task and a user: a lone '*' is no criterion
+        # (and asks for no walk over every combination).
+        for name in ('taskId', 'userName'):
+            if criteria.get(name) == '*':
+                del criteria[name]
     if args.time_from is not None:
         criteria['timeFrom'] = args.time_from
     if args.time_to is not None:
         criteria['timeTo'] = args.time_to
-    if not criteria:
+    if not criteria and required:
         raise CommandError('%s needs at least one criterion: --task, '
                            '--run, --user, --from or --to (use \'*\' for '
                            'every value, e.g. --task \'*\')' % command,
@@ -142,30 +159,60 @@ def current_runs(storage, criteria):
 
 
 def run_query(args):
-    criteria = criteria_of(args)
-    if args.limit is not None:
-        criteria['limit'] = args.limit
-    if args.newest_first:
-        criteria['newestFirst'] = True
+    if args.id_order and args.newest_first:
+        raise CommandError('--id-order and --newest-first are two orders: '
+                           'give one', EXIT_USAGE)
+    criteria = criteria_of(args, required=False)
     with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
         criteria = current_runs(storage, criteria)
-        tracks = [] if criteria is None else storage.query(**criteria)
         if args.count:
-            print(len(tracks))
-        elif args.format == 'csv':
+            print(0 if criteria is None else
+                  _count(storage, criteria, args.limit))
+            return EXIT_OK
+        if criteria is None:
+            tracks = []
+        elif args.id_order:
+            if not criteria:
+                tracks = storage.values()       # lazily, in id order
+            else:
+                if args.limit is not None:
+                    criteria['limit'] = args.limit
+                tracks = storage.query(**criteria)
+            if args.limit is not None:
+                tracks = itertools.islice(tracks, args.limit)
+        else:
+            tracks = newest_first(storage, criteria, args.limit)
+        tracks = _letting_go(tracks, conn)
+        if args.format == 'csv':
             write_csv(tracks, conn, storage=storage)
         elif args.format == 'table':
-            rows = []
-            for count, track in enumerate(tracks, 1):
-                rows.append(track_row(track))
-                if count % GC_EVERY == 0:
-                    conn.cacheGC()
-            table(TRACK_COLUMNS, rows)
+            stream_table(TRACK_COLUMNS, map(track_row, tracks))
         else:
             write_json(tracks, conn, lines=args.format == 'jsonl',
                        storage=storage)
     return EXIT_OK
+
+
+def _count(storage, criteria, limit):
+    """How many tracks meet ``criteria``, at most ``limit``: the
+    storage's count for every track, else counted a window at a time."""
+    if not criteria:
+        found = len(storage)
+    else:
+        found = 0
+        for found, track in enumerate(newest_first(storage, criteria,
+                                                   limit), 1):
+            pass
+    return found if limit is None else min(found, limit)
+
+
+def _letting_go(tracks, conn):
+    """``tracks``, letting go of the loaded ones every ``GC_EVERY``."""
+    for count, track in enumerate(tracks, 1):
+        yield track
+        if count % GC_EVERY == 0:
+            conn.cacheGC()
 
 
 def run_runs(args):
