@@ -13,9 +13,8 @@ RUN_COLUMNS = ('id', 'taskId', 'start', 'end', 'finished', 'current')
 # The columns of ``--format csv``: a track's fields, data as JSON.
 CSV_TRACK_COLUMNS = ('id', 'taskId', 'runId', 'userName', 'timeStamp',
                      'eventId', 'data')
-# ``export --format csv``: a row per run (kind "run") before the tracks.
-CSV_RUN_COLUMNS = ('kind', 'id', 'taskId', 'start', 'end', 'finished',
-                   'current')
+# ``export --format csv --runs``: a row per run (a table of its own).
+CSV_RUN_COLUMNS = ('id', 'taskId', 'start', 'end', 'finished', 'current')
 
 
 def local_time(ts):
@@ -127,6 +126,15 @@ def csv_track_row(track, eventId=None):
     return (track.__name__, track.taskId, track.runId, track.userName,
             track.timeStamp, '' if eventId is None else eventId,
             compact(track.data))
+
+
+def csv_run_row(record):
+    """The CSV row of a run's ``run_dict``: no task is an empty cell,
+    flags are true or false (as in JSON)."""
+    return tuple('' if record[name] is None else
+                 ('true' if record[name] else 'false')
+                 if isinstance(record[name], bool) else record[name]
+                 for name in CSV_RUN_COLUMNS)
 
 
 def _event_id(storage, track):

@@ -24,6 +24,7 @@ from cybertools_tracking.cli.formatting import run_dict, run_rows, size
 from cybertools_tracking.cli.formatting import table, track_row, write_json
 from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS, csv_writer
 from cybertools_tracking.cli.formatting import csv_track_row, track_dict
+from cybertools_tracking.cli.formatting import csv_run_row
 from cybertools_tracking.cli.formatting import write_csv
 from cybertools_tracking.cli.formatting import stream_table
 from cybertools_tracking.cli.jsoncodec import dumps
@@ -61,16 +62,25 @@ def add_commands(command):
 
     export = command(
         'export', run_export, 'write tracks and their runs, all or those '
-        'that meet the criteria, as JSON Lines that "import" reads back '
-        'into the same tracks and runs (runs first, then tracks in id '
-        'order; strict JSON, data encoded as jsoncodec documents), or as '
-        'CSV for spreadsheets',
-        "cybertools-tracking export --task 'python/*' -o python.jsonl")
+        'that meet the criteria, as JSON Lines (runs first, then tracks in '
+        'id order; strict JSON, data encoded as jsoncodec documents) or as '
+        'a CSV table of the tracks (or, with --runs, of the runs); '
+        '"import" reads back each of them',
+        "cybertools-tracking export --task 'python/*' -o python.jsonl\n"
+        "  cybertools-tracking export --format csv -o tracks.csv\n"
+        "  cybertools-tracking export --format csv --runs -o runs.csv")
     add_criteria(export)
     export.add_argument('-o', '--output', metavar='FILE',
                         help='the file to write (default stdout)')
     export.add_argument('--format', choices=('jsonl', 'csv'),
-                        default='jsonl')
+                        default='jsonl',
+                        help='JSON Lines (default) or CSV, one table a file: '
+                             'the tracks (columns %s, data as JSON), or the '
+                             'runs with --runs' % ','.join(CSV_TRACK_COLUMNS))
+    export.add_argument('--runs', action='store_true',
+                        help='write only the runs (of the tracks that meet '
+                             'the criteria): columns %s'
+                             % ','.join(CSV_RUN_COLUMNS))
 
     runs = command('runs', run_runs, 'list the runs; * marks a task\'s '
                    'current run', 'cybertools-tracking runs --task quiz')
@@ -314,37 +324,44 @@ def run_export(args):
             raise CommandError('cannot write %s: %s' % (
                 args.output, problem.strerror or problem)) from None
         with out as stream:
-            count = export(storage, conn, runs, tracks, stream, args.format)
+            count = export(storage, conn, runs,
+                           [] if args.runs else tracks, stream, args.format,
+                           runs_only=args.runs)
     if args.output:
-        print('exported %s and %s to %s'
-              % (counted(len(runs), 'run'), counted(count, 'track'),
-                 args.output), file=sys.stderr)
+        print('exported %s to %s'
+              % (counted(len(runs), 'run') if args.runs else
+                 counted(count, 'track') if args.format == 'csv' else
+                 '%s and %s' % (counted(len(runs), 'run'),
+                                counted(count, 'track')), args.output),
+              file=sys.stderr)
     return EXIT_OK
 
 
-def export(storage, conn, runs, tracks, out, format='jsonl'):
-    """Write ``runs``, then ``tracks`` with their event ids, to ``out``;
-    return the number of tracks."""
+def export(storage, conn, runs, tracks, out, format='jsonl',
+           runs_only=False):
+    """Write to ``out`` as JSON Lines ``runs``, then ``tracks`` with their
+    event ids; as CSV one table: ``tracks``, or with ``runs_only`` the
+    ``runs``. Returns the number of tracks written."""
     current = storage.getCurrentRuns()
     if format == 'csv':
         writer = csv_writer(out)
-        writer.writerow(('kind',) + CSV_RUN_COLUMNS[1:])
-        for run in runs:
-            record = run_dict(run, current)
-            writer.writerow(['run'] + ['' if record[c] is None
-                                       else record[c]
-                                       for c in CSV_RUN_COLUMNS[1:]])
+        if runs_only:
+            writer.writerow(CSV_RUN_COLUMNS)
+            for run in runs:
+                writer.writerow(csv_run_row(run_dict(run, current)))
+            return 0
+        writer.writerow(CSV_TRACK_COLUMNS)
     else:
         for run in runs:
             out.write(dumps(dict(kind='run', **run_dict(run, current)))
                       + '\n')
+        if runs_only:
+            return 0
     count = 0
     for count, track in enumerate(tracks, 1):
         eventId = storage.getEventId(track)
         if format == 'csv':
-            if count == 1:
-                writer.writerow(('kind',) + CSV_TRACK_COLUMNS)
-            writer.writerow(('track',) + csv_track_row(track, eventId))
+            writer.writerow(csv_track_row(track, eventId))
         else:
             out.write(dumps(track_dict(track, eventId)) + '\n')
         if count % GC_EVERY == 0:
