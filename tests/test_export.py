@@ -199,12 +199,17 @@ def test_export_with_criteria_csv_and_query_count(tmp_path, capsys):
     assert len(rows) == 3 and ',sam,' in rows[1]
     assert rows[1].endswith('"{""page"":4,""score"":75,""duration"":152}"') \
         or '""page""' in rows[1]
+    # CSV: one table a file, the tracks, or the runs.
     assert main(['--db', db, 'export', '--format', 'csv', '--user',
                  'sam']) == 0
     rows = capsys.readouterr().out.splitlines()
-    assert rows[0] == 'kind,id,taskId,start,end,finished,current'
-    assert rows[1].startswith('run,')
-    assert 'kind,id,taskId,runId,userName,timeStamp,eventId,data' in rows
+    assert rows[0] == 'id,taskId,runId,userName,timeStamp,eventId,data'
+    assert len(rows) > 100 and all(',sam,' in row for row in rows[1:])
+    assert main(['--db', db, 'export', '--format', 'csv', '--user', 'sam',
+                 '--runs']) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == 'id,taskId,start,end,finished,current'
+    assert rows[1].startswith('1,stats/regression,') and len(rows) == 7
 
 
 def test_a_reader_that_goes_away_is_no_error(tmp_path):

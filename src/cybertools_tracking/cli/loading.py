@@ -822,7 +822,7 @@ class _Import:
             summary += (', %s with event ids stored before'
                         % count(self.known, 'line'))
         moved = sorted((old, new) for old, new in self.runs.items()
-                       if old != new)
+                       if old != new and self.columns == CSV_RUN_COLUMNS)
         if moved:
             # A table of runs (CSV) is imported apart from its tracks: the
             # track table names the runs by their exported numbers.
