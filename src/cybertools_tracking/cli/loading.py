@@ -84,8 +84,9 @@ def add_commands(command):
                            'stored are stored again, but for lines with '
                            'event ids')
     load.add_argument('--batch', metavar='N', type=positive_int,
-                      default=1000,
-                      help='commit every N tracks (default 1000)')
+                      default=IMPORT_BATCH,
+                      help='commit every N tracks (default %d)'
+                           % IMPORT_BATCH)
     load.add_argument('--on-error', choices=('skip', 'abort'),
                       default='skip',
                       help='on a bad line: report and skip it (default), '
@@ -98,6 +99,12 @@ def add_commands(command):
                            'stderr is not a terminal (on a terminal a '
                            'progress bar shows anyway)')
 
+
+# Tracks a transaction of ``import`` (--batch). Each commit pickles again
+# every index bucket the batch touched: 5,000 took a third less CPU than
+# 1,000 per line imported, memory alike (benchmarks/RESULTS.md,
+# import_bench.py); more gained little and loses more work to a crash.
+IMPORT_BATCH = 5000
 
 # An import that stored more tracks than this suggests "pack".
 PACK_HINT = 10_000
