@@ -618,6 +618,11 @@ class _Import:
                     # Refused before anything was written (the storage's
                     # promise): the batch is as it was.
                     reason = str(error)
+                    if self.columns == CSV_TRACK_COLUMNS and \
+                            'no such run' in reason:
+                        reason += (' (a CSV table of tracks names runs by '
+                                   'number: import the table of runs, '
+                                   '"export --format csv --runs", first)')
                 except (POSError, TransactionError, DatabaseUnavailableError):
                     raise
                 except Exception as error:
