@@ -12,8 +12,9 @@ with ``git archive``), in turns, ``--rounds`` times:
 - *parse*: the import's line parser (``loading._parse_line``) over every
   line, in a child process, no storage: lines per CPU second;
 - *import*: ``cybertools-tracking import`` into a new FileStorage, in a
-  child process, for each ``--batch`` size: lines per second of wall
-  time and per CPU second of the child (user + system).
+  child process, for each ``--batch`` size (0: each version's default):
+  lines per second of wall time and per CPU second of the child (user +
+  system).
 
 CPU seconds are the steadier figure on a machine shared with other jobs
 (the wall time there is mostly waiting for a core); the best round of
@@ -87,9 +88,9 @@ def measure(src, data, batches, scratch):
         for suffix in ('', '.index', '.lock', '.tmp'):
             if os.path.exists(db + suffix):
                 os.remove(db + suffix)
+        size = ['--batch', str(batch)] if batch else []
         out, wall, cpu = child([sys.executable, '-m', 'cybertools_tracking',
-                                '--db', db, 'import', data, '--batch',
-                                str(batch)], src)
+                                '--db', db, 'import', data] + size, src)
         result[batch] = (wall, cpu)
     return result
 
@@ -99,7 +100,9 @@ def main(argv=None):
     parser.add_argument('--lines', type=int, default=60_000)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--compare', metavar='REF', default='main')
-    parser.add_argument('--batch', type=int, action='append')
+    parser.add_argument('--batch', type=int, action='append',
+                        help='a batch size to import with (repeat for '
+                             'several; 0: the default of each version)')
     args = parser.parse_args(argv)
     batches = args.batch or [1000, 5000]
     with tempfile.TemporaryDirectory(prefix='import-bench-') as scratch, \
@@ -120,13 +123,16 @@ def main(argv=None):
                     mine[batch] = (min(was[0], wall), min(was[1], cpu))
                 print('round %d, %s: parse %.0f lines/s; %s' % (
                     round + 1, name, found['parse'], ', '.join(
-                        'batch %d %.1f s wall %.1f s CPU' % (b, *found[b])
-                        for b in batches)), file=sys.stderr)
+                        'batch %s %.1f s wall %.1f s CPU'
+                        % (b or 'default', *found[b]) for b in batches)),
+                    file=sys.stderr, flush=True)
     lines = args.lines
     print(machine())
     print()
     print('| version | parse lines/CPU s | %s |' % ' | '.join(
-        'import --batch %d lines/s (wall; CPU)' % b for b in batches))
+        'import %s lines/s (wall; CPU)' % ('--batch %d' % b if b else
+                                           '(default batch)')
+        for b in batches))
     print('|---|---|%s' % ('---|' * len(batches)))
     for name, figures in best.items():
         print('| %s | %.0f | %s |' % (name, figures['parse'], ' | '.join(
