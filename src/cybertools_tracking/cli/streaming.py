@@ -15,8 +15,8 @@ for the first (so that printing starts soon), twice as many for each
 next one up to ``TARGET`` (each query has a cost of its own: a prefix
 criterion matching 40,000 combinations of task, run and user costs about
 0.2 s a window, whatever it finds). A window's span is scaled by how
-many it held (four times wider after an empty one, at most four times
-narrower). Each query is capped at twice the target: a window that held
+many it held (four times wider after an empty one, at most 64 times
+wider or four times narrower). Each query is capped at twice the target: a window that held
 more gives its newest ones (those of the seconds it holds completely) and
 the next window starts at the second where it was cut.
 
@@ -123,5 +123,5 @@ def _next_span(span, found, target):
     window's target)."""
     if not found:
         return span * 4
-    return max(1, min(span * 4, max(span // 4,
-                                    span * 2 * target // found)))
+    return max(1, min(span * 64, max(span // 4,
+                                     span * 2 * target // found)))
