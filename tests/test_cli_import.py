@@ -79,6 +79,17 @@ def start_import(db, path, *options):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def stopped_at_15_of_20(db, tmp_path, monkeypatch):
+    """Write 20 numbered lines and import them in batches of 5, stopped
+    by Ctrl-C at the line of track 15: tracks 0 to 14 are stored. Returns
+    the file's path."""
+    path = write(tmp_path, numbered(20))
+    ctrl_c_at(monkeypatch, 15)
+    assert cli('--db', db, 'import', path, '--batch', '5')[0] == 130
+    monkeypatch.undo()
+    return path
+
+
 def wait_for_a_commit(process):
     line = process.stderr.readline()      # --progress: after the first
     assert ': line ' in line, line
@@ -154,10 +165,7 @@ def test_ctrl_c_rolls_back_the_batch_and_names_the_line(run, db, tmp_path,
 
 
 def test_a_changed_file_is_refused(run, db, tmp_path, monkeypatch):
-    path = write(tmp_path, numbered(20))
-    ctrl_c_at(monkeypatch, 15)
-    assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
-    monkeypatch.undo()
+    path = stopped_at_15_of_20(db, tmp_path, monkeypatch)
     original = open(path).read()
     # Shorter: refused, by size; without advice to duplicate the tracks.
     write(tmp_path, original[:-30])
@@ -178,10 +186,7 @@ def test_a_changed_file_is_refused(run, db, tmp_path, monkeypatch):
 
 def test_a_file_that_grew_resumes_with_its_new_lines(run, db, tmp_path,
                                                      monkeypatch):
-    path = write(tmp_path, numbered(20))
-    ctrl_c_at(monkeypatch, 15)
-    assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
-    monkeypatch.undo()
+    path = stopped_at_15_of_20(db, tmp_path, monkeypatch)
     original = open(path).read()
     write(tmp_path, original + numbered(2, 20))       # appended to
     code, out, err = run('--db', db, 'import', '--resume', path)
@@ -437,10 +442,7 @@ def test_a_plain_import_of_a_stopped_file_is_refused(run, db, tmp_path):
 
 def test_restart_after_a_stop_starts_from_the_first_line(run, db, tmp_path,
                                                          monkeypatch):
-    path = write(tmp_path, numbered(20))
-    ctrl_c_at(monkeypatch, 15)
-    assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
-    monkeypatch.undo()
+    path = stopped_at_15_of_20(db, tmp_path, monkeypatch)
     assert numbers(db) == list(range(15))
     code, out, err = run('--db', db, 'import', path, '--restart')
     assert code == 0 and out == 'imported 20 tracks, skipped 0 lines\n'
