@@ -13,23 +13,12 @@ of retries.
 import json
 import sys
 
-import transaction
-
-from cybertools_tracking.db import get_storage, open_db, retry_transaction
-from cybertools_tracking.goals import EVENT_ALL
+from writer_session import WriterSession
 
 
 def main(uri, writer, count, mode):
-    db = open_db(uri)
-    manager = transaction.TransactionManager()
-    connection = db.open(manager)
-    storage = get_storage(connection, create=False)
-    heard = []
-    for code in EVENT_ALL:
-        storage.goals.add_listener(
-            code, when='after_commit', callback=lambda event: heard.append(
-                [event.code, event.group_id, event.name]))
-    retries = []
+    session = WriterSession(uri)
+    storage = session.storage
 
     def work(i):
         if mode == 'events':
@@ -42,12 +31,9 @@ def main(uri, writer, count, mode):
                                   {'writer': writer, 'i': i})
 
     for i in range(count):
-        retry_transaction(lambda: work(i), manager, attempts=100,
-                          on_retry=lambda attempt, error: retries.append(
-                              type(error).__name__))
-    connection.close()
-    db.close()
-    print(json.dumps({'heard': heard, 'retries': len(retries)}))
+        session.commit(lambda: work(i))
+    session.close()
+    print(json.dumps({'heard': session.heard, 'retries': session.retries}))
 
 
 if __name__ == '__main__':

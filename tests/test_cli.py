@@ -480,10 +480,12 @@ def query(run, db, *args):
 
 def test_query_criteria(run, filled):
     db = filled
-    found = query(run, db, '--user', 's*', '--task', 'a/1')
+    found = query(run, db, '--user', 's*', '--task', 'a/1', '--id-order')
     assert [(t['userName'], t['data']['day']) for t in found] == [
         ('sam', 1), ('sara', 1), ('sam', 2), ('sara', 2), ('sam', 3),
         ('sara', 3)]
+    # Newest first unless --id-order: the same tracks, from the last.
+    assert query(run, db, '--user', 's*', '--task', 'a/1') == found[::-1]
     found = query(run, db, '--user', 'sam', '--user', 'bob',
                   '--task', 'a/*', '--from', '2024-01-02', '--to',
                   '2024-01-02')
@@ -493,11 +495,11 @@ def test_query_criteria(run, filled):
     # Times as seconds; --to is inclusive.
     first = local(2024, 1, 1, 12, 0)
     found = query(run, db, '--from', first, '--to', first + 60)
-    assert [t['timeStamp'] for t in found] == [first, first + 60]
+    assert [t['timeStamp'] for t in found] == [first + 60, first]
     found = query(run, db, '--to', '2024-01-01T12:01')
     assert len(found) == 2
     found = query(run, db, '--from', '2024-01-03T12:25:00')
-    assert [t['id'] for t in found] == ['0000026', '0000027']
+    assert [t['id'] for t in found] == ['0000027', '0000026']
     # Runs: each task got one, numbered in order of first use.
     assert {t['taskId'] for t in query(run, db, '--run', 2)} == {'a/2'}
     assert len(query(run, db, '--run', 1, '--run', 3)) == 18
@@ -506,17 +508,22 @@ def test_query_criteria(run, filled):
 
 def test_query_limit_and_order(run, filled):
     db = filled
-    found = query(run, db, '--task', '*', '--limit', 2)
+    found = query(run, db, '--task', '*', '--limit', 2, '--id-order')
     assert [t['id'] for t in found] == ['0000001', '0000002']
     found = query(run, db, '--task', '*', '--limit', 2, '--newest-first')
     assert [t['id'] for t in found] == ['0000027', '0000026']
+    # Newest first is the default; no criterion means every track.
+    assert query(run, db, '--limit', 2) == found
+    assert len(query(run, db)) == 27
     assert query(run, db, '--task', '*', '--limit', 0) == []
+    code, out, err = run('--db', db, 'query', '--id-order', '--newest-first')
+    assert code == 2 and '--id-order and --newest-first' in err
 
 
 def test_query_formats(run, filled):
     db = filled
     args = ('--db', db, 'query', '--user', 'bob', '--task', 'b/1',
-            '--limit', '2')
+            '--limit', '2', '--id-order')
     as_list = query(run, *args[1:2], *args[3:])
     assert as_list[0] == {
         'id': '0000009', 'taskId': 'b/1', 'runId': 3, 'userName': 'bob',
@@ -542,8 +549,6 @@ def test_query_formats(run, filled):
 
 
 def test_query_usage_errors(run, filled):
-    code, out, err = run('--db', filled, 'query')
-    assert code == 2 and 'at least one criterion' in err
     for bad in (('--from', 'yesterday'), ('--to', '2024-13-01'),
                 ('--limit', '-1'), ('--run', '-1'), ('--format', 'xml')):
         code, out, err = run('--db', filled, 'query', '--task', '*', *bad)
@@ -952,11 +957,13 @@ def test_import_twice_with_event_ids_stores_each_track_once(run, db,
 def test_query_writes_event_ids_in_every_format(run, db, tmp_path):
     records = [dict(GOOD[0], eventId='e-1'), GOOD[2]]
     assert run('--db', db, 'import', write(tmp_path, jsonl(*records)))[0] == 0
-    code, out, err = run('--db', db, 'query', '--task', '*', '--format', 'csv')
+    code, out, err = run('--db', db, 'query', '--task', '*', '--format', 'csv',
+                         '--id-order')
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [row['eventId'] for row in rows] == ['e-1', '']
     for format in ('json', 'jsonl'):
-        out = run('--db', db, 'query', '--task', '*', '--format', format)[1]
+        out = run('--db', db, 'query', '--task', '*', '--format', format,
+                  '--id-order')[1]
         found = (json.loads(out) if format == 'json'
                  else [json.loads(line) for line in out.splitlines()])
         assert [t.get('eventId') for t in found] == ['e-1', None], format

@@ -79,6 +79,17 @@ def start_import(db, path, *options):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def stopped_at_15_of_20(db, tmp_path, monkeypatch):
+    """Write 20 numbered lines and import them in batches of 5, stopped
+    by Ctrl-C at the line of track 15: tracks 0 to 14 are stored. Returns
+    the file's path."""
+    path = write(tmp_path, numbered(20))
+    ctrl_c_at(monkeypatch, 15)
+    assert cli('--db', db, 'import', path, '--batch', '5')[0] == 130
+    monkeypatch.undo()
+    return path
+
+
 def wait_for_a_commit(process):
     line = process.stderr.readline()      # --progress: after the first
     assert ': line ' in line, line
@@ -154,10 +165,7 @@ def test_ctrl_c_rolls_back_the_batch_and_names_the_line(run, db, tmp_path,
 
 
 def test_a_changed_file_is_refused(run, db, tmp_path, monkeypatch):
-    path = write(tmp_path, numbered(20))
-    ctrl_c_at(monkeypatch, 15)
-    assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
-    monkeypatch.undo()
+    path = stopped_at_15_of_20(db, tmp_path, monkeypatch)
     original = open(path).read()
     # Shorter: refused, by size; without advice to duplicate the tracks.
     write(tmp_path, original[:-30])
@@ -178,10 +186,7 @@ def test_a_changed_file_is_refused(run, db, tmp_path, monkeypatch):
 
 def test_a_file_that_grew_resumes_with_its_new_lines(run, db, tmp_path,
                                                      monkeypatch):
-    path = write(tmp_path, numbered(20))
-    ctrl_c_at(monkeypatch, 15)
-    assert run('--db', db, 'import', path, '--batch', '5')[0] == 130
-    monkeypatch.undo()
+    path = stopped_at_15_of_20(db, tmp_path, monkeypatch)
     original = open(path).read()
     write(tmp_path, original + numbered(2, 20))       # appended to
     code, out, err = run('--db', db, 'import', '--resume', path)
@@ -398,3 +403,76 @@ def test_a_big_import_suggests_pack(run, db, tmp_path, monkeypatch):
     assert code == 0 and out.rstrip().endswith(
         'Run "pack" to make the file smaller: each batch left old versions '
         'of records in it')
+
+
+def test_a_plain_import_of_a_stopped_file_is_refused(run, db, tmp_path):
+    """A real stop (SIGKILL after a commit), then ``import FILE`` without
+    --resume: refused, nothing stored twice; --resume finishes it, and
+    --restart imports from the first line on purpose."""
+    path = write(tmp_path, numbered(20000))
+    process = start_import(db, path, '--batch', '100')
+    try:
+        wait_for_a_commit(process)
+        process.kill()
+        process.communicate(timeout=60)
+    finally:
+        process.kill()
+    stored = numbers(db)
+    line, offset, imported, done = progress_of(db, path)
+    assert not done and 0 < len(stored) == line < 20000
+    code, out, err = run('--db', db, 'import', path)
+    assert (code, out) == (1, '')
+    assert re.fullmatch(
+        r'cybertools-tracking: an import of %s into the storage \'tracking\' '
+        r'stopped at line %d on \d{4}-\d\d-\d\d \d\d:\d\d UTC \(%d tracks '
+        r'stored, 0 lines skipped\): "import --resume %s" goes on from line '
+        r'%d\. Importing it from the first line stores those tracks twice '
+        r'\(but for lines with event ids\); use --restart to do that '
+        r'anyway\n' % (re.escape(path), line, line, re.escape(path),
+                       line + 1), err), err
+    assert numbers(db) == stored
+    assert progress_of(db, path) == (line, offset, imported, False)
+    assert run('--db', db, 'import', '--resume', path)[0] == 0
+    assert numbers(db) == list(range(20000))
+    # Once complete, --restart (like --again) stores the file again.
+    code, out, err = run('--db', db, 'import', path, '--restart')
+    assert code == 0 and out.startswith('imported 20000 tracks')
+    assert numbers(db) == sorted(list(range(20000)) * 2)
+
+
+def test_restart_after_a_stop_starts_from_the_first_line(run, db, tmp_path,
+                                                         monkeypatch):
+    path = stopped_at_15_of_20(db, tmp_path, monkeypatch)
+    assert numbers(db) == list(range(15))
+    code, out, err = run('--db', db, 'import', path, '--restart')
+    assert code == 0 and out == 'imported 20 tracks, skipped 0 lines\n'
+    assert numbers(db) == sorted(list(range(15)) + list(range(20)))
+    assert progress_of(db, path)[3] is True
+
+
+def test_a_csv_import_resumes_as_csv(run, db, tmp_path, monkeypatch):
+    """The header is read again on --resume: the rows after the stop are
+    read as CSV."""
+    source = str(tmp_path / 'source.fs')
+    assert run('--db', source, 'import', write(tmp_path, numbered(30)))[0] \
+        == 0
+    table, runs = str(tmp_path / 'tracks.csv'), str(tmp_path / 'runs.csv')
+    assert run('--db', source, 'export', '--format', 'csv', '-o',
+               table)[0] == 0
+    assert run('--db', source, 'export', '--format', 'csv', '--runs', '-o',
+               runs)[0] == 0
+    # Without its runs a table of tracks says what to import first.
+    code, out, err = run('--db', str(tmp_path / 'other.fs'), 'import', table)
+    assert code == 1 and out == 'imported 0 tracks, skipped 30 lines\n'
+    assert err.splitlines()[0] == (
+        'cybertools-tracking: %s line 2: runId 1: there is no such run (a '
+        'CSV table of tracks names runs by number: import the table of '
+        'runs, "export --format csv --runs", first)' % table)
+    assert run('--db', db, 'import', runs)[0] == 0
+    ctrl_c_at(monkeypatch, 17)
+    assert run('--db', db, 'import', table, '--batch', '5')[0] == 130
+    monkeypatch.undo()
+    assert numbers(db) == list(range(15))
+    code, out, err = run('--db', db, 'import', '--resume', table)
+    assert (code, err) == (0, '')
+    assert numbers(db) == list(range(30))

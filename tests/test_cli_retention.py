@@ -128,8 +128,53 @@ def test_pack_makes_the_file_smaller_and_says_by_how_much(run, tmp_path):
     # storage's sharded maps): smaller, not by a set share.
     assert int(found.group(2)) == os.path.getsize(db) < grown
     assert os.path.exists(db + '.old')
+    assert ('the file as it was is kept as %s.old (%s' % (db, '')) in out
     code, out, err = run('--db', 'memory://', 'pack')
     assert code == 1 and 'nothing to pack' in err
+
+
+def test_pack_names_only_the_files_there_are(run, tmp_path):
+    """A pack deletes the .old file of the one before, and writes none
+    when it drops nothing: the message says what is on disk."""
+    db = str(tmp_path / 'k.fs')
+    fill(db)
+    assert run('--db', db, 'prune', '--before', '2100-01-01')[0] == 0
+    code, out, err = run('--db', db, 'pack')
+    assert os.path.exists(db + '.old') and '%s.old' % db in out
+    code, out, err = run('--db', db, 'pack')
+    assert code == 0 and not os.path.exists(db + '.old')
+    assert out.endswith('; nothing to drop, the file was left as it was '
+                        '(the pack deleted the %s.old of an earlier pack)\n'
+                        % db)
+    code, out, err = run('--db', db, 'pack', '--days', '3')
+    assert not os.path.exists(db + '.old')
+    assert out.endswith('; nothing to drop older than 3 days, the file was '
+                        'left as it was\n')
+
+
+def test_forget_user_of_an_unknown_name_suggests_close_ones(run, tmp_path):
+    db = str(tmp_path / 'f.fs')
+    fill(db)
+    before, size = look(db), os.path.getsize(db)
+    code, out, err = run('--db', db, 'forget-user', 'Ann')
+    assert (code, out) == (1, '')
+    assert err == ("cybertools-tracking: no user 'Ann' in the storage: no "
+                   "tracks and no goals of that name (3 user names stored); "
+                   "nothing was changed; did you mean 'ann'?\n")
+    code, out, err = run('--db', db, 'forget-user', 'xyz', '--dry-run')
+    assert code == 1 and "did you mean 'xy'?" in err
+    code, out, err = run('--db', db, 'forget-user', 'zzzzzz')
+    assert code == 1 and err.endswith("nothing was changed; names are "
+                                      "matched exactly, as stored\n")
+    assert look(db) == before and os.path.getsize(db) == size
+    # A user with goals and no tracks is known.
+    database = open_db(db)
+    with database.transaction() as connection:
+        get_storage(connection).goals.add_tracker(
+            'goals-only', CountTracker(name='g', conditions=[], target=3))
+    database.close()
+    code, out, err = run('--db', db, 'forget-user', 'goals-only')
+    assert code == 0 and 'removed 0 tracks' in out
 
 
 def test_bad_dates_are_usage_errors(run, tmp_path):

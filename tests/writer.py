@@ -12,30 +12,19 @@ import json
 import random
 import sys
 
-import transaction
-
-from cybertools_tracking.db import get_storage, open_db, retry_transaction
-from cybertools_tracking.goals import EVENT_ALL
+from writer_session import WriterSession
 
 TASKS = ['task-%d' % n for n in range(4)]
 USERS = ['user-%d' % n for n in range(10)]
 
 
 def main(uri, writer, count, batch):
-    db = open_db(uri)
-    manager = transaction.TransactionManager()
-    connection = db.open(manager)
-    storage = get_storage(connection, create=False)
-    heard = []
-    for code in EVENT_ALL:
-        storage.goals.add_listener(
-            code, when='after_commit', callback=lambda event: heard.append(
-                [event.code, event.group_id, event.name]))
+    session = WriterSession(uri)
+    storage = session.storage
     rnd = random.Random(writer)
     items = [(rnd.choice(TASKS), rnd.choice(USERS),
               {'kind': rnd.choice('ab'), 'writer': writer, 'i': i})
              for i in range(count)]
-    retries = []
     ids = []
 
     def work(chunk):
@@ -44,12 +33,10 @@ def main(uri, writer, count, batch):
 
     for start in range(0, count, batch):
         chunk = items[start:start + batch]
-        ids.extend(retry_transaction(
-            lambda: work(chunk), manager, attempts=100,
-            on_retry=lambda attempt, error: retries.append(type(error).__name__)))
-    connection.close()
-    db.close()
-    print(json.dumps({'ids': ids, 'heard': heard, 'retries': len(retries),
+        ids.extend(session.commit(lambda: work(chunk)))
+    session.close()
+    print(json.dumps({'ids': ids, 'heard': session.heard,
+                      'retries': session.retries,
                       'commits': (count + batch - 1) // batch}))
 
 

@@ -1,12 +1,14 @@
 """Timestamps as the loops framework keeps them: whole seconds since the epoch."""
 
+import calendar
 import datetime
 import re
 import time
 
 from cybertools_tracking.validation import check_timestamp
 
-__all__ = ['getTimeStamp', 'timeStamp2ISO', 'as_timestamp', 'parse_time']
+__all__ = ['getTimeStamp', 'timeStamp2ISO', 'as_timestamp', 'parse_time',
+           'TIME_FORMATS']
 
 
 def getTimeStamp():
@@ -81,6 +83,44 @@ def parse_time(text, end=False):
         if end:
             return as_timestamp(moment + unit) - 1
         return as_timestamp(moment)
-    raise ValueError('expected seconds since the epoch, '
-                     'YYYY-MM-DD[THH:MM[:SS]] (local) or ISO 8601 with Z or '
-                     'an offset, got %r' % text)
+    reason = _no_such_time(normalized)
+    if reason:
+        raise ValueError('%r does not exist: %s (accepted: %s)'
+                         % (text, reason, TIME_FORMATS))
+    raise ValueError('expected %s, got %r' % (TIME_FORMATS, text))
+
+
+TIME_FORMATS = ('seconds since the epoch, YYYY-MM-DD[THH:MM[:SS]] (local) '
+                'or ISO 8601 with Z or an offset')
+
+# The shape of a date or time, whatever its numbers: to tell a time
+# that does not exist (2024-02-30, 24:00) from one that is not written
+# in an accepted format.
+_SHAPE = re.compile(r'(\d{4})-(\d\d)-(\d\d)'
+                    r'(?:T(\d\d):(\d\d)(?::(\d\d)(?:\.\d+)?)?)?'
+                    r'(?:Z|[+-]\d\d(?::?\d\d)?)?', re.IGNORECASE)
+_MONTHS = ('January', 'February', 'March', 'April', 'May', 'June', 'July',
+           'August', 'September', 'October', 'November', 'December')
+
+
+def _no_such_time(text):
+    """Why ``text``, written like a date or time, names none ('February
+    2024 has 29 days'); '' if it is not written like one."""
+    shape = _SHAPE.fullmatch(text)
+    if shape is None:
+        return ''
+    year, month, day, hour, minute, second = (
+        None if part is None else int(part) for part in shape.groups())
+    for name, value, (low, high) in zip(
+            ('month', 'hour', 'minute', 'second'),
+            (month, hour, minute, second),
+            ((1, 12), (0, 23), (0, 59), (0, 59))):
+        if value is not None and not low <= value <= high:
+            return 'the %s must be %02d to %d, not %02d' % (name, low, high,
+                                                           value)
+    if year == 0:
+        return 'years start at 0001'
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        return '%s %d has %d days' % (_MONTHS[month - 1], year, days)
+    return ''

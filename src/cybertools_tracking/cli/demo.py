@@ -193,8 +193,7 @@ def show_demo(args, storage):
 
     db = '' if getattr(args, 'db', None) is None else ' --db ' + args.db
     print('\nTry:')
-    for line in ("query --user 's*' --task 'python/*' --newest-first "
-                 "--limit 5",
+    for line in ("query --user 's*' --task 'python/*' --limit 5",
                  'query --from 2024-01-17T09:00 --to 2024-01-17T09:10 '
                  '--format jsonl',
                  'runs --task python/intro',

@@ -13,9 +13,8 @@ RUN_COLUMNS = ('id', 'taskId', 'start', 'end', 'finished', 'current')
 # The columns of ``--format csv``: a track's fields, data as JSON.
 CSV_TRACK_COLUMNS = ('id', 'taskId', 'runId', 'userName', 'timeStamp',
                      'eventId', 'data')
-# ``export --format csv``: a row per run (kind "run") before the tracks.
-CSV_RUN_COLUMNS = ('kind', 'id', 'taskId', 'start', 'end', 'finished',
-                   'current')
+# ``export --format csv --runs``: a row per run (a table of its own).
+CSV_RUN_COLUMNS = ('id', 'taskId', 'start', 'end', 'finished', 'current')
 
 
 def local_time(ts):
@@ -36,6 +35,29 @@ def table(header, rows, out=None):
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths)]
         print('  '.join(cells + [row[-1]]).rstrip(), file=out)
+
+
+# A streamed table's columns are as wide as its first TABLE_SAMPLE rows
+# need; a wider cell further down pushes the rest of its row along.
+TABLE_SAMPLE = 100
+
+
+def stream_table(header, rows, out=None):
+    """Print rows of strings in columns as they come (an iterable of any
+    length): the widths are taken from the first ``TABLE_SAMPLE``."""
+    out = out or sys.stdout
+    rows = iter(rows)
+    sample = [header]
+    for row in rows:
+        sample.append(row)
+        if len(sample) > TABLE_SAMPLE:
+            break
+    widths = [max(len(row[i]) for row in sample)
+              for i in range(len(header) - 1)]
+    for chunk in (sample, rows):
+        for row in chunk:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+            print('  '.join(cells + [row[-1]]).rstrip(), file=out)
 
 
 def track_row(track):
@@ -82,6 +104,7 @@ def write_json(tracks, connection, lines, out=None, storage=None):
     out = out or sys.stdout
     if not lines:
         out.write('[')
+    count = 0
     for count, track in enumerate(tracks, 1):
         text = dumps(track_dict(track, _event_id(storage, track)))
         if lines:
@@ -91,7 +114,7 @@ def write_json(tracks, connection, lines, out=None, storage=None):
         if count % GC_EVERY == 0:
             connection.cacheGC()
     if not lines:
-        out.write('\n]\n' if tracks else ']\n')
+        out.write('\n]\n' if count else ']\n')
 
 
 def csv_writer(out=None):
@@ -103,6 +126,15 @@ def csv_track_row(track, eventId=None):
     return (track.__name__, track.taskId, track.runId, track.userName,
             track.timeStamp, '' if eventId is None else eventId,
             compact(track.data))
+
+
+def csv_run_row(record):
+    """The CSV row of a run's ``run_dict``: no task is an empty cell,
+    flags are true or false (as in JSON)."""
+    return tuple('' if record[name] is None else
+                 ('true' if record[name] else 'false')
+                 if isinstance(record[name], bool) else record[name]
+                 for name in CSV_RUN_COLUMNS)
 
 
 def _event_id(storage, track):

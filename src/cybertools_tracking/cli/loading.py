@@ -22,6 +22,7 @@ Data is read as ``jsoncodec`` writes it.
 """
 
 import contextlib
+import csv
 import gzip
 import hashlib
 import json
@@ -45,6 +46,8 @@ from cybertools_tracking.cli.common import error as _error
 from cybertools_tracking.cli.common import parse_time, positive_int
 from cybertools_tracking.cli.common import storage_name as _storage_name
 from cybertools_tracking.cli.common import wait_seconds as _wait_seconds
+from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS
+from cybertools_tracking.cli.formatting import CSV_TRACK_COLUMNS
 from cybertools_tracking.cli.jsoncodec import loads
 from cybertools_tracking.db import DatabaseUnavailableError, get_storage
 from cybertools_tracking.db import retry_transaction, wait_for_server
@@ -73,13 +76,17 @@ def add_commands(command):
                            'FILE committed; a FILE that grew since goes on '
                            'with the new lines (refused if bytes imported '
                            'before changed)')
-    load.add_argument('--again', action='store_true',
-                      help='import FILE although an earlier import of it '
-                           'is recorded as complete (its tracks are stored '
-                           'again, but for lines with event ids)')
+    load.add_argument('--again', '--restart', dest='again',
+                      action='store_true',
+                      help='import FILE from its first line although an '
+                           'earlier import of it is recorded, as complete '
+                           '(--again) or stopped (--restart): the tracks it '
+                           'stored are stored again, but for lines with '
+                           'event ids')
     load.add_argument('--batch', metavar='N', type=positive_int,
-                      default=1000,
-                      help='commit every N tracks (default 1000)')
+                      default=IMPORT_BATCH,
+                      help='commit every N tracks (default %d)'
+                           % IMPORT_BATCH)
     load.add_argument('--on-error', choices=('skip', 'abort'),
                       default='skip',
                       help='on a bad line: report and skip it (default), '
@@ -92,6 +99,12 @@ def add_commands(command):
                            'stderr is not a terminal (on a terminal a '
                            'progress bar shows anyway)')
 
+
+# Tracks a transaction of ``import`` (--batch). Each commit pickles again
+# every index bucket the batch touched: 5,000 took a third less CPU than
+# 1,000 per line imported, memory alike (benchmarks/RESULTS.md,
+# import_bench.py); more gained little and loses more work to a crash.
+IMPORT_BATCH = 5000
 
 # An import that stored more tracks than this suggests "pack".
 PACK_HINT = 10_000
@@ -127,7 +140,8 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-def _parse_line(line, first):
+def _text(line, first):
+    """A line as text without its line end; BadLine if not UTF-8."""
     if isinstance(line, bytes):
         try:
             line = line.decode('utf-8-sig' if first else 'utf-8')
@@ -135,9 +149,28 @@ def _parse_line(line, first):
             raise BadLine('not UTF-8 (%s)' % error.reason) from None
     elif first:
         line = line.lstrip('\ufeff')
-    line = line.rstrip('\r\n')     # so that an error's column is on it
+    return line.rstrip('\r\n')     # so that an error's column is on it
+
+
+def _csv_header(line):
+    """The columns of a CSV table ``export`` writes, if ``line`` (the
+    first, as text) is its header; else None (JSON Lines)."""
+    for columns in (CSV_TRACK_COLUMNS, CSV_RUN_COLUMNS):
+        if line.strip() == ','.join(columns):
+            return columns
+    return None
+
+
+def _parse_line(line, first, columns=None):
+    """The record of one line: a track or a run (a dict, checked as far
+    as can be without the storage), or None for an empty line. A line of
+    JSON Lines, or with ``columns`` a row of the CSV table that has them.
+    Raises BadLine saying what is wrong."""
+    line = _text(line, first)
     if not line.strip():
         return None
+    if columns is not None:
+        return _csv_record(line, columns)
     try:
         record = loads(line)
     except json.JSONDecodeError as error:
@@ -152,6 +185,64 @@ def _parse_line(line, first):
                       % _JSON_TYPES.get(type(record), 'a number'))
     if record.get('kind') == 'run':
         return _run_record(record)
+    return _track_record(record)
+
+
+def _csv_record(line, columns):
+    """A row of a CSV table of tracks or runs (as ``export --format csv``
+    writes them) as the record its JSON line would be."""
+    try:
+        cells = next(csv.reader([line], strict=True))
+    except csv.Error as error:
+        raise BadLine('invalid CSV: %s (a row must be on one line)'
+                      % error) from None
+    if len(cells) != len(columns):
+        raise BadLine('expected %d CSV cells (%s), got %d'
+                      % (len(columns), ','.join(columns), len(cells)))
+    row = dict(zip(columns, cells))
+    if columns == CSV_RUN_COLUMNS:
+        record = {'kind': 'run', 'id': _csv_int(row, 'id'),
+                  'taskId': row['taskId'] or None,
+                  'start': _csv_int(row, 'start'),
+                  'end': _csv_int(row, 'end'),
+                  'finished': _csv_bool(row, 'finished'),
+                  'current': _csv_bool(row, 'current')}
+        return _run_record(record)
+    try:
+        data = loads(row['data'])
+    except (ValueError, RecursionError) as error:
+        raise BadLine('data: invalid JSON: %s' % error) from None
+    record = {'taskId': row['taskId'], 'userName': row['userName'],
+              'data': data}
+    if row['runId']:
+        record['runId'] = _csv_int(row, 'runId')
+    if row['timeStamp']:
+        stamp = row['timeStamp']
+        record['timeStamp'] = (int(stamp) if stamp.lstrip('-').isdigit()
+                               else stamp)
+    if row['eventId']:
+        record['eventId'] = row['eventId']
+    return _track_record(record)
+
+
+def _csv_int(row, name):
+    try:
+        return int(row[name])
+    except ValueError:
+        raise BadLine('%s: expected a whole number, got %r'
+                      % (name, row[name])) from None
+
+
+def _csv_bool(row, name):
+    value = row[name].lower()
+    if value not in ('true', 'false'):
+        raise BadLine('%s: expected true or false, got %r'
+                      % (name, row[name]))
+    return value == 'true'
+
+
+def _track_record(record):
+    """A track's record, checked for its fields and its time."""
     problems = []
     missing = [f for f in _REQUIRED if f not in record]
     if missing:
@@ -256,6 +347,19 @@ class _Input:
         if self.raw is not None:
             self.stream.close()
             self.raw.close()
+
+    def first_line(self):
+        """The file's first line (decompressed), read on the side: what
+        the format is when an import resumes after it."""
+        with open(self.path, 'rb') as raw:
+            magic = raw.read(2)
+            raw.seek(0)
+            stream = (gzip.GzipFile(fileobj=raw, mode='rb')
+                      if magic == b'\x1f\x8b' else raw)
+            try:
+                return stream.readline()
+            except _GZIP_ERRORS:
+                return b''
 
     def position(self):
         """Bytes of the file read so far, for a progress bar."""
@@ -399,6 +503,7 @@ class _Import:
         self.committing = False
         self.signal = None      # a signal that came during a commit
         self.first_line = 1
+        self.columns = None     # a CSV table's, None for JSON Lines
         self.base = 0           # tracks imported before a resume
         if args.resume:
             self.restart()
@@ -434,16 +539,32 @@ class _Import:
         self.runs = dict(done.runs)
         self.imported, self.skipped = done.imported, done.skipped
         self.first_line = self.resume = done.line + 1
+        try:
+            self.columns = _csv_header(_text(self.input.first_line(), True))
+        except BadLine:
+            self.columns = None
         self.base = done.imported
         self.progress.update(self.input.position(), 'resuming at line %d'
                              % self.resume)
 
     def refuse_repeat(self):
-        """An import of a file recorded as complete stores its lines again
-        (but for those with event ids): refused, unless ``--again``."""
+        """An import of a file recorded, complete or stopped, stores its
+        lines again (but for those with event ids): refused, unless
+        ``--again`` (alias ``--restart``)."""
         done = import_progress(self.connection, self.name, self.key)
-        if done is None or not done.done:
+        if done is None:
             return
+        when = time.strftime('%Y-%m-%d %H:%M', time.gmtime(done.updated))
+        if not done.done:
+            raise CommandError(
+                'an import of %s into the storage %r stopped at line %d on '
+                '%s UTC (%s stored, %s skipped): "import --resume %s" goes '
+                'on from line %d. Importing it from the first line stores '
+                'those tracks twice (but for lines with event ids); use '
+                '--restart to do that anyway'
+                % (self.source, self.name, done.line, when,
+                   count(done.imported, 'track'), count(done.skipped, 'line'),
+                   self.input.name, done.line + 1))
         grew = ('It has grown since: "import --resume %s" imports the new '
                 'lines. ' % self.input.name
                 if self.input.size > done.size else '')
@@ -452,8 +573,7 @@ class _Import:
             'UTC (%d %s: %s, %s skipped); importing it again stores its '
             'tracks twice (but for lines with event ids). %sUse --again to '
             'import it anyway'
-            % (self.source, self.name,
-               time.strftime('%Y-%m-%d %H:%M', time.gmtime(done.updated)),
+            % (self.source, self.name, when,
                done.line, plural(done.line, 'line'),
                count(done.imported, 'track'), count(done.skipped, 'line'),
                grew))
@@ -486,7 +606,11 @@ class _Import:
             for number, line in enumerate(self.input.lines(),
                                           self.first_line):
                 try:
-                    record = _parse_line(line, number == 1)
+                    if number == 1:
+                        self.columns = _csv_header(_text(line, True))
+                        if self.columns is not None:
+                            continue        # the header of a CSV table
+                    record = _parse_line(line, number == 1, self.columns)
                     if record is None:
                         continue
                     self.save(record)
@@ -494,6 +618,11 @@ class _Import:
                     # Refused before anything was written (the storage's
                     # promise): the batch is as it was.
                     reason = str(error)
+                    if self.columns == CSV_TRACK_COLUMNS and \
+                            'no such run' in reason:
+                        reason += (' (a CSV table of tracks names runs by '
+                                   'number: import the table of runs, '
+                                   '"export --format csv --runs", first)')
                 except (POSError, TransactionError, DatabaseUnavailableError):
                     raise
                 except Exception as error:
@@ -704,6 +833,17 @@ class _Import:
         if self.known:
             summary += (', %s with event ids stored before'
                         % count(self.known, 'line'))
+        moved = sorted((old, new) for old, new in self.runs.items()
+                       if old != new and self.columns == CSV_RUN_COLUMNS)
+        if moved:
+            # A table of runs (CSV) is imported apart from its tracks: the
+            # track table names the runs by their exported numbers.
+            summary += ('; runs were numbered anew (%s%s): tracks '
+                        'imported apart from their runs (a CSV table of '
+                        'tracks) name the old numbers'
+                        % (', '.join('%d is now %d' % pair
+                                     for pair in moved[:3]),
+                           ', ...' if len(moved) > 3 else ''))
         if line is None and self.imported - self.base > PACK_HINT:
             summary += ('. Run "pack" to make the file smaller: each batch '
                         'left old versions of records in it')

@@ -20,6 +20,7 @@ makes the file bigger at first (the removal is appended); ``pack`` writes
 the live records to a new file.
 """
 
+import difflib
 import os
 import sys
 
@@ -229,6 +230,8 @@ def run_forget(args):
         tracks = [t for t in storage.query(userName=name)
                   if t.userName == name]
         groups = _goal_groups(storage, name)
+        if not tracks and not groups:
+            raise CommandError(_no_such_user(storage, name))
         if args.dry_run:
             # Erased in a transaction that is aborted: the same counting.
             trackers, records, entries = _forget_goals(storage, groups)
@@ -250,6 +253,24 @@ def run_forget(args):
           % (counted(removed, 'track'), name,
              _goal_counts(len(groups), trackers, records, entries, events)))
     return EXIT_OK
+
+
+def _no_such_user(storage, name):
+    """The message for a user name with neither tracks nor goals, with the
+    stored names closest to it: the same but for case, then difflib's
+    closest (a ratio of at least 0.6)."""
+    names = set()
+    for task in storage.getTaskIds():
+        names.update(storage.getUserNames(task))
+    close = [other for other in sorted(names)
+             if other.casefold() == name.casefold()]
+    close += [other for other in difflib.get_close_matches(
+        name, sorted(names), n=3) if other not in close]
+    hint = ('; did you mean %s?' % ' or '.join(map(repr, close)) if close
+            else '; names are matched exactly, as stored')
+    return ('no user %r in the storage: no tracks and no goals of that name '
+            '(%s stored); nothing was changed%s'
+            % (name, counted(len(names), 'user name'), hint))
 
 
 def _goal_counts(groups, trackers, records, entries, events):
@@ -302,13 +323,7 @@ def run_pack(args):
         db = conn.db()
         kind = type(db.storage).__name__
         if path is not None:
-            before = os.path.getsize(path)
-            db.pack(days=args.days)
-            after = os.path.getsize(path)
-            print('packed %s: %s before, %s after (%d and %d bytes); the '
-                  'file as it was is kept as %s.old until the next pack '
-                  '(delete it to free the space)'
-                  % (path, size(before), size(after), before, after, path))
+            print(_pack_file(db, path, args.days))
             return EXIT_OK
         if kind == 'ClientStorage':
             db.pack(days=args.days)
@@ -325,6 +340,31 @@ def run_pack(args):
             return EXIT_OK
         raise CommandError('nothing to pack in %s (a %s keeps no history)'
                            % (uri, kind))
+
+
+def _pack_file(db, path, days):
+    """Pack the FileStorage ``db`` at ``path``; what came of it, as a
+    sentence that names only files that are there.
+
+    FileStorage deletes the ``.old`` file of an earlier pack first, then
+    keeps the file as it was as ``.old`` only if the pack wrote a new one:
+    when nothing could be dropped there is no ``.old`` afterwards.
+    """
+    old = path + '.old'
+    had_old = os.path.exists(old)
+    before = os.path.getsize(path)
+    db.pack(days=days)
+    after = os.path.getsize(path)
+    said = ('packed %s: %s before, %s after (%d and %d bytes)'
+            % (path, size(before), size(after), before, after))
+    if os.path.exists(old):
+        return ('%s; the file as it was is kept as %s (%s: delete it to '
+                'free the space; the next pack replaces it)'
+                % (said, old, size(os.path.getsize(old))))
+    return ('%s; nothing to drop%s, the file was left as it was%s'
+            % (said, ' older than %s' % counted(days, 'day') if days else '',
+                       ' (the pack deleted the %s of an earlier pack)' % old
+                       if had_old else ''))
 
 
 def run_upgrade(args):

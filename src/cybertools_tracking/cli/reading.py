@@ -5,6 +5,7 @@ missing database.
 """
 
 import contextlib
+import itertools
 import sys
 
 from ZODB.FileStorage import FileStorage
@@ -23,44 +24,63 @@ from cybertools_tracking.cli.formatting import run_dict, run_rows, size
 from cybertools_tracking.cli.formatting import table, track_row, write_json
 from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS, csv_writer
 from cybertools_tracking.cli.formatting import csv_track_row, track_dict
+from cybertools_tracking.cli.formatting import csv_run_row
 from cybertools_tracking.cli.formatting import write_csv
+from cybertools_tracking.cli.formatting import stream_table
 from cybertools_tracking.cli.jsoncodec import dumps
+from cybertools_tracking.cli.streaming import newest_first
 
 
 def add_commands(command):
     """Add the reading commands; ``command(name, run, help, example)``
     makes a subparser."""
     query = command(
-        'query', run_query, 'list the tracks that meet every criterion; a '
-        'value ending in * is a prefix',
+        'query', run_query, 'list the tracks that meet every criterion (a '
+        'value ending in * is a prefix; without criteria every track), '
+        'newest first, printed as they are read',
         "cybertools-tracking query --user 'ann*' --from 2026-01-01 "
         "--format jsonl")
     add_criteria(query)
     query.add_argument('--limit', metavar='N', type=non_negative_int,
-                       help='show at most N tracks')
+                       help='show at most N tracks (the newest N; with '
+                            '--id-order the first N ids)')
     query.add_argument('--newest-first', action='store_true',
-                       help='order by time, newest first (with --limit: '
-                            'the newest N)')
+                       help='order by time, newest first: the default '
+                            '(results are printed as they are read)')
+    query.add_argument('--id-order', action='store_true',
+                       help='order by track id, as TrackingStorage.query '
+                            'does (every match is read before the first '
+                            'is printed)')
     query.add_argument('--format', choices=('table', 'json', 'jsonl',
                                             'csv'),
                        default='table',
                        help='a table (default), a JSON list, JSON Lines or '
                             'CSV (data as JSON in the last column)')
     query.add_argument('--count', action='store_true',
-                       help='print only the number of tracks found')
+                       help='print only the number of tracks found (without '
+                            'criteria: every track)')
 
     export = command(
         'export', run_export, 'write tracks and their runs, all or those '
-        'that meet the criteria, as JSON Lines that "import" reads back '
-        'into the same tracks and runs (runs first, then tracks in id '
-        'order; strict JSON, data encoded as jsoncodec documents), or as '
-        'CSV for spreadsheets',
-        "cybertools-tracking export --task 'python/*' -o python.jsonl")
+        'that meet the criteria, as JSON Lines (runs first, then tracks in '
+        'id order; strict JSON, data encoded as jsoncodec documents) or as '
+        'a CSV table of the tracks (or, with --runs, of the runs); '
+        '"import" reads back each of them',
+        "cybertools-tracking export --task 'python/*' -o python.jsonl\n"
+        "  cybertools-tracking export --format csv -o tracks.csv\n"
+        "  cybertools-tracking export --format csv --runs -o runs.csv")
     add_criteria(export)
     export.add_argument('-o', '--output', metavar='FILE',
                         help='the file to write (default stdout)')
     export.add_argument('--format', choices=('jsonl', 'csv'),
-                        default='jsonl')
+                        default='jsonl',
+                        help='JSON Lines (default) or CSV, one table a file: '
+                             'the tracks (columns %s, data as JSON), or the '
+                             'runs with --runs' % ','.join(CSV_TRACK_COLUMNS))
+    export.add_argument('--runs', action='store_true',
+                        help='write only the runs (of the tracks that meet '
+                             'the criteria): columns %s'
+                             % ','.join(CSV_RUN_COLUMNS))
 
     runs = command('runs', run_runs, 'list the runs; * marks a task\'s '
                    'current run', 'cybertools-tracking runs --task quiz')
@@ -98,8 +118,9 @@ def add_criteria(parser, verb='show'):
                              'of that day, HH:MM the end of that minute')
 
 
-def criteria_of(args, command='query'):
-    """The query criteria of ``args``; a CommandError without any."""
+def criteria_of(args, command='query', required=True):
+    """The query criteria of ``args``; a CommandError without any if
+    they are ``required``."""
     criteria = {}
     if args.task:
         criteria['taskId'] = one_or_list(args.task)
@@ -107,11 +128,17 @@ def criteria_of(args, command='query'):
         criteria['runId'] = one_or_list(args.run)
     if args.user:
         criteria['userName'] = one_or_list(args.user)
+    if not required:
+        # Every track has a task and a user: a lone '*' is no criterion
+        # (and asks for no walk over every combination).
+        for name in ('taskId', 'userName'):
+            if criteria.get(name) == '*':
+                del criteria[name]
     if args.time_from is not None:
         criteria['timeFrom'] = args.time_from
     if args.time_to is not None:
         criteria['timeTo'] = args.time_to
-    if not criteria:
+    if not criteria and required:
         raise CommandError('%s needs at least one criterion: --task, '
                            '--run, --user, --from or --to (use \'*\' for '
                            'every value, e.g. --task \'*\')' % command,
@@ -142,30 +169,61 @@ def current_runs(storage, criteria):
 
 
 def run_query(args):
-    criteria = criteria_of(args)
-    if args.limit is not None:
-        criteria['limit'] = args.limit
-    if args.newest_first:
-        criteria['newestFirst'] = True
+    if args.id_order and args.newest_first:
+        raise CommandError('--id-order and --newest-first are two orders: '
+                           'give one', EXIT_USAGE)
+    criteria = criteria_of(args, required=False)
     with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
         criteria = current_runs(storage, criteria)
-        tracks = [] if criteria is None else storage.query(**criteria)
         if args.count:
-            print(len(tracks))
-        elif args.format == 'csv':
+            print(0 if criteria is None else
+                  _count(storage, criteria, args.limit))
+            return EXIT_OK
+        if criteria is None:
+            tracks = []
+        elif args.id_order:
+            if not criteria:
+                tracks = storage.values()       # lazily, in id order
+            else:
+                if args.limit is not None:
+                    criteria['limit'] = args.limit
+                tracks = storage.query(**criteria)
+            if args.limit is not None:
+                tracks = itertools.islice(tracks, args.limit)
+        else:
+            tracks = newest_first(storage, criteria, args.limit)
+        tracks = _letting_go(tracks, conn)
+        if args.format == 'csv':
             write_csv(tracks, conn, storage=storage)
         elif args.format == 'table':
-            rows = []
-            for count, track in enumerate(tracks, 1):
-                rows.append(track_row(track))
-                if count % GC_EVERY == 0:
-                    conn.cacheGC()
-            table(TRACK_COLUMNS, rows)
+            stream_table(TRACK_COLUMNS, map(track_row, tracks))
         else:
             write_json(tracks, conn, lines=args.format == 'jsonl',
                        storage=storage)
     return EXIT_OK
+
+
+def _count(storage, criteria, limit):
+    """How many tracks meet ``criteria``, at most ``limit``: the
+    storage's count for every track."""
+    if not criteria:
+        found = len(storage)
+    else:
+        # The storage has no count by criteria; one query makes views of
+        # the tracks found (index reads, no track loads): windows, for a
+        # count, took twice as long on a prefix of 1,000 users.
+        found = len(storage.query(**criteria) if limit is None
+                    else storage.query(limit=limit, **criteria))
+    return found if limit is None else min(found, limit)
+
+
+def _letting_go(tracks, conn):
+    """``tracks``, letting go of the loaded ones every ``GC_EVERY``."""
+    for count, track in enumerate(tracks, 1):
+        yield track
+        if count % GC_EVERY == 0:
+            conn.cacheGC()
 
 
 def run_runs(args):
@@ -267,37 +325,44 @@ def run_export(args):
             raise CommandError('cannot write %s: %s' % (
                 args.output, problem.strerror or problem)) from None
         with out as stream:
-            count = export(storage, conn, runs, tracks, stream, args.format)
+            count = export(storage, conn, runs,
+                           [] if args.runs else tracks, stream, args.format,
+                           runs_only=args.runs)
     if args.output:
-        print('exported %s and %s to %s'
-              % (counted(len(runs), 'run'), counted(count, 'track'),
-                 args.output), file=sys.stderr)
+        print('exported %s to %s'
+              % (counted(len(runs), 'run') if args.runs else
+                 counted(count, 'track') if args.format == 'csv' else
+                 '%s and %s' % (counted(len(runs), 'run'),
+                                counted(count, 'track')), args.output),
+              file=sys.stderr)
     return EXIT_OK
 
 
-def export(storage, conn, runs, tracks, out, format='jsonl'):
-    """Write ``runs``, then ``tracks`` with their event ids, to ``out``;
-    return the number of tracks."""
+def export(storage, conn, runs, tracks, out, format='jsonl',
+           runs_only=False):
+    """Write to ``out`` as JSON Lines ``runs``, then ``tracks`` with their
+    event ids; as CSV one table: ``tracks``, or with ``runs_only`` the
+    ``runs``. Returns the number of tracks written."""
     current = storage.getCurrentRuns()
     if format == 'csv':
         writer = csv_writer(out)
-        writer.writerow(('kind',) + CSV_RUN_COLUMNS[1:])
-        for run in runs:
-            record = run_dict(run, current)
-            writer.writerow(['run'] + ['' if record[c] is None
-                                       else record[c]
-                                       for c in CSV_RUN_COLUMNS[1:]])
+        if runs_only:
+            writer.writerow(CSV_RUN_COLUMNS)
+            for run in runs:
+                writer.writerow(csv_run_row(run_dict(run, current)))
+            return 0
+        writer.writerow(CSV_TRACK_COLUMNS)
     else:
         for run in runs:
             out.write(dumps(dict(kind='run', **run_dict(run, current)))
                       + '\n')
+        if runs_only:
+            return 0
     count = 0
     for count, track in enumerate(tracks, 1):
         eventId = storage.getEventId(track)
         if format == 'csv':
-            if count == 1:
-                writer.writerow(('kind',) + CSV_TRACK_COLUMNS)
-            writer.writerow(('track',) + csv_track_row(track, eventId))
+            writer.writerow(csv_track_row(track, eventId))
         else:
             out.write(dumps(track_dict(track, eventId)) + '\n')
         if count % GC_EVERY == 0:
