@@ -313,6 +313,24 @@ class ITrackingStorage(Interface):
         9999) are a ValidationError.
         """
 
+    def queryRecords(**criteria):
+        """``query(**criteria)`` as an iterator of ``TrackRecord`` tuples
+        ``(trackId, taskId, runId, userName, timeStamp, data)``, one per
+        track, in the same order: what the track's attributes say,
+        ``data`` being the read-only view ``track.data`` gives.
+
+        For readers of many tracks that only look at them (a goal
+        backfill): the usual criteria (metadata, time range, id order)
+        are answered from the stored rows, without making a track object
+        for each and without keeping a record longer than the reader
+        does. The tracks are found when it is called (the same
+        ValidationErrors as ``query``, raised then); each record is made
+        when the iterator gets to it, from the track as it was found
+        (the iterator belongs to the transaction it was made in). A
+        record is a tuple: it cannot be changed, and is not kept up to
+        date.
+        """
+
 
 class IEventIdIndex(Interface):
     """The unique index of event ids of a storage (see ``eventids``).
