@@ -523,6 +523,32 @@ class IStorageGoals(Interface):
         restart the tracker and feed it the stored tracks, as a backfill.
         """
 
+    def start_backfill(group_id, tracker, expire=None, expire_at=None,
+                       now_ts=None, batch_size=10000):
+        """Begin a backfill in batches (see ``backfills.py`` and
+        doctests/goals-backfill.txt): add ``tracker`` to the group (it
+        counts new tracks from this transaction's commit on) and keep the
+        ids of the stored tracks it may count, as this transaction sees
+        them, in batches of ``batch_size``, in a ``BackfillJob``, which
+        is returned. Nothing is fed to the tracker yet: each
+        ``continue_backfill`` does one batch. The checks of
+        ``add_tracker``, a ValueError for a ``batch_size`` that is not an
+        int of at least 1 or an unfinished backfill of the same group and
+        tracker name, all before the first write."""
+
+    def continue_backfill(group_id, name):
+        """Feed the next batch of the backfill of tracker ``name`` of
+        ``group_id`` to it, and move the job on, in the current
+        transaction: the batch counts exactly when it commits (an aborted
+        or failed batch is done again by the next call, never twice).
+        Returns the number of tracks evaluated; 0 once the job is
+        finished (all batches done, or the tracker completed, expired or
+        was removed). KeyError if there is no such job."""
+
+    def backfill_jobs(include_finished=False):
+        """The ``BackfillJob`` objects of the storage (unfinished ones
+        only unless ``include_finished``), by (group, tracker name)."""
+
 class IEventOutbox(Interface):
     """Events kept in the database with the change that caused them.
 
