@@ -14,6 +14,8 @@ from cybertools_tracking.goals import (
     AccumulationTracker, ConflictingNameError, CountTracker, KeyValueEQ,
     KeyValueGE, KeyValueGT, KeyValueInList)
 from cybertools_tracking.goals.serialize import tracker_to_json
+from cybertools_tracking.interfaces import IBackfillJob
+from zope.interface.verify import verifyObject
 
 T0 = 1_700_000_000
 TASKS = ['quiz-1', 'quiz-2', 'read-1']
@@ -88,7 +90,8 @@ def test_batches_give_what_one_transaction_gives(tmp_path):
     jobs = [goals.start_backfill('ann', tracker, now_ts=T0, batch_size=13)
             for tracker in trackers()]
     here.tm.commit()
-    assert all(isinstance(job, BackfillJob) for job in jobs)
+    assert all(isinstance(job, BackfillJob) and verifyObject(IBackfillJob, job)
+               for job in jobs)
     assert jobs[0].total > 13 and jobs[0].batches == -(-jobs[0].total // 13)
     # Added, and fed nothing yet.
     assert [t.progress for t in goals.get_trackers('ann')] == [0, 0, 0]

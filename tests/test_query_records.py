@@ -199,3 +199,18 @@ def test_backfill_from_records_is_backfill_from_tracks(seed):
                    in results['records'].values())
     finally:
         db.close()
+
+
+def test_records_of_many_tracks_in_one_second_interleaved():
+    # Row groups of several rows, their numbers interleaved with other
+    # combinations' (read group by group, returned in id order).
+    storage = TrackingStorage()
+    for n in range(60):
+        storage.saveUserTrack('quiz-%d' % (n % 3), 0, 'ann', {'n': n},
+                              timeStamp=T0 + n // 20)
+    for criteria in ({'userName': 'ann'}, {'userName': 'ann', 'limit': 25},
+                     {'taskId': ['quiz-0', 'quiz-2'], 'timeTo': T0 + 1}):
+        records = list(storage.queryRecords(**criteria))
+        assert records == [record_of(t) for t in storage.query(**criteria)]
+    assert [r.data['n'] for r in storage.queryRecords(userName='ann')] == \
+        list(range(60))

@@ -51,17 +51,20 @@ import time
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
+from zope.interface import implementer
 
 from cybertools_tracking.goals.backfill import replay
+from cybertools_tracking.interfaces import IBackfillJob
 
 __all__ = ['BackfillJob', 'DEFAULT_BATCH', 'jobs_of', 'start', 'step']
 
 DEFAULT_BATCH = 10_000
 
 
+@implementer(IBackfillJob)
 class BackfillJob(Persistent):
-    """A batched backfill of one tracker: the ids of the tracks it is to
-    be fed, in batches, and how far it got.
+    """See ``IBackfillJob``: a batched backfill of one tracker, the ids
+    of the tracks it is to be fed, in batches, and how far it got.
 
     ``total`` tracks in ``batches`` batches of at most ``batch_size``;
     ``next_batch`` is the first batch not done (``batches`` when done);

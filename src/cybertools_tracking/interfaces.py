@@ -549,6 +549,31 @@ class IStorageGoals(Interface):
         """The ``BackfillJob`` objects of the storage (unfinished ones
         only unless ``include_finished``), by (group, tracker name)."""
 
+class IBackfillJob(Interface):
+    """A batched backfill of one tracker of one group (``backfills.py``):
+    the ids of the stored tracks it is to be fed, fixed when it started,
+    in batches, and how far it got. Written only by its own batches."""
+
+    group_id = Attribute('The group the tracker was added to.')
+    name = Attribute('The tracker\'s name.')
+    tracker = Attribute('The tracker.')
+    total = Attribute('Tracks to read, in all.')
+    batches = Attribute('Batches, of at most ``batch_size`` tracks.')
+    batch_size = Attribute('Tracks per batch (per transaction).')
+    next_batch = Attribute('The first batch not done (``batches`` when '
+                           'every one is).')
+    done = Attribute('Tracks read so far (removed ones are skipped and '
+                     'count as read).')
+    evaluated = Attribute('Tracks offered to the tracker so far (fewer '
+                          'than ``done`` once it completed or expired).')
+    started = Attribute('When it started: seconds since the epoch, UTC.')
+    updated = Attribute('When its last batch ran: seconds, UTC.')
+    finished = Attribute('True once nothing is left to do.')
+
+    def batch_ids(n):
+        """The track numbers (ints) of batch ``n``, in id order."""
+
+
 class IEventOutbox(Interface):
     """Events kept in the database with the change that caused them.
 
