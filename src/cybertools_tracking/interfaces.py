@@ -392,6 +392,11 @@ class ITrackStore(Interface):
         """Iterate (ts, rows) of the combination within the inclusive
         range, rows in number order."""
 
+    def stored(key, timeFrom=None, timeTo=None):
+        """Iterate (ts, stored value) of the combination's row groups
+        within the inclusive range, not decoded (``rows.numbers_of`` and
+        ``rows.unpack_once`` decode them): for readers of many groups."""
+
     def everything():
         """Iterate (key, ts, rows) of every row group."""
 
