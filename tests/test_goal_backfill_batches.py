@@ -236,3 +236,26 @@ def test_cli_backfill_refuses_bad_arguments(tmp_path, capsys):
     here = Opened(path)
     assert here.tracks.goals.get_trackers('ann') == []
     here.close()
+
+
+def test_tracks_removed_or_moved_before_their_batch(tmp_path):
+    path = str(tmp_path / 'tracking.fs')
+    fill(path, count=200)
+    here = Opened(path)
+    tracks = here.tracks
+    mine = list(tracks.queryRecords(userName='ann'))
+    job = tracks.goals.start_backfill('ann', CountTracker('all', [], 10 ** 6),
+                                      batch_size=10)
+    here.tm.commit()
+    last = mine[-1].trackId
+    tracks.removeTrack(tracks[mine[-2].trackId])        # skipped
+    tracks[last].timeStamp = T0 - 10 ** 6               # moved far away
+    tracks[mine[-3].trackId].userName = 'bob'           # not ann's now
+    here.tm.commit()
+    while tracks.goals.continue_backfill('ann', 'all'):
+        here.tm.commit()
+    [tracker] = tracks.goals.get_trackers('ann')
+    assert tracker.progress == len(mine) - 2
+    assert job.done == job.total == len(mine)
+    assert tracks.goals.history('ann') == []
+    here.close()

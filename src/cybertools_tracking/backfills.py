@@ -72,7 +72,9 @@ class BackfillJob(Persistent):
     as read), ``evaluated`` of them offered to the tracker (fewer once it
     completed or expired).  ``started`` and ``updated`` are seconds since
     the epoch (UTC).  The ids of each batch are one record of 8-byte
-    numbers, dropped when the job finishes.
+    numbers, with the first and last second of its tracks (where a
+    batch reads them from the rows); both are dropped when the job
+    finishes.
     """
 
     group_id = name = tracker = None
@@ -81,20 +83,25 @@ class BackfillJob(Persistent):
     started = updated = 0.0
     finished = False
     _nums = None
+    _spans = None       # batch -> (first, last second of its tracks)
 
-    def __init__(self, group_id, tracker, nums, batch_size):
+    def __init__(self, group_id, tracker, found, batch_size):
         self.group_id = group_id
         self.name = tracker.name
         self.tracker = tracker
         self.batch_size = batch_size
-        self.total = len(nums)
-        self.batches = -(-len(nums) // batch_size)
+        self.total = len(found)
+        self.batches = -(-len(found) // batch_size)
         self._nums = LOBTree()
+        self._spans = LOBTree()
         for n in range(self.batches):
-            part = array.array('q', nums[n * batch_size:(n + 1) * batch_size])
-            self._nums[n] = part.tobytes()
+            part = found[n * batch_size:(n + 1) * batch_size]
+            self._nums[n] = array.array(
+                'q', [num for num, ts in part]).tobytes()
+            stamps = [ts for num, ts in part]
+            self._spans[n] = (min(stamps), max(stamps))
         self.started = self.updated = time.time()
-        self.finished = not nums
+        self.finished = not found
 
     def __repr__(self):
         return '<BackfillJob %r %r: batch %d of %d, %d of %d tracks%s>' % (
@@ -107,9 +114,15 @@ class BackfillJob(Persistent):
         part.frombytes(self._nums[n])
         return part.tolist()
 
+    def batch_span(self, n):
+        """(first, last) second (UTC) of the tracks of batch ``n`` when
+        the job started: where a reader finds them (but a track moved
+        since may be elsewhere)."""
+        return self._spans[n]
+
     def _finish(self):
         self.finished = True
-        self._nums = None
+        self._nums = self._spans = None
 
 
 def jobs_of(binding, create=False):
@@ -121,21 +134,21 @@ def jobs_of(binding, create=False):
     return jobs
 
 
-def start(jobs, group_id, tracker, nums, batch_size):
+def start(jobs, group_id, tracker, found, batch_size):
     """File a new job in ``jobs`` for ``tracker`` (placed in ``group_id``
-    already) over the sorted track numbers ``nums``; a finished job of the
-    same (group, name) is replaced.  ValueError if an unfinished one is
-    there (checked by the caller before anything is written)."""
+    already) over ``found``, (number, second) of each track, in number
+    order; a finished job of the same (group, name) is replaced (the
+    caller refuses an unfinished one before anything is written)."""
     job = jobs[(group_id, tracker.name)] = BackfillJob(
-        group_id, tracker, nums, batch_size)
+        group_id, tracker, found, batch_size)
     return job
 
 
 def step(job, registry, items_of, dispatch):
     """Feed the next batch of ``job`` to its tracker; return the number
-    of tracks evaluated.  ``items_of(nums)`` gives what ``replay`` takes,
-    ``(item, time, cause)``, for the stored tracks among ``nums``, in id
-    order.  The job finishes after
+    of tracks evaluated.  ``items_of(nums, span)`` gives what ``replay``
+    takes, ``(item, time, cause)``, for the stored tracks among ``nums``
+    (found within ``span``, the seconds they had), in id order.  The job finishes after
     its last batch, or at once when its tracker completed, expired or was
     removed (nothing more can count)."""
     if job.finished:
@@ -145,7 +158,9 @@ def step(job, registry, items_of, dispatch):
         job._finish()
         return 0
     nums = job.batch_ids(job.next_batch)
-    evaluated = replay(registry, tracker, items_of(nums), dispatch)
+    evaluated = replay(registry, tracker,
+                       items_of(nums, job.batch_span(job.next_batch)),
+                       dispatch)
     job.next_batch += 1
     job.done += len(nums)
     job.evaluated += evaluated

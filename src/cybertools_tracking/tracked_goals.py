@@ -391,12 +391,12 @@ class StorageGoals(TrackingManager):
                 '(%d of %d tracks): go on with continue_backfill'
                 % (group_id, tracker.name, job.done, job.total))
         # Read first (a query can refuse its criteria), then write.
-        nums = [int(record[0]) for record
-                in self._stored_tracks(tracker, userName=group_id)]
+        found = [(int(record[0]), record[4]) for record
+                 in self._stored_tracks(tracker, userName=group_id)]
         TrackingManager.add_trackers(self, group_id, [tracker], expire,
                                      expire_at, now_ts)
         jobs = backfills.jobs_of(binding_of(self.storage), create=True)
-        return backfills.start(jobs, group_id, tracker, nums, batch_size)
+        return backfills.start(jobs, group_id, tracker, found, batch_size)
 
     def continue_backfill(self, group_id, name):
         binding = binding_of(self.storage)
@@ -405,8 +405,8 @@ class StorageGoals(TrackingManager):
         if job is None:
             raise KeyError('no backfill of tracker %r in group %r'
                            % (name, group_id))
-        return backfills.step(job, binding.registry, self._items_of,
-                              self._dispatch)
+        return backfills.step(job, binding.registry,
+                              self._items_of(group_id), self._dispatch)
 
     def backfill_jobs(self, include_finished=False):
         binding = binding_of(self.storage)
@@ -416,12 +416,30 @@ class StorageGoals(TrackingManager):
         return [job for job in jobs.values()
                 if include_finished or not job.finished]
 
-    def _items_of(self, nums):
-        # The tracks of a batch, by number: those still stored.
-        get = self.storage.get
-        return _items(record_of(track) for track in
-                      (get('%07i' % num) for num in nums)
-                      if track is not None)
+    def _items_of(self, group_id):
+        """What ``backfills.step`` reads a batch with: the records of the
+        group's tracks among ``nums`` from the rows filed within
+        ``span``; a track not there (moved to another second since) by
+        its number; a removed one not at all."""
+        storage = self.storage
+
+        def items_of(nums, span):
+            wanted = set(nums)
+            found = {int(record[0]): record for record in
+                     storage.queryRecords(userName=group_id,
+                                          timeFrom=span[0], timeTo=span[1])
+                     if int(record[0]) in wanted}
+            records = []
+            for num in nums:
+                record = found.get(num)
+                if record is None:
+                    track = storage.get('%07i' % num)
+                    if track is None or track.userName != group_id:
+                        continue   # removed, or no longer the group's
+                    record = record_of(track)
+                records.append(record)
+            return _items(records)
+        return items_of
 
     def redefine(self, group_id, tracker, policy='keep', now_ts=None):
         """See ``IRedefiningManager``; ``recompute`` restarts the tracker
