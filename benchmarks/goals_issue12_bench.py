@@ -28,8 +28,8 @@
     2,000) calls.  Also the update through ``track`` (an evaluation that
     moves a tracker on a board against one without a board).
 ``history``
-    A ``GoalHistory`` of N outcomes (default 1,000,000) over 10,000 groups
-    in a FileStorage, committed every 10,000; then one group's last 100
+    A ``GoalHistory`` of N outcomes (default 1,000,000) over N / 100
+    groups (10,000) in a FileStorage, committed every 10,000; then one group's last 100
     records, cold: the connection's cache emptied (``cacheMinimize``)
     before each of 200 queries of random groups; the median, the 95th
     percentile, the worst, and the records loaded per query.
@@ -238,7 +238,7 @@ def run_leaderboard(groups, var, log):
 def run_history(outcomes, var, log):
     import transaction
     from cybertools_tracking.goals.history import GoalHistory
-    groups = 10_000
+    groups = max(1, outcomes // 100)    # 100 records a group on average
     tmp = tempfile.mkdtemp(prefix='history-', dir=var)
     try:
         db = _db(os.path.join(tmp, 'history.fs'))
