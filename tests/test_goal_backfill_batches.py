@@ -6,6 +6,7 @@ import random
 
 import pytest
 import transaction
+from zope.interface.verify import verifyObject
 
 from cybertools_tracking.backfills import BackfillJob
 from cybertools_tracking.cli import main
@@ -15,7 +16,6 @@ from cybertools_tracking.goals import (
     KeyValueGE, KeyValueGT, KeyValueInList)
 from cybertools_tracking.goals.serialize import tracker_to_json
 from cybertools_tracking.interfaces import IBackfillJob
-from zope.interface.verify import verifyObject
 
 T0 = 1_700_000_000
 TASKS = ['quiz-1', 'quiz-2', 'read-1']

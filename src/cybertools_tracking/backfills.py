@@ -148,9 +148,9 @@ def step(job, registry, items_of, dispatch):
     """Feed the next batch of ``job`` to its tracker; return the number
     of tracks evaluated.  ``items_of(nums, span)`` gives what ``replay``
     takes, ``(item, time, cause)``, for the stored tracks among ``nums``
-    (found within ``span``, the seconds they had), in id order.  The job finishes after
-    its last batch, or at once when its tracker completed, expired or was
-    removed (nothing more can count)."""
+    (found within ``span``, the seconds they had), in id order.  The job
+    finishes after its last batch, or at once when its tracker completed,
+    expired or was removed (nothing more can count)."""
     if job.finished:
         return 0
     tracker = job.tracker

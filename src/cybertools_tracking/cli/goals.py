@@ -38,8 +38,9 @@ def add_commands(command):
         'goals', run_history, 'goals: "history" lists completions, stages, '
         'resets, limits, expiries, grants and revokes, newest first; "tick" '
         'lets time act without a new track (expired trackers removed, '
-        'deadlines failed, calendar periods closed), for a periodic job. '
-        '"goals ACTION --help" says more',
+        'deadlines failed, calendar periods closed), for a periodic job; '
+        '"backfill" adds a tracker fed the stored tracks in resumable '
+        'batches. "goals ACTION --help" says more',
         'cybertools-tracking goals history --group alice --kind completed\n'
         '  cybertools-tracking goals tick --at 2024-02-01T00:00Z\n'
         '  cybertools-tracking goals backfill --group alice points.json')
