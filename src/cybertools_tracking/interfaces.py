@@ -313,6 +313,24 @@ class ITrackingStorage(Interface):
         9999) are a ValidationError.
         """
 
+    def queryRecords(**criteria):
+        """``query(**criteria)`` as an iterator of ``TrackRecord`` tuples
+        ``(trackId, taskId, runId, userName, timeStamp, data)``, one per
+        track, in the same order: what the track's attributes say,
+        ``data`` being the read-only view ``track.data`` gives.
+
+        For readers of many tracks that only look at them (a goal
+        backfill): the usual criteria (metadata, time range, id order)
+        are answered from the stored rows, without making a track object
+        for each and without keeping a record longer than the reader
+        does. The tracks are found when it is called (the same
+        ValidationErrors as ``query``, raised then); each record is made
+        when the iterator gets to it, from the track as it was found
+        (the iterator belongs to the transaction it was made in). A
+        record is a tuple: it cannot be changed, and is not kept up to
+        date.
+        """
+
 
 class IEventIdIndex(Interface):
     """The unique index of event ids of a storage (see ``eventids``).
@@ -373,6 +391,11 @@ class ITrackStore(Interface):
     def groups(key, timeFrom=None, timeTo=None):
         """Iterate (ts, rows) of the combination within the inclusive
         range, rows in number order."""
+
+    def stored(key, timeFrom=None, timeTo=None):
+        """Iterate (ts, stored value) of the combination's row groups
+        within the inclusive range, not decoded (``rows.numbers_of`` and
+        ``rows.unpack_once`` decode them): for readers of many groups."""
 
     def everything():
         """Iterate (key, ts, rows) of every row group."""
@@ -504,6 +527,57 @@ class IStorageGoals(Interface):
         """``IRedefiningManager.redefine``, and ``policy='recompute'``:
         restart the tracker and feed it the stored tracks, as a backfill.
         """
+
+    def start_backfill(group_id, tracker, expire=None, expire_at=None,
+                       now_ts=None, batch_size=10000):
+        """Begin a backfill in batches (see ``backfills.py`` and
+        doctests/goals-backfill.txt): add ``tracker`` to the group (it
+        counts new tracks from this transaction's commit on) and keep the
+        ids of the stored tracks it may count, as this transaction sees
+        them, in batches of ``batch_size``, in a ``BackfillJob``, which
+        is returned. Nothing is fed to the tracker yet: each
+        ``continue_backfill`` does one batch. The checks of
+        ``add_tracker``, a ValueError for a ``batch_size`` that is not an
+        int of at least 1 or an unfinished backfill of the same group and
+        tracker name, all before the first write."""
+
+    def continue_backfill(group_id, name):
+        """Feed the next batch of the backfill of tracker ``name`` of
+        ``group_id`` to it, and move the job on, in the current
+        transaction: the batch counts exactly when it commits (an aborted
+        or failed batch is done again by the next call, never twice).
+        Returns the number of tracks evaluated; 0 once the job is
+        finished (all batches done, or the tracker completed, expired or
+        was removed). KeyError if there is no such job."""
+
+    def backfill_jobs(include_finished=False):
+        """The ``BackfillJob`` objects of the storage (unfinished ones
+        only unless ``include_finished``), by (group, tracker name)."""
+
+class IBackfillJob(Interface):
+    """A batched backfill of one tracker of one group (``backfills.py``):
+    the ids of the stored tracks it is to be fed, fixed when it started,
+    in batches, and how far it got. Written only by its own batches."""
+
+    group_id = Attribute('The group the tracker was added to.')
+    name = Attribute('The tracker\'s name.')
+    tracker = Attribute('The tracker.')
+    total = Attribute('Tracks to read, in all.')
+    batches = Attribute('Batches, of at most ``batch_size`` tracks.')
+    batch_size = Attribute('Tracks per batch (per transaction).')
+    next_batch = Attribute('The first batch not done (``batches`` when '
+                           'every one is).')
+    done = Attribute('Tracks read so far (removed ones are skipped and '
+                     'count as read).')
+    evaluated = Attribute('Tracks offered to the tracker so far (fewer '
+                          'than ``done`` once it completed or expired).')
+    started = Attribute('When it started: seconds since the epoch, UTC.')
+    updated = Attribute('When its last batch ran: seconds, UTC.')
+    finished = Attribute('True once nothing is left to do.')
+
+    def batch_ids(n):
+        """The track numbers (ints) of batch ``n``, in id order."""
+
 
 class IEventOutbox(Interface):
     """Events kept in the database with the change that caused them.

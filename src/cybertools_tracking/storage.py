@@ -783,6 +783,9 @@ class TrackingStorage(Persistent):
     def query(self, **criteria):
         return _query.execute(_query.plan(criteria, self._fields), self)
 
+    def queryRecords(self, **criteria):
+        return _query.records(_query.plan(criteria, self._fields), self)
+
     # checking
 
     def check(self, limit=100):

@@ -225,6 +225,16 @@ class TrackStore(Persistent):
         for ts, group in entry[1].items(min=timeFrom, max=timeTo):
             yield ts, unpack(group)
 
+    def stored(self, key, timeFrom=None, timeTo=None):
+        """(ts, stored value) of the combination's row groups within the
+        (inclusive) range, not decoded: for a reader of many that decodes
+        each when it needs it (``rows.numbers_of``, ``rows.unpack_once``).
+        """
+        entry = self._combinations.get(key)
+        if entry is None:
+            return iter(())
+        return entry[1].items(min=timeFrom, max=timeTo)
+
     def everything(self):
         """(key, ts, rows) of every row group, by combination."""
         for key, (cid, tree) in self._combinations.items():

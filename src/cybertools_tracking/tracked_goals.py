@@ -52,6 +52,7 @@ from zope.interface import providedBy
 from zope.interface.adapter import AdapterRegistry
 from zope.interface.interface import adapter_hooks
 
+from cybertools_tracking import backfills
 from cybertools_tracking.goals import bookkeeping
 from cybertools_tracking.goals.backfill import narrowing
 from cybertools_tracking.goals.backfill import replay
@@ -67,6 +68,7 @@ from cybertools_tracking.goals.registry import GoalRegistry
 from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
+from cybertools_tracking.query import record_of
 from cybertools_tracking.validation import ValidationError
 
 __all__ = ['StorageGoals', 'GoalBinding', 'GoalOutcome', 'NO_OUTCOME',
@@ -98,10 +100,13 @@ def track_item(track):
             'data': track.data}
 
 
-def _items(tracks):
-    # What ``replay`` feeds a tracker: (item, time, cause) per track.
-    for track in tracks:
-        yield track_item(track), track.timeStamp, track.__name__
+def _items(records):
+    # What ``replay`` feeds a tracker: (item, time, cause) per stored
+    # track, from its ``TrackRecord`` (``storage.queryRecords``): the
+    # item ``track_item`` makes of the track, without the track.
+    for trackId, taskId, runId, userName, timeStamp, data in records:
+        yield ({'taskId': taskId, 'runId': runId, 'userName': userName,
+                'timeStamp': timeStamp, 'data': data}, timeStamp, trackId)
 
 
 _STRING_INDEXES = ('taskId', 'userName')
@@ -190,6 +195,10 @@ class GoalBinding(Persistent):
     The storage calls ``trackAdded`` for every new track, in the saving
     transaction; this evaluates the track's goals there.
     """
+
+    # (group_id, tracker name) -> BackfillJob (see backfills), made by the
+    # first batched backfill; bindings made before have none.
+    backfills = None
 
     def __init__(self):
         self.registry = GoalRegistry()
@@ -350,18 +359,90 @@ class StorageGoals(TrackingManager):
 
     def _stored_tracks(self, tracker, **fixed):
         """The stored tracks *tracker* may count, in id order (the order
-        they were saved in, and evaluated in had the tracker been there)."""
+        they were saved in, and evaluated in had the tracker been there),
+        as ``TrackRecord`` tuples: read from the rows, no track object is
+        made for each."""
         criteria = backfill_criteria(tracker.conditions, **fixed)
         if criteria is None:
             return []
         try:
-            return self.storage.query(**criteria)
+            return self.storage.queryRecords(**criteria)
         except ValidationError:
             # A time range beyond what the index holds: read the wider
             # range the other criteria give; the conditions still decide.
             criteria.pop('timeFrom', None)
             criteria.pop('timeTo', None)
-            return self.storage.query(**criteria)
+            return self.storage.queryRecords(**criteria)
+
+    # backfill in batches (see backfills.py)
+
+    def start_backfill(self, group_id, tracker, expire=None, expire_at=None,
+                       now_ts=None, batch_size=backfills.DEFAULT_BATCH):
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError('batch_size must be an int of at least 1, got '
+                             '%r' % (batch_size,))
+        check_group_id(group_id)
+        bookkeeping.check_new(
+            group_id, bookkeeping.group_of(self._registry(), group_id),
+            [tracker])
+        binding = binding_of(self.storage)
+        jobs = None if binding is None else backfills.jobs_of(binding)
+        job = None if jobs is None else jobs.get((group_id, tracker.name))
+        if job is not None and not job.finished:
+            raise ValueError(
+                'group %r has an unfinished backfill of a tracker named %r '
+                '(%d of %d tracks): go on with continue_backfill'
+                % (group_id, tracker.name, job.done, job.total))
+        # Read first (a query can refuse its criteria), then write.
+        found = [(int(record[0]), record[4]) for record
+                 in self._stored_tracks(tracker, userName=group_id)]
+        TrackingManager.add_trackers(self, group_id, [tracker], expire,
+                                     expire_at, now_ts)
+        jobs = backfills.jobs_of(binding_of(self.storage), create=True)
+        return backfills.start(jobs, group_id, tracker, found, batch_size)
+
+    def continue_backfill(self, group_id, name):
+        binding = binding_of(self.storage)
+        jobs = None if binding is None else backfills.jobs_of(binding)
+        job = None if jobs is None else jobs.get((group_id, name))
+        if job is None:
+            raise KeyError('no backfill of tracker %r in group %r'
+                           % (name, group_id))
+        return backfills.step(job, binding.registry,
+                              self._items_of(group_id), self._dispatch)
+
+    def backfill_jobs(self, include_finished=False):
+        binding = binding_of(self.storage)
+        jobs = None if binding is None else backfills.jobs_of(binding)
+        if jobs is None:
+            return []
+        return [job for job in jobs.values()
+                if include_finished or not job.finished]
+
+    def _items_of(self, group_id):
+        """What ``backfills.step`` reads a batch with: the records of the
+        group's tracks among ``nums`` from the rows filed within
+        ``span``; a track not there (moved to another second since) by
+        its number; a removed one not at all."""
+        storage = self.storage
+
+        def items_of(nums, span):
+            wanted = set(nums)
+            found = {int(record[0]): record for record in
+                     storage.queryRecords(userName=group_id,
+                                          timeFrom=span[0], timeTo=span[1])
+                     if int(record[0]) in wanted}
+            records = []
+            for num in nums:
+                record = found.get(num)
+                if record is None:
+                    track = storage.get('%07i' % num)
+                    if track is None or track.userName != group_id:
+                        continue   # removed, or no longer the group's
+                    record = record_of(track)
+                records.append(record)
+            return _items(records)
+        return items_of
 
     def redefine(self, group_id, tracker, policy='keep', now_ts=None):
         """See ``IRedefiningManager``; ``recompute`` restarts the tracker
@@ -411,7 +492,12 @@ class StorageGoals(TrackingManager):
                              % (taskId, tracker.name))
         if backfill:
             users = self.storage.getUserNames(taskId)
-            tracks = self._stored_tracks(tracker, taskId=taskId)
+            # Read first (a query can refuse its criteria), then write.
+            # Each user's tracks are read when their copy is fed: records
+            # are best let go as soon as they are used (see queryRecords).
+            reads = [(user, self._stored_tracks(tracker, taskId=taskId,
+                                                userName=user))
+                     for user in users]
         if binding is None:
             self._registry(create=True)
             binding = binding_of(self.storage)
@@ -430,15 +516,12 @@ class StorageGoals(TrackingManager):
             if existing is None or existing.find(tracker.name) is None:
                 copies[user] = copy.deepcopy(tracker)
                 self.add_tracker(group, copies[user])
-        per_user = {}
-        for track in tracks:
-            if track.userName in copies:
-                per_user.setdefault(track.userName, []).append(track)
         count = 0
-        for user, mine in per_user.items():
-            count += replay(registry, copies[user], _items(mine),
-                            self._dispatch)
-            refresh_due(registry, task_group(taskId, user))
+        for user, mine in reads:
+            if user in copies:
+                count += replay(registry, copies[user], _items(mine),
+                                self._dispatch)
+                refresh_due(registry, task_group(taskId, user))
         return count
 
     def remove_task_goal(self, taskId, name):

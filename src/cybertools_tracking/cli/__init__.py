@@ -6,8 +6,8 @@
 
 One module per group of commands: ``loading`` (import, resumable),
 ``reading`` (query, export, runs, stats, check), ``maintenance`` (prune,
-forget-user, pack, zeo), ``demo``, ``goals`` (history, tick), ``serving``
-(events, forward, serve); the output formats are in
+forget-user, pack, zeo), ``demo``, ``goals`` (history, tick, backfill),
+``serving`` (events, forward, serve); the output formats are in
 ``formatting`` and ``jsoncodec`` (strict JSON for any track data),
 results read a window of time at a time in ``streaming``, what they all
 share in ``common``. Each module's ``add_commands(command)`` adds its

@@ -1,21 +1,27 @@
-"""The goal commands: ``goals history`` and ``goals tick``.
+"""The goal commands: ``goals history``, ``goals tick``, ``goals backfill``.
 
 ::
 
     cybertools-tracking goals history [--group G] [--tracker NAME] ...
     cybertools-tracking goals tick [--at TIME] [--group G]
+    cybertools-tracking goals backfill --group G TRACKER.json [--batch N]
+    cybertools-tracking goals backfill --resume [--group G]
 
 ``history`` lists the recorded outcomes (``goals/history.py``), newest
 first; ``tick`` lets time act on the goals without a new track (expired
 trackers removed, deadlines failed, calendar periods closed), for a
-periodic job.
+periodic job; ``backfill`` adds a tracker to a group and feeds it the
+stored tracks in batches, one transaction each, resumable
+(``backfills.py``).
 """
 
 import argparse
+import json
 import time
 
 from cybertools_tracking.cli.common import EXIT_OK, EXIT_USAGE
-from cybertools_tracking.cli.common import CommandError, connection
+from cybertools_tracking.cli.common import CommandError, Progress
+from cybertools_tracking.cli.common import connection, positive_int
 from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import time_from, time_to, TIME_HELP
 from cybertools_tracking.cli.formatting import local_time, table
@@ -33,10 +39,12 @@ def add_commands(command):
         'goals', run_history, 'goals: "history" lists completions, stages, '
         'resets, limits, expiries, grants and revokes, newest first; "tick" '
         'lets time act without a new track (expired trackers removed, '
-        'deadlines failed, calendar periods closed), for a periodic job. '
-        '"goals ACTION --help" says more',
+        'deadlines failed, calendar periods closed), for a periodic job; '
+        '"backfill" adds a tracker fed the stored tracks in resumable '
+        'batches. "goals ACTION --help" says more',
         'cybertools-tracking goals history --group alice --kind completed\n'
-        '  cybertools-tracking goals tick --at 2024-02-01T00:00Z')
+        '  cybertools-tracking goals tick --at 2024-02-01T00:00Z\n'
+        '  cybertools-tracking goals backfill --group alice points.json')
     action = command.actions(goals)
     history = action(
         'history', run_history, 'list the goals\' recorded outcomes '
@@ -76,6 +84,28 @@ def add_commands(command):
                           ('--kind', 1), ('--limit', 1), ('--format', 1)):
         tick.add_argument(option, nargs=nargs, action=_NotForTick,
                           help=argparse.SUPPRESS)
+    backfill = action(
+        'backfill', run_backfill, 'add a tracker (a JSON file, as the web '
+        'API takes) to a group and feed it the group\'s stored tracks in '
+        'batches, one transaction each; stopped anywhere (Ctrl-C, a '
+        'crash), "goals backfill --resume" goes on after the last batch '
+        'committed. The tracker counts new tracks from the first commit on',
+        'cybertools-tracking goals backfill --group alice points.json\n'
+        '  cybertools-tracking goals backfill --resume')
+    backfill.add_argument('tracker', nargs='?', metavar='TRACKER.json',
+                          help='the tracker\'s definition (JSON); - for '
+                               'stdin')
+    backfill.add_argument('--group', metavar='GROUP',
+                          help='the group (a user) to add it to; with '
+                               '--resume, only that group\'s backfills')
+    backfill.add_argument('--resume', action='store_true',
+                          help='go on with the unfinished backfills')
+    backfill.add_argument('--batch', metavar='N', type=positive_int,
+                          default=10_000,
+                          help='tracks per transaction (default 10000)')
+    backfill.add_argument('--max-batches', metavar='N', type=positive_int,
+                          help='stop after N batches (go on later with '
+                               '--resume)')
 
 
 class _NotForTick(argparse.Action):
@@ -129,3 +159,110 @@ def run_tick(args):
               % (local_time(now), len(result.closed), len(result.failed),
                  len(result.expired), len(result.changed)))
     return EXIT_OK
+
+
+def _tracker_json(source):
+    """The JSON object of a tracker's definition from a file (or stdin),
+    checked by building a tracker of it once."""
+    from cybertools_tracking.goals.serialize import tracker_from_json
+    try:
+        if source == '-':
+            import sys
+            obj = json.load(sys.stdin)
+        else:
+            with open(source, encoding='utf-8') as f:
+                obj = json.load(f)
+    except OSError as problem:
+        raise CommandError('cannot read %s: %s' % (source, problem),
+                           EXIT_USAGE) from None
+    except ValueError as problem:
+        raise CommandError('%s is not JSON: %s' % (source, problem),
+                           EXIT_USAGE) from None
+    try:
+        tracker_from_json(obj)
+    except (TypeError, ValueError) as problem:
+        raise CommandError('%s: %s' % (source, problem), EXIT_USAGE) \
+            from None
+    return obj
+
+
+def run_backfill(args):
+    if args.resume == bool(args.tracker):
+        raise CommandError('goals backfill takes a TRACKER.json with '
+                           '--group, or --resume', EXIT_USAGE)
+    if args.tracker and not args.group:
+        raise CommandError('goals backfill TRACKER.json needs --group',
+                           EXIT_USAGE)
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        goals = storage.goals
+        if args.tracker:
+            from cybertools_tracking.goals.serialize import tracker_from_json
+            obj = _tracker_json(args.tracker)
+            try:
+                # A new tracker for each attempt: one placed by an aborted
+                # attempt keeps its group.
+                job = retry_transaction(lambda: goals.start_backfill(
+                    args.group, tracker_from_json(obj),
+                    batch_size=args.batch), manager)
+            except (TypeError, ValueError) as problem:
+                raise CommandError(str(problem), EXIT_USAGE) from None
+            jobs = [(job.group_id, job.name)]
+            print('added %r to %r: %d stored tracks to feed it in %d '
+                  'batches' % (job.name, job.group_id, job.total,
+                               job.batches))
+        else:
+            jobs = [(job.group_id, job.name) for job in goals.backfill_jobs()
+                    if args.group is None or job.group_id == args.group]
+            manager.abort()
+            if not jobs:
+                print('no unfinished backfill')
+                return EXIT_OK
+        budget = args.max_batches
+        for group_id, name in jobs:
+            budget = _run_job(goals, manager, group_id, name, budget)
+            if budget == 0:
+                break
+    return EXIT_OK
+
+
+def _run_job(goals, manager, group_id, name, budget):
+    """Run the batches of one job, each committed; return the batches
+    left of ``budget`` (None: no limit)."""
+    def job():
+        return {(j.group_id, j.name): j for j in
+                goals.backfill_jobs(include_finished=True)}[group_id, name]
+
+    current = job()
+    progress = Progress('backfill %s %s' % (group_id, name), current.total,
+                        unit=' tracks', plain=True)
+    manager.abort()
+    try:
+        while True:
+            current = job()
+            if current.finished:
+                break
+            if budget == 0:
+                break
+            retry_transaction(
+                lambda: goals.continue_backfill(group_id, name), manager)
+            current = job()
+            progress.update(current.done, '%d of %d tracks, %d evaluated'
+                            % (current.done, current.total,
+                               current.evaluated))
+            manager.abort()
+            if budget is not None:
+                budget -= 1
+    except KeyboardInterrupt:
+        progress.close()
+        raise CommandError('interrupted after %d of %d tracks; '
+                           '"goals backfill --resume" goes on from there'
+                           % (current.done, current.total)) from None
+    finally:
+        progress.close()
+    print('%s %r of %r: %d of %d tracks read, %d evaluated; tracker %r'
+          % ('finished' if current.finished else 'stopped', name, group_id,
+             current.done, current.total, current.evaluated,
+             current.tracker))
+    manager.abort()
+    return budget

@@ -16,6 +16,14 @@ hash of the group id; each shard has two BTrees:
 - ``by_time``: a set of ``(-time, -seq, salt, group_id)``, newest first,
   for questions that name no group; the shards are merged on reading.
 
+- ``recent``: group id -> ``RecentOutcomes``, the group's newest
+  ``RECENT`` records in one record of their own, newest first, which is
+  what a history page or a dashboard asks for ("the last 100"): read
+  cold, that is three or four records (shard, tree, page) where the range
+  of ``by_group`` is a bucket for every 15 to 30 records, about ten
+  loads for 100.  Histories made before it have none (``recent`` is
+  None) and are read from ``by_group`` as before.
+
 ``seq`` counts up in this process and ``salt`` is drawn once per process,
 so keys never collide across processes and a group's records made at one
 second read back in the order they were made.  Writers of different groups
@@ -43,7 +51,8 @@ from cybertools_tracking.goals.checks import check_text
 from cybertools_tracking.goals.checks import check_time
 from cybertools_tracking.goals.interfaces import IGoalHistory
 
-__all__ = ["Outcome", "GoalHistory", "KINDS", "SHARDS", "history_of"]
+__all__ = ["Outcome", "GoalHistory", "KINDS", "RECENT", "SHARDS",
+           "RecentOutcomes", "history_of"]
 
 #: The kinds of record, in the order of their codes (stored as ints).
 KINDS = ("stage_completed", "completed", "reset", "limited", "expired",
@@ -78,12 +87,76 @@ def _shard_of(group_id, count):
     return zlib.crc32(group_id.encode("utf-8")) % count
 
 
+#: Records a group's ``RecentOutcomes`` keeps.
+RECENT = 100
+
+
+def _first(item):
+    return item[0]
+
+
+class RecentOutcomes(Persistent):
+    """The newest records of one group, at most ``RECENT``, as a tuple of
+    ``(tail, value)`` pairs sorted by ``tail``, which is the ``by_group``
+    key without the group id (so newest first), and ``count``, the
+    number of records the group has in all.  The entries are the newest
+    of them: when ``len(entries) == count`` they are all of them.
+
+    Writers of one group meet here; their changes merge (below)."""
+
+    entries = ()
+    count = 0
+
+    def add(self, tail, value):
+        entries = self.entries
+        if not entries or tail < entries[0][0]:
+            entries = ((tail, value),) + entries   # the usual: the newest
+        else:
+            entries = tuple(sorted(entries + ((tail, value),), key=_first))
+        self.entries = entries[:RECENT]
+        self.count += 1
+
+    def remove(self, tail):
+        """Forget the record ``tail`` (pruned) from the count and, if it
+        is here, from the entries."""
+        self.entries = tuple(e for e in self.entries if e[0] != tail)
+        self.count -= 1
+
+    def _p_resolveConflict(self, old, saved, new):
+        # Two transactions changed the group's records: keep what either
+        # added, drop what either dropped (pruned, or pushed out by newer
+        # ones), the newest RECENT of that; counts add up as changes.
+        # Keys are unique (seq and salt), so no entry is ever both.
+        before = set(old.get('entries', ()))
+        ours = set(saved.get('entries', ()))
+        theirs = set(new.get('entries', ()))
+        gone = (before - ours) | (before - theirs)
+        entries = sorted((ours | theirs) - gone, key=_first)[:RECENT]
+        count = saved.get('count', 0) + new.get('count', 0) \
+            - old.get('count', 0)
+        return {'entries': tuple(entries), 'count': count}
+
+
 class HistoryShard(Persistent):
     """The records of the groups that hash to one shard."""
+
+    recent = None       # shards made before it: no pages
 
     def __init__(self):
         self.by_group = OOBTree()
         self.by_time = OOTreeSet()
+        self.recent = OOBTree()
+
+    def page(self, group_id, create=False):
+        """The group's ``RecentOutcomes``; None if the shard keeps none or
+        (unless ``create``) the group has no records."""
+        recent = self.recent
+        if recent is None:
+            return None
+        page = recent.get(group_id)
+        if page is None and create:
+            page = recent[group_id] = RecentOutcomes()
+        return page
 
 
 @implementer(IGoalHistory)
@@ -118,10 +191,12 @@ class GoalHistory(Persistent):
         when = float(time)
         seq = -next(_sequence)
         shard = self.shards[_shard_of(group_id, len(self.shards))]
-        shard.by_group[(group_id, -when, seq, _SALT)] = (
-            _CODES[kind], tracker, stage, progress, track_id, grantor,
-            reason)
+        value = (_CODES[kind], tracker, stage, progress, track_id, grantor,
+                 reason)
+        shard.by_group[(group_id, -when, seq, _SALT)] = value
         shard.by_time.add((-when, seq, _SALT, group_id))
+        if shard.recent is not None:
+            shard.page(group_id, create=True).add((-when, seq, _SALT), value)
         return Outcome(group_id, tracker, kind, stage, progress, when,
                        track_id, grantor, reason)
 
@@ -144,6 +219,14 @@ class GoalHistory(Persistent):
         if group_id is not None:
             check_group_id(group_id)
             shard = self.shards[_shard_of(group_id, len(self.shards))]
+            if limit == 0:
+                return []
+            if shard.recent is not None:
+                result = self._from_page(shard.page(group_id), group_id,
+                                         trackers, kinds, newest, oldest,
+                                         limit)
+                if result is not None:
+                    return result
             found = shard.by_group.items((group_id, newest),
                                          (group_id, oldest, _TOP))
         else:
@@ -164,6 +247,33 @@ class GoalHistory(Persistent):
                 break
         return result
 
+    @staticmethod
+    def _from_page(page, group_id, trackers, kinds, newest, oldest, limit):
+        """The answer from the group's page, or None if the page does not
+        hold all of it (then ``by_group`` answers)."""
+        if page is None:
+            return []                   # the group has no records
+        result = []
+        entries = page.entries
+        for tail, value in entries:
+            if tail[0] < newest:
+                continue                # newer than time_to
+            if tail[0] > oldest:
+                return result           # older than time_from: done
+            code, name = value[0], value[1]
+            if kinds is not None and code not in kinds:
+                continue
+            if trackers is not None and name not in trackers:
+                continue
+            result.append(Outcome(group_id, name, KINDS[code], value[2],
+                                  value[3], -tail[0], value[4], value[5],
+                                  value[6]))
+            if limit is not None and len(result) >= limit:
+                return result
+        if len(entries) == page.count:
+            return result               # every record of the group
+        return None
+
     def prune(self, before, limit=None):
         check_time("before", before)
         limit = _check_limit(limit)
@@ -179,6 +289,11 @@ class GoalHistory(Persistent):
         for shard, key in doomed:
             shard.by_time.remove(key)
             del shard.by_group[(key[3], key[0], key[1], key[2])]
+            page = shard.page(key[3])
+            if page is not None:
+                page.remove(key[:3])
+                if not page.count:
+                    del shard.recent[key[3]]
         return len(doomed)
 
     def forget(self, group_id):
@@ -188,6 +303,8 @@ class GoalHistory(Persistent):
         for key in keys:
             del shard.by_group[key]
             shard.by_time.remove((key[1], key[2], key[3], group_id))
+        if shard.page(group_id) is not None:
+            del shard.recent[group_id]
         return len(keys)
 
     def _merged(self, newest, oldest):

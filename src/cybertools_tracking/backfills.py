@@ -1,0 +1,173 @@
+"""Backfill in batches: a goal catching up on a large store, resumably.
+
+``goals.add_tracker(..., backfill=True)`` reads and evaluates every
+stored track the tracker may count in the caller's one transaction.  On a
+store of millions that transaction runs for seconds to minutes, holds its
+snapshot, and a conflict or a stop throws all of it away.  A *batched*
+backfill spreads the work over many short transactions, each recording
+how far it got, so that it can stop anywhere and go on:
+
+1. ``start`` (one transaction): the checks, then the tracker is added to
+   its group (live: from this commit on it counts new tracks as they are
+   saved), and the ids of the stored tracks it may count, as that
+   transaction sees them, are kept in a ``BackfillJob``, cut into
+   batches, in id order.
+2. ``step`` (one transaction per batch): the next batch's tracks are
+   read and fed to the tracker (``goals.backfill.replay``), and the job
+   moves on by one batch, in the same transaction.  So a batch counts
+   exactly when its transaction commits: after any stop (Ctrl-C, a crash,
+   a conflict) the next ``step`` starts at the first batch not committed,
+   and no track is counted twice.
+
+Why the ids are fixed at the start: the tracker is live from then on, so
+a track saved later is counted when it is saved; a batch that went by
+"every matching track after the last one done" would count it again.
+Track numbers are no clock either (each connection takes numbers from
+its own block), so no position in them separates old tracks from new.
+
+What differs from a one-transaction backfill, exactly:
+
+- *Order.* Tracks saved while the job runs are counted before the stored
+  tracks of the batches not yet done.  Counts and sums come out the same;
+  which track completed a stage (and when its event says it happened),
+  and anything that depends on order (a limiter's window, a sequence,
+  a rolling window, a calendar period already closed), may differ.
+- *The one gap*, the same as a one-transaction backfill's: a track saved
+  in a transaction that began before ``start`` committed and commits
+  after it is in neither the job (``start`` did not see it) nor counted
+  live (its transaction did not see the tracker).  ZODB readers do not
+  conflict with writers, so nothing can catch it; ``redefine(...,
+  policy='recompute')`` counts everything again when that matters.
+- A track removed before its batch is skipped; one changed is read as it
+  is when its batch runs.
+
+Jobs are kept by the storage's goals (``GoalBinding.backfills``), by
+(group, tracker name); a finished one keeps its figures and drops its ids.
+"""
+
+import array
+import time
+
+from BTrees.LOBTree import LOBTree
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+from zope.interface import implementer
+
+from cybertools_tracking.goals.backfill import replay
+from cybertools_tracking.goals.due import refresh as refresh_due
+from cybertools_tracking.interfaces import IBackfillJob
+
+__all__ = ['BackfillJob', 'DEFAULT_BATCH', 'jobs_of', 'start', 'step']
+
+DEFAULT_BATCH = 10_000
+
+
+@implementer(IBackfillJob)
+class BackfillJob(Persistent):
+    """See ``IBackfillJob``: a batched backfill of one tracker, the ids
+    of the tracks it is to be fed, in batches, and how far it got.
+
+    ``total`` tracks in ``batches`` batches of at most ``batch_size``;
+    ``next_batch`` is the first batch not done (``batches`` when done);
+    ``done`` tracks were read so far (removed ones are skipped and count
+    as read), ``evaluated`` of them offered to the tracker (fewer once it
+    completed or expired).  ``started`` and ``updated`` are seconds since
+    the epoch (UTC).  The ids of each batch are one record of 8-byte
+    numbers, with the first and last second of its tracks (where a
+    batch reads them from the rows); both are dropped when the job
+    finishes.
+    """
+
+    group_id = name = tracker = None
+    total = batches = next_batch = done = evaluated = 0
+    batch_size = DEFAULT_BATCH
+    started = updated = 0.0
+    finished = False
+    _nums = None
+    _spans = None       # batch -> (first, last second of its tracks)
+
+    def __init__(self, group_id, tracker, found, batch_size):
+        self.group_id = group_id
+        self.name = tracker.name
+        self.tracker = tracker
+        self.batch_size = batch_size
+        self.total = len(found)
+        self.batches = -(-len(found) // batch_size)
+        self._nums = LOBTree()
+        self._spans = LOBTree()
+        for n in range(self.batches):
+            part = found[n * batch_size:(n + 1) * batch_size]
+            self._nums[n] = array.array(
+                'q', [num for num, ts in part]).tobytes()
+            stamps = [ts for num, ts in part]
+            self._spans[n] = (min(stamps), max(stamps))
+        self.started = self.updated = time.time()
+        self.finished = not found
+
+    def __repr__(self):
+        return '<BackfillJob %r %r: batch %d of %d, %d of %d tracks%s>' % (
+            self.group_id, self.name, self.next_batch, self.batches,
+            self.done, self.total, ', finished' if self.finished else '')
+
+    def batch_ids(self, n):
+        """The track numbers of batch ``n``, in id order."""
+        part = array.array('q')
+        part.frombytes(self._nums[n])
+        return part.tolist()
+
+    def batch_span(self, n):
+        """(first, last) second (UTC) of the tracks of batch ``n`` when
+        the job started: where a reader finds them (but a track moved
+        since may be elsewhere)."""
+        return self._spans[n]
+
+    def _finish(self):
+        self.finished = True
+        self._nums = self._spans = None
+
+
+def jobs_of(binding, create=False):
+    """The OOBTree (group_id, name) -> BackfillJob of a ``GoalBinding``;
+    None if it has none and not ``create``."""
+    jobs = binding.backfills
+    if jobs is None and create:
+        jobs = binding.backfills = OOBTree()
+    return jobs
+
+
+def start(jobs, group_id, tracker, found, batch_size):
+    """File a new job in ``jobs`` for ``tracker`` (placed in ``group_id``
+    already) over ``found``, (number, second) of each track, in number
+    order; a finished job of the same (group, name) is replaced (the
+    caller refuses an unfinished one before anything is written)."""
+    job = jobs[(group_id, tracker.name)] = BackfillJob(
+        group_id, tracker, found, batch_size)
+    return job
+
+
+def step(job, registry, items_of, dispatch):
+    """Feed the next batch of ``job`` to its tracker; return the number
+    of tracks evaluated.  ``items_of(nums, span)`` gives what ``replay``
+    takes, ``(item, time, cause)``, for the stored tracks among ``nums``
+    (found within ``span``, the seconds they had), in id order.  The job
+    finishes after its last batch, or at once when its tracker completed,
+    expired or was removed (nothing more can count)."""
+    if job.finished:
+        return 0
+    tracker = job.tracker
+    if tracker.completed or tracker.removed:
+        job._finish()
+        return 0
+    nums = job.batch_ids(job.next_batch)
+    evaluated = replay(registry, tracker,
+                       items_of(nums, job.batch_span(job.next_batch)),
+                       dispatch)
+    refresh_due(registry, job.group_id)  # the items may have opened periods
+    job.next_batch += 1
+    job.done += len(nums)
+    job.evaluated += evaluated
+    job.updated = time.time()
+    if job.next_batch >= job.batches or tracker.completed \
+            or tracker.removed:
+        job._finish()
+    return evaluated
