@@ -94,6 +94,11 @@ _older = {}
 DECODED_MAX = 16384
 
 
+def _decode(value):
+    return tuple([(row[0], read_only(row[1]), row[2])
+                  for row in pickle.loads(value)])
+
+
 def unpack(value):
     """The tuple of rows of a stored row group."""
     global _decoded, _older
@@ -103,8 +108,7 @@ def unpack(value):
     if rows is None:
         rows = _older.get(value)
         if rows is None:
-            rows = tuple([(row[0], read_only(row[1]), row[2])
-                          for row in pickle.loads(value)])
+            rows = _decode(value)
         young = _decoded
         if len(young) >= DECODED_MAX:
             _older, _decoded = young, {}
@@ -129,8 +133,7 @@ def unpack_once(value):
     if rows is None:
         rows = _older.get(value)
         if rows is None:
-            rows = tuple([(row[0], read_only(row[1]), row[2])
-                          for row in pickle.loads(value)])
+            rows = _decode(value)
     return rows
 
 
