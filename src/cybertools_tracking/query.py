@@ -9,6 +9,8 @@ are in id order, or newest first (by second, then id) with
 ``newestFirst``; ``limit`` keeps the first ones.
 """
 
+from operator import attrgetter
+
 from BTrees.LLBTree import LLTreeSet
 from BTrees.LLBTree import intersection as ll_intersection
 
@@ -89,6 +91,9 @@ def execute(plan, storage):
     store = storage._store
     times = plan.times
     rows = {}          # num -> (key, ts, row), where the rows were read
+    if plan.dims and not plan.fields and not plan.newestFirst \
+            and plan.limit is None:
+        return _allByNumber(plan, store, storage)
     if plan.dims:
         found = []
         for key in store.combinations(plan.dims):
@@ -148,6 +153,27 @@ def execute(plan, storage):
             result = result[:plan.limit]
         return [track(num) for num in result]
     return result if plan.limit is None else result[:plan.limit]
+
+
+def _allByNumber(plan, store, storage):
+    """Every track of the combinations and times of ``plan``, in id order:
+    the views made straight from the rows read, then sorted (no tuple per
+    track on the way: a cold read of a user's ~1,000 tracks makes fewer
+    objects, hence fewer runs of the cyclic GC)."""
+    times = plan.times
+    views, view = storage._views(), storage._view
+    result = []
+    add = result.append
+    for key in store.combinations(plan.dims):
+        for ts, group in store.groups(key, plan.timeFrom, plan.timeTo):
+            if times is None or ts in times:
+                for row in group:
+                    add(view(row[0], key, ts, row, None, views))
+    result.sort(key=_num)
+    return result
+
+
+_num = attrgetter('_num')
 
 
 def _first(item):
