@@ -5,7 +5,8 @@ tests/fixtures/make_rows_layout.py), before the combination trees
 (``store.RowTree``) and the registry's shards (``index.CombinationShard``)
 got buckets of 120: its trees are plain LOBTrees and OOBTrees, split into
 buckets of their old sizes. They keep working as they are; combinations
-and storages made now get the new classes.
+and storages made now get the new classes; ``cybertools-tracking upgrade``
+copies the old ones into the new classes.
 """
 
 import json
@@ -17,8 +18,10 @@ import transaction
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 
+from cybertools_tracking import upgrade as upgrading
 from cybertools_tracking.check import check_storage
-from cybertools_tracking.db import get_storage, open_db
+from cybertools_tracking.cli import main
+from cybertools_tracking.db import DEFAULT_NAME, get_storage, open_db
 from cybertools_tracking.index import CombinationShard
 from cybertools_tracking.store import RowTree
 from tests.fixtures.make_old_layout import Visit, answers
@@ -138,4 +141,66 @@ def test_a_new_storage_has_the_new_classes(tmp_path):
         assert check_storage(st) == []
     finally:
         conn.close()
+        db.close()
+
+
+def _classes(st):
+    store = st._store
+    return ({type(tree) for cid, tree in store._combinations.values()},
+            {type(shard) for shard in store._combinations._shards})
+
+
+def test_upgrade_renews_the_old_trees(path, capsys):
+    db, conn, st = _open(path)
+    old = upgrading.old_trees(st)
+    combinations = len(list(st._store._combinations.keys()))
+    # Every combination and every shard is old.
+    assert old == combinations + 64
+    conn.close()
+    db.close()
+    assert main(['--db', path, 'upgrade']) == 0
+    assert 'renewed %d combination trees and registry shards' % old \
+        in capsys.readouterr().out
+    db, conn, st = _open(path)
+    try:
+        assert _classes(st) == ({RowTree}, {CombinationShard})
+        assert upgrading.old_trees(st) == 0
+        # 149 seconds: two buckets now (three of 60 before)
+        assert len(_buckets(_tree(st, (LONG[0], 1, LONG[1])))) == 2
+        assert answers(st) == EXPECTED
+        assert check_storage(st) == []
+    finally:
+        conn.close()
+        db.close()
+    assert main(['--db', path, 'upgrade']) == 0
+    assert 'nothing to do' in capsys.readouterr().out
+
+
+def test_renewing_trees_resumes_after_a_stop(path):
+    db = open_db(path)
+    batches = []
+
+    def stop_after_two(count):
+        batches.append(count)
+        if len(batches) == 2:
+            raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            upgrading.renew_trees(db, DEFAULT_NAME, 10, stop_after_two)
+        assert batches == [10, 10]
+        conn = db.open()
+        st = conn.root()[DEFAULT_NAME]
+        left = upgrading.old_trees(st)
+        assert 0 < left
+        assert answers(st) == EXPECTED       # half renewed, same answers
+        assert check_storage(st) == []
+        conn.close()
+        assert upgrading.renew_trees(db, DEFAULT_NAME, 10) == left
+        conn = db.open()
+        st = conn.root()[DEFAULT_NAME]
+        assert upgrading.old_trees(st) == 0
+        assert answers(st) == EXPECTED
+        conn.close()
+    finally:
         db.close()

@@ -111,6 +111,44 @@ class CombinationTree(ShardedTree):
     def __init__(self):
         self._shards = tuple(CombinationShard() for _ in range(SHARDS))
 
+    def values(self):
+        for tree in self._shards:
+            yield from tree.values()
+
+    def oldShards(self):
+        """How many shards are plain OOBTrees (written before
+        CombinationShard)."""
+        return sum(1 for tree in self._shards
+                   if type(tree) is not CombinationShard)
+
+    def renewShards(self, limit=None):
+        """Copy up to ``limit`` old shards (all for None) into
+        CombinationShards; return how many were copied."""
+        shards, count = list(self._shards), 0
+        for i, tree in enumerate(shards):
+            if type(tree) is not CombinationShard and (
+                    limit is None or count < limit):
+                shards[i] = CombinationShard(tree)
+                count += 1
+        if count:
+            self._shards = tuple(shards)
+        return count
+
+    def renewValues(self, renew, limit=None):
+        """Replace up to ``limit`` values (all for None) by what
+        ``renew(value)`` makes of them (None: keep the value); return
+        (replaced, True if it stopped at ``limit`` before the end)."""
+        count = 0
+        for tree in self._shards:
+            for key, value in list(tree.items()):
+                if limit is not None and count >= limit:
+                    return count, True
+                new = renew(value)
+                if new is not None:
+                    tree[key] = new
+                    count += 1
+        return count, False
+
     @staticmethod
     def shard_of(key):
         return zlib.crc32(key[2].encode('utf-8'))

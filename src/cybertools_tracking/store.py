@@ -74,6 +74,17 @@ class RowTree(LOBTree):
     max_leaf_size = 120
 
 
+def _renewedEntry(entry):
+    """A registry entry (cid, tree) with its tree copied into a RowTree,
+    or None if it has one."""
+    cid, tree = entry
+    if type(tree) is RowTree:
+        return None
+    renewed = RowTree()
+    renewed.update(tree)
+    return cid, renewed
+
+
 def _timeSlot(num):
     return (num // PARTITION) % TIME_SLOTS
 
@@ -323,6 +334,31 @@ class TrackStore(Persistent):
         for key in set(self._candidates(criteria)):
             if all(test(key[position]) for position, test in tests):
                 yield key
+
+    # renewing trees written by earlier versions
+
+    def oldTrees(self):
+        """How many parts predate the current classes: combination trees
+        that are plain LOBTrees, registry shards that are plain OOBTrees
+        (see RowTree and index.CombinationShard). They work as they are;
+        ``renewTrees`` gives them the bigger buckets."""
+        shards = self._combinations.oldShards()
+        trees = sum(1 for cid, tree in self._combinations.values()
+                    if type(tree) is not RowTree)
+        return shards + trees
+
+    def renewTrees(self, limit=None):
+        """Copy up to ``limit`` old parts (all for None) into the current
+        classes in the current transaction: the registry's shards first,
+        then combination trees; return (renewed now, left). The rows keep
+        their stored values (the same bytes objects); the old records are
+        garbage for the next pack."""
+        count = self._combinations.renewShards(limit)
+        if limit is not None and count >= limit:
+            return count, self.oldTrees() > 0
+        more, left = self._combinations.renewValues(
+            _renewedEntry, None if limit is None else limit - count)
+        return count + more, left
 
     # checking
 
