@@ -90,18 +90,22 @@ def _union(values):
 
 class CombinationShard(OOBTree):
     """One shard of a CombinationTree: an OOBTree with buckets of up to
-    120 keys instead of 30.
+    60 keys instead of 30.
 
     Its keys sort by task first, so a user's ~20 combinations are spread
     over the whole shard, and a read of one user's tracks loads nearly
     every bucket of the user's shard to find their trees: with 30 keys a
     bucket that was 10-16 records at 1M tracks (~300 combinations a
-    shard), with 120 it is 3-5. A bucket is rewritten only when a
-    combination appears or goes. Shards written before this class are
-    plain OOBTrees and keep working.
+    shard). Fewer, bigger buckets are fewer records for that read, but
+    every cold lookup of one combination (a last track) unpickles a whole
+    bucket, a persistent reference per key: with 120 keys a cold last
+    track took 220-290 µs instead of 130-140 (benchmarks/RESULTS.md,
+    2026-11-30, "reads of issue 8"); 60 is between. A bucket is rewritten
+    only when a combination appears or goes. Shards written before this
+    class are plain OOBTrees and keep working (``upgrade`` renews them).
     """
 
-    max_leaf_size = 120
+    max_leaf_size = 60
 
 
 class CombinationTree(ShardedTree):
