@@ -10,6 +10,7 @@ figures comparable between layouts.
 """
 
 import contextlib
+import gc
 import hashlib
 import importlib.metadata as metadata
 import io
@@ -23,6 +24,7 @@ import statistics
 import subprocess
 import tarfile
 import tempfile
+import time
 
 
 class RecordCounter:
@@ -88,6 +90,37 @@ def samples(seen, count, seed=7):
         u, v = rnd.sample([w for w in users if w not in (x[1], y[1])], 2)
         result.append((x, y, u, v))
     return result
+
+
+class GCMeter:
+    """Time spent in the cyclic GC, and its collections by generation,
+    while ``on``: installed as a ``gc.callbacks`` hook, so that a figure
+    can say how much of a call's time the collector took (its full
+    collections walk every tracked object of the process, so they cost
+    more the bigger the process is)."""
+
+    def __init__(self):
+        self.on = False
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._start = None
+        gc.callbacks.append(self._hook)
+
+    def _hook(self, phase, info):
+        if not self.on:
+            return
+        if phase == 'start':
+            self._start = time.perf_counter()
+        elif self._start is not None:
+            self.seconds += time.perf_counter() - self._start
+            self.collections[info['generation']] += 1
+            self._start = None
+
+    def reset(self):
+        self.seconds, self.collections = 0.0, [0, 0, 0]
+
+    def close(self):
+        gc.callbacks.remove(self._hook)
 
 
 def stats(values):

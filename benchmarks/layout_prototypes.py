@@ -305,10 +305,23 @@ def report(args, results, meta):
             row(label + ': mean / p50 %s' % unit, lambda r: '%s / %s' % (
                 _t(r['cold'][key]['mean'] / scale),
                 _t(r['cold'][key]['p50'] / scale)))
+            if key.startswith('user'):
+                row(label + ': of which in the cyclic GC, mean ms',
+                    lambda r: _t(r['cold_gc'][key]['mean'] / 1e3)
+                    if 'cold_gc' in r else '–')
         row('warm last track: mean / p50 µs', lambda r: '%s / %s' % (
             _t(r['warm']['last']['mean']), _t(r['warm']['last']['p50'])))
         row("warm one user's tracks: mean ms", lambda r: _t(
             r['warm']['user']['mean'] / 1e3))
+        row("warm one user's tracks: in the cyclic GC, ms per call "
+            '(collections of generation 0 / 1 / 2)', lambda r: (
+                '%s (%s)' % (_t(r['warm_gc']['user']['us_per_call'] / 1e3),
+                             ' / '.join(str(n) for n in
+                                        r['warm_gc']['user']['collections']))
+                if 'warm_gc' in r else '–'))
+        row('objects tracked by the cyclic GC at the warm reads',
+            lambda r: '{:,}'.format(r['gc_objects'])
+            if 'gc_objects' in r else '–')
         # An update is one commit, so mostly an fsync: the median says
         # more than the mean on a disk that others share.
         row('update x100: mean / p50 ms per update (p50 x current)',

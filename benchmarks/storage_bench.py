@@ -49,6 +49,7 @@ figures as JSON, to ``benchmarks/var/``; RESULTS.md holds recorded runs.
 import argparse
 import contextlib
 import datetime
+import gc
 import json
 import os
 import random
@@ -337,16 +338,26 @@ def cold_reads(side, seen, runs, count, answers):
     cold = {'last_first': [], 'last_upper': [], 'user_first': [],
             'user_upper': []}
     loads = {key: [] for key in cold}
+    in_gc = {key: [] for key in cold}
     sizes = []
+    meter = _measure.GCMeter()
 
     def timed(key, function, *arguments):
+        meter.reset()
+        meter.on = True
         result, seconds, loaded = clock(function, *arguments)
+        meter.on = False
         cold[key].append(seconds * 1e6)
         loads[key].append(loaded)
+        in_gc[key].append(meter.seconds * 1e6)
         return result
 
+    # After each reopen a full collection: the connection and cache just
+    # closed are cyclic garbage (at 1M tracks, collecting them took
+    # 0.4-2.5 s, inside whichever timed read the collector ran in).
     for x, y, u, v in _measure.samples(seen, count):
         side.reopen()
+        gc.collect()
         answers.append(timed('last_first', side.last,
                              x[0], runs[x[0]], x[1]))
         answers.append(timed('last_upper', side.last,
@@ -355,8 +366,11 @@ def cold_reads(side, seen, runs, count, answers):
         answers.append(result)
         sizes.append(len(result))
         side.reopen()
+        gc.collect()
         timed('user_first', side.user_tracks, v)
+    meter.close()
     out = {'cold': {key: stats(values) for key, values in cold.items()},
+           'cold_gc': {key: stats(values) for key, values in in_gc.items()},
            'tracks_per_user': sum(sizes) / len(sizes)}
     if side.counts() is not None:
         out['cold_loads'] = {key: stats(values)
@@ -370,19 +384,30 @@ def warm_reads(side, seen, runs):
     rnd = random.Random(11)
     pairs = rnd.sample(sorted(seen), min(WARM_CALLS, len(seen)))
     users = sorted({user for task, user in pairs})[:10]
-    warm = {}
+    warm, in_gc = {}, {}
+    meter = _measure.GCMeter()
     for key, function, calls in (
             ('last', side.last, [(t, runs[t], u) for t, u in pairs]),
             ('user', side.user_tracks, [(u,) for u in users])):
         for arguments in calls:
             function(*arguments)
+        gc.collect()        # earlier garbage is not these calls' cost
         times = []
+        meter.reset()
+        meter.on = True
         for arguments in calls:
             t0 = time.perf_counter()
             function(*arguments)
             times.append((time.perf_counter() - t0) * 1e6)
+        meter.on = False
         warm[key] = stats(times)
-    return {'warm': warm}
+        # The cyclic GC's share of the timed calls: its full collections
+        # walk every tracked object of the process (``gc_objects``).
+        in_gc[key] = {'us_per_call': meter.seconds * 1e6 / len(calls),
+                      'collections': list(meter.collections)}
+    meter.close()
+    return {'warm': warm, 'warm_gc': in_gc,
+            'gc_objects': len(gc.get_objects())}
 
 
 def updates(side, seen, runs, tracks, answers):

@@ -19,11 +19,11 @@ from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
-from cybertools_tracking.partitions import ShardedTree
+from cybertools_tracking.partitions import SHARDS, ShardedTree
 from cybertools_tracking.validation import InvalidTypeError, shorten
 from cybertools_tracking.validation import check_index_value, index_kind
 
-__all__ = ['CombinationTree', 'FieldIndex', 'Prefix', 'UserTree']
+__all__ = ['CombinationShard', 'CombinationTree', 'FieldIndex', 'Prefix', 'UserTree']
 
 
 class Prefix(str):
@@ -88,9 +88,70 @@ def _union(values):
                        for v in values])
 
 
+class CombinationShard(OOBTree):
+    """One shard of a CombinationTree: an OOBTree with buckets of up to
+    60 keys instead of 30.
+
+    Its keys sort by task first, so a user's ~20 combinations are spread
+    over the whole shard, and a read of one user's tracks loads nearly
+    every bucket of the user's shard to find their trees: with 30 keys a
+    bucket that was 10-16 records at 1M tracks (~300 combinations a
+    shard). Fewer, bigger buckets are fewer records for that read, but
+    every cold lookup of one combination (a last track) unpickles a whole
+    bucket, a persistent reference per key: with 120 keys a cold last
+    track took 220-290 µs instead of 130-140 (benchmarks/RESULTS.md,
+    2026-11-30, "reads of issue 8"); 60 is between. A bucket is rewritten
+    only when a combination appears or goes. Shards written before this
+    class are plain OOBTrees and keep working (``upgrade`` renews them).
+    """
+
+    max_leaf_size = 60
+
+
 class CombinationTree(ShardedTree):
     """(taskId, runId, userName) -> that combination's tracks, sharded
     by user so that concurrent writers rarely share a bucket."""
+
+    def __init__(self):
+        self._shards = tuple(CombinationShard() for _ in range(SHARDS))
+
+    def values(self):
+        for tree in self._shards:
+            yield from tree.values()
+
+    def oldShards(self):
+        """How many shards are plain OOBTrees (written before
+        CombinationShard)."""
+        return sum(1 for tree in self._shards
+                   if type(tree) is not CombinationShard)
+
+    def renewShards(self, limit=None):
+        """Copy up to ``limit`` old shards (all for None) into
+        CombinationShards; return how many were copied."""
+        shards, count = list(self._shards), 0
+        for i, tree in enumerate(shards):
+            if type(tree) is not CombinationShard and (
+                    limit is None or count < limit):
+                shards[i] = CombinationShard(tree)
+                count += 1
+        if count:
+            self._shards = tuple(shards)
+        return count
+
+    def renewValues(self, renew, limit=None):
+        """Replace up to ``limit`` values (all for None) by what
+        ``renew(value)`` makes of them (None: keep the value); return
+        (replaced, True if it stopped at ``limit`` before the end)."""
+        count = 0
+        for tree in self._shards:
+            for key, value in list(tree.items()):
+                if limit is not None and count >= limit:
+                    return count, True
+                new = renew(value)
+                if new is not None:
+                    tree[key] = new
+                    count += 1
+        return count, False
 
     @staticmethod
     def shard_of(key):

@@ -15,6 +15,7 @@ tuples instead of tracks: what a reader that only looks at the tracks
 """
 
 from collections import namedtuple
+from operator import attrgetter
 
 from BTrees.LLBTree import LLTreeSet
 from BTrees.LLBTree import intersection as ll_intersection
@@ -98,6 +99,9 @@ def execute(plan, storage):
     store = storage._store
     times = plan.times
     rows = {}          # num -> (key, ts, row), where the rows were read
+    if plan.dims and not plan.fields and not plan.newestFirst \
+            and plan.limit is None:
+        return _allByNumber(plan, store, storage)
     if plan.dims:
         found = []
         for key in store.combinations(plan.dims):
@@ -250,6 +254,25 @@ def record_of(track):
     return _new_tuple(TrackRecord, (track.__name__, track.taskId,
                                     track.runId, track.userName,
                                     track.timeStamp, track.data))
+def _allByNumber(plan, store, storage):
+    """Every track of the combinations and times of ``plan``, in id order:
+    the views made straight from the rows read, then sorted (no tuple per
+    track on the way: a cold read of a user's ~1,000 tracks makes fewer
+    objects, hence fewer runs of the cyclic GC)."""
+    times = plan.times
+    views, view = storage._views(), storage._view
+    result = []
+    add = result.append
+    for key in store.combinations(plan.dims):
+        for ts, group in store.groups(key, plan.timeFrom, plan.timeTo):
+            if times is None or ts in times:
+                for row in group:
+                    add(view(row[0], key, ts, row, None, views))
+    result.sort(key=_num)
+    return result
+
+
+_num = attrgetter('_num')
 
 
 def _first(item):

@@ -127,14 +127,25 @@ class TrackingStorage(Persistent):
             views = self._views()
         ref = views.refs.get(num)
         mapped = None if ref is None else ref()
+        data = row[1]
         if mapped is None:
             factory = self.trackFactory
             mapped = factory.__new__(factory)
             views.put(num, mapped)
+            if track is None and not row[2]:
+                # The common case (a new view of a row without extras):
+                # its attributes set at once, as one new dict.
+                state = {'taskId': key[0], 'runId': key[1],
+                         'userName': key[2], 'timeStamp': ts,
+                         '_data': data, '__parent__': self, '_num': num,
+                         '_v_store': self, '_v_row': row}
+                if type(data) is ReadOnlyDict:
+                    state['_v_data'] = data
+                _setDict(mapped, '__dict__', state)
+                return mapped
         elif track is None and mapped.__dict__.get('_v_row') is row \
                 and type(mapped) is self.trackFactory:
             return mapped       # made from this very row: still current
-        data = row[1]
         for view in (mapped, track):
             if isinstance(view, Track):
                 d = view.__dict__
@@ -875,6 +886,11 @@ class _Rows:
 
 def _first(item):
     return item[0]
+
+
+# Sets a new view's __dict__ without Track.__setattr__ (which would write
+# back to the row).
+_setDict = Persistent.__setattr__
 
 
 def _aboutTrack(trackId, error):

@@ -39,7 +39,7 @@ from cybertools_tracking.locations import LocationMap
 from cybertools_tracking.partitions import PARTITION
 from cybertools_tracking.rows import own_core, pack, unpack, unpack_plain
 
-__all__ = ['TrackStore', 'DIMENSIONS']
+__all__ = ['TrackStore', 'RowTree', 'DIMENSIONS']
 
 DIMENSIONS = ('taskId', 'runId', 'userName')
 TIME_SLOTS = 16
@@ -53,6 +53,36 @@ def combination_id(key):
     digest = hashlib.blake2b(text.encode('utf-8', 'surrogatepass'),
                              digest_size=8).digest()
     return int.from_bytes(digest, 'big') % CID_MAX or 1
+
+
+class RowTree(LOBTree):
+    """A combination's tree, second -> row group, with buckets of up to
+    ROW_LEAF seconds instead of an LOBTree's 60.
+
+    A tree of one bucket is one record (the bucket is kept inside the
+    tree's); past max_leaf_size seconds it splits into a tree record and
+    two or more bucket records. At 1M tracks of 1,000 users a combination
+    has ~50 seconds of rows, ~100 at the high end, so with 60 about a
+    third of a user's ~20 combinations split and a cold read of the
+    user's tracks loaded ~7 records more; with 120 nearly none do. The
+    price is a bigger record to rewrite per track when consecutive
+    tracks go to different combinations (up to 120 row groups, ~5 kB),
+    measured in benchmarks/RESULTS.md (2026-11-30, "reads of issue 8").
+    Trees written before this class are plain LOBTrees and keep working
+    with buckets of 60."""
+
+    max_leaf_size = 120
+
+
+def _renewedEntry(entry):
+    """A registry entry (cid, tree) with its tree copied into a RowTree,
+    or None if it has one."""
+    cid, tree = entry
+    if type(tree) is RowTree:
+        return None
+    renewed = RowTree()
+    renewed.update(tree)
+    return cid, renewed
 
 
 def _timeSlot(num):
@@ -90,7 +120,7 @@ class TrackStore(Persistent):
                 break
             cid = cid % (CID_MAX - 1) + 1       # a collision: the next
         keys[cid] = key
-        entry = self._combinations[key] = (cid, LOBTree())
+        entry = self._combinations[key] = (cid, RowTree())
         taskId, runId, userName = key
         combos = self._byUser.get(userName)
         if combos is None:
@@ -314,6 +344,31 @@ class TrackStore(Persistent):
         for key in set(self._candidates(criteria)):
             if all(test(key[position]) for position, test in tests):
                 yield key
+
+    # renewing trees written by earlier versions
+
+    def oldTrees(self):
+        """How many parts predate the current classes: combination trees
+        that are plain LOBTrees, registry shards that are plain OOBTrees
+        (see RowTree and index.CombinationShard). They work as they are;
+        ``renewTrees`` gives them the bigger buckets."""
+        shards = self._combinations.oldShards()
+        trees = sum(1 for cid, tree in self._combinations.values()
+                    if type(tree) is not RowTree)
+        return shards + trees
+
+    def renewTrees(self, limit=None):
+        """Copy up to ``limit`` old parts (all for None) into the current
+        classes in the current transaction: the registry's shards first,
+        then combination trees; return (renewed now, left). The rows keep
+        their stored values (the same bytes objects); the old records are
+        garbage for the next pack."""
+        count = self._combinations.renewShards(limit)
+        if limit is not None and count >= limit:
+            return count, self.oldTrees() > 0
+        more, left = self._combinations.renewValues(
+            _renewedEntry, None if limit is None else limit - count)
+        return count + more, left
 
     # checking
 

@@ -16,6 +16,13 @@ batch drops the old tracks and index, whose records a pack then removes.
 
 A small storage is converted when it is opened (``get_storage``) in the
 caller's transaction: it takes effect when the caller commits.
+
+Storages of the first row layout have combination trees and registry
+shards of smaller buckets (plain LOBTrees and OOBTrees; see
+``store.RowTree``). They work as they are; ``renew_trees`` copies them
+into the current classes, in batches, each committed, so that a user's
+tracks are fewer records to load. It needs no progress record: what is
+left is what still has an old class.
 """
 
 import transaction
@@ -27,11 +34,12 @@ from cybertools_tracking.store import TrackStore
 from cybertools_tracking.validation import ValidationError
 
 __all__ = ['LayoutError', 'ON_OPEN_MAX', 'convert', 'convert_on_open',
-           'needs_upgrade', 'upgrade']
+           'needs_upgrade', 'old_trees', 'renew_trees', 'upgrade']
 
 # Storages of at most this many tracks are converted on open.
 ON_OPEN_MAX = 20_000
 BATCH = 5_000
+TREE_BATCH = 1_000       # combination trees (~50 rows each at 1M tracks)
 
 
 class LayoutError(Exception):
@@ -117,6 +125,39 @@ def upgrade(db, name, batch=BATCH, progress=None):
             total += count
             if progress is not None:
                 progress(count)
+            if not left:
+                return total
+    finally:
+        manager.abort()
+        connection.close()
+
+
+def old_trees(storage):
+    """How many combination trees and registry shards of ``storage`` (of
+    the row layout) have the classes of the first row layout."""
+    return storage._store.oldTrees()
+
+
+def renew_trees(db, name, batch=TREE_BATCH, progress=None):
+    """Copy the old combination trees and registry shards of the storage
+    ``name`` of ``db`` into the current classes, up to ``batch`` in each
+    transaction; resumable. ``progress``, if given, is called with the
+    number renewed after each batch. Returns the number renewed."""
+    manager = transaction.TransactionManager()
+    connection = db.open(transaction_manager=manager)
+    total = 0
+    try:
+        while True:
+            store = connection.root()[name]._store
+            count, left = store.renewTrees(batch)
+            if count:
+                manager.get().note('cybertools-tracking upgrade: %d '
+                                   'trees renewed' % count)
+                manager.commit()
+                connection.cacheGC()
+                total += count
+                if progress is not None:
+                    progress(count)
             if not left:
                 return total
     finally:

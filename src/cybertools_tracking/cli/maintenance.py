@@ -85,8 +85,9 @@ def add_commands(command):
 
     upgrade = command(
         'upgrade', run_upgrade, 'convert a storage written before the row '
-        'layout, in batches, each committed; run it again to go on after a '
-        'stop', 'cybertools-tracking upgrade --batch 5000')
+        'layout, and give the trees of the first row layout bigger buckets, '
+        'in batches, each committed; run it again to go on after a stop',
+        'cybertools-tracking upgrade --batch 5000')
     upgrade.add_argument('--batch', metavar='N', type=positive_int,
                          default=5000,
                          help='tracks per transaction (default 5000)')
@@ -372,23 +373,34 @@ def run_upgrade(args):
     # of tracks (see upgrade); it writes to stderr, only on a terminal.
     from tqdm import tqdm
 
-    from cybertools_tracking.upgrade import needs_upgrade, upgrade
+    from cybertools_tracking.upgrade import needs_upgrade, old_trees
+    from cybertools_tracking.upgrade import renew_trees, upgrade
     name = storage_name(args)
     with connection(args, write=False) as (manager, conn):
         storage = conn.root().get(name)
         if storage is None:
             existing_storage(conn, args)      # says what is wrong
-        if not needs_upgrade(storage):
-            print('storage %r has the row layout already: nothing to do'
-                  % name)
-            return EXIT_OK
-        new = storage.__dict__.get('_store')        # a stopped upgrade's
-        done = 0 if new is None else sum(1 for _ in new.numbers())
-        with tqdm(total=len(storage), initial=done, unit=' tracks',
-                  file=sys.stderr, disable=None) as bar:
-            count = upgrade(conn.db(), name, args.batch, bar.update)
-        print('converted %d tracks of storage %r to the row layout'
-              % (done + count, name))
+        converted = needs_upgrade(storage)
+        if converted:
+            new = storage.__dict__.get('_store')    # a stopped upgrade's
+            done = 0 if new is None else sum(1 for _ in new.numbers())
+            with tqdm(total=len(storage), initial=done, unit=' tracks',
+                      file=sys.stderr, disable=None) as bar:
+                count = upgrade(conn.db(), name, args.batch, bar.update)
+            print('converted %d tracks of storage %r to the row layout'
+                  % (done + count, name))
+            manager.abort()                 # see the conversion's commits
+        old = old_trees(storage)
+        if old:
+            # Trees of the first row layout: bigger buckets (see upgrade).
+            with tqdm(total=old, unit=' trees', file=sys.stderr,
+                      disable=None) as bar:
+                count = renew_trees(conn.db(), name, progress=bar.update)
+            print('renewed %d combination trees and registry shards of '
+                  'storage %r' % (count, name))
+        elif not converted:
+            print('storage %r has the current row layout already: nothing '
+                  'to do' % name)
     return EXIT_OK
 
 
