@@ -392,3 +392,31 @@ def test_goals_tick_on_the_command_line_upgrades_an_old_database(
         registry = binding_of(get_storage(connection)).registry
         assert needs_upgrade(registry) == [] and len(registry.due) == 0
     db.close()
+
+
+def test_the_upgrade_command_upgrades_an_old_registry(tmp_path, capsys):
+    from cybertools_tracking.cli import main
+    from cybertools_tracking.tracked_goals import binding_of
+    path = str(tmp_path / "u.fs")
+    db = open_db(path)
+    with db.transaction() as connection:
+        storage = get_storage(connection)
+        storage.saveUserTrack("t", 0, "ann", {})
+        storage.goals.add_tracker("ann", CountTracker("trial", [], 3),
+                                  expire_at=1_000)
+        registry = binding_of(storage).registry
+        registry.groups = OOBTree(dict(registry.groups.items()))
+        del registry.due                 # as an older version left it
+    db.close()
+    assert main(["--db", path, "upgrade"]) == 0
+    out = capsys.readouterr().out
+    assert "upgraded the goal registry" in out
+    assert "groups" in out and "due" in out
+    db = open_db(path)
+    with db.transaction() as connection:
+        registry = binding_of(get_storage(connection)).registry
+        assert needs_upgrade(registry) == []
+        assert registry.due.items() == [("ann", 1_000)]
+    db.close()
+    assert main(["--db", path, "upgrade"]) == 0
+    assert "nothing to do" in capsys.readouterr().out

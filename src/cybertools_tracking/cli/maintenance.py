@@ -398,9 +398,16 @@ def run_upgrade(args):
                 count = renew_trees(conn.db(), name, progress=bar.update)
             print('renewed %d combination trees and registry shards of '
                   'storage %r' % (count, name))
-        elif not converted:
-            print('storage %r has the current row layout already: nothing '
-                  'to do' % name)
+        # The goal registry (goals/upgrade.py): sharded groups, the index
+        # of due times. The first full "goals tick" would do it as well.
+        manager.abort()
+        goals = retry_transaction(storage.goals.upgrade_registry, manager)
+        if goals:
+            print('upgraded the goal registry of storage %r: %s'
+                  % (name, ', '.join(goals)))
+        if not (converted or old or goals):
+            print('storage %r has the current row layout and goal registry '
+                  'already: nothing to do' % name)
     return EXIT_OK
 
 
