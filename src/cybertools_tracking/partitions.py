@@ -114,28 +114,38 @@ SHARDS = 64
 
 
 class ShardedTree(Persistent):
-    """A mapping spread over SHARDS OOBTrees by a stable hash of the key.
+    """A mapping spread over OOBTrees (``shards`` of them, SHARDS by
+    default) by a stable hash of the key.
 
     For keys that many writers add at once in no particular order (new
     (task, run, user) combinations): in one OOBTree they would split the
     same buckets; here two writers adding different keys mostly touch
     different trees. The shards are made up front, so this object itself
-    is written once. Iteration is per shard, not in key order.
+    is written once; a tree keeps the number of shards it was made with
+    (the hash picks among ``len(self._shards)``), so trees made with
+    another default go on working. Iteration is per shard, not in key
+    order.
 
     Subclasses say how a key picks its shard (``shard_of``); it must give
     the same answer in every process, so not ``hash()``.
     """
 
-    def __init__(self):
+    def __init__(self, shards=None):
         from BTrees.OOBTree import OOBTree
-        self._shards = tuple(OOBTree() for _ in range(SHARDS))
+        shards = SHARDS if shards is None else shards
+        if isinstance(shards, bool) or not isinstance(shards, int) \
+                or shards < 1:
+            raise ValueError('shards must be a positive int, got %r'
+                             % (shards,))
+        self._shards = tuple(OOBTree() for _ in range(shards))
 
     @staticmethod
     def shard_of(key):
         raise NotImplementedError
 
     def _tree(self, key):
-        return self._shards[self.shard_of(key) % SHARDS]
+        shards = self._shards
+        return shards[self.shard_of(key) % len(shards)]
 
     def get(self, key, default=None):
         return self._tree(key).get(key, default)

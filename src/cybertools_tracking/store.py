@@ -11,8 +11,9 @@ track. Around the trees:
   so that writers adding combinations rarely meet; sorted by task first,
   so that a task's combinations are a key range in each shard;
 - ``cid``: a 62-bit number per combination, a hash of its key (a
-  collision takes the next free number), and cid -> key in ``_keys``;
-  the location map stores cids, 8 bytes where a key would be dozens;
+  collision takes the next free number), and cid -> key in ``_keys``
+  (slots by cid); the location map stores cids, 8 bytes where a key
+  would be dozens;
 - ``locations``: track number -> (cid, second), see ``locations``;
 - user -> combinations, task -> runs and run -> tasks, written only when
   a combination appears or goes, for queries by user, run and task;
@@ -43,7 +44,24 @@ __all__ = ['TrackStore', 'DIMENSIONS']
 
 DIMENSIONS = ('taskId', 'runId', 'userName')
 TIME_SLOTS = 16
-KEY_SLOTS = 64
+# Shards of the registry, of the map by user and slots of cid -> key in a
+# new store (a store keeps the numbers it was made with: the code reads
+# them off the tuples). A new combination inserts into one shard and one
+# slot (a new user into one shard by user too), and an
+# insert reads the tree's root as current (BTrees do, against concurrent
+# splits): a writer whose insert splits a bucket (every 15 to 30 inserts
+# into an OOBTree, 30 to 60 into an LOBTree) fails every other writer
+# that inserted into the same tree meanwhile. With 64 shards the first
+# splits came at about 2,000 combinations, the population of the
+# concurrency benchmark, and cost 4 writers on ZEO about 10 retries per
+# 1,000 commits (benchmarks/RESULTS.md); with 256 they come at about
+# 7,500 (15,000 for the slots), and later ones meet a writer in the same
+# shard a quarter as often. The price: a new store is 576 more empty
+# records (some 50 kB and 10 ms, once), and a query by task alone asks
+# 256 shards.
+COMBINATION_SHARDS = 256
+USER_SHARDS = 256
+KEY_SLOTS = 256
 CID_MAX = 2 ** 62
 
 
@@ -69,9 +87,9 @@ class TrackStore(Persistent):
     their own."""
 
     def __init__(self):
-        self._combinations = CombinationTree()
+        self._combinations = CombinationTree(COMBINATION_SHARDS)
         self._keys = tuple(LOBTree() for _ in range(KEY_SLOTS))
-        self._byUser = UserTree()     # userName -> OOTreeSet of keys
+        self._byUser = UserTree(USER_SHARDS)  # userName -> OOTreeSet of keys
         self._taskRuns = OOBTree()    # taskId -> LLTreeSet of run ids
         self._runTasks = LOBTree()    # runId -> OOTreeSet of task ids
         self._times = tuple(LOBTree() for _ in range(TIME_SLOTS))
@@ -80,12 +98,14 @@ class TrackStore(Persistent):
     # combinations
 
     def keyOf(self, cid):
-        return self._keys[cid % KEY_SLOTS].get(cid)
+        keys = self._keys
+        return keys[cid % len(keys)].get(cid)
 
     def _newCombination(self, key):
         cid = combination_id(key)
+        slots = self._keys
         while True:
-            keys = self._keys[cid % KEY_SLOTS]
+            keys = slots[cid % len(slots)]
             if keys.get(cid) is None:
                 break
             cid = cid % (CID_MAX - 1) + 1       # a collision: the next
@@ -109,7 +129,7 @@ class TrackStore(Persistent):
 
     def _dropCombination(self, key, cid):
         del self._combinations[key]
-        del self._keys[cid % KEY_SLOTS][cid]
+        del self._keys[cid % len(self._keys)][cid]
         taskId, runId, userName = key
         combos = self._byUser[userName]
         combos.remove(key)
@@ -345,7 +365,7 @@ class TrackStore(Persistent):
                         'which is not there', num, key, ts)
         for slot, keys in enumerate(self._keys):
             for cid, key in keys.items():
-                if cid % KEY_SLOTS != slot or \
+                if cid % len(self._keys) != slot or \
                         self._combinations.get(key, (None,))[0] != cid:
                     problem('combination id %d names %r wrongly', cid, key)
         for text in self._locations.check():

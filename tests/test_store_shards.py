@@ -1,0 +1,153 @@
+"""The registry of combinations and the map cid -> key, sharded.
+
+A new combination inserts into one shard of the registry and one slot of
+cid -> key. Writers whose new combinations fall into other shards and
+slots never conflict, however those trees grow (a bucket split rewrites
+the tree's root, which every insert into that tree reads as current).
+A store keeps the numbers of shards and slots it was made with:
+tests/fixtures/rows_layout.fs was written by main at 18d4a4e, with 64 of
+each, and works on as it is (see tests/fixtures/make_rows_layout.py).
+"""
+
+import json
+import os
+import shutil
+import zlib
+
+import pytest
+import transaction
+from ZODB.POSException import ConflictError
+
+from cybertools_tracking.check import check_storage
+from cybertools_tracking.db import get_storage, open_db
+from cybertools_tracking.index import CombinationTree
+from cybertools_tracking.partitions import ShardedTree
+from cybertools_tracking.store import (COMBINATION_SHARDS, KEY_SLOTS,
+                                       USER_SHARDS, TrackStore,
+                                       combination_id)
+from tests.fixtures.make_old_layout import answers
+
+HERE = os.path.join(os.path.dirname(__file__), 'fixtures')
+T0 = 1_700_000_000
+
+
+def test_a_new_store_has_its_shards_and_slots():
+    store = TrackStore()
+    assert len(store._combinations._shards) == COMBINATION_SHARDS == 256
+    assert len(store._keys) == KEY_SLOTS == 256
+    assert len(store._byUser._shards) == USER_SHARDS == 256
+
+
+@pytest.mark.parametrize('shards', [0, -1, True, 2.0, '8'])
+def test_a_sharded_tree_refuses_a_bad_number_of_shards(shards):
+    with pytest.raises(ValueError, match='shards must be a positive int'):
+        CombinationTree(shards)
+
+
+def test_a_sharded_tree_picks_among_its_own_shards():
+    tree = CombinationTree(3)
+    key = ('t', 1, 'someone')
+    tree[key] = 'x'
+    shard = zlib.crc32(b'someone') % 3
+    assert tree._shards[shard][key] == 'x'
+    assert isinstance(tree, ShardedTree) and len(tree._shards) == 3
+
+
+def test_writers_of_new_combinations_in_other_shards_never_conflict(
+        tmp_path):
+    # Two connections start from the same state, each saves the first
+    # track of a new combination, A commits, then B. 60 pairs in 256
+    # shards would split no bucket; so the shards are made few (a store
+    # of 4, two at a time get A's and B's) to make the trees split again
+    # and again while the pairs are written: what must not conflict is
+    # B's insert into another tree than A's split.
+    db = open_db(str(tmp_path / 'tracking.fs'), pool_size=4)
+    with db.transaction() as connection:
+        storage = get_storage(connection)
+        # The pair (task, run) gets its entry with its first track (every
+        # writer's first track would make it at once; not what is tested).
+        storage.saveUserTrack('t', 0, 'warm-up', {}, timeStamp=T0)
+        store = storage._store
+        entry = store._combinations[('t', 1, 'warm-up')]
+        cid = entry[0]
+        store._combinations = CombinationTree(4)
+        store._combinations[('t', 1, 'warm-up')] = entry
+        store._keys = tuple(type(store._keys[0])() for _ in range(4))
+        store._keys[cid % 4][cid] = ('t', 1, 'warm-up')
+    tm_a, tm_b = (transaction.TransactionManager(),
+                  transaction.TransactionManager())
+    storage_a = get_storage(db.open(tm_a), create=False)
+    storage_b = get_storage(db.open(tm_b), create=False)
+
+    def slots(user):
+        return (zlib.crc32(user.encode('utf-8')) % 4,
+                combination_id(('t', 1, user)) % 4)
+
+    pairs, n = [], 0
+    while len(pairs) < 300:
+        a, b = 'a-%d' % n, 'b-%d' % n
+        n += 1
+        sa, sb = slots(a), slots(b)
+        if sa[0] != sb[0] and sa[1] != sb[1]:
+            pairs.append((a, b))
+    for i, (a, b) in enumerate(pairs):
+        tm_a.begin()
+        tm_b.begin()
+        storage_a.saveUserTrack('t', 0, a, {'i': i}, timeStamp=T0 + i)
+        storage_b.saveUserTrack('t', 0, b, {'i': i}, timeStamp=T0 + i)
+        tm_a.commit()
+        try:
+            tm_b.commit()
+        except ConflictError as error:
+            raise AssertionError('pair %d (%s, %s) conflicted: %s'
+                                 % (i, a, b, error))
+    tm_a.begin()
+    shards = storage_a._store._combinations._shards
+    # The trees did split: more than one bucket's worth in each shard.
+    assert min(len(shard) for shard in shards) > 2 * 30
+    assert len(storage_a) == 601
+    assert sorted(storage_a.getUserNames('t')) == sorted(
+        [u for pair in pairs for u in pair] + ['warm-up'])
+    assert check_storage(storage_a) == []
+    tm_a.abort()
+    db.close()
+
+
+@pytest.fixture
+def rows64_path(tmp_path):
+    path = str(tmp_path / 'rows64.fs')
+    shutil.copy(os.path.join(HERE, 'rows_layout.fs'), path)
+    return path
+
+
+def test_a_store_written_with_64_shards_answers_and_works_on(rows64_path):
+    with open(os.path.join(HERE, 'rows_layout.json')) as f:
+        expected = json.load(f)
+    db = open_db(rows64_path)
+    with db.transaction() as connection:
+        storage = get_storage(connection, create=False)
+        store = storage._store
+        assert len(store._combinations._shards) == 64
+        assert len(store._keys) == 64
+        assert answers(storage) == expected
+        assert check_storage(storage) == []
+        # New combinations (300 users in two tasks) go on into the 64
+        # shards and slots, where reads find them.
+        for i in range(300):
+            storage.saveUserTrack('course%d' % (1 + i % 2), 0, 'new%d' % i,
+                                  {'page': 'p%d' % (i % 5)},
+                                  timeStamp=T0 + 2000 + i)
+    with db.transaction() as connection:
+        storage = get_storage(connection, create=False)
+        assert len(storage._store._combinations._shards) == 64
+        assert len(storage) == expected['len'] + 300
+        assert 'new7' in storage.getUserNames('course2')
+        last = storage.getLastUserTrack('course2', 0, 'new7')
+        assert last.data == {'page': 'p2'}
+        assert storage[last.__name__].userName == 'new7'
+        assert check_storage(storage) == []
+        # and a removal drops the combination from its old shard and slot
+        storage.removeTrack(last)
+        assert 'new7' not in storage.getUserNames('course2')
+        assert check_storage(storage) == []
+    db.close()
