@@ -15,6 +15,14 @@ the same writers once one process has saved PREFILL tracks, so that most
 of the population is known. New entities are where writers meet (two of
 them creating the same user's first entry), so retries concentrate in the
 cold phase.
+
+    python benchmarks/concurrency_bench.py [TOTAL] [--engines E ..]
+        [--writers N ..] [--repeat R [--vary-seeds]] [--names]
+
+``--names`` names the record of every conflict retried: its class and
+where it sits under the storage (``_store._combinations._shards[3]``,
+see ``record_paths``), looked up after the run. Without options: the
+report of ``run.py --only concurrency``.
 """
 
 import argparse
@@ -180,16 +188,19 @@ def _generic(path):
                   path)
 
 
-def run(engine, writers, total, var, prefill=PREFILL, names=False):
+def run(engine, writers, total, var, prefill=PREFILL, names=False,
+        seeds=0):
+    """One configuration on a fresh database; ``seeds`` shifts every
+    writer's seed (another population and other arrivals)."""
     uri, cleanup = ENGINES[engine](var)
     try:
         db = open_db(uri)
         with db.transaction() as connection:
             get_storage(connection)
         db.close()
-        cold = _writers(uri, writers, total, first_seed=0)
-        _writers(uri, 1, prefill, first_seed=50)
-        established = _writers(uri, writers, total, first_seed=10)
+        cold = _writers(uri, writers, total, first_seed=seeds)
+        _writers(uri, 1, prefill, first_seed=seeds + 50)
+        established = _writers(uri, writers, total, first_seed=seeds + 10)
         db = open_db(uri)
         with db.transaction() as connection:
             stored = len(get_storage(connection))
@@ -245,6 +256,9 @@ def main():
                         choices=list(ENGINES))
     parser.add_argument('--writers', nargs='+', type=int, default=None)
     parser.add_argument('--repeat', type=int, default=1)
+    parser.add_argument('--vary-seeds', action='store_true',
+                        help='repeat r shifts every seed by 1000 * r (the '
+                        'same shifts in every run of the benchmark)')
     parser.add_argument('--prefill', type=int, default=PREFILL)
     parser.add_argument('--names', action='store_true',
                         help='name the records conflicts happened on')
@@ -259,9 +273,10 @@ def main():
     print('|---|---|---|---|---|---|---|---|')
     for engine in args.engines:
         for writers in args.writers or (1, 2, 4):
-            for _ in range(args.repeat):
+            for r in range(args.repeat):
                 result = run(engine, writers, args.total, args.var,
-                             args.prefill, names=args.names)
+                             args.prefill, names=args.names,
+                             seeds=1000 * r if args.vary_seeds else 0)
                 for phase in ('cold', 'established'):
                     figure = result[phase]
                     named = figure.get('named', {})

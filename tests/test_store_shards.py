@@ -38,6 +38,20 @@ def test_a_new_store_has_its_shards_and_slots():
     assert len(store._byUser._shards) == USER_SHARDS == 256
 
 
+def test_cid_to_key_is_one_bytes_value_per_combination():
+    store = TrackStore()
+    key = ('task', 3, 'someone')
+    store.add(key, T0, 1, {'a': 1})
+    cid = store._combinations[key][0]
+    (value,) = store._keys[cid % KEY_SLOTS].values()
+    assert type(value) is bytes
+    assert store.keyOf(cid) == key and store.find(1)[0] == key
+    assert store.keyOf(cid + 1) is None
+    problems = []
+    store.check(lambda text, *args: problems.append(text % args))
+    assert problems == []
+
+
 @pytest.mark.parametrize('shards', [0, -1, True, 2.0, '8'])
 def test_a_sharded_tree_refuses_a_bad_number_of_shards(shards):
     with pytest.raises(ValueError, match='shards must be a positive int'):
@@ -142,6 +156,11 @@ def test_a_store_written_with_64_shards_answers_and_works_on(rows64_path):
         assert len(storage._store._combinations._shards) == 64
         assert len(storage) == expected['len'] + 300
         assert 'new7' in storage.getUserNames('course2')
+        # cid -> key: the keys written before are tuples, the new ones
+        # one bytes value each; both are read.
+        kinds = {type(value) for slot in storage._store._keys
+                 for value in slot.values()}
+        assert kinds == {tuple, bytes}
         last = storage.getLastUserTrack('course2', 0, 'new7')
         assert last.data == {'page': 'p2'}
         assert storage[last.__name__].userName == 'new7'

@@ -12,7 +12,8 @@ track. Around the trees:
   so that a task's combinations are a key range in each shard;
 - ``cid``: a 62-bit number per combination, a hash of its key (a
   collision takes the next free number), and cid -> key in ``_keys``
-  (slots by cid); the location map stores cids, 8 bytes where a key
+  (slots by cid; the key pickled into one bytes value, see
+  ``_packKey``); the location map stores cids, 8 bytes where a key
   would be dozens;
 - ``locations``: track number -> (cid, second), see ``locations``;
 - user -> combinations, task -> runs and run -> tasks, written only when
@@ -26,6 +27,7 @@ newer track) is the last.
 """
 
 import hashlib
+import pickle
 
 from BTrees.LOBTree import LOBTree
 from BTrees.LLBTree import LLTreeSet
@@ -73,6 +75,35 @@ def combination_id(key):
     return int.from_bytes(digest, 'big') % CID_MAX or 1
 
 
+def _packKey(key):
+    """The value of a key in ``_keys``: one bytes value, so that pickling
+    the slot's bucket, rewritten for every new combination, sees two
+    objects per entry instead of five (ZODB's pickler calls
+    ``persistent_id`` for each; in an import that meets new combinations
+    all the time, the slots were a quarter of those calls). Stores
+    written before keep tuples there; ``_unpackKey`` takes both."""
+    return pickle.dumps(key, 5)
+
+
+# Keys unpacked lately, by their bytes (a find by number unpacks one);
+# dropped all at once when full, which is cheap and safe with threads.
+_unpacked = {}
+UNPACKED_MAX = 65536
+
+
+def _unpackKey(value):
+    global _unpacked
+    if type(value) is not bytes:
+        return value            # None, or a tuple of a store made before
+    key = _unpacked.get(value)
+    if key is None:
+        key = pickle.loads(value)
+        if len(_unpacked) >= UNPACKED_MAX:
+            _unpacked = {}
+        _unpacked[value] = key
+    return key
+
+
 def _timeSlot(num):
     return (num // PARTITION) % TIME_SLOTS
 
@@ -99,7 +130,7 @@ class TrackStore(Persistent):
 
     def keyOf(self, cid):
         keys = self._keys
-        return keys[cid % len(keys)].get(cid)
+        return _unpackKey(keys[cid % len(keys)].get(cid))
 
     def _newCombination(self, key):
         cid = combination_id(key)
@@ -109,7 +140,7 @@ class TrackStore(Persistent):
             if keys.get(cid) is None:
                 break
             cid = cid % (CID_MAX - 1) + 1       # a collision: the next
-        keys[cid] = key
+        keys[cid] = _packKey(key)
         entry = self._combinations[key] = (cid, LOBTree())
         taskId, runId, userName = key
         combos = self._byUser.get(userName)
@@ -365,6 +396,7 @@ class TrackStore(Persistent):
                         'which is not there', num, key, ts)
         for slot, keys in enumerate(self._keys):
             for cid, key in keys.items():
+                key = _unpackKey(key)
                 if cid % len(self._keys) != slot or \
                         self._combinations.get(key, (None,))[0] != cid:
                     problem('combination id %d names %r wrongly', cid, key)
