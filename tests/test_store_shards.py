@@ -21,7 +21,7 @@ from ZODB.POSException import ConflictError
 from cybertools_tracking.check import check_storage
 from cybertools_tracking.db import get_storage, open_db
 from cybertools_tracking.index import CombinationTree
-from cybertools_tracking.partitions import ShardedTree
+from cybertools_tracking.partitions import MemberSet, ShardedTree
 from cybertools_tracking.store import (COMBINATION_SHARDS, KEY_SLOTS,
                                        USER_SHARDS, TrackStore,
                                        combination_id)
@@ -170,3 +170,78 @@ def test_a_store_written_with_64_shards_answers_and_works_on(rows64_path):
         assert 'new7' not in storage.getUserNames('course2')
         assert check_storage(storage) == []
     db.close()
+
+
+# The first tracks of a new run, saved by several writers at once.
+
+def test_writers_of_a_new_runs_first_tracks_do_not_conflict(tmp_path):
+    # The run is started (committed); then two connections each save a
+    # first track of the run, of different users. Before, both made the
+    # pair's entries in task -> runs and run -> tasks, and one failed.
+    db = open_db(str(tmp_path / 'tracking.fs'), pool_size=4)
+    with db.transaction() as connection:
+        storage = get_storage(connection)
+        for task in ('t', 'u'):
+            storage.saveUserTrack(task, 0, 'warm-up', {}, timeStamp=T0)
+    tm_a, tm_b = (transaction.TransactionManager(),
+                  transaction.TransactionManager())
+    storage_a = get_storage(db.open(tm_a), create=False)
+    storage_b = get_storage(db.open(tm_b), create=False)
+    for round in range(3):
+        tm_a.begin()
+        run = storage_a.startRun('t')
+        tm_a.commit()
+        tm_a.begin()
+        tm_b.begin()
+        storage_a.saveUserTrack('t', 0, 'a%d' % round, {}, timeStamp=T0 + 1)
+        storage_b.saveUserTrack('t', 0, 'b%d' % round, {}, timeStamp=T0 + 1)
+        tm_a.commit()
+        tm_b.commit()
+    tm_a.begin()
+    assert storage_a.getTaskIds() == ['t', 'u']
+    assert sorted(t.userName for t in storage_a.query(runId=run)) == [
+        'a2', 'b2']
+    assert storage_a.getUserNames('t') == [
+        'a0', 'a1', 'a2', 'b0', 'b1', 'b2', 'warm-up']
+    assert check_storage(storage_a) == []
+    tm_a.abort()
+    db.close()
+
+
+def test_a_task_with_a_run_and_no_tracks_is_not_listed(tmp_path):
+    db = open_db(str(tmp_path / 'tracking.fs'))
+    with db.transaction() as connection:
+        storage = get_storage(connection)
+        storage.startRun('empty')
+        name = storage.saveUserTrack('once', 0, 'u', {}, timeStamp=T0)
+        assert storage.getTaskIds() == ['once']
+    with db.transaction() as connection:
+        storage = get_storage(connection)
+        storage.removeTrack(name)
+        assert storage.getTaskIds() == []
+        assert storage.query(taskId='once') == []
+    with db.transaction() as connection:
+        storage = get_storage(connection)
+        assert check_storage(storage) == []
+        storage.saveUserTrack('once', 0, 'v', {}, timeStamp=T0 + 1)
+        assert storage.getTaskIds() == ['once']
+    with db.transaction() as connection:
+        assert check_storage(get_storage(connection)) == []
+    db.close()
+
+
+def test_member_sets_merge_what_each_writer_added_and_removed():
+    s = MemberSet()
+    for member in (1, 2, 3):
+        s.add(member)
+    old = s.__getstate__()
+    saved = {'members': (1, 3, 4)}        # the other writer: -2, +4
+    new = {'members': (1, 2, 3, 5)}       # this writer: +5
+    assert s._p_resolveConflict(old, saved, new) == {'members': (1, 3, 4, 5)}
+    new = {'members': (2, 3)}             # this writer: -1
+    assert s._p_resolveConflict(old, saved, new) == {'members': (3, 4)}
+    assert s._p_resolveConflict(old, old, old) == old
+    s.remove(2)
+    assert list(s) == [1, 3] and 3 in s and len(s) == 2
+    with pytest.raises(KeyError):
+        s.remove(2)

@@ -17,7 +17,10 @@ track. Around the trees:
   would be dozens;
 - ``locations``: track number -> (cid, second), see ``locations``;
 - user -> combinations, task -> runs and run -> tasks, written only when
-  a combination appears or goes, for queries by user, run and task;
+  a combination appears or goes, for queries by user, run and task (the
+  last two are ``MemberSet`` objects, made when a run of a task starts,
+  so that writers adding the new run's first tracks merge; see
+  ``runStarted``);
 - the time map, second -> numbers, in ``TIME_SLOTS`` trees by partition
   (writers append to different trees), for queries by time alone.
 
@@ -30,7 +33,6 @@ import hashlib
 import pickle
 
 from BTrees.LOBTree import LOBTree
-from BTrees.LLBTree import LLTreeSet
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from zope.interface import implementer
@@ -39,7 +41,7 @@ from cybertools_tracking.index import (CombinationTree, Prefix, UserTree,
                                        _add_num, _remove_num)
 from cybertools_tracking.interfaces import ITrackStore
 from cybertools_tracking.locations import LocationMap
-from cybertools_tracking.partitions import PARTITION
+from cybertools_tracking.partitions import PARTITION, MemberSet
 from cybertools_tracking.rows import own_core, pack, unpack, unpack_plain
 
 __all__ = ['TrackStore', 'DIMENSIONS']
@@ -121,8 +123,10 @@ class TrackStore(Persistent):
         self._combinations = CombinationTree(COMBINATION_SHARDS)
         self._keys = tuple(LOBTree() for _ in range(KEY_SLOTS))
         self._byUser = UserTree(USER_SHARDS)  # userName -> OOTreeSet of keys
-        self._taskRuns = OOBTree()    # taskId -> LLTreeSet of run ids
-        self._runTasks = LOBTree()    # runId -> OOTreeSet of task ids
+        # taskId -> run ids, runId -> task ids (MemberSets; LLTreeSets and
+        # OOTreeSets in stores made before); a set may be empty.
+        self._taskRuns = OOBTree()
+        self._runTasks = LOBTree()
         self._times = tuple(LOBTree() for _ in range(TIME_SLOTS))
         self._locations = LocationMap()
 
@@ -149,14 +153,25 @@ class TrackStore(Persistent):
         combos.add(key)
         runs = self._taskRuns.get(taskId)
         if runs is None:
-            runs = self._taskRuns[taskId] = LLTreeSet()
+            runs = self._taskRuns[taskId] = MemberSet()
         if runId not in runs:            # read first: most pairs exist
             runs.add(runId)
             tasks = self._runTasks.get(runId)
             if tasks is None:
-                tasks = self._runTasks[runId] = OOTreeSet()
+                tasks = self._runTasks[runId] = MemberSet()
             tasks.add(taskId)
         return entry
+
+    def runStarted(self, taskId, runId):
+        """Make the (empty) sets the first tracks of run ``runId`` of
+        ``taskId`` will be listed in: then the writers that save those
+        tracks at once only add to the sets, which merges, instead of
+        each making the sets, which conflicts. Called in the transaction
+        that starts the run (which conflicts with another start anyway)."""
+        if self._taskRuns.get(taskId) is None:
+            self._taskRuns[taskId] = MemberSet()
+        if self._runTasks.get(runId) is None:
+            self._runTasks[runId] = MemberSet()
 
     def _dropCombination(self, key, cid):
         del self._combinations[key]
@@ -167,14 +182,10 @@ class TrackStore(Persistent):
         if not combos:
             del self._byUser[userName]
         if not any(True for _ in self._runCombinations(taskId, runId)):
-            runs = self._taskRuns[taskId]
-            runs.remove(runId)
-            if not runs:
-                del self._taskRuns[taskId]
-            tasks = self._runTasks[runId]
-            tasks.remove(taskId)
-            if not tasks:
-                del self._runTasks[runId]
+            # Emptied sets stay (``taskIds`` skips them): the next first
+            # tracks of the pair only add to them.
+            self._taskRuns[taskId].remove(runId)
+            self._runTasks[runId].remove(taskId)
 
     # rows
 
@@ -321,7 +332,7 @@ class TrackStore(Persistent):
         return self._range((taskId, runId), (taskId, runId + 1))
 
     def taskIds(self):
-        return list(self._taskRuns.keys())
+        return [taskId for taskId, runs in self._taskRuns.items() if runs]
 
     def userNames(self, taskId):
         return sorted({key[2] for key in self._taskCombinations(taskId)})
