@@ -29,6 +29,7 @@ import argparse
 import collections
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -139,7 +140,7 @@ def record_paths(storage):
         nodes = [(tree, path)]
         buckets = 0
         while nodes:
-            node, label = nodes.pop(0)
+            node, _ = nodes.pop(0)
             state = node.__getstate__()
             if isinstance(state, tuple) and len(state) == 2 \
                     and isinstance(state[0], tuple) \
@@ -183,7 +184,6 @@ def name_conflicts(uri, conflicts):
 
 
 def _generic(path):
-    import re
     return re.sub(r"\[\('task\d+', \d+, 'user\d+'\)\]", '[combination]',
                   path)
 
