@@ -51,18 +51,17 @@ TIME_SLOTS = 16
 # Shards of the registry, of the map by user and slots of cid -> key in a
 # new store (a store keeps the numbers it was made with: the code reads
 # them off the tuples). A new combination inserts into one shard and one
-# slot (a new user into one shard by user too), and an
-# insert reads the tree's root as current (BTrees do, against concurrent
-# splits): a writer whose insert splits a bucket (every 15 to 30 inserts
-# into an OOBTree, 30 to 60 into an LOBTree) fails every other writer
-# that inserted into the same tree meanwhile. With 64 shards the first
-# splits came at about 2,000 combinations, the population of the
-# concurrency benchmark, and cost 4 writers on ZEO about 10 retries per
-# 1,000 commits (benchmarks/RESULTS.md); with 256 they come at about
-# 7,500 (15,000 for the slots), and later ones meet a writer in the same
-# shard a quarter as often. The price: a new store is 576 more empty
-# records (some 50 kB and 10 ms, once), and a query by task alone asks
-# 256 shards.
+# slot (a new user into one shard by user too), and an insert reads the
+# tree's root as current (BTrees do, against concurrent splits): a writer
+# whose insert splits a bucket (every 15 to 30 inserts into an OOBTree,
+# 30 to 60 into an LOBTree) fails every other writer that inserted into
+# the same tree meanwhile. With 64 shards the first splits came at about
+# 2,000 combinations, the population of the concurrency benchmark, and
+# cost 4 writers on ZEO and on PostgreSQL 10 retries per 1,000 commits
+# (benchmarks/RESULTS.md); with 256 they come at about 7,500 (15,000 for
+# the slots), and later ones meet a writer in the same tree a quarter as
+# often. The price: a new store is 576 more empty records (some 56 kB and
+# 20 ms, once), and a query by task alone asks 256 shards.
 COMBINATION_SHARDS = 256
 USER_SHARDS = 256
 KEY_SLOTS = 256
@@ -82,8 +81,9 @@ def _packKey(key):
     the slot's bucket, rewritten for every new combination, sees two
     objects per entry instead of five (ZODB's pickler calls
     ``persistent_id`` for each; in an import that meets new combinations
-    all the time, the slots were a quarter of those calls). Stores
-    written before keep tuples there; ``_unpackKey`` takes both."""
+    all the time, the slots and their buckets were a third of those
+    calls). Stores written before keep tuples there; ``_unpackKey`` takes
+    both."""
     return pickle.dumps(key, 5)
 
 
