@@ -4,7 +4,8 @@
 
 Waits until the wall clock reaches START_AT (so that all writers start
 together), saves COUNT tracks of the sessions workload (its own seed), BATCH
-per transaction with retries, and prints JSON: start, end, commits, retries.
+per transaction with retries, and prints JSON: start, end, commits, retries, and the conflicts retried
+(error class, oid, record class).
 """
 
 import json
@@ -20,6 +21,13 @@ sys.path.insert(0, HERE)
 from storage_bench import workload  # noqa: E402
 
 from cybertools_tracking.db import get_storage, open_db, retry_transaction  # noqa: E402
+
+
+def _conflict(error):
+    """[error class, oid as hex or None, record class or None]."""
+    oid = getattr(error, 'oid', None)
+    return [type(error).__name__, None if oid is None else oid.hex(),
+            getattr(error, 'class_name', None)]
 
 
 def main(uri, writer, count, batch, start_at, share=(0, 1)):
@@ -39,11 +47,12 @@ def main(uri, writer, count, batch, start_at, share=(0, 1)):
             for task, user, ts, data in chunk:
                 storage.saveUserTrack(task, 0, user, data, timeStamp=ts)
         retry_transaction(work, manager, attempts=100,
-                          on_retry=lambda attempt, error: retries.append(str(error)[:200]))
+                          on_retry=lambda attempt, error: retries.append(
+                              _conflict(error)))
     end = time.time()
     connection.close()
     db.close()
-    print(json.dumps({'start': start, 'end': end, 'retries': len(retries), 'conflicts': retries[:20],
+    print(json.dumps({'start': start, 'end': end, 'retries': len(retries), 'conflicts': retries,
                       'commits': (count + batch - 1) // batch}))
 
 

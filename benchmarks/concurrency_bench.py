@@ -15,10 +15,21 @@ the same writers once one process has saved PREFILL tracks, so that most
 of the population is known. New entities are where writers meet (two of
 them creating the same user's first entry), so retries concentrate in the
 cold phase.
+
+    python benchmarks/concurrency_bench.py [TOTAL] [--engines E ..]
+        [--writers N ..] [--repeat R [--vary-seeds]] [--names]
+
+``--names`` names the record of every conflict retried: its class and
+where it sits under the storage (``_store._combinations._shards[3]``,
+see ``record_paths``), looked up after the run. Without options: the
+report of ``run.py --only concurrency``.
 """
 
+import argparse
+import collections
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -88,26 +99,116 @@ def _writers(uri, writers, total, first_seed=0):
     elapsed = max(r['end'] for r in results) - min(r['start'] for r in results)
     commits = sum(r['commits'] for r in results)
     retries = sum(r['retries'] for r in results)
+    conflicts = [c for r in results for c in r.get('conflicts', ())]
     return {'rate': (total // writers) * writers / elapsed,
             'elapsed': elapsed, 'commits': commits, 'retries': retries,
-            'retries_per_1000': 1000.0 * retries / commits}
+            'retries_per_1000': 1000.0 * retries / commits,
+            'conflicts': conflicts}
 
 
-def run(engine, writers, total, var, prefill=PREFILL):
+def record_paths(storage):
+    """{oid: path} of the records under ``storage``, found through the
+    attributes of persistent objects, tuples, dicts and the nodes,
+    buckets and values of BTrees (the values named by their key)."""
+    from persistent import Persistent
+    paths = {}
+
+    def visit(ob, path):
+        if isinstance(ob, (tuple, list)):
+            for i, value in enumerate(ob):
+                visit(value, '%s[%d]' % (path, i))
+            return
+        if isinstance(ob, dict):
+            for key, value in ob.items():
+                visit(value, '%s[%r]' % (path, key))
+            return
+        if not isinstance(ob, Persistent):
+            return
+        oid = ob._p_oid
+        if oid is None or oid in paths:
+            return
+        paths[oid] = path
+        if hasattr(ob, 'maxKey'):           # a tree or set of BTrees
+            btree(ob, path)
+        elif not type(ob).__module__.startswith('BTrees'):
+            ob._p_activate()
+            for name, value in vars(ob).items():
+                visit(value, '%s.%s' % (path, name))
+
+    def btree(tree, path):
+        # Internal nodes and buckets have oids of their own.
+        nodes = [(tree, path)]
+        buckets = 0
+        while nodes:
+            node, _ = nodes.pop(0)
+            state = node.__getstate__()
+            if isinstance(state, tuple) and len(state) == 2 \
+                    and isinstance(state[0], tuple) \
+                    and state[0] and isinstance(state[0][0], Persistent):
+                for child in state[0][::2]:
+                    if child._p_oid is not None and child._p_oid not in paths:
+                        if type(child) is type(tree):
+                            paths[child._p_oid] = '%s node' % path
+                            nodes.append((child, path))
+                        else:
+                            paths[child._p_oid] = '%s bucket %d' % (path,
+                                                                   buckets)
+                            buckets += 1
+        if hasattr(tree, 'items'):
+            for key, value in tree.items():
+                visit(value, '%s[%r]' % (path, key))
+
+    visit(storage, 'storage')
+    return paths
+
+
+def name_conflicts(uri, conflicts):
+    """Counter of 'ErrorClass on RecordClass (path)' for ``conflicts``
+    ([error class, oid hex, record class]), looked up in ``uri``."""
+    named = collections.Counter()
+    db = open_db(uri)
+    try:
+        with db.transaction() as connection:
+            paths = record_paths(get_storage(connection, create=False))
+            for kind, oid, cls in conflicts:
+                where = None if oid is None else \
+                    paths.get(bytes.fromhex(oid))
+                if where is not None:
+                    # Trees by combination: the same place, whatever key.
+                    where = _generic(where)
+                named['%s on %s (%s)' % (kind, (cls or '?').rsplit('.')[-1],
+                                         where or oid)] += 1
+    finally:
+        db.close()
+    return named
+
+
+def _generic(path):
+    return re.sub(r"\[\('task\d+', \d+, 'user\d+'\)\]", '[combination]',
+                  path)
+
+
+def run(engine, writers, total, var, prefill=PREFILL, names=False,
+        seeds=0):
+    """One configuration on a fresh database; ``seeds`` shifts every
+    writer's seed (another population and other arrivals)."""
     uri, cleanup = ENGINES[engine](var)
     try:
         db = open_db(uri)
         with db.transaction() as connection:
             get_storage(connection)
         db.close()
-        cold = _writers(uri, writers, total, first_seed=0)
-        _writers(uri, 1, prefill, first_seed=50)
-        established = _writers(uri, writers, total, first_seed=10)
+        cold = _writers(uri, writers, total, first_seed=seeds)
+        _writers(uri, 1, prefill, first_seed=seeds + 50)
+        established = _writers(uri, writers, total, first_seed=seeds + 10)
         db = open_db(uri)
         with db.transaction() as connection:
             stored = len(get_storage(connection))
         db.close()
         transaction.abort()
+        if names:
+            for phase in (cold, established):
+                phase['named'] = name_conflicts(uri, phase['conflicts'])
     finally:
         cleanup()
     expected = 2 * (total // writers) * writers + prefill
@@ -147,6 +248,46 @@ def report(total=20_000, var=os.path.join(HERE, 'var'), out=None,
     return lines
 
 
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('total', type=int, nargs='?', default=20_000,
+                        help='tracks per phase (all writers)')
+    parser.add_argument('--engines', nargs='+', default=list(ENGINES),
+                        choices=list(ENGINES))
+    parser.add_argument('--writers', nargs='+', type=int, default=None)
+    parser.add_argument('--repeat', type=int, default=1)
+    parser.add_argument('--vary-seeds', action='store_true',
+                        help='repeat r shifts every seed by 1000 * r (the '
+                        'same shifts in every run of the benchmark)')
+    parser.add_argument('--prefill', type=int, default=PREFILL)
+    parser.add_argument('--names', action='store_true',
+                        help='name the records conflicts happened on')
+    parser.add_argument('--var', default=os.path.join(HERE, 'var'))
+    args = parser.parse_args()
+    if args.writers is None and args.engines == list(ENGINES) \
+            and args.repeat == 1 and not args.names:
+        print('\n'.join(report(args.total, args.var, prefill=args.prefill)))
+        return
+    print('| engine | writers | phase | tracks/s | commits | retries '
+          '| retries per 1,000 commits | conflicts retried |')
+    print('|---|---|---|---|---|---|---|---|')
+    for engine in args.engines:
+        for writers in args.writers or (1, 2, 4):
+            for r in range(args.repeat):
+                result = run(engine, writers, args.total, args.var,
+                             args.prefill, names=args.names,
+                             seeds=1000 * r if args.vary_seeds else 0)
+                for phase in ('cold', 'established'):
+                    figure = result[phase]
+                    named = figure.get('named', {})
+                    print('| %s | %d | %s | %.0f | %d | %d | %.1f | %s |' % (
+                        engine, writers, phase, figure['rate'],
+                        figure['commits'], figure['retries'],
+                        figure['retries_per_1000'],
+                        ', '.join('%s: %d' % item
+                                  for item in named.most_common()) or '-'),
+                        flush=True)
+
+
 if __name__ == '__main__':
-    total = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-    print('\n'.join(report(total)))
+    main()

@@ -10,6 +10,11 @@ plus each combination's last track. Prints tracks/s and µs per track
 read; with ``--profile`` the cProfile of that phase (top 25 by internal
 time). ``--src`` puts another library's ``src`` first on sys.path (a
 frozen copy of the code before a change), for before/after in one run.
+``--count-pickled`` counts, during the ingest, the objects ZODB's
+pickler hands to ``persistent_id`` (it calls it for every object of a
+record: a third of the commit), per commit and by the kind of record
+(the store's slot and shard trees by name): a figure that a loaded
+machine does not change.
 """
 
 import argparse
@@ -32,6 +37,7 @@ def main():
     parser.add_argument('--profile', choices=['save', 'read', 'last'])
     parser.add_argument('--src')
     parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument('--count-pickled', action='store_true')
     args = parser.parse_args()
     if args.src:
         sys.path.insert(0, os.path.abspath(args.src))
@@ -47,6 +53,7 @@ def main():
     conn = db.open()
     storage = get_storage(conn)
     transaction.commit()
+    pickled = _count_pickled(storage) if args.count_pickled else None
     profiler = cProfile.Profile() if args.profile else None
     if args.profile == 'save':
         profiler.enable()
@@ -62,6 +69,14 @@ def main():
         profiler.disable()
     print('library', os.path.dirname(cybertools_tracking.__file__))
     print('ingest %s: %.0f tracks/s' % (args.mode, len(events) / elapsed))
+    if pickled is not None:
+        pickled.stop()
+        commits = len(events) / 1000
+        print('objects pickled (persistent_id calls) per commit of 1,000:')
+        for kind, n in pickled.counts.most_common():
+            print('  %-22s %8.0f' % (kind, n / commits))
+        print('  %-22s %8.0f' % ('all', sum(pickled.counts.values())
+                                 / commits))
     # Ten users, as storage_bench.warm_reads reads (their ~10,000 tracks
     # fit the caches of decoded rows and views).
     names = sorted({user for task, user, ts, data in events})[:10]
@@ -112,6 +127,42 @@ def main():
     shutil.rmtree(directory, ignore_errors=True)
     if profiler:
         pstats.Stats(profiler).sort_stats('tottime').print_stats(25)
+
+
+class _count_pickled:
+    """Counts ZODB's persistent_id calls by the record being pickled
+    while in effect (it wraps ZODB.serialize.ObjectWriter's methods)."""
+
+    def __init__(self, storage):
+        import collections
+        from ZODB import serialize
+        store = storage._store
+        names = {}
+        for label, trees in (
+                ('cid -> key slot', store._keys),
+                ('time map slot', store._times),
+                ('registry shard', store._combinations._shards),
+                ('by-user shard', store._byUser._shards)):
+            names.update((id(tree), label) for tree in trees)
+        self.counts = counts = collections.Counter()
+        self.writer = writer = serialize.ObjectWriter
+        self.saved = persistent_id, serialize_ = (writer.persistent_id,
+                                                  writer.serialize)
+        current = [None]
+
+        def counting_persistent_id(self, obj):
+            counts[current[0]] += 1
+            return persistent_id(self, obj)
+
+        def naming_serialize(self, obj):
+            current[0] = names.get(id(obj), type(obj).__name__)
+            return serialize_(self, obj)
+
+        writer.persistent_id = counting_persistent_id
+        writer.serialize = naming_serialize
+
+    def stop(self):
+        self.writer.persistent_id, self.writer.serialize = self.saved
 
 
 if __name__ == '__main__':

@@ -19,7 +19,7 @@ from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
-from cybertools_tracking.partitions import SHARDS, ShardedTree
+from cybertools_tracking.partitions import ShardedTree
 from cybertools_tracking.validation import InvalidTypeError, shorten
 from cybertools_tracking.validation import check_index_value, index_kind
 
@@ -112,8 +112,7 @@ class CombinationTree(ShardedTree):
     """(taskId, runId, userName) -> that combination's tracks, sharded
     by user so that concurrent writers rarely share a bucket."""
 
-    def __init__(self):
-        self._shards = tuple(CombinationShard() for _ in range(SHARDS))
+    _newShard = CombinationShard
 
     def values(self):
         for tree in self._shards:

@@ -413,6 +413,11 @@ class ITrackStore(Interface):
     def taskIds():
         """The task ids that have tracks, sorted."""
 
+    def runStarted(taskId, runId):
+        """Run ``runId`` of ``taskId`` has started (in this transaction):
+        prepare what its first tracks will be listed in, so that writers
+        saving them at once need not conflict. Changes no answer."""
+
     def userNames(taskId):
         """The user names with tracks in the task, sorted."""
 

@@ -1,7 +1,8 @@
 """Structures that keep concurrent writers apart.
 
 ``PartitionedLength`` counts in slots by number; ``ShardedTree`` spreads
-keys over shards by a stable hash (see ``index``). ``PartitionedTree``
+keys over shards by a stable hash (see ``index``); ``MemberSet`` is a
+small set that writers adding to it at once merge. ``PartitionedTree``
 held the tracks by number before the row layout; it stays so that such
 databases load and convert (see ``upgrade``). Why it was partitioned:
 
@@ -20,8 +21,8 @@ from BTrees.Length import Length
 from BTrees.LOBTree import LOBTree
 from persistent import Persistent
 
-__all__ = ['PARTITION', 'PartitionedLength', 'PartitionedTree', 'SHARDS',
-           'ShardedTree']
+__all__ = ['MemberSet', 'PARTITION', 'PartitionedLength', 'PartitionedTree',
+           'SHARDS', 'ShardedTree']
 
 PARTITION = 1000
 
@@ -114,28 +115,44 @@ SHARDS = 64
 
 
 class ShardedTree(Persistent):
-    """A mapping spread over SHARDS OOBTrees by a stable hash of the key.
+    """A mapping spread over OOBTrees (``shards`` of them, SHARDS by
+    default) by a stable hash of the key.
 
     For keys that many writers add at once in no particular order (new
     (task, run, user) combinations): in one OOBTree they would split the
     same buckets; here two writers adding different keys mostly touch
     different trees. The shards are made up front, so this object itself
-    is written once. Iteration is per shard, not in key order.
+    is written once; a tree keeps the number of shards it was made with
+    (the hash picks among ``len(self._shards)``), so trees made with
+    another default go on working. Iteration is per shard, not in key
+    order.
 
     Subclasses say how a key picks its shard (``shard_of``); it must give
     the same answer in every process, so not ``hash()``.
     """
 
-    def __init__(self):
+    def __init__(self, shards=None):
+        shards = SHARDS if shards is None else shards
+        if isinstance(shards, bool) or not isinstance(shards, int) \
+                or shards < 1:
+            raise ValueError('shards must be a positive int, got %r'
+                             % (shards,))
+        self._shards = tuple(self._newShard() for _ in range(shards))
+
+    @staticmethod
+    def _newShard():
+        """An empty shard (an OOBTree; subclasses may choose a subclass
+        with other bucket sizes)."""
         from BTrees.OOBTree import OOBTree
-        self._shards = tuple(OOBTree() for _ in range(SHARDS))
+        return OOBTree()
 
     @staticmethod
     def shard_of(key):
         raise NotImplementedError
 
     def _tree(self, key):
-        return self._shards[self.shard_of(key) % SHARDS]
+        shards = self._shards
+        return shards[self.shard_of(key) % len(shards)]
 
     def get(self, key, default=None):
         return self._tree(key).get(key, default)
@@ -163,3 +180,45 @@ class ShardedTree(Persistent):
     def clear(self):
         for tree in self._shards:
             tree.clear()
+
+
+class MemberSet(Persistent):
+    """A small set of keys of one kind (the runs of a task, the tasks of a
+    run), sorted, in a record of its own.
+
+    Why not an LLTreeSet or OOTreeSet: the writers that save the first
+    tracks of a new run at once all add the same run to its task's set,
+    and BTrees refuse two inserts of one key as a conflict. Adding and
+    removing members merge here (whatever one side added or removed is
+    added or removed in the other side's state), so such writers do not
+    retry. The sets stay small: a task's runs, a run's tasks.
+    """
+
+    members = ()     # sorted tuple
+
+    def add(self, member):
+        if member not in self.members:
+            self.members = tuple(sorted(self.members + (member,)))
+
+    def remove(self, member):
+        if member not in self.members:
+            raise KeyError(member)
+        self.members = tuple(m for m in self.members if m != member)
+
+    def __contains__(self, member):
+        return member in self.members
+
+    def __iter__(self):
+        return iter(self.members)
+
+    def __len__(self):
+        return len(self.members)
+
+    def keys(self):
+        return self.members
+
+    def _p_resolveConflict(self, oldState, savedState, newState):
+        old, saved, new = (set((state or {}).get('members', ()))
+                           for state in (oldState, savedState, newState))
+        merged = (saved | (new - old)) - (old - new)
+        return {'members': tuple(sorted(merged))}

@@ -436,6 +436,8 @@ class TrackingStorage(Persistent):
         self._runs[run.id] = run
         if taskId is not None:
             self.currentRuns[taskId] = run.id
+            if self._store is not None:     # None: the layout before rows
+                self._store.runStarted(taskId, run.id)
         return run
 
     def stopRun(self, taskId=None, runId=0, finish=True):

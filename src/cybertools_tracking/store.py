@@ -11,11 +11,16 @@ track. Around the trees:
   so that writers adding combinations rarely meet; sorted by task first,
   so that a task's combinations are a key range in each shard;
 - ``cid``: a 62-bit number per combination, a hash of its key (a
-  collision takes the next free number), and cid -> key in ``_keys``;
-  the location map stores cids, 8 bytes where a key would be dozens;
+  collision takes the next free number), and cid -> key in ``_keys``
+  (slots by cid; the key pickled into one bytes value, see
+  ``_packKey``); the location map stores cids, 8 bytes where a key
+  would be dozens;
 - ``locations``: track number -> (cid, second), see ``locations``;
 - user -> combinations, task -> runs and run -> tasks, written only when
-  a combination appears or goes, for queries by user, run and task;
+  a combination appears or goes, for queries by user, run and task (the
+  last two are ``MemberSet`` objects, made when a run of a task starts,
+  so that writers adding the new run's first tracks merge; see
+  ``runStarted``);
 - the time map, second -> numbers, in ``TIME_SLOTS`` trees by partition
   (writers append to different trees), for queries by time alone.
 
@@ -25,9 +30,9 @@ newer track) is the last.
 """
 
 import hashlib
+import pickle
 
 from BTrees.LOBTree import LOBTree
-from BTrees.LLBTree import LLTreeSet
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from zope.interface import implementer
@@ -36,14 +41,30 @@ from cybertools_tracking.index import (CombinationTree, Prefix, UserTree,
                                        _add_num, _remove_num)
 from cybertools_tracking.interfaces import ITrackStore
 from cybertools_tracking.locations import LocationMap
-from cybertools_tracking.partitions import PARTITION
+from cybertools_tracking.partitions import PARTITION, MemberSet
 from cybertools_tracking.rows import own_core, pack, unpack, unpack_plain
 
 __all__ = ['TrackStore', 'RowTree', 'DIMENSIONS']
 
 DIMENSIONS = ('taskId', 'runId', 'userName')
 TIME_SLOTS = 16
-KEY_SLOTS = 64
+# Shards of the registry, of the map by user and slots of cid -> key in a
+# new store (a store keeps the numbers it was made with: the code reads
+# them off the tuples). A new combination inserts into one shard and one
+# slot (a new user into one shard by user too), and an insert reads the
+# tree's root as current (BTrees do, against concurrent splits): a writer
+# whose insert splits a bucket (every 15 to 30 inserts into an OOBTree,
+# 30 to 60 into an LOBTree) fails every other writer that inserted into
+# the same tree meanwhile. With 64 shards the first splits came at about
+# 2,000 combinations, the population of the concurrency benchmark, and
+# cost 4 writers on ZEO and on PostgreSQL 10 retries per 1,000 commits
+# (benchmarks/RESULTS.md); with 256 they come at about 7,500 (15,000 for
+# the slots), and later ones meet a writer in the same tree a quarter as
+# often. The price: a new store is 576 more empty records (some 56 kB and
+# 20 ms, once), and a query by task alone asks 256 shards.
+COMBINATION_SHARDS = 256
+USER_SHARDS = 256
+KEY_SLOTS = 256
 CID_MAX = 2 ** 62
 
 
@@ -83,6 +104,34 @@ def _renewedEntry(entry):
     renewed = RowTree()
     renewed.update(tree)
     return cid, renewed
+def _packKey(key):
+    """The value of a key in ``_keys``: one bytes value, so that pickling
+    the slot's bucket, rewritten for every new combination, sees two
+    objects per entry instead of five (ZODB's pickler calls
+    ``persistent_id`` for each; in an import that meets new combinations
+    all the time, the slots and their buckets were a third of those
+    calls). Stores written before keep tuples there; ``_unpackKey`` takes
+    both."""
+    return pickle.dumps(key, 5)
+
+
+# Keys unpacked lately, by their bytes (a find by number unpacks one);
+# dropped all at once when full, which is cheap and safe with threads.
+_unpacked = {}
+UNPACKED_MAX = 65536
+
+
+def _unpackKey(value):
+    global _unpacked
+    if type(value) is not bytes:
+        return value            # None, or a tuple of a store made before
+    key = _unpacked.get(value)
+    if key is None:
+        key = pickle.loads(value)
+        if len(_unpacked) >= UNPACKED_MAX:
+            _unpacked = {}
+        _unpacked[value] = key
+    return key
 
 
 def _timeSlot(num):
@@ -99,27 +148,31 @@ class TrackStore(Persistent):
     their own."""
 
     def __init__(self):
-        self._combinations = CombinationTree()
+        self._combinations = CombinationTree(COMBINATION_SHARDS)
         self._keys = tuple(LOBTree() for _ in range(KEY_SLOTS))
-        self._byUser = UserTree()     # userName -> OOTreeSet of keys
-        self._taskRuns = OOBTree()    # taskId -> LLTreeSet of run ids
-        self._runTasks = LOBTree()    # runId -> OOTreeSet of task ids
+        self._byUser = UserTree(USER_SHARDS)  # userName -> OOTreeSet of keys
+        # taskId -> run ids, runId -> task ids (MemberSets; LLTreeSets and
+        # OOTreeSets in stores made before); a set may be empty.
+        self._taskRuns = OOBTree()
+        self._runTasks = LOBTree()
         self._times = tuple(LOBTree() for _ in range(TIME_SLOTS))
         self._locations = LocationMap()
 
     # combinations
 
     def keyOf(self, cid):
-        return self._keys[cid % KEY_SLOTS].get(cid)
+        keys = self._keys
+        return _unpackKey(keys[cid % len(keys)].get(cid))
 
     def _newCombination(self, key):
         cid = combination_id(key)
+        slots = self._keys
         while True:
-            keys = self._keys[cid % KEY_SLOTS]
+            keys = slots[cid % len(slots)]
             if keys.get(cid) is None:
                 break
             cid = cid % (CID_MAX - 1) + 1       # a collision: the next
-        keys[cid] = key
+        keys[cid] = _packKey(key)
         entry = self._combinations[key] = (cid, RowTree())
         taskId, runId, userName = key
         combos = self._byUser.get(userName)
@@ -128,32 +181,39 @@ class TrackStore(Persistent):
         combos.add(key)
         runs = self._taskRuns.get(taskId)
         if runs is None:
-            runs = self._taskRuns[taskId] = LLTreeSet()
+            runs = self._taskRuns[taskId] = MemberSet()
         if runId not in runs:            # read first: most pairs exist
             runs.add(runId)
             tasks = self._runTasks.get(runId)
             if tasks is None:
-                tasks = self._runTasks[runId] = OOTreeSet()
+                tasks = self._runTasks[runId] = MemberSet()
             tasks.add(taskId)
         return entry
 
+    def runStarted(self, taskId, runId):
+        """Make the (empty) sets the first tracks of run ``runId`` of
+        ``taskId`` will be listed in: then the writers that save those
+        tracks at once only add to the sets, which merges, instead of
+        each making the sets, which conflicts. Called in the transaction
+        that starts the run (which conflicts with another start anyway)."""
+        if self._taskRuns.get(taskId) is None:
+            self._taskRuns[taskId] = MemberSet()
+        if self._runTasks.get(runId) is None:
+            self._runTasks[runId] = MemberSet()
+
     def _dropCombination(self, key, cid):
         del self._combinations[key]
-        del self._keys[cid % KEY_SLOTS][cid]
+        del self._keys[cid % len(self._keys)][cid]
         taskId, runId, userName = key
         combos = self._byUser[userName]
         combos.remove(key)
         if not combos:
             del self._byUser[userName]
         if not any(True for _ in self._runCombinations(taskId, runId)):
-            runs = self._taskRuns[taskId]
-            runs.remove(runId)
-            if not runs:
-                del self._taskRuns[taskId]
-            tasks = self._runTasks[runId]
-            tasks.remove(taskId)
-            if not tasks:
-                del self._runTasks[runId]
+            # Emptied sets stay (``taskIds`` skips them): the next first
+            # tracks of the pair only add to them.
+            self._taskRuns[taskId].remove(runId)
+            self._runTasks[runId].remove(taskId)
 
     # rows
 
@@ -310,7 +370,7 @@ class TrackStore(Persistent):
         return self._range((taskId, runId), (taskId, runId + 1))
 
     def taskIds(self):
-        return list(self._taskRuns.keys())
+        return [taskId for taskId, runs in self._taskRuns.items() if runs]
 
     def userNames(self, taskId):
         return sorted({key[2] for key in self._taskCombinations(taskId)})
@@ -410,7 +470,8 @@ class TrackStore(Persistent):
                         'which is not there', num, key, ts)
         for slot, keys in enumerate(self._keys):
             for cid, key in keys.items():
-                if cid % KEY_SLOTS != slot or \
+                key = _unpackKey(key)
+                if cid % len(self._keys) != slot or \
                         self._combinations.get(key, (None,))[0] != cid:
                     problem('combination id %d names %r wrongly', cid, key)
         for text in self._locations.check():
