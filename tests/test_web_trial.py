@@ -4,6 +4,7 @@ named internal parameters, booleans taken as times, query times in the
 forms POST takes, short answers to huge bodies, conflicts inside one
 batch, and ticks of groups without goals. Through a real uvicorn server."""
 
+import datetime
 import json
 
 import pytest
@@ -53,9 +54,8 @@ def test_a_replay_may_carry_the_time_the_server_gave_the_first_save(api, db):
     first = api.post('/tracks', json=track(eventId='e1'))
     assert first.status_code == 201, first.text
     stored = first.json()['timeStamp']
-    iso = __import__('datetime').datetime.fromtimestamp(
-        stored, __import__('datetime').timezone.utc).strftime(
-            '%Y-%m-%dT%H:%M:%SZ')
+    iso = datetime.datetime.fromtimestamp(
+        stored, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
     for given in (stored, stored + 0.25, iso):
         again = api.post('/tracks', json=track(eventId='e1', timeStamp=given))
         assert again.status_code == 200, (given, again.text)
