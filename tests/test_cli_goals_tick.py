@@ -91,3 +91,35 @@ def test_goals_tick_refuses_the_options_of_history(tmp_path, capsys,
     assert '%s is an option of "goals history"' % option in err
     assert "--at TIME" in err and "--group GROUP" in err
     assert not path.exists()
+
+
+def test_goals_tick_names_at_in_its_errors(tmp_path, capsys):
+    # Trial finding: "--at 99999999999999" was refused naming now_ts.
+    path = str(tmp_path / "tracking.fs")
+    prepare(path)
+    assert main(["--db", path, "goals", "tick", "--at",
+                 "99999999999999"]) == 2
+    err = capsys.readouterr().err
+    assert "--at must be a time in seconds" in err, err
+    assert "now_ts" not in err
+
+
+def test_goals_tick_says_which_groups_have_no_goals(tmp_path, capsys):
+    # Trial finding: "--group nope" ticked nothing and said nothing.
+    # Passed over (a group goes with its last tracker, so a periodic
+    # job's list names such groups), but said on stderr.
+    path = str(tmp_path / "tracking.fs")
+    prepare(path)
+    assert main(["--db", path, "goals", "tick", "--at", str(3 * D),
+                 "--group", "bob", "--group", "nope"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0] == "failed\tbob\tquiz"
+    assert captured.err.splitlines() == [
+        "cybertools-tracking: goals tick: group 'nope' has no goals "
+        "(passed over: misspelt, or its last goal went)"]
+    # bob's only goal failed: his group is gone, and said so.
+    assert main(["--db", path, "goals", "tick", "--at", str(3 * D),
+                 "--group", "bob"]) == 0
+    assert "group 'bob' has no goals" in capsys.readouterr().err
+    assert main(["--db", path, "goals", "tick", "--at", str(3 * D)]) == 0
+    assert capsys.readouterr().err == ""

@@ -68,6 +68,54 @@ def test_the_run_is_not_content():
     assert state(st) == before
 
 
+def test_a_resend_may_leave_out_the_time_or_give_the_one_stored():
+    st = TrackingStorage()
+    # The first save with the clock's time; a re-send with that time (as
+    # the first answer showed it, or as a float of that second) is the
+    # same event, another time is not.
+    first = st.saveUserTrack('t', 0, 'u', {'a': 1}, eventId='clock')
+    stored = st[first].timeStamp
+    before = state(st)
+    for given in (None, stored, stored + 0.5):
+        assert st.saveUserTrack('t', 0, 'u', {'a': 1}, timeStamp=given,
+                                eventId='clock') == first
+    assert state(st) == before
+    with pytest.raises(EventIdConflictError) as caught:
+        st.saveUserTrack('t', 0, 'u', {'a': 1}, timeStamp=stored + 1,
+                         eventId='clock')
+    assert caught.value.differences == (('timeStamp', stored, stored + 1),)
+    # The first save with a time; a re-send without one is the same.
+    given = st.saveUserTrack('t', 0, 'u', {'a': 1}, timeStamp=T0,
+                             eventId='given')
+    assert st.saveUserTrack('t', 0, 'u', {'a': 1}, eventId='given') == given
+    # Updating the track later changes neither rule.
+    st.updateTrack(given, {'b': 2}, timeStamp=T0 + 50)
+    assert st.saveUserTrack('t', 0, 'u', {'a': 1}, timeStamp=T0,
+                            eventId='given') == given
+    with pytest.raises(EventIdConflictError) as caught:
+        st.saveUserTrack('t', 0, 'u', {'a': 1}, timeStamp=T0 + 50,
+                         eventId='given')
+    assert caught.value.differences == (('timeStamp', T0, T0 + 50),)
+    assert check_storage(st) == []
+
+
+def test_entries_of_the_first_version_keep_their_rule():
+    # (num, digest of taskId, userName, data and the time as given)
+    from cybertools_tracking.eventids import EventContent
+    st = TrackingStorage()
+    first = st.saveUserTrack('t', 0, 'u', {'a': 1}, timeStamp=T0,
+                             eventId='old')
+    num = st._eventIds.find('old')
+    st._eventIds._byId['old'] = (num, EventContent(
+        't', 'u', {'a': 1}, T0, True)._legacy_digest())
+    assert st.saveUserTrack('t', 0, 'u', {'a': 1}, timeStamp=T0,
+                            eventId='old') == first
+    with pytest.raises(EventIdConflictError, match="data {'a': 1}, now"):
+        st.saveUserTrack('t', 0, 'u', {'a': 2}, timeStamp=T0,
+                         eventId='old')
+    assert check_storage(st) == []
+
+
 def test_the_observers_are_not_told_of_a_resent_save():
     from zope.interface import implementer
     from cybertools_tracking.interfaces import ITrackObserver
@@ -105,7 +153,18 @@ def test_other_content_under_a_known_id_is_refused_naming_both(change):
         st.saveUserTrack(eventId='e-1', **call)
     message = str(caught.value)
     assert "'e-1'" in message and first in message
-    assert 'the new track: taskId %r' % call['taskId'] in message
+    # Each field that differs, with both values; no other field.
+    stored = dict(taskId='quiz', userName='ann', data={'score': 3},
+                  timeStamp=T0)
+    differing = [field for field in stored if field in change]
+    for field in stored:
+        if field in differing:
+            assert '%s %r, now %r' % (field, stored[field],
+                                      call[field]) in message, message
+        else:
+            assert field + ' ' not in message, message
+    assert [d[0] for d in caught.value.differences] == differing
+    assert caught.value.trackId == first and caught.value.eventId == 'e-1'
     assert isinstance(caught.value, ValueError)
     assert state(st) == before
 

@@ -51,7 +51,8 @@ def test_tick_does_what_the_command_does(db):
             answer = api.post('/goals/tick', json={'at': D})
             assert answer.status_code == 200, answer.text
             assert answer.json() == {'at': D, 'closed': [], 'failed': [],
-                                     'expired': [], 'changed': 0}
+                                     'expired': [], 'changed': 0,
+                                     'withoutGoals': []}
             # A time as the command line's --at takes it.
             answer = api.post('/goals/tick',
                               json={'at': '1970-01-03T00:00:00Z'})
@@ -66,6 +67,8 @@ def test_tick_does_what_the_command_does(db):
             assert answer.json()['failed'] == [
                 {'group_id': 'bob', 'name': 'quiz'}]
             assert answer.json()['closed'] == []     # anna was not ticked
+            # A group without goals is passed over, and said.
+            assert answer.json()['withoutGoals'] == ['nobody']
     with db.transaction() as connection:
         storage = get_storage(connection)
         assert storage.goals.get_trackers('bob') == []
@@ -98,7 +101,8 @@ def test_tick_wants_a_token_and_good_options_and_changes_nothing_else(db):
             'Authorization': 'Bearer wrong'}).status_code == 403
         for bad, status, words in (
                 ({'at': 'yesterday-ish'}, 422, 'yesterday-ish'),
-                ({'at': 10 ** 12}, 400, 'now_ts'),
+                ({'at': 10 ** 12}, 400, 'at must be a time'),
+                ({'at': True}, 422, 'at must be'),
                 ({'groups': 'bob'}, 422, 'list'),
                 ({'groups': [1]}, 422, 'string'),
                 ({'when': 0}, 422, 'when')):
@@ -133,4 +137,4 @@ def test_tick_is_documented(db):
     body = schema['components']['schemas']['TickIn']['properties']
     assert set(body) == {'at', 'groups'}
     assert set(schema['components']['schemas']['TickOut']['properties']) \
-        == {'at', 'closed', 'failed', 'expired', 'changed'}
+        == {'at', 'closed', 'failed', 'expired', 'changed', 'withoutGoals'}

@@ -9,14 +9,20 @@ simply send it again. The same id with other content is a mistake, and
 is refused naming both tracks (xAPI answers 409 Conflict). Tracks saved
 without an id behave as before.
 
-*Content* is what the caller sent: taskId, userName, data, and timeStamp
-as given (None stays None, so a re-send later in time is still the
-same). The run is not part of it: it says where the storage put the
-event, not what happened (a re-send after the task's current run changed,
-or an export imported again with its runs made anew, is the same event).
-Content is kept as a 16-byte digest, not compared with the stored track,
-so that updating a track later does not turn a re-send of its event into
-a conflict.
+*Content* is what the caller sent: taskId, userName and data, and the
+time. A re-send may leave the time out even if the first save gave one,
+and may give the time the first save got from the clock even if that
+save gave none (a client that keeps the answer of the first save sends
+what it got): the time is checked only when the re-send gives one, and
+then against the time the first save stored (whole seconds, as stored).
+The run is not part of it: it says where the storage put the event, not
+what happened (a re-send after the task's current run changed, or an
+export imported again with its runs made anew, is the same event).
+Content is kept as a 16-byte digest of taskId, userName and data, and
+the first save's time, not compared with the stored track, so that
+updating a track later does not turn a re-send of its event into a
+conflict. A conflict names each field that differs, with the value
+first sent where the stored track still shows it.
 
 Layout for concurrent writers (see ``partitions``): id -> (number,
 digest) lives in SHARDS trees picked by a CRC-32 of the id, so two
@@ -29,6 +35,7 @@ partitions of track numbers like the tracks themselves.
 
 import hashlib
 import zlib
+from collections import namedtuple
 
 from persistent import Persistent
 from zope.interface import implementer
@@ -38,12 +45,25 @@ from cybertools_tracking.partitions import PartitionedTree, ShardedTree
 from cybertools_tracking.validation import InvalidValueError, check_name
 from cybertools_tracking.validation import shorten
 
-__all__ = ['EventIdIndex', 'EventIdConflictError', 'check_event_id',
-           'content_digest']
+__all__ = ['EventIdIndex', 'EventIdConflictError', 'EventContent',
+           'check_event_id', 'content_digest', 'describe_differences']
 
 
 class EventIdConflictError(InvalidValueError):
-    """An event id already names a track with other content."""
+    """An event id already names a track with other content.
+
+    ``eventId``: the id; ``trackId``: the id of the track saved with it;
+    ``differences``: (field, value first sent, value now sent) for each
+    field that differs, as far as the stored track still shows it
+    (empty if it was changed since). A caller that saves several tracks
+    at once (an HTTP batch) words its own message from these."""
+
+    def __init__(self, message, eventId=None, trackId=None,
+                 differences=()):
+        super().__init__(message)
+        self.eventId = eventId
+        self.trackId = trackId
+        self.differences = tuple(differences)
 
 
 def check_event_id(eventId):
@@ -76,11 +96,40 @@ def _canonical(value):
     return kind.__name__ + repr(value)
 
 
-def content_digest(taskId, userName, data, timeStamp):
-    """16 bytes standing for a save's content (checked values)."""
-    text = _canonical((taskId, userName, data, timeStamp))
+def _digest(values):
+    text = _canonical(values)
     return hashlib.blake2b(text.encode('utf-8', 'surrogatepass'),
                            digest_size=16).digest()
+
+
+def content_digest(taskId, userName, data):
+    """16 bytes standing for a save's content without its time (checked
+    values)."""
+    return _digest((taskId, userName, data))
+
+
+class EventContent(namedtuple('EventContent',
+                              'taskId userName data timeStamp given')):
+    """What a save with an event id sent, checked: ``timeStamp`` is the
+    second the track gets (whole seconds, UTC), ``given`` whether the
+    caller gave it (else it is the clock's)."""
+
+    __slots__ = ()
+
+    def digest(self):
+        return content_digest(self.taskId, self.userName, self.data)
+
+    def same_as(self, stored_digest, stored_time):
+        """Whether this save sends the event stored as ``stored_digest``
+        at ``stored_time`` (see the module doc: a time left out matches)."""
+        return stored_digest == self.digest() and (
+            not self.given or self.timeStamp == stored_time)
+
+    def _legacy_digest(self):
+        # Entries of the first version: (num, digest of the four values,
+        # the time as given or None).
+        return _digest((self.taskId, self.userName, self.data,
+                        self.timeStamp if self.given else None))
 
 
 class _ById(ShardedTree):
@@ -103,21 +152,25 @@ class EventIdIndex(Persistent):
         entry = self._byId.get(eventId)
         return None if entry is None else entry[0]
 
-    def match(self, eventId, digest, describe):
+    def match(self, eventId, content, describe):
         entry = self._byId.get(eventId)
         if entry is None:
             return None
-        num, stored = entry
-        if stored != digest:
-            raise EventIdConflictError(
-                'eventId %s names track %s already, with other content than '
-                'the track now saved (%s); an event id stands for one '
-                'content (xAPI)' % (shorten(eventId), describe(num),
-                                    describe(None)))
+        if len(entry) == 2:     # an entry of the first version
+            num, stored = entry
+            first_time = None
+            same = stored == content._legacy_digest()
+            fields_same = False
+        else:
+            num, stored, first_time = entry
+            same = content.same_as(stored, first_time)
+            fields_same = stored == content.digest()
+        if not same:
+            raise describe(num, first_time, fields_same)
         return num
 
-    def add(self, eventId, num, digest):
-        self._byId[eventId] = (num, digest)
+    def add(self, eventId, num, content):
+        self._byId[eventId] = (num, content.digest(), content.timeStamp)
         self._byNum[num] = eventId
 
     def eventIdOf(self, num):
@@ -143,7 +196,8 @@ class EventIdIndex(Persistent):
 
         shards = self._byId._shards
         for position, tree in enumerate(shards):
-            for eventId, (num, digest) in tree.items():
+            for eventId, entry in tree.items():
+                num = entry[0]
                 if _ById.shard_of(eventId) % len(shards) != position:
                     problem('event id %r is in shard %d, not in its own',
                             eventId, position)
@@ -176,23 +230,46 @@ def check_save(eventId, update):
     return eventId
 
 
-def known(index, storage, eventId, digest, track):
-    """The id of the track ``storage`` saved with ``eventId`` and content
-    ``digest``, or None for a new id; EventIdConflictError for other
-    content, naming that track and ``track`` (made, not stored yet)."""
+def known(index, storage, eventId, content, track):
+    """The id of the track ``storage`` saved with ``eventId`` and the
+    same ``content`` (an EventContent), or None for a new id;
+    EventIdConflictError for other content, naming each field that
+    differs from the stored track (``track``: the one made, not
+    stored)."""
     if index is None:
         return None
 
-    def describe(num):
-        if num is None:
-            found = track
-        else:
-            found = storage.get(storage.idFromNum(num))
-            if found is None:
-                return 'a track %d that is gone' % num
-        return '%s taskId %s, userName %s, data %s' % (
-            'the new track:' if num is None else found.__name__ + ':',
-            shorten(found.taskId), shorten(found.userName),
-            shorten(found.data))
-    num = index.match(eventId, digest, describe)
+    def conflict(num, first_time, fields_same):
+        # fields_same: taskId, userName and data are those first sent
+        # (the digest says so), whatever the track shows now.
+        trackId = storage.idFromNum(num)
+        found = storage.get(trackId)
+        differences = []
+        if found is not None and not fields_same:
+            for field, before, now in (
+                    ('taskId', found.taskId, content.taskId),
+                    ('userName', found.userName, content.userName),
+                    ('data', found.data, track.data)):
+                if _canonical(before) != _canonical(now):
+                    differences.append((field, before, now))
+        if content.given and first_time is not None \
+                and first_time != content.timeStamp:
+            differences.append(('timeStamp', first_time, content.timeStamp))
+        return EventIdConflictError(
+            'eventId %s names track %s already, with other content: %s; '
+            'an event id stands for one content (xAPI)' % (
+                shorten(eventId), trackId if found is not None else
+                '%s (gone)' % trackId, describe_differences(differences)),
+            eventId, trackId, differences)
+    num = index.match(eventId, content, conflict)
     return None if num is None else storage.idFromNum(num)
+
+
+def describe_differences(differences):
+    """``differences`` of an EventIdConflictError as text: "data {'a':
+    1}, now {'a': 2}; ..." ."""
+    if not differences:
+        return ('not the content first sent (the track was changed since, '
+                'so its first content cannot be shown)')
+    return '; '.join('%s %s, now %s' % (field, shorten(before), shorten(now))
+                     for field, before, now in differences)

@@ -213,10 +213,12 @@ class ITrackingStorage(Interface):
         ``eventId`` (optional, a non-empty string the caller chooses, e.g.
         an xAPI statement id) makes the save idempotent (xAPI's rule): if a
         track was saved with that id and the same content (taskId,
-        userName, data, and timeStamp as given; not the run), nothing is
-        stored, no observer is told (no goal progress), and that track's
-        id is returned; with other content an ``EventIdConflictError`` (a
-        ValueError) names both tracks. An event id names a new track, so
+        userName, data, and a timeStamp that is either not given or the
+        second the first save stored, given or not; not the run), nothing
+        is stored, no observer is told (no goal progress), and that
+        track's id is returned; with other content an
+        ``EventIdConflictError`` (a ValueError) names the track and each
+        field that differs, with both values. An event id names a new track, so
         it cannot be combined with ``update`` or ``replace`` (ValueError).
         See ``IEventIdIndex``.
         """
@@ -343,14 +345,19 @@ class IEventIdIndex(Interface):
     def find(eventId):
         """The number of the track saved with ``eventId``, or None."""
 
-    def match(eventId, digest, describe):
+    def match(eventId, content, describe):
         """None if ``eventId`` is new; the number of its track if it was
-        saved with content ``digest``; else raise EventIdConflictError,
-        naming both tracks with ``describe(num)`` (``describe(None)``: the
-        track being saved). Writes nothing."""
+        saved with the same ``content`` (an ``eventids.EventContent``:
+        taskId, userName and data equal, and the time equal to the one
+        first stored unless ``content`` was given none); else raise the
+        error ``describe(num, first_time, fields_same)`` returns
+        (``first_time``: the time first stored, or None if unknown;
+        ``fields_same``: taskId, userName and data are those first sent,
+        only the time differs). Writes nothing."""
 
-    def add(eventId, num, digest):
-        """Record that track ``num`` was saved with ``eventId``."""
+    def add(eventId, num, content):
+        """Record that track ``num`` was saved with ``eventId`` and
+        ``content`` (an ``eventids.EventContent``)."""
 
     def eventIdOf(num):
         """The event id of track ``num``, or None."""

@@ -528,10 +528,9 @@ class TrackingStorage(Persistent):
         track.timeStamp = ts
         extraValues = self._extraValues(track)
         if eventId is not None:
-            digest = eventids.content_digest(
-                taskId, userName, track.data,
-                None if timeStamp is None else ts)
-            known = eventids.known(self._eventIds, self, eventId, digest,
+            content = eventids.EventContent(
+                taskId, userName, track.data, ts, timeStamp is not None)
+            known = eventids.known(self._eventIds, self, eventId, content,
                                    track)
             if known is not None:
                 return known
@@ -550,7 +549,7 @@ class TrackingStorage(Persistent):
         if eventId is not None:
             if self._eventIds is None:      # a storage made before them
                 self._eventIds = eventids.EventIdIndex()
-            self._eventIds.add(eventId, num, digest)
+            self._eventIds.add(eventId, num, content)
         # Now a view of its row.
         state['__parent__'] = self
         state['_num'] = num

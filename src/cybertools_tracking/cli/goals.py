@@ -20,7 +20,7 @@ import json
 import time
 
 from cybertools_tracking.cli.common import EXIT_OK, EXIT_USAGE
-from cybertools_tracking.cli.common import CommandError, Progress
+from cybertools_tracking.cli.common import CommandError, Progress, error
 from cybertools_tracking.cli.common import connection, positive_int
 from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import time_from, time_to, TIME_HELP
@@ -76,7 +76,9 @@ def add_commands(command):
                       help='the time to evaluate at (default now): '
                            + TIME_HELP)
     tick.add_argument('--group', action='append', metavar='GROUP',
-                      help='tick only this group (a user); repeatable')
+                      help='tick only this group (a user); repeatable; a '
+                           'group without goals is passed over and named '
+                           'on stderr')
     # history's options, hidden: tick acts at one moment (--at) on whole
     # groups, so a range, a tracker or kind filter, a limit or a format
     # would be silently meaningless; each is refused with what to use.
@@ -146,12 +148,26 @@ def run_tick(args):
     # commits all the same, retried on conflicts).
     with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
+
+        def tick():
+            # Groups named that hold no tracker are passed over by the
+            # tick, and said (a misspelt group): not refused, since a
+            # group goes with its last tracker (an expiry, a failed
+            # deadline) and a cron job's list names such groups normally.
+            # Read in the tick's transaction (a retry reads again).
+            without = [] if args.group is None else [
+                group_id for group_id in dict.fromkeys(args.group)
+                if not storage.goals.get_trackers(group_id,
+                                                  include_completed=True)]
+            return storage.goals.tick(now_ts=now, group_ids=args.group), \
+                without
         try:
-            result = retry_transaction(
-                lambda: storage.goals.tick(now_ts=now, group_ids=args.group),
-                manager)
+            result, without = retry_transaction(tick, manager)
         except (TypeError, ValueError) as problem:
-            raise CommandError(str(problem), EXIT_USAGE) from None
+            raise CommandError(_as_at(str(problem)), EXIT_USAGE) from None
+        for group_id in without:
+            error('goals tick: group %r has no goals (passed over: '
+                  'misspelt, or its last goal went)' % group_id)
         for kind in ('closed', 'failed', 'expired'):
             for tracker in getattr(result, kind):
                 print('%s\t%s\t%s' % (kind, tracker.group_id, tracker.name))
@@ -159,6 +175,13 @@ def run_tick(args):
               % (local_time(now), len(result.closed), len(result.failed),
                  len(result.expired), len(result.changed)))
     return EXIT_OK
+
+
+def _as_at(message):
+    # The library's tick names its parameter (now_ts); the user gave --at.
+    if message.startswith('now_ts '):
+        return '--at' + message[len('now_ts'):]
+    return message
 
 
 def _tracker_json(source):

@@ -11,6 +11,15 @@ JSON of ``OutboxEvent.as_json``.
 Positions exceed 2**53 (``tid << 20 | index``), so the JSON gives them as
 strings of digits (``position``, ``last``), exactly as the SSE id and
 ``Last-Event-ID`` carry them; ``since`` takes the digits as they came.
+
+A ``since`` or ``Last-Event-ID`` beyond the feed's last position (a
+client's mistake, a position of another database) is taken as that last
+position, and a page's ``last`` says so: echoed, a client would keep the
+too-high position and miss every event of the positions below it. Not a
+400: a browser's EventSource gives up on an error answer, and a position
+just past what this process's connection saw yet (another process
+committed it a moment ago) is a right one; it then costs a re-delivery
+of those events, never a loss.
 """
 
 import json
@@ -36,20 +45,27 @@ PAGE = 500
 
 def _page(app, since, limit):
     """The events after ``since`` (an int) and the position to go on from
-    (an int, as ``last``)."""
+    (an int, as ``last``): never beyond the feed's last position (see the
+    module doc)."""
     def work(storage):
         events = storage.events.since(since, limit)
-        return {'events': [e.as_json() for e in events],
-                'last': events[-1].position if events else since}
+        if events:
+            last = events[-1].position
+        else:
+            # Read in the transaction that found nothing after ``since``:
+            # whatever commits later lies after it.
+            last = min(since, storage.events.last_position())
+        return {'events': [e.as_json() for e in events], 'last': last}
     return units.read(app, work)
 
 
 def _page_or_none(app, since, limit):
-    # A stream may begin before the first write made the storage.
+    # A stream may begin before the first write made the storage: the
+    # feed is empty, its last position 0.
     try:
         return _page(app, since, limit)
     except units.NoStorageError:
-        return {'events': [], 'last': since}
+        return {'events': [], 'last': 0}
 
 
 @router.get('/events/page', response_model=EventPage,
@@ -57,7 +73,9 @@ def _page_or_none(app, since, limit):
 def event_page(request: Request, since: int = Query(0, ge=0),
                limit: int = Query(100, ge=1, le=10_000)):
     """Up to ``limit`` events after position ``since``, oldest first;
-    ``last`` is the position to ask ``since`` next (a string of digits)."""
+    ``last`` is the position to ask ``since`` next (a string of digits),
+    never beyond the feed's last position: a ``since`` beyond it gives
+    no events and that position."""
     page = _page(request.app, since, limit)
     page['last'] = str(page['last'])
     return page
@@ -88,7 +106,8 @@ async def _start(
             dependencies=[Depends(reader)], responses=ERRORS)
 async def event_stream(request: Request, position: int = Depends(_start)):
     """Events as Server-Sent Events, as they are committed: after
-    ``since`` (default: only new ones), or after ``Last-Event-ID``."""
+    ``since`` (default: only new ones), or after ``Last-Event-ID``; one
+    beyond the feed's last position starts after that position."""
     app = request.app
     while not await request.is_disconnected():
         page = await run_in_threadpool(_page_or_none, app, position, PAGE)

@@ -105,7 +105,9 @@ def tick(request: Request, response: Response,
     tracking goals tick`` does: expired trackers removed, passed deadlines
     failed, calendar periods closed, composites brought up to date; the
     events go to the feed. For a periodic job; it reads every group unless
-    ``groups`` narrows it. No body: now, every group. ``X-Attempts`` says
+    ``groups`` narrows it; ``withoutGoals`` lists the groups named there
+    that have no goal (passed over: misspelt, or their last goal went).
+    No body: now, every group. ``X-Attempts`` says
     how many attempts the transaction took; 404 if the database has no
     storage yet."""
     options = options or TickIn()
@@ -115,12 +117,38 @@ def tick(request: Request, response: Response,
         return [{'group_id': t.group_id, 'name': t.name} for t in trackers]
 
     def work(storage):
-        result = storage.goals.tick(now_ts=now, group_ids=options.groups)
+        without = [] if options.groups is None else groups_without_goals(
+            storage, options.groups)
+        try:
+            result = storage.goals.tick(now_ts=now, group_ids=options.groups)
+        except (TypeError, ValueError) as error:
+            raise renamed(error, 'now_ts', 'at') from None
         return {'at': now, 'closed': refs(result.closed),
                 'failed': refs(result.failed),
                 'expired': refs(result.expired),
-                'changed': len(result.changed)}
+                'changed': len(result.changed), 'withoutGoals': without}
     return units.write(request.app, work, response, create=False)
+
+
+def groups_without_goals(storage, group_ids):
+    """The groups of ``group_ids`` that hold no tracker (completed ones
+    count), in the order given: a tick passes them over. Not an error: the
+    registry forgets a group with its last tracker (an expiry, a failed
+    deadline), so a periodic job's list of groups names such groups
+    normally; they are reported so that a misspelt group is seen."""
+    return [group_id for group_id in dict.fromkeys(group_ids)
+            if not storage.goals.get_trackers(group_id,
+                                              include_completed=True)]
+
+
+def renamed(error, internal, public):
+    """``error`` (a ValueError or TypeError of the library) with its
+    message naming ``public``, what the caller gave, for ``internal``,
+    the library's parameter that received it."""
+    message = str(error)
+    if message.startswith(internal + ' '):
+        return type(error)(public + message[len(internal):])
+    return error
 
 
 @router.get('/templates', response_model=list[TrackerOut],

@@ -8,7 +8,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Response
 from starlette.concurrency import run_in_threadpool
 
+from cybertools_tracking.eventids import EventIdConflictError
+from cybertools_tracking.eventids import describe_differences
 from cybertools_tracking.events import track_json
+from cybertools_tracking.timestamps import TIME_FORMATS, parse_time
+from cybertools_tracking.validation import shorten
 from cybertools_tracking.web import units
 from cybertools_tracking.web.deps import reader, writer
 from cybertools_tracking.web.models import BatchResult, RunOut, RunStart
@@ -29,6 +33,9 @@ EARLIEST = -62_135_596_800      # 0001-01-01, the earliest timestamp
 _CURSOR = re.compile(r'(\d+(?:\.\d+)?):(\d+)$')
 # Query parameters that are not criteria.
 _OPTIONS = {'limit', 'cursor', 'access_token', 'newestFirst'}
+# What time query parameters take.
+TIMES = ('seconds since the epoch (UTC), or a time as POST /tracks takes '
+         'its timeStamp: ' + TIME_FORMATS)
 
 
 def _supports_event_ids(storage):
@@ -126,16 +133,38 @@ def save_batch(batch: TrackBatch, request: Request, response: Response):
     saved with the same content before (their ids are the stored ones)."""
     def work(storage):
         ids, replays = [], []
+        saved_here = {}     # eventId -> the item that stored it
         for number, track in enumerate(batch.tracks):
             try:
                 track_id, replayed = save_replayed(storage, track)
+            except EventIdConflictError as error:
+                raise _batch_conflict(error, number, saved_here) from None
             except (ValueError, TypeError) as error:
                 raise type(error)('tracks[%d]: %s' % (number, error)) from None
             ids.append(track_id)
             if replayed:
                 replays.append(number)
+            elif track.eventId is not None:
+                saved_here[track.eventId] = number
         return {'ids': ids, 'count': len(ids), 'replayed': replays}
     return units.write(request.app, work, response)
+
+
+def _batch_conflict(error, number, saved_here):
+    """The 409 of item ``number``: the track its eventId names may be an
+    earlier item of this batch, which the refusal rolls back; then the
+    items are named, not a track that will not exist."""
+    first = saved_here.get(error.eventId)
+    if first is None:
+        return EventIdConflictError('tracks[%d]: %s' % (number, error),
+                                    error.eventId, error.trackId,
+                                    error.differences)
+    return EventIdConflictError(
+        'tracks[%d]: eventId %s is the eventId of tracks[%d] of this batch, '
+        'with other content: %s; an event id stands for one content (xAPI)'
+        % (number, shorten(error.eventId), first,
+           describe_differences(error.differences)),
+        error.eventId, None, error.differences)
 
 
 @router.get('/tracks', response_model=TrackPage, dependencies=[
@@ -147,10 +176,13 @@ def query_tracks(
                                             'for any of several'),
         runId: Optional[list[int]] = Query(None),
         userName: Optional[list[str]] = Query(None),
-        timeStamp: Optional[list[int]] = Query(None),
-        timeFrom: Optional[float] = Query(None, description='seconds since '
-                                          'the epoch, inclusive'),
-        timeTo: Optional[float] = Query(None, description='inclusive'),
+        timeStamp: Optional[list[str]] = Query(None, description='exact '
+                                               'times: ' + TIMES),
+        timeFrom: Optional[str] = Query(None, description='inclusive: ' +
+                                        TIMES),
+        timeTo: Optional[str] = Query(None, description='inclusive: ' +
+                                      TIMES + '; a date or minute '
+                                      'includes its last second'),
         limit: int = Query(100, ge=1, le=MAX_PAGE),
         cursor: Optional[str] = Query(None, description='the "next" of the '
                                       'previous page'),
@@ -159,6 +191,12 @@ def query_tracks(
     """Tracks meeting every criterion, newest first (or oldest first), a
     page at a time. Other query parameters are criteria on extra indexes
     of the track class. Without any criterion: every track."""
+    if timeStamp is not None:
+        timeStamp = [query_time('timeStamp', text) for text in timeStamp]
+    if timeFrom is not None:
+        timeFrom = query_time('timeFrom', timeFrom)
+    if timeTo is not None:
+        timeTo = query_time('timeTo', timeTo, end=True)
     criteria = {name: value for name, value in (
         ('taskId', taskId), ('runId', runId), ('userName', userName),
         ('timeStamp', timeStamp), ('timeFrom', timeFrom), ('timeTo', timeTo))
@@ -183,6 +221,22 @@ def query_tracks(
                                        after[0])
     return units.read(request.app, lambda storage: _page(
         storage, criteria, limit, after, newestFirst))
+
+
+_DECIMAL = re.compile(r'-?\d+\.\d*(?:[eE][-+]?\d+)?$|-?\d+[eE][-+]?\d+$')
+
+
+def query_time(name, text, end=False):
+    """A time query parameter as seconds: what ``parse_time`` takes (as
+    a save's ``timeStamp`` and the command line's options do), and
+    seconds with a fraction; ``end``: a date or minute means its last
+    second (as ``--to``). A 400 naming ``name`` otherwise."""
+    if _DECIMAL.match(text.strip()):
+        return float(text)
+    try:
+        return parse_time(text, end=end)
+    except ValueError as error:
+        raise HTTPException(400, '%s: %s' % (name, error)) from None
 
 
 def _key(track):

@@ -10,6 +10,7 @@ request takes a connection from the pool (see ``units.py``).
 import contextlib
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from cybertools_tracking.db import DEFAULT_NAME, open_db
@@ -79,6 +80,13 @@ def create_app(db, storage_name=DEFAULT_NAME, tokens=None, open_reads=False,
     app.include_router(api_goals.router)
     app.include_router(api_events.router)
     app.include_router(dashboard.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request, error):
+        # FastAPI's answer, without echoing big inputs (units.py).
+        return JSONResponse(
+            {'detail': units.short_validation_errors(error.errors())},
+            status_code=422)
 
     @app.exception_handler(units.NoStorageError)
     async def no_storage(request, error):

@@ -10,9 +10,10 @@ message is the 400's detail.
 
 from typing import Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import field_validator
 
-from cybertools_tracking.timestamps import parse_time
+from cybertools_tracking.timestamps import TIME_FORMATS, parse_time
 
 __all__ = ['TrackIn', 'TrackOut', 'TrackBatch', 'BatchResult', 'TrackPage',
            'RunOut', 'RunStart', 'RunStop', 'Stats', 'Condition', 'Limiter',
@@ -23,6 +24,26 @@ __all__ = ['TrackIn', 'TrackOut', 'TrackBatch', 'BatchResult', 'TrackPage',
 MAX_BATCH = 10_000
 
 Number = Union[int, float]
+# A time or duration in seconds as JSON gives it. Strict: pydantic would
+# take true and false as 1 and 0 (Python's bools are ints), so that
+# {"timeStamp": true} saved a track of 1970. Strict ints and floats
+# refuse booleans (and numbers in strings, which the time fields take
+# as text, through parse_time).
+Seconds = Union[StrictInt, StrictFloat]
+
+
+def time_from_json(name, value):
+    """A time field's value (seconds, or text as ``parse_time`` takes it)
+    as seconds; ValueError naming ``name`` for a boolean, which JSON
+    parsers and Python take for 1 and 0."""
+    if isinstance(value, bool):
+        raise ValueError('%s must be %s, not a boolean (%s)'
+                         % (name, TIME_FORMATS, json_name(value)))
+    return parse_time(value) if isinstance(value, str) else value
+
+
+def json_name(value):
+    return {True: 'true', False: 'false'}.get(value, repr(value))
 
 # Event positions are ``tid << 20 | index``: beyond 2**53, the integers
 # a JavaScript number holds exactly, so JSON carries them as strings of
@@ -44,7 +65,7 @@ class TrackIn(_Strict):
     runId: int = Field(0, ge=0, description='0: the task\'s current run '
                        '(started if there is none)')
     data: dict[str, Any] = Field(default_factory=dict)
-    timeStamp: Optional[Union[Number, str]] = Field(
+    timeStamp: Optional[Union[Seconds, str]] = Field(
         None, description='seconds since the epoch (UTC), or ISO 8601 with '
         'Z or an offset (2026-01-01T00:00:00Z), or a local date or time as '
         'the command line takes it (the server\'s time zone); default now')
@@ -55,12 +76,12 @@ class TrackIn(_Strict):
     update: bool = Field(False, description='update the user\'s last track '
                          'of the run instead of adding one')
 
-    @field_validator('timeStamp')
+    @field_validator('timeStamp', mode='before')
     @classmethod
     def _time(cls, value):
         # A string as the command line's import takes it; checked with the
         # request, before anything is saved (a 422 names the bad value).
-        return parse_time(value) if isinstance(value, str) else value
+        return time_from_json('timeStamp', value)
     overwrite: bool = False
     replace: bool = Field(False, description='update and overwrite')
 
@@ -162,11 +183,11 @@ class Limiter(_Strict):
     count: Optional[int] = None
     weight: Optional[int] = None
     remaining: Optional[int] = None
-    start: Optional[Number] = None
-    end: Optional[Number] = None
-    interval: Optional[Number] = None
-    window: Optional[Number] = Field(None, description='seconds')
-    deadline: Optional[Number] = None
+    start: Optional[Seconds] = None
+    end: Optional[Seconds] = None
+    interval: Optional[Seconds] = None
+    window: Optional[Seconds] = Field(None, description='seconds')
+    deadline: Optional[Seconds] = None
     hits: Optional[list[list[Number]]] = Field(
         None, description='[time, weight] pairs in the window (state)')
 
@@ -190,7 +211,7 @@ class _TrackerKinds(BaseModel):
     key: Optional[str] = Field(None, description='AccumulationTracker, '
                                'PeriodAccumulationTracker: the dotted path '
                                'of the amount')
-    window: Optional[Number] = Field(None, description='WindowTracker: '
+    window: Optional[Seconds] = Field(None, description='WindowTracker: '
                                      'seconds')
     period: Optional[str] = Field(None, description='PeriodTracker, '
                                   'PeriodAccumulationTracker: daily, weekly '
@@ -201,7 +222,7 @@ class _TrackerKinds(BaseModel):
     keep_history: Optional[bool] = None
     steps: Optional[list[Condition]] = Field(
         None, description='SequenceTracker: conditions met in this order')
-    max_gap: Optional[Number] = Field(None, description='SequenceTracker: '
+    max_gap: Optional[Seconds] = Field(None, description='SequenceTracker: '
                                       'seconds between steps at most')
     per: Optional[str] = Field(None, description='SequenceTracker: a '
                                'dotted key whose values keep sequences apart')
@@ -283,19 +304,19 @@ class TickIn(_Strict):
     """What ``goals tick`` takes (``storage.goals.tick``): the time to
     evaluate at and the groups to tick."""
 
-    at: Optional[Union[Number, str]] = Field(
+    at: Optional[Union[Seconds, str]] = Field(
         None, description='the time to evaluate at: seconds since the '
         'epoch (UTC), or ISO 8601 with Z or an offset, or a local date or '
         'time as the command line\'s --at takes it; default now')
     groups: Optional[list[str]] = Field(
         None, description='tick only these groups (users, or a task\'s '
         'user groups); default every group. Groups without goals are '
-        'passed over')
+        'passed over, and listed in the answer\'s "withoutGoals"')
 
-    @field_validator('at')
+    @field_validator('at', mode='before')
     @classmethod
     def _time(cls, value):
-        return parse_time(value) if isinstance(value, str) else value
+        return time_from_json('at', value)
 
 
 class TrackerRef(BaseModel):
@@ -318,6 +339,12 @@ class TickOut(BaseModel):
                                       'their expiry time')
     changed: int = Field(description='how many trackers changed state '
                          '(those above included)')
+    withoutGoals: list[str] = Field(
+        default_factory=list, description='the groups of "groups" that '
+        'have no goal, passed over: misspelt, or their last goal went (an '
+        'expiry, a failed deadline: a group is forgotten with its last '
+        'tracker); not an error, so that a periodic job\'s list of groups '
+        'keeps working')
 
 
 class EventOut(BaseModel):

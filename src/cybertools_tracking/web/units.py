@@ -23,14 +23,18 @@ Errors, as the library raises them:
   persisted through every retry; ``Retry-After`` says when to come back.
 """
 
+import json
+
 import transaction
 from fastapi import HTTPException
+from fastapi.encoders import jsonable_encoder
 from transaction.interfaces import TransientError
 from ZODB.POSException import POSError
 
 from cybertools_tracking.db import DatabaseUnavailableError, get_storage
 from cybertools_tracking.goals.interfaces import ConflictingNameError
 from cybertools_tracking.db import retry_transaction
+from cybertools_tracking.validation import shorten
 
 try:
     from ZEO.Exceptions import ClientDisconnected
@@ -44,7 +48,8 @@ except ImportError:
     class EventIdConflictError(Exception):
         pass
 
-__all__ = ['read', 'write', 'write_counted', 'http_error', 'RETRY_AFTER']
+__all__ = ['read', 'write', 'write_counted', 'http_error', 'RETRY_AFTER',
+           'short_validation_errors', 'ECHO_LIMIT']
 
 RETRY_AFTER = '1'       # seconds, for a 503
 
@@ -145,3 +150,44 @@ def _message(error):
     if isinstance(error, KeyError) and len(error.args) == 1:
         return str(error.args[0])
     return str(error)
+
+
+# Request bodies that fail their model's check come back in the 422's
+# ``input``: FastAPI echoes them whole, so a batch of 20,000 tracks was
+# answered with 1.5 MB. Inputs (and messages, which may quote a value)
+# longer than this many characters of JSON are shortened.
+ECHO_LIMIT = 300
+_BATCH = ('body', 'tracks')
+
+
+def short_validation_errors(errors):
+    """FastAPI's validation ``errors`` (a list of dicts) as a 422's
+    ``detail``: JSON, no input echoed longer than ``ECHO_LIMIT``
+    characters (its ``shorten``ed repr instead), and a batch over its
+    size said in a sentence."""
+    detail = []
+    for error in errors:
+        error = dict(error)
+        if error.get('type') == 'too_long' and tuple(
+                error.get('loc', ())) == _BATCH:
+            context = error.get('ctx') or {}
+            error['msg'] = 'at most %s tracks per batch, got %s' % (
+                context.get('max_length'), context.get('actual_length'))
+            error.pop('input', None)
+        if 'input' in error:
+            encoded = jsonable_encoder(error['input'])
+            if len(json.dumps(encoded, default=str)) > ECHO_LIMIT:
+                encoded = _cut(error['input'])
+            error['input'] = encoded
+        error = jsonable_encoder(error)
+        for key in ('msg', 'ctx'):
+            if key in error and len(json.dumps(error[key])) > ECHO_LIMIT:
+                error[key] = _cut(error[key])
+        detail.append(error)
+    return detail
+
+
+def _cut(value):
+    if isinstance(value, str):
+        return '%s... (%d characters)' % (value[:ECHO_LIMIT], len(value))
+    return shorten(value)
