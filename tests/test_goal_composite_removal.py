@@ -211,3 +211,30 @@ def test_forget_user_on_the_command_line_moves_the_team_goal(tmp_path):
             assert [c.name for c in everyone.components] == ["quiz"]
     finally:
         database.close()
+
+
+def test_forget_user_refused_for_a_team_goal_out_of_reach_keeps_tracks(
+        tmp_path):
+    path = str(tmp_path / "alone.fs")
+    database = open_db(path)
+    with database.transaction() as connection:
+        storage = get_storage(connection)
+        quiz = counting("quiz", "data.quiz")
+        storage.goals.add_tracker("anna", quiz)
+        storage.goals.add_tracker("team", all_of("only-anna", [quiz]))
+        storage.saveUserTrack("t", 0, "anna", {"x": 1})
+    database.close()
+    for dry in ([], ["--dry-run"]):
+        code, out, err = cli("--db", path, "forget-user", "anna", *dry)
+        assert code == 1 and out == ""
+        assert "composite 'only-anna' of group 'team'" in err
+        assert err.rstrip().endswith("nothing was changed")
+    database = open_db(path)
+    try:
+        with database.transaction() as connection:
+            storage = get_storage(connection, create=False)
+            assert len(storage) == 1
+            assert [t.name for t in storage.goals.get_trackers("anna")] == [
+                "quiz"]
+    finally:
+        database.close()
