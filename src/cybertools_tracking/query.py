@@ -55,8 +55,9 @@ def plan(criteria, fieldNames, declared=None, ignoreUnknown=False):
     """The Plan of ``criteria``; raises a ValidationError naming a bad
     criterion.
 
-    ``fieldNames``: the extra indexes there are; ``declared``: those the
-    track class declares (default: ``fieldNames``). A name that is
+    ``fieldNames``: the extra indexes there are; ``declared``: a
+    function returning those the track class declares (called only for
+    the message; default: ``fieldNames``). A name that is
     neither one of ``CRITERIA`` nor an extra index is an
     InvalidValueError (a ValueError) naming it and the known ones,
     raised before anything is read: taken as a criterion nothing meets,
@@ -70,7 +71,7 @@ def plan(criteria, fieldNames, declared=None, ignoreUnknown=False):
         if unknown:
             raise InvalidValueError(_unknownMessage(
                 sorted(unknown), fieldNames,
-                fieldNames if declared is None else declared))
+                fieldNames if declared is None else declared()))
     result = Plan()
     for name, value in criteria.items():
         if name in DIMENSIONS:

@@ -798,7 +798,7 @@ class TrackingStorage(Persistent):
     ignoreUnknownCriteria = False
 
     def _plan(self, criteria):
-        return _query.plan(criteria, self._fields, self._extraAttributes(),
+        return _query.plan(criteria, self._fields, self._extraAttributes,
                            self.ignoreUnknownCriteria)
 
     def query(self, **criteria):
