@@ -5,6 +5,7 @@ from zope.interface.verify import verifyObject
 
 from cybertools.tracking.btree import TrackingStorage
 from cybertools_tracking.interfaces import ITrackingStorage
+from cybertools_tracking.storage import TrackingStorage as NewTrackingStorage
 
 T0 = 1_700_000_000
 
@@ -21,6 +22,19 @@ def test_unknown_query_keys_are_ignored():
     tracks.saveUserTrack('a001', 0, 'u1', {}, timeStamp=T0)
     assert len(tracks.query(taskId='a001', sortBy='timeStamp')) == 1
     assert tracks.query(sortBy='timeStamp') == []
+
+
+def test_repair_scripts_options_pass_through_query():
+    # loops.repair.base.removeRecords(container, taskId=..., step=100,
+    # stop=1000) hands its loop options to container.query.
+    tracks = TrackingStorage()
+    tracks.saveUserTrack('a001', 0, 'u1', {}, timeStamp=T0)
+    tracks.saveUserTrack('a002', 0, 'u1', {}, timeStamp=T0)
+    found = tracks.query(taskId='a001', step=100, stop=1000, fctparams={})
+    assert [t.taskId for t in found] == ['a001']
+    assert isinstance(tracks, NewTrackingStorage)
+    with pytest.raises(ValueError, match="'step'"):
+        NewTrackingStorage().query(taskId='a001', step=100)
 
 
 def test_del_unindexes():

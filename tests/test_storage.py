@@ -327,9 +327,75 @@ def test_query_time_ranges_are_inclusive(filled):
         st.query(timeFromTo=T0)
 
 
-def test_query_unknown_criteria_are_ignored(filled):
+def test_query_unknown_criteria_are_refused_naming_them(filled):
+    for call in (filled.query, filled.queryRecords):
+        with pytest.raises(ValueError, match=r"unknown query criterion "
+                           r"'user': expected taskId, runId, userName, "
+                           r".*newestFirst, limit") as caught:
+            call(user='u1')
+        assert isinstance(caught.value, ValidationError)
+        with pytest.raises(ValueError, match="'color'"):
+            call(taskId='a002', color='red')
+        with pytest.raises(ValueError, match="'foo', 'task'"):
+            call(task='a001', foo=1)
+    assert ids(filled.query(taskId='a002')) == ['0000003']
+
+
+def test_query_unknown_criteria_name_the_extra_indexes():
+    st = TrackingStorage(trackFactory=Visit)
+    st.saveUserTrack('a', 0, 'u', {'page': 'home'})
+    with pytest.raises(ValueError, match=r"'pages': .* or an extra index "
+                       r"\(device, page\)"):
+        st.query(pages='home')
+    assert ids(st.query(page='home')) == ['0000001']
+
+
+def test_query_of_a_declared_index_not_set_up_names_setup_indexes():
+    st = TrackingStorage()
+    st.saveUserTrack('a', 0, 'u', {'page': 'home'})
+    st.trackFactory = Visit           # declared, not yet indexed
+    with pytest.raises(ValueError, match=r"'page' yet: .*setupIndexes\(\)"):
+        st.query(page='home')
+    st.setupIndexes()
+    assert ids(st.query(page='home')) == ['0000001']
+
+
+def test_unknown_criteria_can_be_ignored_as_loops_did(filled):
+    filled.ignoreUnknownCriteria = True
     assert filled.query(color='red') == []
     assert ids(filled.query(taskId='a002', color='red')) == ['0000003']
+    assert [r.trackId for r in filled.queryRecords(
+        taskId='a002', step=10)] == ['0000003']
+
+
+def test_unknown_criteria_are_refused_before_anything_is_read(tmp_path):
+    import transaction
+    from cybertools_tracking.db import open_db
+    path = str(tmp_path / 'q.fs')
+    db = open_db(path)
+    with db.transaction() as conn:
+        st = conn.root()['tracks'] = TrackingStorage()
+        for i in range(50):
+            st.saveUserTrack('a%d' % i, 0, 'u%d' % i, {'i': i})
+    db.close()
+    loads = []
+    for criteria in ({'user': 'u1'}, {'userName': 'u*'}):
+        db = open_db(path)          # a cold cache each time
+        conn = db.open()
+        try:
+            st = conn.root()['tracks']
+            st._p_activate()
+            conn.getTransferCounts(True)          # cleared
+            try:
+                st.query(**criteria)
+            except ValueError:
+                pass
+            loads.append(conn.getTransferCounts()[0])
+        finally:
+            transaction.abort()
+            conn.close()
+            db.close()
+    assert loads[0] == 0 and loads[1] > 0, loads
 
 
 def test_query_limit_and_newest_first(filled):

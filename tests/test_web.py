@@ -153,6 +153,15 @@ def test_bad_input_is_a_400_with_the_library_message_and_writes_nothing(api):
     assert api.post('/tracks', json={'taskId': 't'},
                     headers=AUTH).status_code == 422       # shape: pydantic
     assert api.get('/tracks', params={'cursor': 'x'}).status_code == 400
+    for params in ({'user': 'ann'}, {'task': 't'}, {'foo': '1'},
+                   {'userName': 'ann', 'foo': '1'}):
+        answer = api.get('/tracks', params=params)
+        name = [n for n in params if n != 'userName'][0]
+        assert answer.status_code == 400, params
+        assert "unknown query criterion '%s'" % name in answer.text
+        assert 'userName' in answer.json()['detail']
+    assert len(api.get('/tracks', params={'userName': 'ann'}).json()[
+        'tracks']) == 1
     too_many = {'tracks': [track()] * 10_001}
     assert api.post('/tracks/batch', json=too_many,
                     headers=AUTH).status_code == 422

@@ -227,6 +227,20 @@ class SecurityTests(unittest.TestCase):
                     'doc-1', 'anna', 'object_new')
         self.assertEqual(len(storage), 1)
 
+    def test_loops_storage_class_has_the_declarations(self):
+        from cybertools.tracking.btree import TrackingStorage as Loops
+        storage = Loops()
+        storage.saveUserTrack('doc-1', 0, 'anna', {})
+        with interaction('test.reader'):
+            proxied = ProxyFactory(storage)
+            self.assertEqual(len(proxied.query(userName='anna', step=10)),
+                             1)
+            with self.assertRaises(Unauthorized):
+                proxied.saveUserTrack('doc-1', 0, 'anna', {})
+        with interaction('test.manager'):
+            ProxyFactory(storage).saveUserTrack('doc-1', 0, 'anna', {})
+        self.assertEqual(len(storage), 2)
+
     def test_anonymous_cannot_read(self):
         with interaction(None):
             with self.assertRaises(Unauthorized):

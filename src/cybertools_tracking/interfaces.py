@@ -309,10 +309,16 @@ class ITrackingStorage(Interface):
         by timestamp (then id) descending instead of by id ascending, and
         ``limit`` then keeps the newest.
 
-        Unknown criteria are ignored. With no criteria at all the result
-        is an empty list. Values that could not be stored (a lone
-        surrogate, NaN for an extra index, a time outside the years 1 to
-        9999) are a ValidationError.
+        Any other name is an InvalidValueError (a ValueError and a
+        ValidationError) naming it and the known ones, raised before
+        anything is read; a name the track class declares but that has
+        no index yet names ``setupIndexes()``. (loops' storage ignored
+        unknown names; the class under its name,
+        ``cybertools.tracking.btree.TrackingStorage``, still does, and so
+        does any storage with ``ignoreUnknownCriteria = True``.)
+        With no criteria at all the result is an empty list. Values that
+        could not be stored (a lone surrogate, NaN for an extra index, a
+        time outside the years 1 to 9999) are a ValidationError.
         """
 
     def queryRecords(**criteria):

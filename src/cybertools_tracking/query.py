@@ -46,9 +46,32 @@ class Plan:
         self.empty = False
 
 
-def plan(criteria, fieldNames):
+# The names ``plan`` takes besides the extra indexes of a storage.
+CRITERIA = DIMENSIONS + ('timeStamp', 'timeFrom', 'timeTo', 'timeFromTo',
+                         'newestFirst', 'limit')
+
+
+def plan(criteria, fieldNames, declared=None, ignoreUnknown=False):
     """The Plan of ``criteria``; raises a ValidationError naming a bad
-    criterion. Unknown names are ignored, as in loops."""
+    criterion.
+
+    ``fieldNames``: the extra indexes there are; ``declared``: a
+    function returning those the track class declares (called only for
+    the message; default: ``fieldNames``). A name that is
+    neither one of ``CRITERIA`` nor an extra index is an
+    InvalidValueError (a ValueError) naming it and the known ones,
+    raised before anything is read: taken as a criterion nothing meets,
+    a misspelt name (``user`` for ``userName``) would answer "no tracks"
+    instead of the caller's mistake. ``ignoreUnknown`` skips such names
+    instead, as loops' storage did (its repair scripts pass their loop
+    options, ``step`` or ``stop``, along with the criteria)."""
+    if not ignoreUnknown:
+        unknown = [name for name in criteria
+                   if name not in CRITERIA and name not in fieldNames]
+        if unknown:
+            raise InvalidValueError(_unknownMessage(
+                sorted(unknown), fieldNames,
+                fieldNames if declared is None else declared()))
     result = Plan()
     for name, value in criteria.items():
         if name in DIMENSIONS:
@@ -90,6 +113,20 @@ def plan(criteria, fieldNames):
             and result.timeFrom > result.timeTo:
         result.empty = True
     return result
+
+
+def _unknownMessage(unknown, fieldNames, declared):
+    names = ', '.join(repr(name) for name in unknown)
+    pending = [name for name in unknown if name in declared]
+    if pending:
+        return ('no index for query criterion %s yet: the track class '
+                'declares it; call setupIndexes() to make and fill it'
+                % ', '.join(repr(name) for name in pending))
+    extras = sorted(fieldNames)
+    return ('unknown query criterion %s: expected %s%s' % (
+        names, ', '.join(CRITERIA),
+        ' or an extra index (%s)' % ', '.join(extras) if extras
+        else ' (the track class has no extra indexes)'))
 
 
 def execute(plan, storage):

@@ -792,11 +792,21 @@ class TrackingStorage(Persistent):
     def getTaskIds(self):
         return self._store.taskIds()
 
+    # Unknown query criteria are an error (see query.plan); loops' own
+    # class (cybertools.tracking.btree) ignores them as loops' storage
+    # did. Set on a storage, it is kept with it: what an existing loops
+    # database whose storages were made by this class needs.
+    ignoreUnknownCriteria = False
+
+    def _plan(self, criteria):
+        return _query.plan(criteria, self._fields, self._extraAttributes,
+                           self.ignoreUnknownCriteria)
+
     def query(self, **criteria):
-        return _query.execute(_query.plan(criteria, self._fields), self)
+        return _query.execute(self._plan(criteria), self)
 
     def queryRecords(self, **criteria):
-        return _query.records(_query.plan(criteria, self._fields), self)
+        return _query.records(self._plan(criteria), self)
 
     # checking
 

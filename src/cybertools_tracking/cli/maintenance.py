@@ -24,7 +24,8 @@ import difflib
 import os
 import sys
 
-from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_OK
+from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_DATA
+from cybertools_tracking.cli.common import EXIT_OK
 from cybertools_tracking.cli.common import EXIT_USAGE, TIME_HELP
 from cybertools_tracking.cli.common import CommandError, Progress
 from cybertools_tracking.cli.common import count as counted
@@ -224,6 +225,7 @@ def _prune_goal_data(args, manager, conn, before, dry=False):
 
 
 def run_forget(args):
+    from cybertools_tracking.goals.interfaces import GoalError
     name = args.user
     with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
@@ -233,9 +235,15 @@ def run_forget(args):
         groups = _goal_groups(storage, name)
         if not tracks and not groups:
             raise CommandError(_no_such_user(storage, name))
-        if args.dry_run:
-            # Erased in a transaction that is aborted: the same counting.
+        # Erased in a transaction that is aborted: the same counting, and
+        # a goal the erasure would leave out of reach (a team composite
+        # of the user's goal alone) refused before any track goes.
+        try:
             trackers, records, entries = _forget_goals(storage, groups)
+        except GoalError as error:
+            manager.abort()
+            raise CommandError('%s; nothing was changed' % error, EXIT_DATA)
+        if args.dry_run:
             events = storage.events.forget(groups, [name])
             manager.abort()
             print('would remove %s of %r, %s'
@@ -243,6 +251,7 @@ def run_forget(args):
                      _goal_counts(len(groups), trackers, records, entries,
                                   events)))
             return EXIT_OK
+        manager.abort()
         removed = remove_tracks(args, manager, conn, tracks, 'forget-user')
         manager.abort()
         trackers, records, entries = retry_transaction(

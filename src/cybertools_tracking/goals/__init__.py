@@ -28,6 +28,8 @@ from cybertools_tracking.goals.events import EVENT_TRACKER_ALL_COMPLETED
 from cybertools_tracking.goals.events import EVENT_TRACKER_LIMITED
 from cybertools_tracking.goals.events import EVENT_TRACKER_RESET
 from cybertools_tracking.goals.events import EVENT_TRACKER_STAGE_COMPLETED
+from cybertools_tracking.goals.interfaces import ComponentInUseError
+from cybertools_tracking.goals.interfaces import CompositeOutOfReachError
 from cybertools_tracking.goals.interfaces import ConflictingNameError
 from cybertools_tracking.goals.interfaces import GoalError
 from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
@@ -68,6 +70,7 @@ __all__ = [
     "GoalError", "TrackerStateError", "TrackerAlreadyCompletedError",
     "TrackerAlreadyRemovedError", "ConflictingNameError",
     "GroupIdAlreadySetError", "TrackerLookupError",
+    "ComponentInUseError", "CompositeOutOfReachError",
     # history (issue 12)
     "GoalHistory", "Outcome",
     # leaderboards (issue 12)

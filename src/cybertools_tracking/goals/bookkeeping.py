@@ -9,11 +9,13 @@ registry as it was.  Times are seconds since the epoch (UTC).
 """
 
 from cybertools_tracking.goals.checks import check_name
+from cybertools_tracking.goals.due import ALWAYS
 from cybertools_tracking.goals.due import refresh as refresh_due
 from cybertools_tracking.goals.checks import check_text
 from cybertools_tracking.goals.checks import check_time
 from cybertools_tracking.goals.events import EVENT_TRACKER_ADDED
 from cybertools_tracking.goals.events import make_event
+from cybertools_tracking.goals.interfaces import ComponentInUseError
 from cybertools_tracking.goals.interfaces import ConflictingNameError
 from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
 from cybertools_tracking.goals.interfaces import ICompositeTracker
@@ -23,6 +25,7 @@ from cybertools_tracking.goals.interfaces import TrackerAlreadyRemovedError
 from cybertools_tracking.goals.interfaces import TrackerLookupError
 
 __all__ = ["expiry", "check_new", "place", "find", "replace", "remove",
+           "composites_using", "check_remove", "settle",
            "remove_expired", "reset", "flush", "group_of", "redefine",
            "by_hand", "POLICIES"]
 
@@ -142,15 +145,80 @@ def replace(registry, group_id, tracker):
     return True
 
 
-def remove(registry, group_id, name):
-    """Take the named trackers (None: all of the group) out; return them."""
+def composites_using(registry, trackers):
+    """``[(group id, composite, [its components among trackers])]``: the
+    live composites, other than *trackers* themselves, that use any of
+    *trackers*, by group id and name.
+
+    A live composite is always due (``due.ALWAYS``), so the index of due
+    times names every group that can hold one: the search reads those
+    groups, not every group.  A registry from before the index is read
+    whole.
+    """
+    if registry is None or not trackers:
+        return []
+    wanted = {id(t): t for t in trackers}
+    index = registry.due
+    if index is not None:
+        group_ids = index.due(ALWAYS)
+    else:
+        group_ids = sorted(registry.groups.keys())
+    found = []
+    for group_id in group_ids:
+        group = registry.get(group_id)
+        if group is None:
+            continue
+        for name in sorted(group.live):
+            tracker = group.live[name]
+            if id(tracker) in wanted or not ICompositeTracker.providedBy(
+                    tracker):
+                continue
+            parts = [c for c in tracker.components if id(c) in wanted]
+            if parts:
+                found.append((group_id, tracker, parts))
+    return found
+
+
+def check_remove(registry, group_id, name, detach=False):
+    """Refuse to remove the named trackers of the group (None: all) as
+    ``remove`` would; return the names and the composites using them
+    (see ``composites_using``).  Writes nothing."""
     group = group_of(registry, group_id)
     if group is None:
-        return []
+        return [], []
     if name is None:
         names = list(group.live) + list(group.done)
     else:
         names = [name] if isinstance(name, str) else list(name)
+    leaving = [t for t in (group.find(n) for n in names) if t is not None]
+    users = composites_using(registry, leaving)
+    if users and not detach:
+        tracker = users[0][2][0]
+        raise ComponentInUseError(
+            group_id, tracker.name,
+            [(g, c.name) for g, c, parts in users
+             if any(p is tracker for p in parts)])
+    for user_group, composite, parts in users:
+        composite.check_remove_components(parts)
+    return names, users
+
+
+def remove(registry, group_id, name, detach=False, now=None,
+           dispatch=None):
+    """Take the named trackers (None: all of the group) out; return
+    ``(removed, composites)``: the trackers, and the composites they were
+    taken out of (*detach*), which were then evaluated at *now* with
+    their events sent to *dispatch*.
+
+    A tracker that a live composite uses (one not removed by this call)
+    is refused (``ComponentInUseError``) unless *detach*; a composite it would leave
+    out of reach is refused either way (``CompositeOutOfReachError``).
+    Both before the first write.
+    """
+    group = group_of(registry, group_id)
+    if group is None:
+        return [], []
+    names, users = check_remove(registry, group_id, name, detach)
     removed = []
     for n in names:
         tracker = group.discard(n)
@@ -160,7 +228,43 @@ def remove(registry, group_id, name):
     registry.prune(group_id)
     if removed:
         refresh_due(registry, group_id)
-    return removed
+    for user_group, composite, parts in users:
+        composite.remove_components(*parts)
+    return removed, settle(registry, [(g, c) for g, c, parts in users],
+                           now, dispatch)
+
+
+def settle(registry, composites, now, dispatch=None):
+    """Evaluate *composites* (``[(group id, composite)]``) at *now*, then
+    the live composites over those that changed, and so on (a school's
+    roll-up over a team's); return every composite that changed.  As
+    ``tick`` does, in rounds, at most one per composite."""
+    changed_all, seen = [], set()
+    limit = len(composites) + 1
+    while composites and limit:
+        limit -= 1
+        moved = []
+        for group_id, composite in composites:
+            if not composite.active:
+                continue
+            changed, events = composite.tick(now)
+            if not changed:
+                continue
+            moved.append(composite)
+            if id(composite) not in seen:
+                seen.add(id(composite))
+                changed_all.append(composite)
+            if composite.completed:
+                registry.get(group_id).put(composite)  # to the completed
+                refresh_due(registry, group_id)
+            if dispatch is not None:
+                dispatch.events(events)
+        composites = [(g, c) for g, c, parts in
+                      composites_using(registry, moved)]
+        # A round more for each composite not seen yet: bounded, even
+        # over composites that were made to use each other.
+        limit += sum(1 for g, c in composites if id(c) not in seen)
+    return changed_all
 
 
 def remove_expired(registry, now):

@@ -36,6 +36,7 @@ from cybertools_tracking.goals.due import ALWAYS
 from cybertools_tracking.goals.conditions import MISSING
 from cybertools_tracking.goals.conditions import parse_path
 from cybertools_tracking.goals.conditions import resolve
+from cybertools_tracking.goals.interfaces import CompositeOutOfReachError
 from cybertools_tracking.goals.interfaces import ICompositeTracker
 from cybertools_tracking.goals.interfaces import ICondition
 from cybertools_tracking.goals.interfaces import ISequenceTracker
@@ -117,6 +118,32 @@ class CompositeTracker(Tracker):
         if self._all:
             self._targets = (len(components),)
             self._changing().target = len(components)
+        self._touch()
+
+    def check_remove_components(self, trackers):
+        """The components left without *trackers*; raises (see
+        ``remove_components``) before anything changes."""
+        leaving = [t for t in trackers]
+        for tracker in leaving:
+            if not any(c is tracker for c in self._components):
+                raise ValueError("%r is not a component of the composite "
+                                 "%r" % (tracker, self.name))
+        left = tuple(c for c in self._components
+                     if not any(c is t for t in leaving))
+        if not left or (self._measure == "completed" and not self._all
+                        and self._targets[-1] > len(left)):
+            raise CompositeOutOfReachError(self._group_id, self.name,
+                                           len(left), self._targets[-1])
+        return left
+
+    def remove_components(self, *trackers):
+        """Take components out; see ``ICompositeTracker``."""
+        self._forbid("take components out of")
+        left = self.check_remove_components(trackers)
+        self._components = left
+        if self._all:
+            self._targets = (len(left),)
+            self._changing().target = len(left)
         self._touch()
 
     def _measured(self):

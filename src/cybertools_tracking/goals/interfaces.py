@@ -396,10 +396,23 @@ class ITrackingManager(Interface):
         Raises ``TrackerLookupError`` if there is no such tracker.
         """
 
-    def remove_tracker(group_id, name=None):
+    def remove_tracker(group_id, name=None, detach=False, now_ts=None):
         """Remove the named tracker(s), or the whole group if *name* is None.
 
         Returns the list of removed trackers, now in state 'removed'.
+
+        A tracker that is a component of a live composite (in any group)
+        not removed in the same call is refused with
+        ``ComponentInUseError`` naming the composite: the composite's
+        target counts it, so it would wait forever.  With
+        ``detach=True`` the tracker is taken out of those composites as
+        well (``ICompositeTracker.remove_components``: an ``all_of``
+        then needs one fewer, a roll-up loses that contribution), and
+        each re-reads its components at once (``now_ts``, seconds since
+        the epoch, default now): one that is complete without the tracker
+        completes, with its events.  ``CompositeOutOfReachError`` if that
+        would leave a composite without components or below its count
+        target.  Every check runs before the first write.
         """
 
     def reset_tracker(group_id, name, reset_policy=None, now_ts=None,
@@ -510,6 +523,41 @@ class TrackerAlreadyRemovedError(TrackerStateError):
         super().__init__(
             "cannot %s tracker %r of group %r: it was removed"
             % (operation, name, group_id))
+        self.group_id = group_id
+        self.name = name
+
+
+class ComponentInUseError(TrackerStateError):
+    """A tracker to be removed is a component of a live composite that is
+    not removed with it: without the tracker the composite would wait for
+    it forever (its target counts it)."""
+
+    def __init__(self, group_id, name, users):
+        # *users*: [(group id, composite name)], in the order found.
+        named = ", ".join("%r of group %r" % (c, g) for g, c in users)
+        first_group, first = users[0]
+        super().__init__(
+            "cannot remove tracker %r of group %r: it is a component of "
+            "the live composite %s; remove the composite first "
+            "(remove_tracker(%r, %r)), or call remove_tracker(..., "
+            "detach=True) to take the tracker out of its composites too"
+            % (name, group_id, named, first_group, first))
+        self.group_id = group_id
+        self.name = name
+        self.users = list(users)
+
+
+class CompositeOutOfReachError(TrackerStateError):
+    """Taking components out of a composite would leave it unable to
+    complete: no components at all, or fewer than its count target."""
+
+    def __init__(self, group_id, name, left, target):
+        super().__init__(
+            "cannot take components out of the composite %r of group %r: "
+            "%d would be left, and it needs %s; remove the composite first "
+            "(remove_tracker(%r, %r)) or redefine it with a lower target"
+            % (name, group_id, left, "at least one" if not left else
+               "%d to complete" % target, group_id, name))
         self.group_id = group_id
         self.name = name
 
@@ -688,7 +736,15 @@ class IOutcomeManager(Interface):
         history record of it and its entries on every leaderboard, in
         every period (the right to erasure).  Returns
         ``(trackers, records, entries)`` removed.  Raises like the other
-        methods for a bad group id, before writing."""
+        methods for a bad group id, before writing.
+
+        The group's trackers leave the live composites of other groups
+        that use them (a team's ``all_of`` or roll-up), as
+        ``remove_tracker(..., detach=True)`` does: the composite goes on
+        without the forgotten member, and completes now if the others are
+        enough.  ``CompositeOutOfReachError`` (nothing written) if a
+        composite would be left without components or below its count
+        target: remove or redefine that composite first."""
 
 
 # -- definitions and backfill (issue 12) --------------------------------------
@@ -1045,6 +1101,15 @@ class ICompositeTracker(ITracker, ITimeDriven):
 
     def add_components(*trackers):
         """Add components (a new member's goal); checked like the first."""
+
+    def remove_components(*trackers):
+        """Take components out (a member who left, a tracker removed with
+        ``detach=True``).  With target None (``all_of``) the target
+        becomes the number left; a roll-up no longer counts their
+        progress.  Takes effect at the next ``tick``.  Raises
+        ``ValueError`` for a tracker that is not a component and
+        ``CompositeOutOfReachError`` if no components, or fewer than a
+        count target, would be left; nothing changes then."""
 
     def tick(now_ts=None):
         """Re-read the components; ``(changed, events)`` like ``track``."""

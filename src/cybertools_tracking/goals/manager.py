@@ -324,14 +324,20 @@ class TrackingManager:
     def _update(self, group_id, tracker):
         return None, bookkeeping.replace(self._registry(), group_id, tracker)
 
-    def remove_tracker(self, group_id, name=None):
-        return self._run(self._remove, group_id, name)
+    def remove_tracker(self, group_id, name=None, detach=False,
+                       now_ts=None):
+        """See ``IManager.remove_tracker``: a component of a live
+        composite is refused unless *detach*."""
+        return self._run(self._remove, group_id, name, detach, now_ts)
 
-    def _remove(self, group_id, name):
+    def _remove(self, group_id, name, detach, now_ts):
         check_names(name)
+        now = _now(now_ts)
         registry = self._registry()
-        removed = bookkeeping.remove(registry, group_id, name)
-        self._dispatch.scored(registry, removed, None)
+        removed, composites = bookkeeping.remove(
+            registry, group_id, name, detach=detach, now=now,
+            dispatch=self._dispatch)
+        self._dispatch.scored(registry, removed + composites, None)
         return removed, bool(removed)
 
     def remove_expired(self, now_ts=None):
@@ -525,12 +531,22 @@ class TrackingManager:
         registry = self._registry()
         if registry is None:
             return (0, 0, 0), False
+        # The group's trackers leave the composites of other groups too
+        # (a team's goal goes on without the member): erasure is not
+        # refused for being used, only for leaving a composite that could
+        # never complete, checked before anything is written.
+        bookkeeping.check_remove(registry, group_id, None, detach=True)
         # Off the boards first: removing the trackers moves the group off
         # the current period's board only.
         boards = boards_of(registry)
         entries = sum(board.forget(group_id)
                       for board in (boards.values() if boards else ()))
-        removed = bookkeeping.remove(registry, group_id, None)
+        now = _now(None)
+        removed, composites = bookkeeping.remove(
+            registry, group_id, None, detach=True, now=now,
+            dispatch=self._dispatch)
+        if composites:
+            self._dispatch.scored(registry, composites, now)
         history = history_of(registry)
         records = history.forget(group_id) if history is not None else 0
         result = (len(removed), records, entries)

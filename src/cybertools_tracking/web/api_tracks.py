@@ -190,7 +190,9 @@ def query_tracks(
                                   '(default), or with false oldest first')):
     """Tracks meeting every criterion, newest first (or oldest first), a
     page at a time. Other query parameters are criteria on extra indexes
-    of the track class. Without any criterion: every track."""
+    of the track class; any other name is a 400 naming it (a misspelt
+    ``user`` is not read as "no tracks"). Without any criterion: every
+    track."""
     if timeStamp is not None:
         timeStamp = [query_time('timeStamp', text) for text in timeStamp]
     if timeFrom is not None:

@@ -1,0 +1,240 @@
+"""Removing a component of a live composite: refused, or detached
+(``remove_tracker(..., detach=True)``, ``forget_group``), never left
+waiting for a tracker that is gone."""
+
+import pytest
+import transaction
+import ZODB
+
+from cybertools_tracking.db import get_storage, open_db
+from cybertools_tracking.goals import TrackingManager
+from cybertools_tracking.goals.composite import all_of, n_of, rollup
+from cybertools_tracking.goals.conditions import KeyExists
+from cybertools_tracking.goals.due import ALWAYS
+from cybertools_tracking.goals.events import EVENT_TRACKER_ALL_COMPLETED
+from cybertools_tracking.goals.interfaces import ComponentInUseError
+from cybertools_tracking.goals.interfaces import CompositeOutOfReachError
+from cybertools_tracking.goals.trackers import AccumulationTracker
+from cybertools_tracking.goals.trackers import CountTracker
+
+from tests.test_cli_import import cli
+
+
+def counting(name, key=None):
+    return CountTracker(name, [KeyExists(key or name)], 1)
+
+
+@pytest.fixture
+def manager():
+    db = ZODB.DB(None)
+    manager = TrackingManager(db)
+    yield manager
+    transaction.abort()
+    db.close()
+
+
+def state(manager, *groups):
+    """What a refused call must leave as it was."""
+    return {g: [(t.name, t.state, t.progress, t.target,
+                 [c.name for c in getattr(t, "components", ())])
+                for t in manager.get_trackers(g, include_completed=True)]
+            for g in groups} | {"due": manager.registry.due.items(),
+                                "history": len(list(manager.history()))}
+
+
+def late_all(manager):
+    a, b, c = (counting(n) for n in "abc")
+    manager.add_trackers("ann", [a, b, c])
+    composite = all_of("late-all", [a, b, c])
+    manager.add_tracker("ann", composite)
+    manager.track("ann", {"a": 1})
+    manager.track("ann", {"b": 1})
+    return composite
+
+
+def test_removing_a_used_component_is_refused_naming_the_composite(manager):
+    composite = late_all(manager)
+    before = state(manager, "ann")
+    with pytest.raises(ComponentInUseError) as caught:
+        manager.remove_tracker("ann", "c")
+    message = str(caught.value)
+    assert "tracker 'c' of group 'ann'" in message
+    assert "composite 'late-all' of group 'ann'" in message
+    assert "remove_tracker('ann', 'late-all')" in message
+    assert "detach=True" in message
+    assert isinstance(caught.value, ValueError)
+    assert caught.value.users == [("ann", "late-all")]
+    assert state(manager, "ann") == before
+    assert composite.progress == 2 and composite.target == 3
+
+
+def test_detach_takes_it_out_and_the_composite_completes(manager):
+    composite = late_all(manager)
+    seen = []
+    manager.add_listener(EVENT_TRACKER_ALL_COMPLETED, seen.append)
+    removed = manager.remove_tracker("ann", "c", detach=True, now_ts=5000)
+    assert [t.name for t in removed] == ["c"] and removed[0].removed
+    assert [c.name for c in composite.components] == ["a", "b"]
+    assert (composite.target, composite.progress, composite.state) == (
+        2, 2, "completed")
+    assert [e.tracker.name for e in seen] == ["late-all"]
+    assert [(r.tracker, r.kind, r.time) for r in manager.history(
+        group_id="ann", tracker="late-all")] == [("late-all", "completed",
+                                                  5000)]
+    # No live composite is left: the group is no longer always due.
+    assert manager.registry.due.get("ann") is None
+
+
+def test_removing_composite_and_components_together_needs_no_detach(manager):
+    late_all(manager)
+    gone = manager.remove_tracker("ann", ["c", "late-all"])
+    assert sorted(t.name for t in gone) == ["c", "late-all"]
+    assert manager.remove_tracker("ann") and \
+        manager.get_trackers("ann", include_completed=True) == []
+
+
+def test_a_completed_composite_does_not_hold_its_components(manager):
+    a, b = counting("a"), counting("b")
+    manager.add_trackers("ann", [a, b])
+    either = n_of("either", 1, [a, b])
+    manager.add_tracker("ann", either)
+    manager.track("ann", {"a": 1})
+    assert either.completed
+    assert [t.name for t in manager.remove_tracker("ann", "b")] == ["b"]
+
+
+def test_detach_refuses_to_leave_a_composite_out_of_reach(manager):
+    a, b, c = (counting(n) for n in "abc")
+    manager.add_trackers("ann", [a, b, c])
+    two = n_of("two", 2, [a, b])
+    only = all_of("only-c", [c])
+    manager.add_trackers("team", [two, only])
+    before = state(manager, "ann", "team")
+    with pytest.raises(CompositeOutOfReachError,
+                       match=r"composite 'two' of group 'team': 1 would be "
+                             r"left, and it needs 2 to complete; remove the "
+                             r"composite first \(remove_tracker\('team', "
+                             r"'two'\)\)"):
+        manager.remove_tracker("ann", "a", detach=True)
+    with pytest.raises(CompositeOutOfReachError, match="0 would be left, "
+                       "and it needs at least one"):
+        manager.remove_tracker("ann", "c", detach=True)
+    assert state(manager, "ann", "team") == before
+
+
+def test_a_rollup_loses_the_contribution_of_a_detached_member(manager):
+    points = {u: AccumulationTracker("points", [], 1000, "points")
+              for u in ("anna", "bob")}
+    for user, tracker in points.items():
+        manager.add_tracker(user, tracker)
+    team = rollup("team", list(points.values()), 100)
+    manager.add_tracker("teams", team)
+    manager.track("anna", {"points": 30})
+    manager.track("bob", {"points": 20})
+    manager.tick()
+    assert team.progress == 50
+    with pytest.raises(ComponentInUseError, match="'team' of group 'teams'"):
+        manager.remove_tracker("anna", "points")
+    manager.remove_tracker("anna", "points", detach=True)
+    assert team.progress == 20 and team.components == (points["bob"],)
+    manager.track("bob", {"points": 80})
+    manager.tick()
+    assert team.completed
+
+
+def test_forget_group_detaches_the_member_from_team_goals(manager):
+    quiz = {u: counting("quiz") for u in ("anna", "bob")}
+    points = {u: AccumulationTracker("points", [], 1000, "points")
+              for u in ("anna", "bob")}
+    for user in ("anna", "bob"):
+        manager.add_trackers(user, [quiz[user], points[user]])
+    everyone = all_of("everyone", list(quiz.values()))
+    team = rollup("team", list(points.values()), 100)
+    school = rollup("school", [team], 1000)     # a roll-up over a roll-up
+    manager.add_trackers("teams", [everyone, team, school])
+    manager.track("anna", {"points": 30})
+    manager.track("bob", {"points": 20, "quiz": 1})
+    manager.tick()
+    assert (everyone.progress, team.progress, school.progress) == (1, 50, 50)
+    assert manager.forget_group("anna") == (2, 0, 0)
+    assert everyone.completed and everyone.target == 1
+    assert team.progress == 20 and school.progress == 20
+    assert manager.registry.due.get("teams") == ALWAYS   # team, school live
+    assert manager.get_trackers("anna", include_completed=True) == []
+
+
+def test_forget_group_refused_when_a_composite_would_be_out_of_reach(
+        manager):
+    a = counting("a")
+    manager.add_tracker("anna", a)
+    manager.add_tracker("teams", all_of("only-anna", [a]))
+    manager.track("anna", {"x": 1})
+    before = state(manager, "anna", "teams")
+    with pytest.raises(CompositeOutOfReachError, match="'only-anna'"):
+        manager.forget_group("anna")
+    assert state(manager, "anna", "teams") == before
+    manager.remove_tracker("teams", "only-anna")
+    assert manager.forget_group("anna")[0] == 1
+
+
+def test_a_registry_without_the_due_index_is_searched_whole(manager):
+    composite = late_all(manager)
+    manager.registry.due = None
+    transaction.commit()
+    with pytest.raises(ComponentInUseError, match="'late-all'"):
+        manager.remove_tracker("ann", "c")
+    manager.remove_tracker("ann", "c", detach=True)
+    assert composite.completed
+
+
+def test_forget_user_on_the_command_line_moves_the_team_goal(tmp_path):
+    path = str(tmp_path / "team.fs")
+    database = open_db(path)
+    with database.transaction() as connection:
+        goals = get_storage(connection).goals
+        quiz = {u: counting("quiz", "data.quiz") for u in ("anna", "bob")}
+        for user, tracker in quiz.items():
+            goals.add_tracker(user, tracker)
+        goals.add_tracker("team", all_of("everyone", list(quiz.values())))
+        storage = get_storage(connection)
+        storage.saveUserTrack("t", 0, "anna", {"x": 1})
+        storage.saveUserTrack("t", 0, "bob", {"quiz": 1})
+    database.close()
+    code, out, err = cli("--db", path, "forget-user", "anna")
+    assert code == 0, err
+    database = open_db(path)
+    try:
+        with database.transaction() as connection:
+            goals = get_storage(connection, create=False).goals
+            [everyone] = goals.get_trackers("team", include_completed=True)
+            assert (everyone.state, everyone.target) == ("completed", 1)
+            assert [c.name for c in everyone.components] == ["quiz"]
+    finally:
+        database.close()
+
+
+def test_forget_user_refused_for_a_team_goal_out_of_reach_keeps_tracks(
+        tmp_path):
+    path = str(tmp_path / "alone.fs")
+    database = open_db(path)
+    with database.transaction() as connection:
+        storage = get_storage(connection)
+        quiz = counting("quiz", "data.quiz")
+        storage.goals.add_tracker("anna", quiz)
+        storage.goals.add_tracker("team", all_of("only-anna", [quiz]))
+        storage.saveUserTrack("t", 0, "anna", {"x": 1})
+    database.close()
+    for dry in ([], ["--dry-run"]):
+        code, out, err = cli("--db", path, "forget-user", "anna", *dry)
+        assert code == 1 and out == ""
+        assert "composite 'only-anna' of group 'team'" in err
+        assert err.rstrip().endswith("nothing was changed")
+    database = open_db(path)
+    try:
+        with database.transaction() as connection:
+            storage = get_storage(connection, create=False)
+            assert len(storage) == 1
+            assert [t.name for t in storage.goals.get_trackers("anna")] == [
+                "quiz"]
+    finally:
+        database.close()
