@@ -289,3 +289,14 @@ def test_runs_takes_a_task_prefix(filled):
     code, out, err = cli('--db', filled, 'runs', '--task', '*',
                          '--format', 'json')
     assert len(json.loads(out)) == 2
+
+
+def test_export_refuses_bad_criteria_rather_than_export_everything(
+        filled, tmp_path):
+    out = str(tmp_path / 'x.jsonl')
+    code, _, err = cli('--db', filled, 'export', '--user', '*0', '-o', out)
+    assert code == 2 and 'trailing *' in err
+    assert not os.path.exists(out)
+    code, _, err = cli('--db', filled, 'export', '--from', '2024-01-17',
+                       '--to', '2024-01-16', '-o', out)
+    assert code == 2 and not os.path.exists(out)
