@@ -309,6 +309,8 @@ def run_stats(args):
             'currentRuns': len(storage.getCurrentRuns()),
             'finishedRuns': sum(1 for run in runs if run.finished),
             'tracksPerTask': perTask,
+            # A stored setting (events --track-events, serve).
+            'trackEvents': storage.events in storage.trackObservers(),
         }
         db_storage = conn.db().storage
         if isinstance(db_storage, FileStorage):
@@ -326,6 +328,7 @@ def run_stats(args):
         print('users:      %d' % stats['users'])
         print('runs:       %d (%d current, %d finished)'
               % (stats['runs'], stats['currentRuns'], stats['finishedRuns']))
+        print('track events: %s' % ('on' if stats['trackEvents'] else 'off'))
         if perTask:
             print('tracks per task:')
             table(('  taskId', 'tracks'),
