@@ -40,6 +40,18 @@ def test_a_failed_import_repeats_an_error_a_few_times_only(db, tmp_path):
     assert '... and 47 more lines with the same error' in lines[3]
 
 
+def test_errors_that_differ_only_in_numbers_are_one_kind(db, tmp_path):
+    path = write(tmp_path, ''.join(tracks(2, runId=run) for run in
+                                   (1, 2, 3, 4)))
+    code, out, err = cli('--db', db, 'import', path)
+    assert code == 1 and 'skipped 8 lines' in out
+    lines = err.splitlines()
+    assert len(lines) == 4, err
+    assert lines[3].endswith('... and 5 more lines with the same error (but '
+                             'for its numbers): runId 1: there is no such '
+                             'run' + lines[3].split('no such run', 1)[1])
+
+
 def test_an_import_that_stored_nothing_can_be_retried(db, tmp_path):
     path = write(tmp_path, tracks(5, runId=1))
     assert cli('--db', db, 'import', path)[0] == 1

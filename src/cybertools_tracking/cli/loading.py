@@ -37,6 +37,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import secrets
 import signal
 import sys
@@ -82,7 +83,9 @@ def add_commands(command):
         'last committed batch. If a ZEO server goes away, it is waited for '
         '(--wait) and the batch in progress is saved again',
         'cybertools-tracking import tracks.jsonl.gz --rejects bad.jsonl\n'
-        '  cybertools-tracking import --resume tracks.jsonl.gz')
+        '  cybertools-tracking import --resume tracks.jsonl.gz\n'
+        '  printf \'taskId,userName,data\\nquiz,ann,"{""score"": 3}"\\n\' '
+        '> min.csv && cybertools-tracking import min.csv')
     load.add_argument('file', metavar='FILE',
                       help='the file to read, - for stdin')
     load.add_argument('--resume', action='store_true',
@@ -602,7 +605,7 @@ class _Import:
         self.signal = None      # a signal that came during a commit
         self.first_line = 1
         self.layout = None      # a CSV _Table, ARRAY, None: JSON Lines
-        self.said = {}          # reason -> lines refused for it
+        self.said = {}          # kind of reason -> [lines, first, ...]
         self.base = 0           # tracks imported before a resume
         self.base_skipped = 0   # and lines skipped
         if args.resume:
@@ -798,21 +801,29 @@ class _Import:
 
     def refused(self, number, reason):
         """Say that line ``number`` was refused for ``reason``: the first
-        ``REPEATS_SHOWN`` times for each reason; the rest are counted, and
-        said by ``repeated``."""
-        said = self.said[reason] = self.said.get(reason, 0) + 1
-        if said <= REPEATS_SHOWN:
+        ``REPEATS_SHOWN`` times for each kind of reason (the same words,
+        numbers aside: "runId 1: there is no such run" and "runId 2: ..."
+        are one kind); the rest are counted, and said by ``repeated``."""
+        kind = re.sub(r'\d+', '#', reason)
+        said = self.said.setdefault(kind, [0, reason, False])
+        said[0] += 1
+        if said[0] <= REPEATS_SHOWN:
             self.progress.clear()
             _error('%s line %d: %s' % (self.source, number, reason))
+        elif reason != said[1]:
+            said[2] = True          # the numbers differ
 
     def repeated(self):
-        """Say how many more lines were refused for a reason shown."""
-        for reason, said in self.said.items():
-            if said > REPEATS_SHOWN:
+        """Say how many more lines were refused for a kind of reason
+        shown."""
+        for lines, reason, numbers_differ in self.said.values():
+            if lines > REPEATS_SHOWN:
                 self.progress.clear()
-                _error('%s: ... and %s with the same error: %s'
-                       % (self.source, count(said - REPEATS_SHOWN,
-                                             'more line'), reason))
+                _error('%s: ... and %s with the same error%s: %s'
+                       % (self.source, count(lines - REPEATS_SHOWN,
+                                             'more line'),
+                          ' (but for its numbers)' if numbers_differ
+                          else '', reason))
         self.said.clear()
 
     def save(self, record):
