@@ -291,6 +291,10 @@ def test_only_a_trailing_star_is_a_prefix(filled, pattern):
     assert repr(pattern) in err and 'trailing *' in err
     code, out, err = cli('--db', filled, 'runs', '--task', pattern)
     assert code == 2 and 'trailing *' in err
+    code, out, err = cli('--db', filled, 'prune', '--before', '2030-01-01',
+                         '--task', pattern)
+    assert code == 2 and 'trailing *' in err
+    assert len(tracks_in(filled)) == 5
 
 
 def test_runs_takes_a_task_prefix(filled):

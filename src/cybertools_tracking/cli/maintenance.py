@@ -27,6 +27,7 @@ import sys
 from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_OK
 from cybertools_tracking.cli.common import EXIT_USAGE, TIME_HELP
 from cybertools_tracking.cli.common import CommandError, Progress
+from cybertools_tracking.cli.common import check_pattern
 from cybertools_tracking.cli.common import count as counted
 from cybertools_tracking.cli.common import connection, db_arg
 from cybertools_tracking.cli.common import existing_storage
@@ -163,6 +164,8 @@ def run_prune(args):
         raise CommandError('--history and --events remove what is older '
                            'than --before in every task; they do not go '
                            'with --task', EXIT_USAGE)
+    for task in args.task or ():
+        check_pattern('--task', task)
     criteria = {'timeTo': before - 1}
     if args.task:
         criteria['taskId'] = args.task

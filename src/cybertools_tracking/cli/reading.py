@@ -16,7 +16,7 @@ from cybertools_tracking.cli.common import connection, db_arg, error
 from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import one_or_list, positive_int
 from cybertools_tracking.cli.common import storage_name, time_from, time_to
-from cybertools_tracking.cli.common import TIME_HELP
+from cybertools_tracking.cli.common import TIME_HELP, check_pattern
 from cybertools_tracking.cli.common import count as counted
 from cybertools_tracking.cli.formatting import RUN_COLUMNS, TRACK_COLUMNS
 from cybertools_tracking.cli.formatting import CSV_TRACK_COLUMNS
@@ -154,18 +154,6 @@ def criteria_of(args, command='query', required=True):
                            'every value, e.g. --task \'*\')' % command,
                            EXIT_USAGE)
     return criteria
-
-
-def check_pattern(option, value):
-    """Refuse a ``*`` that is not the last character of ``value``: only
-    a trailing ``*`` makes a prefix (``'ann*'``); elsewhere it would be
-    taken as a character of the name and find nothing."""
-    if '*' in value[:-1]:
-        raise CommandError('%s %r: only a trailing * makes a prefix (%r); '
-                           'a * at the start or inside a value is not a '
-                           'pattern' % (option, value,
-                                        value.replace('*', '')[:3] + '*'),
-                           EXIT_USAGE)
 
 
 def current_runs(storage, criteria):
