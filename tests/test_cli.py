@@ -590,7 +590,8 @@ def test_stats(run, db, tmp_path):
     assert stats == {'database': db, 'storage': 'tracking', 'tracks': 3,
                      'tasks': 2, 'users': 2, 'runs': 2, 'currentRuns': 2,
                      'finishedRuns': 0,
-                     'tracksPerTask': {'t1': 2, 't2': 1}}
+                     'tracksPerTask': {'t1': 2, 't2': 1},
+                     'trackEvents': False}
     code, out, err = run('--db', db, 'stats')
     assert code == 0
     assert 'tracks:     3\n' in out and 'file size:' in out

@@ -134,18 +134,22 @@ def test_pack_makes_the_file_smaller_and_says_by_how_much(run, tmp_path):
 
 
 def test_pack_names_only_the_files_there_are(run, tmp_path):
-    """A pack deletes the .old file of the one before, and writes none
-    when it drops nothing: the message says what is on disk."""
+    """A pack that drops nothing writes no .old file and keeps the one of
+    the pack before (FileStorage would delete it): the message says what
+    is on disk."""
     db = str(tmp_path / 'k.fs')
     fill(db)
     assert run('--db', db, 'prune', '--before', '2100-01-01')[0] == 0
     code, out, err = run('--db', db, 'pack')
     assert os.path.exists(db + '.old') and '%s.old' % db in out
+    backup = open(db + '.old', 'rb').read()
     code, out, err = run('--db', db, 'pack')
-    assert code == 0 and not os.path.exists(db + '.old')
-    assert out.endswith('; nothing to drop, the file was left as it was '
-                        '(the pack deleted the %s.old of an earlier pack)\n'
-                        % db)
+    assert code == 0 and open(db + '.old', 'rb').read() == backup
+    assert out.endswith('; nothing to drop, the file was left as it was; '
+                        'the backup of an earlier pack is still kept as '
+                        '%s.old\n' % db)
+    assert not os.path.exists(db + '.old.aside')
+    os.remove(db + '.old')
     code, out, err = run('--db', db, 'pack', '--days', '3')
     assert not os.path.exists(db + '.old')
     assert out.endswith('; nothing to drop older than 3 days, the file was '

@@ -122,6 +122,18 @@ def count(number, word, many=None):
     return '%d %s' % (number, plural(number, word, many))
 
 
+def check_pattern(option, value):
+    """Refuse a ``*`` that is not the last character of ``value``: only
+    a trailing ``*`` makes a prefix (``'ann*'``); elsewhere it would be
+    taken as a character of the name and find nothing."""
+    if '*' in value[:-1]:
+        raise CommandError('%s %r: only a trailing * makes a prefix (%r); '
+                           'a * at the start or inside a value is not a '
+                           'pattern' % (option, value,
+                                        value.replace('*', '')[:3] + '*'),
+                           EXIT_USAGE)
+
+
 # times
 
 TIME_HELP = ('seconds since the epoch, local YYYY-MM-DD[THH:MM[:SS]], or '

@@ -19,6 +19,16 @@ order). Or a run, as ``export`` writes them before the tracks: ``{"kind":
 "run", "id", "taskId", "start", "end", "finished", "current"}``; the run
 is made anew and the tracks of the file that name its ``id`` go into it.
 Data is read as ``jsoncodec`` writes it.
+
+The first line says how the rest is read (``_layout``): ``[`` alone, a
+JSON array with one element a line (what ``query --format json``
+writes); a CSV header (columns of a track or of a run, in any order,
+separated by ``,``, ``;``, a tab or ``|``), a CSV table; else JSON Lines.
+
+A file whose import stored nothing (no track, no run: every line was
+refused) may be imported again without ``--again``: the retry after a
+fix stores nothing twice. The same error on many lines is shown for the
+first ``REPEATS_SHOWN`` and then counted.
 """
 
 import contextlib
@@ -27,6 +37,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import secrets
 import signal
 import sys
@@ -62,13 +73,19 @@ def add_commands(command):
         'import', run_import, 'import tracks from JSON Lines (a file, a .gz '
         'file, or - for stdin): one object per line with taskId, userName, '
         'data and optionally runId, timeStamp (seconds or ISO 8601) and '
-        'eventId; the runs and tracks "export" writes. Each batch is '
+        'eventId; the runs and tracks "export" writes; the JSON list '
+        '"query --format json" writes; or a CSV table (by its header, or a '
+        '.csv name): ' + CSV_HELP + '. A runId names a run of the database '
+        'imported into: "query" output names runs the new database may not '
+        'have, "export" carries them. Each batch is '
         'committed with a record of how far the import got: after Ctrl-C, '
         'SIGTERM or even SIGKILL, "import --resume FILE" goes on after the '
         'last committed batch. If a ZEO server goes away, it is waited for '
         '(--wait) and the batch in progress is saved again',
         'cybertools-tracking import tracks.jsonl.gz --rejects bad.jsonl\n'
-        '  cybertools-tracking import --resume tracks.jsonl.gz')
+        '  cybertools-tracking import --resume tracks.jsonl.gz\n'
+        '  printf \'taskId,userName,data\\nquiz,ann,"{""score"": 3}"\\n\' '
+        '> min.csv && cybertools-tracking import min.csv')
     load.add_argument('file', metavar='FILE',
                       help='the file to read, - for stdin')
     load.add_argument('--resume', action='store_true',
@@ -105,6 +122,10 @@ def add_commands(command):
 # 1,000 per line imported, memory alike (benchmarks/RESULTS.md,
 # import_bench.py); more gained little and loses more work to a crash.
 IMPORT_BATCH = 5000
+
+# A bad line's error is shown for so many lines; more lines with the
+# same error are counted and said once, at the end.
+REPEATS_SHOWN = 3
 
 # An import that stored more tracks than this suggests "pack".
 PACK_HINT = 10_000
@@ -152,30 +173,101 @@ def _text(line, first):
     return line.rstrip('\r\n')     # so that an error's column is on it
 
 
-def _csv_header(line):
-    """The columns of a CSV table ``export`` writes, if ``line`` (the
-    first, as text) is its header; else None (JSON Lines)."""
-    for columns in (CSV_TRACK_COLUMNS, CSV_RUN_COLUMNS):
-        if line.strip() == ','.join(columns):
-            return columns
+class _Table:
+    """The header of a CSV table: its ``columns`` (in the file's order),
+    its ``delimiter``, and whether its rows are ``runs`` (else tracks)."""
+
+    def __init__(self, columns, delimiter):
+        self.columns = columns
+        self.delimiter = delimiter
+        self.runs = set(columns) == set(CSV_RUN_COLUMNS)
+
+
+# A file whose first line is ``[`` alone: a JSON array with one element a
+# line, as ``query --format json`` writes it.
+ARRAY = 'array'
+
+# The delimiters a CSV header is tried with, in this order.
+_DELIMITERS = (',', ';', '\t', '|')
+
+# The columns a hand-written table of tracks may have, in any order.
+_CSV_REQUIRED = ('taskId', 'userName', 'data')
+
+_CSV_SUFFIXES = ('.csv', '.tsv', '.csv.gz', '.tsv.gz')
+
+CSV_HELP = ('a CSV table of tracks has a header naming its columns, in any '
+            'order, separated by , ; or a tab: taskId,userName,data (data '
+            'as a JSON object: {"score": 3}) and optionally runId, '
+            'timeStamp, eventId, id (not kept); or the columns %s of '
+            '"export --format csv --runs"' % ','.join(CSV_RUN_COLUMNS))
+
+
+def _layout(line, name=''):
+    """How a file whose first line (as text) is ``line`` is read: a
+    ``_Table`` for a CSV table (by its header: columns of a track or of a
+    run, separated by one of ``_DELIMITERS``), ``ARRAY`` for a JSON array,
+    None for JSON Lines. A file ``name``d ``*.csv`` whose header is not
+    understood, or a header of known names that lacks some, is a
+    CommandError saying which columns are expected."""
+    text = line.strip()
+    if text == '[':
+        return ARRAY
+    if text.startswith('['):
+        raise CommandError(
+            '%s line 1: a JSON array is read with one element a line, as '
+            '"query --format json" writes it; this one is not (convert it '
+            'to JSON Lines, e.g. with jq -c ".[]" FILE)' % name)
+    if text.startswith('{'):
+        return None
+    known = set(CSV_TRACK_COLUMNS) | set(CSV_RUN_COLUMNS)
+    looks_like_csv = name.lower().endswith(_CSV_SUFFIXES)
+    widest = []
+    for delimiter in _DELIMITERS:
+        cells = [cell.strip() for cell in
+                 next(csv.reader([text], delimiter=delimiter))]
+        widest = max(widest, cells, key=len)
+        if len(cells) < 2 or not set(cells) <= known:
+            continue
+        looks_like_csv = True
+        if len(set(cells)) != len(cells):
+            continue
+        if set(cells) == set(CSV_RUN_COLUMNS) or \
+                set(_CSV_REQUIRED) <= set(cells) <= set(CSV_TRACK_COLUMNS):
+            return _Table(tuple(cells), delimiter)
+    if looks_like_csv:
+        unknown = [cell for cell in widest if cell not in known]
+        missing = [column for column in _CSV_REQUIRED
+                   if column not in widest]
+        raise CommandError('%s line 1: a CSV header that import does not '
+                           'read (%s): %s' % (name, '; '.join(filter(None, [
+                               unknown and 'unknown %s' % _fields(unknown),
+                               missing and 'no %s' % _fields(missing),
+                               len(set(widest)) < len(widest)
+                               and 'a column named twice'])), CSV_HELP))
     return None
 
 
-def _parse_line(line, first, columns=None):
+def _parse_line(line, first, layout=None):
     """The record of one line: a track or a run (a dict, checked as far
     as can be without the storage), or None for an empty line. A line of
-    JSON Lines, or with ``columns`` a row of the CSV table that has them.
-    Raises BadLine saying what is wrong."""
+    JSON Lines, an element of a JSON array (``ARRAY``), or a row of the
+    CSV table ``layout``. Raises BadLine saying what is wrong."""
     line = _text(line, first)
     if not line.strip():
         return None
-    if columns is not None:
-        return _csv_record(line, columns)
+    if isinstance(layout, _Table):
+        return _csv_record(line, layout)
+    if layout is ARRAY:
+        line = line.strip()
+        if line == ']':
+            return None
+        line = line[:-1] if line.endswith(',') else line
     try:
         record = loads(line)
     except json.JSONDecodeError as error:
-        raise BadLine('invalid JSON: %s at column %d'
-                      % (error.msg, error.colno)) from None
+        raise BadLine('invalid JSON: %s at column %d%s'
+                      % (error.msg, error.colno, _ARRAY_HINT
+                         if layout is ARRAY else '')) from None
     except RecursionError:
         raise BadLine('invalid JSON: nested too deeply') from None
     except ValueError as error:      # a number too long, a bad $ value
@@ -188,19 +280,27 @@ def _parse_line(line, first, columns=None):
     return _track_record(record)
 
 
-def _csv_record(line, columns):
-    """A row of a CSV table of tracks or runs (as ``export --format csv``
-    writes them) as the record its JSON line would be."""
+_ARRAY_HINT = (' (a JSON array is read with one element a line, as "query '
+               '--format json" writes it; convert others to JSON Lines, '
+               'e.g. with jq -c ".[]" FILE)')
+
+
+def _csv_record(line, table):
+    """A row of the CSV ``table`` of tracks or runs (as ``export --format
+    csv`` writes them, or by hand) as the record its JSON line would be."""
+    columns = table.columns
     try:
-        cells = next(csv.reader([line], strict=True))
+        cells = next(csv.reader([line], delimiter=table.delimiter,
+                                strict=True))
     except csv.Error as error:
         raise BadLine('invalid CSV: %s (a row must be on one line)'
                       % error) from None
     if len(cells) != len(columns):
         raise BadLine('expected %d CSV cells (%s), got %d'
-                      % (len(columns), ','.join(columns), len(cells)))
+                      % (len(columns), table.delimiter.join(columns),
+                         len(cells)))
     row = dict(zip(columns, cells))
-    if columns == CSV_RUN_COLUMNS:
+    if table.runs:
         record = {'kind': 'run', 'id': _csv_int(row, 'id'),
                   'taskId': row['taskId'] or None,
                   'start': _csv_int(row, 'start'),
@@ -211,16 +311,17 @@ def _csv_record(line, columns):
     try:
         data = loads(row['data'])
     except (ValueError, RecursionError) as error:
-        raise BadLine('data: invalid JSON: %s' % error) from None
+        raise BadLine('data: invalid JSON: %s (data is a JSON object: '
+                      '{"score": 3})' % error) from None
     record = {'taskId': row['taskId'], 'userName': row['userName'],
               'data': data}
-    if row['runId']:
+    if row.get('runId'):
         record['runId'] = _csv_int(row, 'runId')
-    if row['timeStamp']:
+    if row.get('timeStamp'):
         stamp = row['timeStamp']
         record['timeStamp'] = (int(stamp) if stamp.lstrip('-').isdigit()
                                else stamp)
-    if row['eventId']:
+    if row.get('eventId'):
         record['eventId'] = row['eventId']
     return _track_record(record)
 
@@ -503,8 +604,10 @@ class _Import:
         self.committing = False
         self.signal = None      # a signal that came during a commit
         self.first_line = 1
-        self.columns = None     # a CSV table's, None for JSON Lines
+        self.layout = None      # a CSV _Table, ARRAY, None: JSON Lines
+        self.said = {}          # kind of reason -> [lines, first, ...]
         self.base = 0           # tracks imported before a resume
+        self.base_skipped = 0   # and lines skipped
         if args.resume:
             self.restart()
         elif not args.again and input.path is not None:
@@ -540,10 +643,11 @@ class _Import:
         self.imported, self.skipped = done.imported, done.skipped
         self.first_line = self.resume = done.line + 1
         try:
-            self.columns = _csv_header(_text(self.input.first_line(), True))
-        except BadLine:
-            self.columns = None
-        self.base = done.imported
+            self.layout = _layout(_text(self.input.first_line(), True),
+                                  self.source)
+        except (BadLine, CommandError):
+            self.layout = None
+        self.base, self.base_skipped = done.imported, done.skipped
         self.progress.update(self.input.position(), 'resuming at line %d'
                              % self.resume)
 
@@ -552,7 +656,9 @@ class _Import:
         lines again (but for those with event ids): refused, unless
         ``--again`` (alias ``--restart``)."""
         done = import_progress(self.connection, self.name, self.key)
-        if done is None:
+        if done is None or (not done.imported and not done.runs):
+            # Nothing was stored (every line refused): nothing would be
+            # stored twice, and the corrected retry must not be blocked.
             return
         when = time.strftime('%Y-%m-%d %H:%M', time.gmtime(done.updated))
         if not done.done:
@@ -607,10 +713,11 @@ class _Import:
                                           self.first_line):
                 try:
                     if number == 1:
-                        self.columns = _csv_header(_text(line, True))
-                        if self.columns is not None:
-                            continue        # the header of a CSV table
-                    record = _parse_line(line, number == 1, self.columns)
+                        self.layout = _layout(_text(line, True),
+                                              self.source)
+                        if self.layout is not None:
+                            continue    # a CSV table's header, or [
+                    record = _parse_line(line, number == 1, self.layout)
                     if record is None:
                         continue
                     self.save(record)
@@ -618,12 +725,10 @@ class _Import:
                     # Refused before anything was written (the storage's
                     # promise): the batch is as it was.
                     reason = str(error)
-                    if self.columns == CSV_TRACK_COLUMNS and \
-                            'no such run' in reason:
-                        reason += (' (a CSV table of tracks names runs by '
-                                   'number: import the table of runs, '
-                                   '"export --format csv --runs", first)')
-                except (POSError, TransactionError, DatabaseUnavailableError):
+                    if 'no such run' in reason:
+                        reason += self.run_hint()
+                except (POSError, TransactionError, DatabaseUnavailableError,
+                        CommandError):
                     raise
                 except Exception as error:
                     # Any other error may have left the line half saved.
@@ -641,8 +746,7 @@ class _Import:
                     if len(self.batch) >= self.size:
                         self.commit(number)
                     continue
-                self.progress.clear()
-                _error('%s line %d: %s' % (self.source, number, reason))
+                self.refused(number, reason)
                 if self.abort_on_error:
                     self.manager.abort()
                     aborted_at = number
@@ -683,6 +787,44 @@ class _Import:
         self.progress.clear()
         print(self.summary('aborted', aborted_at, resume=False))
         return EXIT_DATA if self.skipped or aborted_at is not None else EXIT_OK
+
+    def run_hint(self):
+        """Why a track may name a run the storage does not have."""
+        if isinstance(self.layout, _Table):
+            return (' (a CSV table of tracks names runs by number: import '
+                    'the table of runs, "export --format csv --runs", '
+                    'first)')
+        return (' (the file names runs it does not carry, as "query" '
+                'writes them: write it with "export", which carries the '
+                'runs, or drop runId so that each track goes into its '
+                'task\'s current run)')
+
+    def refused(self, number, reason):
+        """Say that line ``number`` was refused for ``reason``: the first
+        ``REPEATS_SHOWN`` times for each kind of reason (the same words,
+        numbers aside: "runId 1: there is no such run" and "runId 2: ..."
+        are one kind); the rest are counted, and said by ``repeated``."""
+        kind = re.sub(r'\d+', '#', reason)
+        said = self.said.setdefault(kind, [0, reason, False])
+        said[0] += 1
+        if said[0] <= REPEATS_SHOWN:
+            self.progress.clear()
+            _error('%s line %d: %s' % (self.source, number, reason))
+        elif reason != said[1]:
+            said[2] = True          # the numbers differ
+
+    def repeated(self):
+        """Say how many more lines were refused for a kind of reason
+        shown."""
+        for lines, reason, numbers_differ in self.said.values():
+            if lines > REPEATS_SHOWN:
+                self.progress.clear()
+                _error('%s: ... and %s with the same error%s: %s'
+                       % (self.source, count(lines - REPEATS_SHOWN,
+                                             'more line'),
+                          ' (but for its numbers)' if numbers_differ
+                          else '', reason))
+        self.said.clear()
 
     def save(self, record):
         while True:
@@ -827,14 +969,24 @@ class _Import:
         return is_connected is not None and not is_connected()
 
     def summary(self, stop, line, resume=True):
-        summary = ('imported %s, skipped %s'
-                   % (count(self.imported, 'track'),
-                      count(self.skipped, 'line')))
+        self.repeated()
+        if self.first_line > 1:
+            # Resumed: this run's counts, and the totals of the file.
+            summary = ('imported %s (%d in all), skipped %s (%d in all)'
+                       % (count(self.imported - self.base, 'track'),
+                          self.imported,
+                          count(self.skipped - self.base_skipped, 'line'),
+                          self.skipped))
+        else:
+            summary = ('imported %s, skipped %s'
+                       % (count(self.imported, 'track'),
+                          count(self.skipped, 'line')))
         if self.known:
             summary += (', %s with event ids stored before'
                         % count(self.known, 'line'))
         moved = sorted((old, new) for old, new in self.runs.items()
-                       if old != new and self.columns == CSV_RUN_COLUMNS)
+                       if old != new and isinstance(self.layout, _Table)
+                       and self.layout.runs)
         if moved:
             # A table of runs (CSV) is imported apart from its tracks: the
             # track table names the runs by their exported numbers.

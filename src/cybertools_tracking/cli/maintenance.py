@@ -28,6 +28,7 @@ from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_DATA
 from cybertools_tracking.cli.common import EXIT_OK
 from cybertools_tracking.cli.common import EXIT_USAGE, TIME_HELP
 from cybertools_tracking.cli.common import CommandError, Progress
+from cybertools_tracking.cli.common import check_pattern
 from cybertools_tracking.cli.common import count as counted
 from cybertools_tracking.cli.common import connection, db_arg
 from cybertools_tracking.cli.common import existing_storage
@@ -164,6 +165,8 @@ def run_prune(args):
         raise CommandError('--history and --events remove what is older '
                            'than --before in every task; they do not go '
                            'with --task', EXIT_USAGE)
+    for task in args.task or ():
+        check_pattern('--task', task)
     criteria = {'timeTo': before - 1}
     if args.task:
         criteria['taskId'] = args.task
@@ -181,19 +184,24 @@ def run_prune(args):
                      NOT_MOVED))
             return EXIT_OK
         removed = remove_tracks(args, manager, conn, tracks, 'prune')
-        also = _prune_goal_data(args, manager, conn, before)
+        also, removed_also = _prune_goal_data(args, manager, conn, before,
+                                              counts=True)
         left = len(get_storage(conn, storage_name(args), create=False))
-    print('removed %d %s, %s left%s; %s. Run "pack" to make the '
-          'file smaller.' % (removed, what, counted(left, 'track'), also,
-                             NOT_MOVED))
+    # Only a removal leaves old versions for pack to drop.
+    pack = (' Run "pack" to make the file smaller.'
+            if removed or removed_also else ' Nothing was removed.')
+    print('removed %s %s, %s left%s; %s.%s'
+          % (removed, what, counted(left, 'track'), also, NOT_MOVED, pack))
     return EXIT_OK
 
 
-def _prune_goal_data(args, manager, conn, before, dry=False):
+def _prune_goal_data(args, manager, conn, before, dry=False, counts=False):
     """With ``--history`` and ``--events``: remove the goal history records
     and outbox events older than *before* (*dry*: count them in a
-    transaction that is aborted); returns the words for the report."""
+    transaction that is aborted); returns the words for the report (with
+    *counts*: and how many were removed in all)."""
     said = ''
+    total = 0
 
     def storage():
         return get_storage(conn, storage_name(args), create=False)
@@ -218,10 +226,12 @@ def _prune_goal_data(args, manager, conn, before, dry=False):
                 before, limit=limit))
             removed += count
         said += ', ' + counted(removed, 'goal history record')
+        total += removed
     if args.events:
-        said += ', ' + counted(step(
-            lambda: storage().events.prune(0, now=before)), 'outbox event')
-    return said
+        dropped = step(lambda: storage().events.prune(0, now=before))
+        said += ', ' + counted(dropped, 'outbox event')
+        total += dropped
+    return (said, total) if counts else said
 
 
 def run_forget(args):
@@ -357,24 +367,37 @@ def _pack_file(db, path, days):
     sentence that names only files that are there.
 
     FileStorage deletes the ``.old`` file of an earlier pack first, then
-    keeps the file as it was as ``.old`` only if the pack wrote a new one:
-    when nothing could be dropped there is no ``.old`` afterwards.
+    keeps the file as it was as ``.old`` only if the pack wrote a new one.
+    The earlier ``.old`` is set aside during the pack and put back when no
+    new one was written: a backup stays until a newer one replaces it.
     """
     old = path + '.old'
+    aside = old + '.aside'
     had_old = os.path.exists(old)
+    if had_old:
+        os.replace(old, aside)
     before = os.path.getsize(path)
-    db.pack(days=days)
+    wrote = False
+    try:
+        db.pack(days=days)
+    finally:
+        wrote = os.path.exists(old)
+        if had_old:
+            if wrote:
+                os.remove(aside)
+            else:
+                os.replace(aside, old)
     after = os.path.getsize(path)
     said = ('packed %s: %s before, %s after (%d and %d bytes)'
             % (path, size(before), size(after), before, after))
-    if os.path.exists(old):
+    if wrote:
         return ('%s; the file as it was is kept as %s (%s: delete it to '
-                'free the space; the next pack replaces it)'
-                % (said, old, size(os.path.getsize(old))))
+                'free the space; the next pack that drops something '
+                'replaces it)' % (said, old, size(os.path.getsize(old))))
     return ('%s; nothing to drop%s, the file was left as it was%s'
             % (said, ' older than %s' % counted(days, 'day') if days else '',
-                       ' (the pack deleted the %s of an earlier pack)' % old
-                       if had_old else ''))
+               '; the backup of an earlier pack is still kept as %s' % old
+               if had_old else ''))
 
 
 def run_upgrade(args):

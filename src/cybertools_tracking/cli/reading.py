@@ -16,7 +16,7 @@ from cybertools_tracking.cli.common import connection, db_arg, error
 from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import one_or_list, positive_int
 from cybertools_tracking.cli.common import storage_name, time_from, time_to
-from cybertools_tracking.cli.common import TIME_HELP
+from cybertools_tracking.cli.common import TIME_HELP, check_pattern
 from cybertools_tracking.cli.common import count as counted
 from cybertools_tracking.cli.formatting import RUN_COLUMNS, TRACK_COLUMNS
 from cybertools_tracking.cli.formatting import CSV_TRACK_COLUMNS
@@ -24,7 +24,7 @@ from cybertools_tracking.cli.formatting import run_dict, run_rows, size
 from cybertools_tracking.cli.formatting import table, track_row, write_json
 from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS, csv_writer
 from cybertools_tracking.cli.formatting import csv_track_row, track_dict
-from cybertools_tracking.cli.formatting import csv_run_row
+from cybertools_tracking.cli.formatting import csv_run_row, local_time
 from cybertools_tracking.cli.formatting import write_csv
 from cybertools_tracking.cli.formatting import stream_table
 from cybertools_tracking.cli.jsoncodec import dumps
@@ -85,7 +85,8 @@ def add_commands(command):
     runs = command('runs', run_runs, 'list the runs; * marks a task\'s '
                    'current run', 'cybertools-tracking runs --task quiz')
     runs.add_argument('--task', metavar='TASK_ID',
-                      help='only the runs of this task')
+                      help='only the runs of this task (a trailing * is a '
+                           'prefix, as in query)')
     runs.add_argument('--format', choices=('table', 'json'), default='table')
 
     check = command('check', run_check, 'check that every index agrees '
@@ -122,6 +123,15 @@ def criteria_of(args, command='query', required=True):
     """The query criteria of ``args``; a CommandError without any if
     they are ``required``."""
     criteria = {}
+    for option, values in (('--task', args.task), ('--user', args.user)):
+        for value in values or ():
+            check_pattern(option, value)
+    if args.time_from is not None and args.time_to is not None \
+            and args.time_from > args.time_to:
+        raise CommandError('--from %s is after --to %s (local times): no '
+                           'time is in that range; give the earlier time to '
+                           '--from' % (local_time(args.time_from),
+                                       local_time(args.time_to)), EXIT_USAGE)
     if args.task:
         criteria['taskId'] = one_or_list(args.task)
     if args.run:
@@ -229,7 +239,16 @@ def _letting_go(tracks, conn):
 def run_runs(args):
     with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
-        runs = storage.getRuns(args.task)
+        task = args.task
+        if task is not None:
+            check_pattern('--task', task)
+        if task is not None and task.endswith('*'):
+            # A prefix, as query takes it ('*' alone: every run).
+            runs = [run for run in storage.getRuns()
+                    if (task == '*' or run.taskId is not None
+                        and run.taskId.startswith(task[:-1]))]
+        else:
+            runs = storage.getRuns(task)
         current = storage.getCurrentRuns()
         if args.format == 'table':
             table(RUN_COLUMNS, run_rows(runs, current))
@@ -278,6 +297,8 @@ def run_stats(args):
             'currentRuns': len(storage.getCurrentRuns()),
             'finishedRuns': sum(1 for run in runs if run.finished),
             'tracksPerTask': perTask,
+            # A stored setting (events --track-events, serve).
+            'trackEvents': storage.events in storage.trackObservers(),
         }
         db_storage = conn.db().storage
         if isinstance(db_storage, FileStorage):
@@ -295,6 +316,7 @@ def run_stats(args):
         print('users:      %d' % stats['users'])
         print('runs:       %d (%d current, %d finished)'
               % (stats['runs'], stats['currentRuns'], stats['finishedRuns']))
+        print('track events: %s' % ('on' if stats['trackEvents'] else 'off'))
         if perTask:
             print('tracks per task:')
             table(('  taskId', 'tracks'),
@@ -303,10 +325,10 @@ def run_stats(args):
 
 
 def run_export(args):
-    try:
-        criteria = criteria_of(args, 'export')
-    except CommandError:
-        criteria = None             # no criteria: everything
+    # No criteria: everything (every run too). A bad one is refused.
+    given = (args.task or args.run or args.user or args.time_from is not None
+             or args.time_to is not None)
+    criteria = criteria_of(args, 'export') if given else None
     with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
         if criteria is not None:

@@ -4,6 +4,7 @@
 
     cybertools-tracking events [--since N] [--follow] [--limit N]
     cybertools-tracking events --prune [--max-age SECONDS]
+    cybertools-tracking events --track-events on|off
     cybertools-tracking forward (--webhook URL | --redis URL) [--once]
     cybertools-tracking serve [--host 127.0.0.1] [--port 8080] [--workers N]
                               [--token-file FILE] [--open-reads]
@@ -15,10 +16,17 @@ line, oldest first; with ``--follow`` it keeps printing new events as they
 are committed, from any process. ``serve`` runs the HTTP API and the
 dashboard (``web/``, the ``web`` extra) with uvicorn.
 
+Whether new tracks become events is a setting stored with the storage
+(the outbox is one of its track observers), not an option of a process:
+``serve --track-events`` or ``events --track-events on`` turn it on for
+every writer (imports, other servers, programs using the library) until
+``events --track-events off`` or ``serve --no-track-events`` turn it off.
+
 Registered by the command line's parser with ``add_commands``, like
 every group of commands.
 """
 
+import argparse
 import os
 import sys
 import time
@@ -70,6 +78,11 @@ def add_commands(command):
     events.add_argument('--max-age', metavar='SECONDS', type=cli.seconds,
                         help='with --prune: the age (default the storage\'s '
                              'setting, 7 days unless changed)')
+    events.add_argument('--track-events', choices=('on', 'off'),
+                        help='instead of printing: turn recording every new '
+                             'track as an event on or off. A setting stored '
+                             'with the storage: it applies to every writer '
+                             '(import, serve, the library) until changed')
 
     forward = command('forward', _forward, 'deliver the event feed to a '
                       'webhook or a Redis stream, at least once and in '
@@ -123,13 +136,21 @@ def add_commands(command):
                        help='the event loop (default auto: uvloop where '
                             'installed, as the "web" extra does on Linux '
                             'and macOS, else asyncio)')
-    serve.add_argument('--track-events', action='store_true',
-                       help='record every new track in the event feed '
-                            '(a stored setting of the storage)')
+    serve.add_argument('--track-events', action=argparse.BooleanOptionalAction,
+                       default=None,
+                       help='turn recording every new track in the event '
+                            'feed on (or, --no-track-events, off) before '
+                            'serving. A setting stored with the storage: it '
+                            'stays, and applies to every writer (imports '
+                            'too), until turned off; without either the '
+                            'stored setting is kept. "events --track-events '
+                            'on|off" changes it without serving')
 
 
 def _events(args):
     import json
+    if args.track_events is not None:
+        return _track_events(args, args.track_events == 'on')
     if args.prune:
         return _prune_events(args)
     position, left = args.since, args.limit
@@ -155,6 +176,27 @@ def _events(args):
                 break
             connection.cacheGC()
             time.sleep(args.interval)
+    return cli.EXIT_OK
+
+
+def _track_events(args, on, say=True):
+    """Store whether new tracks become events (the outbox observes the
+    storage's tracks, or not); create the storage if there is none."""
+    from cybertools_tracking.db import get_storage, retry_transaction
+
+    def work():
+        storage = get_storage(connection, cli.storage_name(args))
+        observing = storage.events in storage.trackObservers()
+        if on and not observing:
+            storage.addTrackObserver(storage.events)
+        elif observing and not on:
+            storage.removeTrackObserver(storage.events)
+    with cli.connection(args, write=True) as (manager, connection):
+        retry_transaction(work, manager)
+    if say:
+        print('track events: %s' % ('on (new tracks of every writer become '
+                                    'events)' if on else 'off (new tracks '
+                                    'are not events; goal events still are)'))
     return cli.EXIT_OK
 
 
@@ -216,11 +258,14 @@ def _serve(args):
     if args.token_file is not None and not os.path.exists(args.token_file):
         raise cli.CommandError('--token-file %s: no such file'
                                % args.token_file, cli.EXIT_USAGE)
+    if args.track_events is False:
+        # Turned off here: the app only ever turns it on.
+        _track_events(args, False, say=False)
     try:
         serve(uri, storage_name=cli.storage_name(args), host=args.host,
               port=args.port, workers=args.workers,
               token_file=args.token_file, open_reads=args.open_reads,
-              track_events=args.track_events, log_level=args.log_level,
+              track_events=bool(args.track_events), log_level=args.log_level,
               http=args.http, loop=args.loop)
     except ValueError as error:
         raise cli.CommandError('serve: %s' % error, cli.EXIT_USAGE) from None
