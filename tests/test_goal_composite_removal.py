@@ -163,18 +163,47 @@ def test_forget_group_detaches_the_member_from_team_goals(manager):
     assert manager.get_trackers("anna", include_completed=True) == []
 
 
-def test_forget_group_refused_when_a_composite_would_be_out_of_reach(
-        manager):
+def test_forget_group_removes_a_composite_it_leaves_out_of_reach(manager):
+    a, b, c = counting("a"), counting("b"), counting("c")
+    manager.add_tracker("anna", a)
+    manager.add_trackers("bob", [b, c])
+    only = all_of("only-anna", [a])
+    three = n_of("three", 3, [a, b, c])     # 2 left: below its target
+    two = n_of("two", 2, [a, b, c])         # 2 left: still reachable
+    manager.add_trackers("teams", [only, three, two])
+    school = rollup("school", [only, two], 5)
+    manager.add_tracker("school", school)
+    manager.track("bob", {"b": 1})
+    manager.tick(now_ts=10)
+    records = len(list(manager.history()))
+    assert records          # b completed
+    # remove_tracker keeps refusing: that is the deliberate API.
+    with pytest.raises(CompositeOutOfReachError, match="composite '"):
+        manager.remove_tracker("anna", "a", detach=True)
+    assert manager.forget_group("anna") == (1, 0, 0)
+    assert (only.state, three.state, two.state) == (
+        "removed", "removed", "active")
+    assert [t.name for t in manager.get_trackers(
+        "teams", include_completed=True)] == ["two"]
+    assert [x.name for x in two.components] == ["b", "c"]
+    # school loses the removed composite, keeps the other
+    assert [x.name for x in school.components] == ["two"]
+    assert school.state == "active"
+    # the team's records stay (anna had none of her own)
+    assert len(list(manager.history())) == records
+
+
+def test_forget_group_removes_composites_over_removed_ones(manager):
     a = counting("a")
     manager.add_tracker("anna", a)
-    manager.add_tracker("teams", all_of("only-anna", [a]))
-    manager.track("anna", {"x": 1})
-    before = state(manager, "anna", "teams")
-    with pytest.raises(CompositeOutOfReachError, match="'only-anna'"):
-        manager.forget_group("anna")
-    assert state(manager, "anna", "teams") == before
-    manager.remove_tracker("teams", "only-anna")
-    assert manager.forget_group("anna")[0] == 1
+    team = all_of("team", [a])
+    manager.add_tracker("teams", team)
+    school = rollup("school", [team], 3)
+    manager.add_tracker("school", school)
+    assert manager.forget_group("anna") == (1, 0, 0)
+    assert (team.state, school.state) == ("removed", "removed")
+    assert manager.get_trackers("teams", include_completed=True) == []
+    assert manager.get_trackers("school", include_completed=True) == []
 
 
 def test_a_registry_without_the_due_index_is_searched_whole(manager):
@@ -213,8 +242,7 @@ def test_forget_user_on_the_command_line_moves_the_team_goal(tmp_path):
         database.close()
 
 
-def test_forget_user_refused_for_a_team_goal_out_of_reach_keeps_tracks(
-        tmp_path):
+def test_forget_user_erases_a_lone_member_of_a_team_goal(tmp_path):
     path = str(tmp_path / "alone.fs")
     database = open_db(path)
     with database.transaction() as connection:
@@ -224,17 +252,20 @@ def test_forget_user_refused_for_a_team_goal_out_of_reach_keeps_tracks(
         storage.goals.add_tracker("team", all_of("only-anna", [quiz]))
         storage.saveUserTrack("t", 0, "anna", {"x": 1})
     database.close()
-    for dry in ([], ["--dry-run"]):
-        code, out, err = cli("--db", path, "forget-user", "anna", *dry)
-        assert code == 1 and out == ""
-        assert "composite 'only-anna' of group 'team'" in err
-        assert err.rstrip().endswith("nothing was changed")
+    code, out, err = cli("--db", path, "forget-user", "anna", "--dry-run")
+    assert code == 0, err
+    assert "would remove 1 track of 'anna'" in out
+    code, out, err = cli("--db", path, "forget-user", "anna")
+    assert code == 0, err
+    assert "removed 1 track of 'anna'" in out
     database = open_db(path)
     try:
         with database.transaction() as connection:
             storage = get_storage(connection, create=False)
-            assert len(storage) == 1
-            assert [t.name for t in storage.goals.get_trackers("anna")] == [
-                "quiz"]
+            assert len(storage) == 0
+            assert storage.goals.get_trackers(
+                "anna", include_completed=True) == []
+            assert storage.goals.get_trackers(
+                "team", include_completed=True) == []
     finally:
         database.close()

@@ -16,6 +16,7 @@ from cybertools_tracking.goals.checks import check_time
 from cybertools_tracking.goals.events import EVENT_TRACKER_ADDED
 from cybertools_tracking.goals.events import make_event
 from cybertools_tracking.goals.interfaces import ComponentInUseError
+from cybertools_tracking.goals.interfaces import CompositeOutOfReachError
 from cybertools_tracking.goals.interfaces import ConflictingNameError
 from cybertools_tracking.goals.interfaces import GroupIdAlreadySetError
 from cybertools_tracking.goals.interfaces import ICompositeTracker
@@ -179,13 +180,15 @@ def composites_using(registry, trackers):
     return found
 
 
-def check_remove(registry, group_id, name, detach=False):
+def check_remove(registry, group_id, name, detach=False, erase=False):
     """Refuse to remove the named trackers of the group (None: all) as
-    ``remove`` would; return the names and the composites using them
-    (see ``composites_using``).  Writes nothing."""
+    ``remove`` would; return the names, the composites using them (see
+    ``composites_using``) and, with *erase*, the composites to drop
+    (``[(group id, composite)]``, see ``out_of_reach``).  Writes
+    nothing."""
     group = group_of(registry, group_id)
     if group is None:
-        return [], []
+        return [], [], []
     if name is None:
         names = list(group.live) + list(group.done)
     else:
@@ -198,13 +201,48 @@ def check_remove(registry, group_id, name, detach=False):
             group_id, tracker.name,
             [(g, c.name) for g, c, parts in users
              if any(p is tracker for p in parts)])
+    dropped = []
+    if erase:
+        dropped, users = out_of_reach(registry, leaving, users)
     for user_group, composite, parts in users:
         composite.check_remove_components(parts)
-    return names, users
+    return names, users, dropped
+
+
+def out_of_reach(registry, leaving, users):
+    """For an erasure: the live composites that taking *leaving* out would
+    leave unable to complete (no components, or fewer than an ``n_of``
+    target), and the composites using those, and so on; returns
+    ``(dropped, users)``: the composites to remove (``[(group id,
+    composite)]``) and the others to take components out of, as
+    ``composites_using`` names them.
+
+    The right to erasure is not refused for a goal of another group (a
+    team's roll-up over its only member): such a composite is removed
+    with the member, as ``remove_tracker`` removes a goal; its history
+    records stay (they are the team's).  A composite that waited for ever
+    on parts that are gone would be the alternative; an ``all_of`` left
+    with none would even complete with nothing done."""
+    dropped, seen = [], set()
+    while True:
+        more = []
+        for group_id, composite, parts in users:
+            if id(composite) in seen:
+                continue
+            try:
+                composite.check_remove_components(parts)
+            except CompositeOutOfReachError:
+                seen.add(id(composite))
+                more.append((group_id, composite))
+        if not more:
+            return dropped, [u for u in users if id(u[1]) not in seen]
+        dropped += more
+        users = composites_using(
+            registry, list(leaving) + [c for g, c in dropped])
 
 
 def remove(registry, group_id, name, detach=False, now=None,
-           dispatch=None):
+           dispatch=None, erase=False):
     """Take the named trackers (None: all of the group) out; return
     ``(removed, composites)``: the trackers, and the composites they were
     taken out of (*detach*), which were then evaluated at *now* with
@@ -212,13 +250,15 @@ def remove(registry, group_id, name, detach=False, now=None,
 
     A tracker that a live composite uses (one not removed by this call)
     is refused (``ComponentInUseError``) unless *detach*; a composite it would leave
-    out of reach is refused either way (``CompositeOutOfReachError``).
-    Both before the first write.
+    out of reach is refused either way (``CompositeOutOfReachError``);
+    with *erase* (``forget_group``) it is removed too, and returned among
+    the removed (see ``out_of_reach``).  Both before the first write.
     """
     group = group_of(registry, group_id)
     if group is None:
         return [], []
-    names, users = check_remove(registry, group_id, name, detach)
+    names, users, dropped = check_remove(registry, group_id, name, detach,
+                                         erase)
     removed = []
     for n in names:
         tracker = group.discard(n)
@@ -228,6 +268,12 @@ def remove(registry, group_id, name, detach=False, now=None,
     registry.prune(group_id)
     if removed:
         refresh_due(registry, group_id)
+    for other_id, composite in dropped:
+        if registry.get(other_id).discard(composite.name) is not None:
+            composite._set_removed()
+            removed.append(composite)
+            registry.prune(other_id)
+            refresh_due(registry, other_id)
     for user_group, composite, parts in users:
         composite.remove_components(*parts)
     return removed, settle(registry, [(g, c) for g, c, parts in users],

@@ -742,9 +742,14 @@ class IOutcomeManager(Interface):
         that use them (a team's ``all_of`` or roll-up), as
         ``remove_tracker(..., detach=True)`` does: the composite goes on
         without the forgotten member, and completes now if the others are
-        enough.  ``CompositeOutOfReachError`` (nothing written) if a
-        composite would be left without components or below its count
-        target: remove or redefine that composite first."""
+        enough.  Erasure is never refused for a goal: a composite that
+        would be left without components or below its count target (a
+        team's roll-up over this member alone) is removed with the group
+        (state ``removed``, off its leaderboard, taken out of the
+        composites using it in turn, as far as that goes); its history
+        records stay, they are its own group's.  The count returned names
+        this group's trackers only.  ``remove_tracker`` still refuses
+        such a removal unless the composite goes first."""
 
 
 # -- definitions and backfill (issue 12) --------------------------------------

@@ -532,10 +532,12 @@ class TrackingManager:
         if registry is None:
             return (0, 0, 0), False
         # The group's trackers leave the composites of other groups too
-        # (a team's goal goes on without the member): erasure is not
-        # refused for being used, only for leaving a composite that could
-        # never complete, checked before anything is written.
-        bookkeeping.check_remove(registry, group_id, None, detach=True)
+        # (a team's goal goes on without the member), and a composite left
+        # unable to complete is removed (bookkeeping.out_of_reach): the
+        # right to erasure is not refused for a goal.  Checked before
+        # anything is written.
+        bookkeeping.check_remove(registry, group_id, None, detach=True,
+                                 erase=True)
         # Off the boards first: removing the trackers moves the group off
         # the current period's board only.
         boards = boards_of(registry)
@@ -544,12 +546,13 @@ class TrackingManager:
         now = _now(None)
         removed, composites = bookkeeping.remove(
             registry, group_id, None, detach=True, now=now,
-            dispatch=self._dispatch)
-        if composites:
-            self._dispatch.scored(registry, composites, now)
+            dispatch=self._dispatch, erase=True)
+        dropped = [t for t in removed if t.group_id != group_id]
+        if composites or dropped:
+            self._dispatch.scored(registry, dropped + composites, now)
         history = history_of(registry)
         records = history.forget(group_id) if history is not None else 0
-        result = (len(removed), records, entries)
+        result = (len(removed) - len(dropped), records, entries)
         return result, any(result)
 
     def grant(self, group_id, name, grantor, reason, now_ts=None):
