@@ -181,6 +181,26 @@ def test_forget_user_of_an_unknown_name_suggests_close_ones(run, tmp_path):
     assert code == 0 and 'removed 0 tracks' in out
 
 
+def test_forget_user_suggests_goal_groups_too(run, tmp_path):
+    db = str(tmp_path / 'g.fs')
+    database = open_db(db)
+    with database.transaction() as connection:
+        storage = get_storage(connection)
+        storage.goals.add_tracker('ann', CountTracker(name='g', conditions=[],
+                                                      target=3))
+        storage.goals.add_task_goal('t', CountTracker(name='t', conditions=[],
+                                                      target=3))
+        storage.saveUserTrack('t', 0, 'hannah', {})
+        storage.saveUserTrack('t', 0, 'bert', {})
+    database.close()
+    code, out, err = run('--db', db, 'forget-user', 'annn')
+    assert code == 1 and "did you mean 'ann' or 'hannah'?" in err
+    # a task group counts as its user's name, not as '["t", "bert"]'
+    code, out, err = run('--db', db, 'forget-user', 'berta')
+    assert code == 1 and "did you mean 'bert'?" in err
+    assert '(3 user names stored)' in err
+
+
 def test_bad_dates_are_usage_errors(run, tmp_path):
     db = str(tmp_path / 'b.fs')
     fill(db)

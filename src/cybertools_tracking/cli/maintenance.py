@@ -21,6 +21,7 @@ the live records to a new file.
 """
 
 import difflib
+import json
 import os
 import sys
 
@@ -278,10 +279,13 @@ def run_forget(args):
 def _no_such_user(storage, name):
     """The message for a user name with neither tracks nor goals, with the
     stored names closest to it: the same but for case, then difflib's
-    closest (a ratio of at least 0.6)."""
+    closest (a ratio of at least 0.6).  Names are those of the tracks'
+    users and of the goal groups (a group with goals and no tracks is
+    forgotten as a user is), with the user of a task group."""
     names = set()
     for task in storage.getTaskIds():
         names.update(storage.getUserNames(task))
+    names.update(_goal_group_names(storage))
     close = [other for other in sorted(names)
              if other.casefold() == name.casefold()]
     close += [other for other in difflib.get_close_matches(
@@ -291,6 +295,30 @@ def _no_such_user(storage, name):
     return ('no user %r in the storage: no tracks and no goals of that name '
             '(%s stored); nothing was changed%s'
             % (name, counted(len(names), 'user name'), hint))
+
+
+def _goal_group_names(storage):
+    """The names ``forget-user`` takes for the goal groups: a group's id,
+    or for a user's copies of a task's templates (``task_group``) the
+    user's name."""
+    from cybertools_tracking.tracked_goals import binding_of, task_group
+    binding = binding_of(storage)
+    if binding is None:
+        return set()
+    names = set()
+    for group_id in binding.registry.groups.keys():
+        if group_id.startswith('['):
+            try:
+                task, user = json.loads(group_id)
+            except (ValueError, TypeError):
+                pass
+            else:
+                if (isinstance(user, str)
+                        and task_group(task, user) == group_id):
+                    names.add(user)
+                    continue
+        names.add(group_id)
+    return names
 
 
 def _goal_counts(groups, trackers, records, entries, events):
