@@ -480,3 +480,48 @@ def test_iso_times_are_taken_as_import_takes_them(api):
     assert bad.status_code == 422 and 'timeStamp' in bad.text
     assert "got 'New Year'" in bad.text
     assert api.get('/stats').json()['tracks'] == 5
+
+
+def test_removing_a_component_of_a_live_composite(api):
+    def add(group, body):
+        answer = api.post('/goals', params={'group': group}, json=body,
+                          headers=AUTH)
+        assert answer.status_code == 201, answer.text
+    count = {'type': 'CountTracker', 'target': 1,
+             'conditions': [{'type': 'KeyExists', 'key': 'data.x'}]}
+    for name in ('c1', 'c2'):
+        add('ann', dict(count, name=name))
+    add('ann', {'type': 'CompositeTracker', 'name': 'both',
+                'components': [{'group_id': 'ann', 'name': 'c1'},
+                               {'group_id': 'ann', 'name': 'c2'}]})
+    add('team', {'type': 'CompositeTracker', 'name': 'only-c2', 'target': 1,
+                 'components': [{'group_id': 'ann', 'name': 'c2'}]})
+    before = api.get('/goals', params={'group': 'ann'}).json()
+    refused = api.delete('/goals', params={'group': 'ann', 'name': 'c1'},
+                         headers=AUTH)
+    assert refused.status_code == 409
+    detail = refused.json()['detail']
+    assert 'detach=true' in detail and 'remove_tracker' not in detail
+    assert '"both" of group "ann"' in detail
+    assert 'DELETE /goals?group=ann&name=both' in detail
+    assert api.get('/goals', params={'group': 'ann'}).json() == before
+    # detach=false is the default, said explicitly
+    assert api.delete('/goals', params={'group': 'ann', 'name': 'c1',
+                                        'detach': 'false'},
+                      headers=AUTH).status_code == 409
+    removed = api.delete('/goals', params={'group': 'ann', 'name': 'c1',
+                                           'detach': 'true'}, headers=AUTH)
+    assert removed.status_code == 200 and removed.json()['name'] == 'c1'
+    [both] = [t for t in api.get('/goals', params={'group': 'ann'}).json()
+              if t['name'] == 'both']
+    assert [c['name'] for c in both['components']] == ['c2']
+    # a composite left with nothing: refused even with detach
+    out = api.delete('/goals', params={'group': 'ann', 'name': 'c2',
+                                       'detach': 'true'}, headers=AUTH)
+    assert out.status_code == 409
+    assert 'composite "' in out.json()['detail']
+    assert '0 components left' in out.json()['detail']
+    spec = api.get('/openapi.json').json()
+    params = spec['paths']['/goals']['delete']['parameters']
+    assert 'detach' in [p['name'] for p in params]
+    assert '409' in spec['paths']['/goals']['delete']['responses']

@@ -560,6 +560,8 @@ class CompositeOutOfReachError(TrackerStateError):
                "%d to complete" % target, group_id, name))
         self.group_id = group_id
         self.name = name
+        self.left = left
+        self.target = target
 
 
 class GroupIdAlreadySetError(GoalError, ValueError):

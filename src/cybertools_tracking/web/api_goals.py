@@ -6,12 +6,16 @@ user's copies of a task's templates), given as a query parameter since
 it may hold any character.
 """
 
+import json
 import time
 from typing import Optional
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
-from fastapi import Response
+from fastapi import Query, Response
 
+from cybertools_tracking.goals.interfaces import ComponentInUseError
+from cybertools_tracking.goals.interfaces import CompositeOutOfReachError
 from cybertools_tracking.goals.serialize import tracker_from_json
 from cybertools_tracking.goals.serialize import tracker_to_json
 from cybertools_tracking.web import units
@@ -81,20 +85,66 @@ def reset_goal(request: Request, group: str, name: str,
     return units.write(request.app, work)
 
 
+IN_USE = {**ERRORS, 409: {'description': 'the goal is a component of a '
+                           'live composite (without detach=true), or '
+                           'taking it out would leave a composite unable '
+                           'to complete'}}
+
+
 @router.delete('/goals', response_model=TrackerOut,
                **AS_GIVEN,
-               dependencies=[Depends(writer)], responses=ERRORS)
-def remove_goal(request: Request, group: str, name: str):
-    """Remove a tracker from the group; 404 if it has none of that name."""
+               dependencies=[Depends(writer)], responses=IN_USE)
+def remove_goal(request: Request, group: str, name: str,
+                detach: bool = Query(False, description=(
+                    'also take the goal out of the live composites that '
+                    'use it (an all-of then needs one fewer, a roll-up no '
+                    'longer counts it); without it such a goal is a 409'))):
+    """Remove a tracker from the group; 404 if it has none of that name.
+    A component of a live composite is a 409 unless ``detach=true``; so
+    is one whose removal would leave a composite without components or
+    below its count target (remove that composite first)."""
     def work(storage):
         found = storage.goals.get_trackers(group, name,
                                            include_completed=True)
         if not found:
             raise KeyError('group %r has no goal %r' % (group, name))
         shown = tracker_to_json(found[0])
-        storage.goals.remove_tracker(group, name)
+        try:
+            storage.goals.remove_tracker(group, name, detach=detach)
+        except ComponentInUseError as error:
+            raise HTTPException(409, _in_use(error)) from None
+        except CompositeOutOfReachError as error:
+            raise HTTPException(409, _out_of_reach(error)) from None
         return shown
     return units.write(request.app, work)
+
+
+def _composite_call(group_id, name):
+    return 'DELETE /goals?%s' % urlencode({'group': group_id, 'name': name})
+
+
+def _in_use(error):
+    """The HTTP words for ``ComponentInUseError``: the library's name
+    Python calls."""
+    named = ', '.join('%s of group %s' % (json.dumps(c), json.dumps(g))
+                      for g, c in error.users)
+    first_group, first = error.users[0]
+    return ('goal %s of group %s is a component of the live composite %s; '
+            'remove the composite first (%s), or repeat with detach=true to '
+            'take the goal out of its composites too; nothing was changed'
+            % (json.dumps(error.name), json.dumps(error.group_id), named,
+               _composite_call(first_group, first)))
+
+
+def _out_of_reach(error):
+    """The HTTP words for ``CompositeOutOfReachError``."""
+    return ('taking the goal out would leave the composite %s of group %s '
+            'unable to complete (%d components left, it needs %s); remove '
+            'or redefine that composite first (%s); nothing was changed'
+            % (json.dumps(error.name), json.dumps(error.group_id),
+               error.left, 'at least one' if not error.left
+               else '%d to complete' % error.target,
+               _composite_call(error.group_id, error.name)))
 
 
 @router.post('/goals/tick', response_model=TickOut,

@@ -18,7 +18,8 @@ Errors, as the library raises them:
   refused: ``ValueError``, ``TypeError``), with the library's message;
 - 404: no such track, tracker or storage (``KeyError``, ``LookupError``);
 - 409: an event id already names a track with other content, a goal
-  of that name exists;
+  of that name exists, a goal to remove is used by a live composite
+  (``api_goals`` words it for HTTP);
 - 503: the database does not answer (a ZEO server gone), or a conflict
   persisted through every retry; ``Retry-After`` says when to come back.
 """
