@@ -158,8 +158,28 @@ def test_bad_input_is_a_400_with_the_library_message_and_writes_nothing(api):
         answer = api.get('/tracks', params=params)
         name = [n for n in params if n != 'userName'][0]
         assert answer.status_code == 400, params
-        assert "unknown query criterion '%s'" % name in answer.text
+        assert "unknown query parameter '%s'" % name in answer.text
         assert 'userName' in answer.json()['detail']
+        assert 'timeFromTo' not in answer.json()['detail']
+        assert 'cursor' in answer.json()['detail']
+    # a cache-buster and other names starting with _ are ignored
+    assert len(api.get('/tracks', params={'userName': 'ann', '_': '123',
+                                          '_x': 'y'}).json()['tracks']) == 1
+    # what the command line refuses: a * not at the end, a reversed range
+    for name, value in (('taskId', 'py*on/intro'), ('userName', '*nn')):
+        answer = api.get('/tracks', params={name: value})
+        assert answer.status_code == 400, name
+        assert answer.json()['detail'].startswith(
+            "%s %r: only a trailing * makes a prefix" % (name, value))
+    answer = api.get('/tracks', params={'timeFrom': '2024-01-17',
+                                        'timeTo': '2024-01-16'})
+    assert answer.status_code == 400
+    assert answer.json()['detail'] == (
+        'timeFrom 2024-01-17 is after timeTo 2024-01-16: no time is in '
+        'that range; give the earlier time to timeFrom')
+    assert api.get('/tracks', params={'timeFrom': '2024-01-16',
+                                      'timeTo': '2024-01-16'}).status_code \
+        == 200
     assert len(api.get('/tracks', params={'userName': 'ann'}).json()[
         'tracks']) == 1
     too_many = {'tracks': [track()] * 10_001}

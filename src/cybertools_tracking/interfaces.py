@@ -303,14 +303,18 @@ class ITrackingStorage(Interface):
         - for string indexes, a string ending in ``*`` (a prefix match).
 
         ``timeFrom``, ``timeTo`` and ``timeFromTo=(from, to)`` select an
-        inclusive time range (None leaves a side open).
+        inclusive time range (None leaves a side open).  A range whose
+        start is after its end, and a ``*`` that is not the last
+        character (taken as a character of the name), find nothing: the
+        result is ``[]``, as in loops.  The command line and HTTP refuse
+        them (``query.check_time_range``, ``query.check_pattern``).
 
         ``limit=n`` returns at most n tracks; ``newestFirst=True`` orders
         by timestamp (then id) descending instead of by id ascending, and
         ``limit`` then keeps the newest.
 
-        Any other name is an InvalidValueError (a ValueError and a
-        ValidationError) naming it and the known ones, raised before
+        Any other name is an InvalidValueError (``UnknownCriterionError``,
+        a ValueError and a ValidationError) naming it and the known ones, raised before
         anything is read; a name the track class declares but that has
         no index yet names ``setupIndexes()``. (loops' storage ignored
         unknown names; the class under its name,

@@ -30,7 +30,52 @@ from cybertools_tracking.validation import check_index_value, check_name
 from cybertools_tracking.validation import check_run_id, check_timestamp
 from cybertools_tracking.validation import shorten
 
-__all__ = ['Plan', 'plan', 'execute', 'records', 'TrackRecord']
+__all__ = ['Plan', 'plan', 'execute', 'records', 'TrackRecord',
+           'UnknownCriterionError', 'check_pattern', 'check_time_range']
+
+
+class UnknownCriterionError(InvalidValueError):
+    """A query criterion that is neither one of ``CRITERIA`` nor an
+    extra index.  ``unknown``: the names, sorted; ``extras``: the extra
+    indexes there are, sorted; ``pending``: those of ``unknown`` that the
+    track class declares but that have no index yet.  A front end (HTTP)
+    words it with the names it takes itself."""
+
+    def __init__(self, message, unknown, extras, pending):
+        super().__init__(message)
+        self.unknown = list(unknown)
+        self.extras = list(extras)
+        self.pending = list(pending)
+
+
+def check_pattern(name, value):
+    """Refuse a ``*`` that is not the last character of the string
+    ``value`` (a ``taskId`` or ``userName`` to query): only a trailing
+    ``*`` makes a prefix (``'ann*'``); elsewhere it would be taken as a
+    character of the name and find nothing.  ``InvalidValueError``
+    naming ``name`` (an option or parameter).  The command line and
+    HTTP refuse it; ``query()`` itself takes such a value as a name, as
+    loops' storage did, and finds nothing."""
+    if '*' in value[:-1]:
+        raise InvalidValueError(
+            '%s %r: only a trailing * makes a prefix (%r); a * at the '
+            'start or inside a value is not a pattern'
+            % (name, value, value.replace('*', '')[:3] + '*'))
+
+
+def check_time_range(timeFrom, timeTo, names=('timeFrom', 'timeTo'),
+                     shown=None):
+    """Refuse ``timeFrom`` later than ``timeTo`` (seconds, UTC, either
+    None): no time is in that range.  ``names``: how the caller calls
+    the two, ``shown``: how to show them (default: the seconds).
+    ``InvalidValueError``.  The command line and HTTP refuse it;
+    ``query()`` answers it with no tracks, as loops' storage did."""
+    if timeFrom is None or timeTo is None or timeFrom <= timeTo:
+        return
+    shown = shown or (timeFrom, timeTo)
+    raise InvalidValueError(
+        '%s %s is after %s %s: no time is in that range; give the earlier '
+        'time to %s' % (names[0], shown[0], names[1], shown[1], names[0]))
 
 
 class Plan:
@@ -62,16 +107,19 @@ def plan(criteria, fieldNames, declared=None, ignoreUnknown=False):
     InvalidValueError (a ValueError) naming it and the known ones,
     raised before anything is read: taken as a criterion nothing meets,
     a misspelt name (``user`` for ``userName``) would answer "no tracks"
-    instead of the caller's mistake. ``ignoreUnknown`` skips such names
+    instead of the caller's mistake (``UnknownCriterionError``, with the
+    names). ``ignoreUnknown`` skips such names
     instead, as loops' storage did (its repair scripts pass their loop
     options, ``step`` or ``stop``, along with the criteria)."""
     if not ignoreUnknown:
         unknown = [name for name in criteria
                    if name not in CRITERIA and name not in fieldNames]
         if unknown:
-            raise InvalidValueError(_unknownMessage(
-                sorted(unknown), fieldNames,
-                fieldNames if declared is None else declared()))
+            declared = fieldNames if declared is None else declared()
+            raise UnknownCriterionError(
+                _unknownMessage(sorted(unknown), fieldNames, declared),
+                sorted(unknown), sorted(fieldNames),
+                [name for name in sorted(unknown) if name in declared])
     result = Plan()
     for name, value in criteria.items():
         if name in DIMENSIONS:

@@ -123,15 +123,13 @@ def count(number, word, many=None):
 
 
 def check_pattern(option, value):
-    """Refuse a ``*`` that is not the last character of ``value``: only
-    a trailing ``*`` makes a prefix (``'ann*'``); elsewhere it would be
-    taken as a character of the name and find nothing."""
-    if '*' in value[:-1]:
-        raise CommandError('%s %r: only a trailing * makes a prefix (%r); '
-                           'a * at the start or inside a value is not a '
-                           'pattern' % (option, value,
-                                        value.replace('*', '')[:3] + '*'),
-                           EXIT_USAGE)
+    """``query.check_pattern`` (only a trailing ``*`` makes a prefix; the
+    rule HTTP shares) as a usage error."""
+    from cybertools_tracking.query import check_pattern as rule
+    try:
+        rule(option, value)
+    except ValueError as problem:
+        raise CommandError(str(problem), EXIT_USAGE) from None
 
 
 # times

@@ -11,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from cybertools_tracking.eventids import EventIdConflictError
 from cybertools_tracking.eventids import describe_differences
 from cybertools_tracking.events import track_json
+from cybertools_tracking.query import UnknownCriterionError
+from cybertools_tracking.query import check_pattern, check_time_range
 from cybertools_tracking.timestamps import TIME_FORMATS, parse_time
 from cybertools_tracking.validation import shorten
 from cybertools_tracking.web import units
@@ -191,20 +193,29 @@ def query_tracks(
     """Tracks meeting every criterion, newest first (or oldest first), a
     page at a time. Other query parameters are criteria on extra indexes
     of the track class; any other name is a 400 naming it (a misspelt
-    ``user`` is not read as "no tracks"). Without any criterion: every
-    track."""
+    ``user`` is not read as "no tracks"), except names starting with
+    ``_`` (a cache-buster such as ``_=123``), which are ignored. A ``*``
+    other than at the end of a ``taskId`` or ``userName``, and a
+    ``timeFrom`` after ``timeTo``, are a 400 too, as on the command line
+    (they could match nothing). Without any criterion: every track."""
+    for name, values in (('taskId', taskId), ('userName', userName)):
+        for value in values or ():
+            _checked(check_pattern, name, value)
+    given = (timeFrom, timeTo)
     if timeStamp is not None:
         timeStamp = [query_time('timeStamp', text) for text in timeStamp]
     if timeFrom is not None:
         timeFrom = query_time('timeFrom', timeFrom)
     if timeTo is not None:
         timeTo = query_time('timeTo', timeTo, end=True)
+    _checked(check_time_range, timeFrom, timeTo, shown=given)
     criteria = {name: value for name, value in (
         ('taskId', taskId), ('runId', runId), ('userName', userName),
         ('timeStamp', timeStamp), ('timeFrom', timeFrom), ('timeTo', timeTo))
         if value is not None}
     for name, value in request.query_params.multi_items():
-        if name not in _OPTIONS and name not in criteria:
+        if name not in _OPTIONS and name not in criteria \
+                and not name.startswith('_'):
             criteria.setdefault(name, []).append(value)
     if not criteria:
         criteria['timeFrom'] = EARLIEST
@@ -221,8 +232,40 @@ def query_tracks(
         else:
             criteria['timeFrom'] = max(criteria.get('timeFrom', after[0]),
                                        after[0])
-    return units.read(request.app, lambda storage: _page(
-        storage, criteria, limit, after, newestFirst))
+    def work(storage):
+        try:
+            return _page(storage, criteria, limit, after, newestFirst)
+        except UnknownCriterionError as error:
+            raise HTTPException(400, _unknown(error)) from None
+    return units.read(request.app, work)
+
+
+# The query parameters GET /tracks takes besides extra indexes.
+PARAMETERS = ('taskId', 'runId', 'userName', 'timeStamp', 'timeFrom',
+              'timeTo', 'limit', 'cursor', 'newestFirst')
+
+
+def _checked(rule, *args, **options):
+    """``rule(*args, **options)`` (a check of ``query``), its
+    ValueError a 400."""
+    try:
+        rule(*args, **options)
+    except ValueError as error:
+        raise HTTPException(400, str(error)) from None
+
+
+def _unknown(error):
+    """The 400 of an unknown query parameter, naming what HTTP takes
+    (the library's message names its Python criteria)."""
+    if error.pending:
+        return str(error)
+    return ('unknown query parameter %s: expected %s%s; parameters '
+            'starting with _ are ignored'
+            % (', '.join(repr(name) for name in error.unknown),
+               ', '.join(PARAMETERS),
+               ' or an extra index (%s)' % ', '.join(error.extras)
+               if error.extras else ' (the track class has no extra '
+               'indexes)'))
 
 
 _DECIMAL = re.compile(r'-?\d+\.\d*(?:[eE][-+]?\d+)?$|-?\d+[eE][-+]?\d+$')
