@@ -429,7 +429,7 @@ def test_event_ids_make_saves_idempotent_where_the_storage_has_them(db, api):
     other = api.post('/tracks', json=track(eventId='e-1', data={'a': 2}),
                      headers=AUTH)
     assert other.status_code == 409
-    assert "'e-1'" in other.json()['detail']
+    assert '"e-1"' in other.json()['detail']
     batch = api.post('/tracks/batch', headers=AUTH, json={'tracks': [
         track(eventId='e-2'), track(eventId='e-1', data={'a': 1})]})
     assert batch.json()['ids'][1] == first.json()['id']
@@ -440,6 +440,7 @@ def test_event_ids_make_saves_idempotent_where_the_storage_has_them(db, api):
         track(eventId='e-3'), track(eventId='e-1', data={'a': 3})]})
     assert refused.status_code == 409
     assert 'tracks[1]' in refused.json()['detail']
+    assert 'data {"a": 1}, now {"a": 3}' in refused.json()['detail']
     # Every answer with a track says its event id.
     assert first.json()['eventId'] == 'e-1'
     assert again.json()['eventId'] == 'e-1'

@@ -93,10 +93,12 @@ def test_a_conflict_names_each_field_that_differs_with_both_values(api, db):
                                            userName='ann', data={'a': 2}))
     assert other.status_code == 409
     detail = other.json()['detail']
-    assert "userName 'bob', now 'ann'" in detail, detail
-    assert "data {'a': 1}, now {'a': 2}" in detail, detail
+    # JSON, as the client sent it, not Python reprs
+    assert 'userName "bob", now "ann"' in detail, detail
+    assert 'data {"a": 1}, now {"a": 2}' in detail, detail
     assert 'taskId' not in detail and 'timeStamp' not in detail
-    assert "'e4'" in detail and '0000001' in detail
+    assert 'eventId "e4"' in detail and '0000001' in detail
+    assert "'" not in detail, detail
     assert count_tracks(db) == 1
 
 
@@ -111,7 +113,8 @@ def test_a_batch_naming_one_event_id_twice_names_the_items(api, db):
     detail = answer.json()['detail']
     assert detail.startswith('tracks[2]: '), detail
     assert 'tracks[1]' in detail
-    assert "data {'x': 1}, now {'x': 2}" in detail
+    assert 'data {"x": 1}, now {"x": 2}' in detail
+    assert 'eventId "b5"' in detail
     assert '0000' not in detail         # no track number: none was stored
     assert count_tracks(db) == 1
     # The same item twice is a replay of the first.
@@ -242,3 +245,21 @@ def test_tick_reports_groups_without_goals(api, db):
     assert again.json()['withoutGoals'] == ['bob']
     assert api.post('/goals/tick', json={'at': 3 * D}).json()[
         'withoutGoals'] == []
+
+
+def test_a_conflict_message_cuts_long_values_and_shows_json():
+    from cybertools_tracking.eventids import EventIdConflictError
+    from cybertools_tracking.eventids import describe_differences
+    from cybertools_tracking.web.units import conflict_message
+    differences = [('data', {'text': 'x' * 500, 'ok': True}, {'ok': None}),
+                   ('timeStamp', 1700000000.0, 1700000005.0)]
+    error = EventIdConflictError(
+        "eventId 'e9' names track 0000007 already, with other content: %s; "
+        "an event id stands for one content (xAPI)"
+        % describe_differences(differences), 'e9', '0000007', differences)
+    message = conflict_message(error)
+    assert message.startswith('eventId "e9" names track 0000007 already')
+    assert 'now {"ok": null}' in message and 'True' not in message
+    assert 'data {"text": "xxx' in message and '..., now' in message
+    assert 'timeStamp 1700000000.0, now 1700000005.0' in message
+    assert message.endswith('(xAPI)')

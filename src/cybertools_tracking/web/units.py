@@ -45,12 +45,14 @@ except ImportError:             # without ZEO nothing raises it
 
 try:    # event ids come with the storage that has them
     from cybertools_tracking.eventids import EventIdConflictError
+    from cybertools_tracking.eventids import describe_differences
 except ImportError:
     class EventIdConflictError(Exception):
         pass
 
 __all__ = ['read', 'write', 'write_counted', 'http_error', 'RETRY_AFTER',
-           'short_validation_errors', 'ECHO_LIMIT']
+           'short_validation_errors', 'ECHO_LIMIT', 'conflict_message',
+           'as_json']
 
 RETRY_AFTER = '1'       # seconds, for a 503
 
@@ -123,7 +125,9 @@ def http_error(error):
     or ``error`` itself when it is none of the library's."""
     if isinstance(error, HTTPException):
         return error
-    if isinstance(error, (EventIdConflictError, ConflictingNameError)):
+    if isinstance(error, EventIdConflictError):
+        return HTTPException(409, conflict_message(error))
+    if isinstance(error, ConflictingNameError):
         return HTTPException(409, _message(error))
     if isinstance(error, (TransientError, DatabaseUnavailableError,
                           ClientDisconnected, POSError)):
@@ -144,6 +148,32 @@ def _mapped(call):
         if mapped is error:
             raise
         raise mapped from None
+
+
+def conflict_message(error):
+    """The message of an ``EventIdConflictError`` with its values as JSON
+    (what an HTTP client sent and reads back), not as Python reprs: the
+    event id, and each difference "field FIRST, now NOW"."""
+    message = str(error)
+    differences = getattr(error, 'differences', ())
+    if differences:
+        python = describe_differences(differences)
+        message = message.replace(python, '; '.join(
+            '%s %s, now %s' % (field, as_json(before), as_json(now))
+            for field, before, now in differences), 1)
+    eventId = getattr(error, 'eventId', None)
+    if eventId is not None:
+        message = message.replace('eventId %s' % shorten(eventId),
+                                  'eventId %s' % as_json(eventId), 1)
+    return message
+
+
+def as_json(value, limit=200):
+    """``value`` as compact JSON, cut to ``limit`` characters with
+    "..." (a 409 quotes what was sent, which may be long)."""
+    text = json.dumps(value, ensure_ascii=False, default=str,
+                      separators=(', ', ': '))
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def _message(error):
