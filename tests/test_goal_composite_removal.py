@@ -180,6 +180,10 @@ def test_forget_group_removes_a_composite_it_leaves_out_of_reach(manager):
     # remove_tracker keeps refusing: that is the deliberate API.
     with pytest.raises(CompositeOutOfReachError, match="composite '"):
         manager.remove_tracker("anna", "a", detach=True)
+    assert manager.composites_removed_with("anna") == [
+        ("teams", "only-anna"), ("teams", "three")]
+    assert manager.composites_removed_with("nobody") == []
+    assert (only.state, three.state) == ("active", "active")   # reads only
     assert manager.forget_group("anna") == (1, 0, 0)
     assert (only.state, three.state, two.state) == (
         "removed", "removed", "active")
@@ -255,9 +259,13 @@ def test_forget_user_erases_a_lone_member_of_a_team_goal(tmp_path):
     code, out, err = cli("--db", path, "forget-user", "anna", "--dry-run")
     assert code == 0, err
     assert "would remove 1 track of 'anna'" in out
+    assert ("; the composite 'only-anna' of group 'team' would go too "
+            "(without the user it could not complete; history records "
+            "stay)") in out
     code, out, err = cli("--db", path, "forget-user", "anna")
     assert code == 0, err
     assert "removed 1 track of 'anna'" in out
+    assert "the composite 'only-anna' of group 'team' went too" in out
     database = open_db(path)
     try:
         with database.transaction() as connection:

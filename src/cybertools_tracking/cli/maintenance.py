@@ -68,8 +68,9 @@ def add_commands(command):
     forget = command(
         'forget-user', run_forget, 'remove every track of one user, with '
         'their goals (their group and per-user copies of task goals, with '
-        'their progress and outcomes): the right to erasure. "pack" then '
-        'removes the old versions from the file',
+        'their progress and outcomes; a team goal of other groups left '
+        'unable to complete without them goes too): the right to erasure. '
+        '"pack" then removes the old versions from the file',
         'cybertools-tracking forget-user anna --dry-run')
     forget.add_argument('user', metavar='NAME',
                         help='the user name, exactly (no prefix)')
@@ -250,6 +251,8 @@ def run_forget(args):
         # a goal the erasure would leave out of reach (a team composite
         # of the user's goal alone) refused before any track goes.
         try:
+            dropped = [found for group in groups for found in
+                       storage.goals.composites_removed_with(group)]
             trackers, records, entries = _forget_goals(storage, groups)
         except GoalError as error:
             manager.abort()
@@ -257,10 +260,10 @@ def run_forget(args):
         if args.dry_run:
             events = storage.events.forget(groups, [name])
             manager.abort()
-            print('would remove %s of %r, %s'
+            print('would remove %s of %r, %s%s'
                   % (counted(len(tracks), 'track'), name,
                      _goal_counts(len(groups), trackers, records, entries,
-                                  events)))
+                                  events), _dropped(dropped, 'would go')))
             return EXIT_OK
         manager.abort()
         removed = remove_tracks(args, manager, conn, tracks, 'forget-user')
@@ -269,10 +272,11 @@ def run_forget(args):
             lambda: _forget_goals(existing_storage(conn, args), groups),
             manager, attempts=COMMIT_ATTEMPTS)
         events = _forget_events(args, manager, conn, groups, [name])
-    print('removed %s of %r and %s. Old versions stay in the database '
+    print('removed %s of %r and %s%s. Old versions stay in the database '
           'file until "pack".'
           % (counted(removed, 'track'), name,
-             _goal_counts(len(groups), trackers, records, entries, events)))
+             _goal_counts(len(groups), trackers, records, entries, events),
+             _dropped(dropped, 'went')))
     return EXIT_OK
 
 
@@ -319,6 +323,19 @@ def _goal_group_names(storage):
                     continue
         names.add(group_id)
     return names
+
+
+def _dropped(composites, verb):
+    """The words for the composites of other groups an erasure removes
+    (``composites_removed_with``: left unable to complete), or ''."""
+    if not composites:
+        return ''
+    return ('; %s %s %s too (without the user %s could not complete; '
+            'history records stay)'
+            % ('the composite' if len(composites) == 1
+               else 'the %d composites' % len(composites),
+               ', '.join('%r of group %r' % (n, g) for g, n in composites),
+               verb, 'it' if len(composites) == 1 else 'they'))
 
 
 def _goal_counts(groups, trackers, records, entries, events):

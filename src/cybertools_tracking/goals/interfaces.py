@@ -753,6 +753,12 @@ class IOutcomeManager(Interface):
         this group's trackers only.  ``remove_tracker`` still refuses
         such a removal unless the composite goes first."""
 
+    def composites_removed_with(group_id):
+        """The composites of other groups that ``forget_group(group_id)``
+        would remove with the group (left unable to complete), as
+        ``[(group id, name)]``, to say so before or after an erasure.
+        Reads only."""
+
 
 # -- definitions and backfill (issue 12) --------------------------------------
 

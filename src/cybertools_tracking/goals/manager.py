@@ -526,6 +526,16 @@ class TrackingManager:
         """See ``IOutcomeManager.forget_group``."""
         return self._run(self._forget_group, group_id)
 
+    def composites_removed_with(self, group_id):
+        """See ``IOutcomeManager.composites_removed_with``."""
+        check_group_id(group_id)
+        registry = self._registry()
+        if registry is None:
+            return []
+        dropped = bookkeeping.check_remove(registry, group_id, None,
+                                           detach=True, erase=True)[2]
+        return [(other, composite.name) for other, composite in dropped]
+
     def _forget_group(self, group_id):
         check_group_id(group_id)
         registry = self._registry()
