@@ -384,3 +384,19 @@ def test_again_stores_lines_with_event_ids_once(db, tmp_path):
         'stored once)' in err
     assert cli('--db', db, 'import', path, '--again')[0] == 0
     assert len(tracks_in(db)) == 3
+
+
+# 6. a * inside a value: the prefix suggested is the part before it
+
+@pytest.mark.parametrize('value, suggested', [
+    ('l*s', "('l*')"), ('python/in*ro*', "('python/in*')"), ('*a', None)])
+def test_a_star_inside_suggests_the_part_before_it(db, tmp_path, value,
+                                                   suggested):
+    assert cli('--db', db, 'import', write(tmp_path, tracks(1)))[0] == 0
+    code, out, err = cli('--db', db, 'query', '--task', value)
+    assert code == 2
+    assert 'only a trailing * makes a prefix' in err
+    if suggested is None:
+        assert 'prefix;' in err and '(' not in err
+    else:
+        assert 'prefix %s;' % suggested in err
