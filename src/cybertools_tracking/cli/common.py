@@ -127,10 +127,11 @@ def check_pattern(option, value):
     a trailing ``*`` makes a prefix (``'ann*'``); elsewhere it would be
     taken as a character of the name and find nothing."""
     if '*' in value[:-1]:
-        raise CommandError('%s %r: only a trailing * makes a prefix (%r); '
+        before = value.split('*', 1)[0]     # the prefix meant, if any
+        raise CommandError('%s %r: only a trailing * makes a prefix%s; '
                            'a * at the start or inside a value is not a '
-                           'pattern' % (option, value,
-                                        value.replace('*', '')[:3] + '*'),
+                           'pattern' % (option, value, ' (%r)' % (before + '*')
+                                        if before else ''),
                            EXIT_USAGE)
 
 
