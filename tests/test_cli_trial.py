@@ -316,3 +316,87 @@ def test_export_refuses_bad_criteria_rather_than_export_everything(
     code, _, err = cli('--db', filled, 'export', '--from', '2024-01-17',
                        '--to', '2024-01-16', '-o', out)
     assert code == 2 and not os.path.exists(out)
+
+
+# 5. a table of runs, and a partly failed import fixed under its name
+
+RUNS_CSV = ('id,taskId,start,end,finished,current\n'
+            '1,quiz,1705400000,1705400100,true,false\n'
+            '2,intro,1705400000,1705400200,false,true\n')
+
+
+def runs_in(db):
+    database = open_db(db)
+    try:
+        with database.transaction() as connection:
+            return len(get_storage(connection, 'tracking').getRuns())
+    finally:
+        database.close()
+
+
+def test_a_table_of_runs_says_it_imported_runs(db, tmp_path):
+    path = write(tmp_path, RUNS_CSV, 'r.csv')
+    code, out, err = cli('--db', db, 'import', path)
+    assert (code, out, err) == (
+        0, 'imported 0 tracks and 2 runs, skipped 0 lines\n', '')
+    assert runs_in(db) == 2
+    # Runs are made anew, not matched by id: a second import is refused,
+    # speaking of runs, not of tracks.
+    code, out, err = cli('--db', db, 'import', path)
+    assert code == 1 and runs_in(db) == 2
+    assert '(3 lines: 0 tracks, 2 runs, 0 lines skipped)' in err
+    assert 'stores its 2 runs twice (runs are made anew, not matched by ' \
+        'id)' in err
+    assert 'track' not in err.split('skipped)')[1]
+    assert cli('--db', db, 'import', path, '--again')[0] == 0
+    assert runs_in(db) == 4
+
+
+def test_a_partly_failed_import_fixed_under_its_name(db, tmp_path):
+    good = {'taskId': 't', 'userName': 'u', 'data': {'a': 1}}
+    path = write(tmp_path, jsonl(good, dict(good, data={'a': 2}, runId=9)),
+                 'part.jsonl')
+    assert cli('--db', db, 'import', path)[0] == 1
+    assert len(tracks_in(db)) == 1
+    code, out, err = cli('--db', db, 'import', path)
+    assert code == 1 and 'changed since' not in err
+    assert 'stores its 1 track twice' in err
+    assert 'To finish it, fix the 1 line it skipped and import it alone' \
+        in err and '--rejects FILE' in err
+    # The file fixed in place: said to have changed.
+    write(tmp_path, jsonl(good, dict(good, data={'a': 2})), 'part.jsonl')
+    code, out, err = cli('--db', db, 'import', path)
+    assert code == 1 and len(tracks_in(db)) == 1
+    assert 'It changed since (it had ' in err
+    # Same size, other bytes.
+    write(tmp_path, jsonl(good, dict(good, data={'a': 2}, runId=8)),
+          'part.jsonl')
+    code, out, err = cli('--db', db, 'import', path)
+    assert 'It changed since (its first' in err
+
+
+def test_again_stores_lines_with_event_ids_once(db, tmp_path):
+    line = {'taskId': 't', 'userName': 'u', 'data': {}, 'eventId': 'e1'}
+    path = write(tmp_path, jsonl(line, dict(line, eventId=None)))
+    assert cli('--db', db, 'import', path)[0] == 0
+    code, out, err = cli('--db', db, 'import', path)
+    assert 'stores its 2 tracks twice (but a line with an eventId is ' \
+        'stored once)' in err
+    assert cli('--db', db, 'import', path, '--again')[0] == 0
+    assert len(tracks_in(db)) == 3
+
+
+# 6. a * inside a value: the prefix suggested is the part before it
+
+@pytest.mark.parametrize('value, suggested', [
+    ('l*s', "('l*')"), ('python/in*ro*', "('python/in*')"), ('*a', None)])
+def test_a_star_inside_suggests_the_part_before_it(db, tmp_path, value,
+                                                   suggested):
+    assert cli('--db', db, 'import', write(tmp_path, tracks(1)))[0] == 0
+    code, out, err = cli('--db', db, 'query', '--task', value)
+    assert code == 2
+    assert 'only a trailing * makes a prefix' in err
+    if suggested is None:
+        assert 'prefix;' in err and '(' not in err
+    else:
+        assert 'prefix %s;' % suggested in err

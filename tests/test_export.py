@@ -268,8 +268,8 @@ def test_an_export_with_event_ids_imported_twice_stores_each_track_once(
     assert main(['--db', target, 'import', exported]) == 0
     assert main(['--db', target, 'import', exported, '--again']) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        'imported 0 tracks, skipped 0 lines, 5 lines with event ids stored '
-        'before')
+        'imported 0 tracks and 1 run, skipped 0 lines, 5 lines with event '
+        'ids stored before')
     database = open_db(target)
     with database.transaction() as connection:
         storage = get_storage(connection)

@@ -57,10 +57,11 @@ def check_pattern(name, value):
     HTTP refuse it; ``query()`` itself takes such a value as a name, as
     loops' storage did, and finds nothing."""
     if '*' in value[:-1]:
+        before = value.split('*', 1)[0]     # the prefix meant, if any
         raise InvalidValueError(
-            '%s %r: only a trailing * makes a prefix (%r); a * at the '
-            'start or inside a value is not a pattern'
-            % (name, value, value.replace('*', '')[:3] + '*'))
+            '%s %r: only a trailing * makes a prefix%s; a * at the start '
+            'or inside a value is not a pattern'
+            % (name, value, ' (%r)' % (before + '*') if before else ''))
 
 
 def check_time_range(timeFrom, timeTo, names=('timeFrom', 'timeTo'),

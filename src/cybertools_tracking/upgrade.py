@@ -109,27 +109,11 @@ def upgrade(db, name, batch=BATCH, progress=None):
     tracks, each in a transaction of its own; resumable. ``progress``,
     if given, is called with the number of tracks converted after each
     batch. Returns the number converted (0 if there was nothing to do)."""
-    manager = transaction.TransactionManager()
-    connection = db.open(transaction_manager=manager)
-    total = 0
-    try:
-        while True:
-            storage = connection.root()[name]
-            if not needs_upgrade(storage):
-                return total
-            count, left = convert(storage, batch)
-            manager.get().note('cybertools-tracking upgrade: %d tracks'
-                               % count)
-            manager.commit()
-            connection.cacheGC()
-            total += count
-            if progress is not None:
-                progress(count)
-            if not left:
-                return total
-    finally:
-        manager.abort()
-        connection.close()
+    def step(storage):
+        if not needs_upgrade(storage):
+            return 0, False
+        return convert(storage, batch)
+    return _in_batches(db, name, step, '%d tracks', progress)
 
 
 def old_trees(storage):
@@ -143,18 +127,26 @@ def renew_trees(db, name, batch=TREE_BATCH, progress=None):
     ``name`` of ``db`` into the current classes, up to ``batch`` in each
     transaction; resumable. ``progress``, if given, is called with the
     number renewed after each batch. Returns the number renewed."""
+    return _in_batches(db, name,
+                       lambda storage: storage._store.renewTrees(batch),
+                       '%d trees renewed', progress)
+
+
+def _in_batches(db, name, step, note, progress):
+    """Run ``step(storage)`` -> (count, more left) on a connection of its
+    own, committing after each step (the last may finish the work with a
+    count of 0), until none is left; return the sum of the counts."""
     manager = transaction.TransactionManager()
     connection = db.open(transaction_manager=manager)
     total = 0
     try:
         while True:
-            store = connection.root()[name]._store
-            count, left = store.renewTrees(batch)
+            count, left = step(connection.root()[name])
+            manager.get().note('cybertools-tracking upgrade: '
+                               + note % count)
+            manager.commit()
+            connection.cacheGC()
             if count:
-                manager.get().note('cybertools-tracking upgrade: %d '
-                                   'trees renewed' % count)
-                manager.commit()
-                connection.cacheGC()
                 total += count
                 if progress is not None:
                     progress(count)

@@ -21,12 +21,13 @@ import time
 
 from cybertools_tracking.cli.common import EXIT_OK, EXIT_USAGE
 from cybertools_tracking.cli.common import CommandError, Progress, error
-from cybertools_tracking.cli.common import connection, positive_int
+from cybertools_tracking.cli.common import connection, count, positive_int
 from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import time_from, time_to, TIME_HELP
 from cybertools_tracking.cli.formatting import local_time, table
 from cybertools_tracking.cli.jsoncodec import dumps
 from cybertools_tracking.db import retry_transaction
+from cybertools_tracking.goals.interfaces import ConflictingNameError
 
 __all__ = ['add_commands']
 
@@ -201,6 +202,14 @@ def _tracker_json(source):
     except ValueError as problem:
         raise CommandError('%s is not JSON: %s' % (source, problem),
                            EXIT_USAGE) from None
+    if isinstance(obj, dict) and obj.get('type') == 'CompositeTracker':
+        # A composite counts its components' completions, never a track:
+        # there is nothing stored to feed it.
+        raise CommandError(
+            '%s: a CompositeTracker is not backfilled: it reads no tracks, '
+            'it follows its components; backfill each component, then add '
+            'the composite with the web API (POST /goals?group=GROUP)'
+            % source, EXIT_USAGE)
     try:
         tracker_from_json(obj)
     except (TypeError, ValueError) as problem:
@@ -228,12 +237,17 @@ def run_backfill(args):
                 job = retry_transaction(lambda: goals.start_backfill(
                     args.group, tracker_from_json(obj),
                     batch_size=args.batch), manager)
-            except (TypeError, ValueError) as problem:
-                raise CommandError(str(problem), EXIT_USAGE) from None
+            except ConflictingNameError as problem:
+                manager.abort()
+                raise CommandError(_taken(goals, problem), EXIT_USAGE) \
+                    from None
+            except (TypeError, ValueError, KeyError) as problem:
+                raise CommandError(_message(problem), EXIT_USAGE) from None
             jobs = [(job.group_id, job.name)]
-            print('added %r to %r: %d stored tracks to feed it in %d '
-                  'batches' % (job.name, job.group_id, job.total,
-                               job.batches))
+            print('added %r to %r: %s to feed it in %s'
+                  % (job.name, job.group_id,
+                     count(job.total, 'stored track'),
+                     count(job.batches, 'batch', 'batches')))
         else:
             jobs = [(job.group_id, job.name) for job in goals.backfill_jobs()
                     if args.group is None or job.group_id == args.group]
@@ -243,10 +257,39 @@ def run_backfill(args):
                 return EXIT_OK
         budget = args.max_batches
         for group_id, name in jobs:
-            budget = _run_job(goals, manager, group_id, name, budget)
+            try:
+                budget = _run_job(goals, manager, group_id, name, budget)
+            except KeyError as problem:
+                # The job went meanwhile (another process removed the
+                # tracker and its job): say which, not a traceback.
+                raise CommandError('backfill of %r of %r: %s' % (
+                    name, group_id, _message(problem))) from None
             if budget == 0:
                 break
     return EXIT_OK
+
+
+def _message(problem):
+    """A library exception as one line (a bare KeyError's str() is the
+    repr of its key)."""
+    if type(problem) is KeyError and problem.args:
+        return 'not found: %s' % (problem.args[0],)
+    return str(problem)
+
+
+def _taken(goals, problem):
+    """What to do when the group already has a tracker of that name: go
+    on with its unfinished backfill, or choose another name."""
+    unfinished = any((job.group_id, job.name) == (problem.group_id,
+                                                   problem.name)
+                     for job in goals.backfill_jobs())
+    if unfinished:
+        advice = ('its backfill is unfinished: "goals backfill --resume '
+                  '--group %s" goes on with it' % problem.group_id)
+    else:
+        advice = ('give the new tracker another "name" (the one there '
+                  'stays as it is)')
+    return '%s; %s' % (problem, advice)
 
 
 def _run_job(goals, manager, group_id, name, budget):

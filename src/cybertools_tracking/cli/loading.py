@@ -462,6 +462,33 @@ class _Input:
             except _GZIP_ERRORS:
                 return b''
 
+    def same_as(self, progress):
+        """How the file differs from the one of ``progress`` (a phrase),
+        or None if its first ``progress.offset`` bytes are the ones
+        imported (it may have grown). Read on the side, as
+        ``first_line``."""
+        if self.size < progress.size:
+            return 'it had %d bytes, it has %d' % (progress.size, self.size)
+        digest, left = hashlib.sha256(), progress.offset
+        with open(self.path, 'rb') as raw:
+            magic = raw.read(2)
+            raw.seek(0)
+            stream = (gzip.GzipFile(fileobj=raw, mode='rb')
+                      if magic == b'\x1f\x8b' else raw)
+            try:
+                while left:
+                    chunk = stream.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    left -= len(chunk)
+            except _GZIP_ERRORS:
+                pass
+        if digest.hexdigest() != progress.digest:
+            return ('its first %d bytes are not the ones imported'
+                    % progress.offset)
+        return None
+
     def position(self):
         """Bytes of the file read so far, for a progress bar."""
         return None if self.raw is None else self.raw.tell()
@@ -608,6 +635,8 @@ class _Import:
         self.said = {}          # kind of reason -> [lines, first, ...]
         self.base = 0           # tracks imported before a resume
         self.base_skipped = 0   # and lines skipped
+        self.made_runs = 0      # runs committed (in all, after a resume)
+        self.base_runs = 0      # runs made before a resume
         if args.resume:
             self.restart()
         elif not args.again and input.path is not None:
@@ -648,6 +677,7 @@ class _Import:
         except (BadLine, CommandError):
             self.layout = None
         self.base, self.base_skipped = done.imported, done.skipped
+        self.made_runs = self.base_runs = len(done.runs)
         self.progress.update(self.input.position(), 'resuming at line %d'
                              % self.resume)
 
@@ -671,18 +701,38 @@ class _Import:
                 % (self.source, self.name, done.line, when,
                    count(done.imported, 'track'), count(done.skipped, 'line'),
                    self.input.name, done.line + 1))
-        grew = ('It has grown since: "import --resume %s" imports the new '
-                'lines. ' % self.input.name
-                if self.input.size > done.size else '')
+        changed = self.input.same_as(done)
+        if changed is not None:
+            since = 'It changed since (%s). ' % changed
+        elif self.input.size > done.size:
+            since = ('It has grown since: "import --resume %s" imports the '
+                     'new lines. ' % self.input.name)
+        else:
+            since = ''
+        if done.skipped:
+            # A partly failed import is finished by importing its bad
+            # lines alone, fixed: the others are stored.
+            since += ('To finish it, fix the %s it skipped and import %s '
+                      'alone, as a new file ("import --rejects FILE" '
+                      'writes each skipped line to FILE, its text in '
+                      '"text"). ' % (count(done.skipped, 'line'),
+                                    plural(done.skipped, 'it', 'them')))
+        stored = [count(done.imported, 'track')]
+        if done.runs:
+            stored.append(count(len(done.runs), 'run'))
+        what = [what for what, number in (
+            ('runs are made anew, not matched by id', done.runs),
+            ('but a line with an eventId is stored once', done.imported))
+            if number]
         raise CommandError(
             '%s was imported into the storage %r already, completely, on %s '
-            'UTC (%d %s: %s, %s skipped); importing it again stores its '
-            'tracks twice (but for lines with event ids). %sUse --again to '
-            'import it anyway'
+            'UTC (%d %s: %s, %s skipped); importing it again stores its %s '
+            'twice (%s). %sUse --again to import it anyway'
             % (self.source, self.name, when,
-               done.line, plural(done.line, 'line'),
-               count(done.imported, 'track'), count(done.skipped, 'line'),
-               grew))
+               done.line, plural(done.line, 'line'), ', '.join(stored),
+               count(done.skipped, 'line'),
+               ' and '.join(stored if done.imported else stored[1:]),
+               '; '.join(what), since))
 
     @contextlib.contextmanager
     def signals(self):
@@ -858,6 +908,7 @@ class _Import:
         finally:
             self.committing = False
         self.imported += self.tracks
+        self.made_runs = len(self.runs)
         self.commits += 1
         self.batch.clear()
         self.tracks = 0
@@ -972,14 +1023,18 @@ class _Import:
         self.repeated()
         if self.first_line > 1:
             # Resumed: this run's counts, and the totals of the file.
-            summary = ('imported %s (%d in all), skipped %s (%d in all)'
+            runs = self.made_runs - self.base_runs
+            summary = ('imported %s (%d in all)%s, skipped %s (%d in all)'
                        % (count(self.imported - self.base, 'track'),
                           self.imported,
+                          ' and %s' % count(runs, 'run') if runs else '',
                           count(self.skipped - self.base_skipped, 'line'),
                           self.skipped))
         else:
-            summary = ('imported %s, skipped %s'
+            summary = ('imported %s%s, skipped %s'
                        % (count(self.imported, 'track'),
+                          ' and %s' % count(self.made_runs, 'run')
+                          if self.made_runs else '',
                           count(self.skipped, 'line')))
         if self.known:
             summary += (', %s with event ids stored before'
