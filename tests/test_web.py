@@ -533,6 +533,7 @@ def test_removing_a_component_of_a_live_composite(api):
     removed = api.delete('/goals', params={'group': 'ann', 'name': 'c1',
                                            'detach': 'true'}, headers=AUTH)
     assert removed.status_code == 200 and removed.json()['name'] == 'c1'
+    assert removed.json()['state'] == 'removed'     # as it is after
     [both] = [t for t in api.get('/goals', params={'group': 'ann'}).json()
               if t['name'] == 'both']
     assert [c['name'] for c in both['components']] == ['c2']

@@ -108,14 +108,15 @@ def remove_goal(request: Request, group: str, name: str,
                                            include_completed=True)
         if not found:
             raise KeyError('group %r has no goal %r' % (group, name))
-        shown = tracker_to_json(found[0])
         try:
-            storage.goals.remove_tracker(group, name, detach=detach)
+            removed = storage.goals.remove_tracker(group, name,
+                                                   detach=detach)
         except ComponentInUseError as error:
             raise HTTPException(409, _in_use(error)) from None
         except CompositeOutOfReachError as error:
             raise HTTPException(409, _out_of_reach(error)) from None
-        return shown
+        [tracker] = removed
+        return tracker_to_json(tracker)   # as it is now: state "removed"
     return units.write(request.app, work)
 
 
