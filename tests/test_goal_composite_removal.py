@@ -277,3 +277,35 @@ def test_forget_user_erases_a_lone_member_of_a_team_goal(tmp_path):
                 "team", include_completed=True) == []
     finally:
         database.close()
+
+
+def test_forget_group_leaves_nothing_of_the_group_in_finished_composites(
+        manager):
+    # Composites of another group that completed over anna's trackers
+    # kept them as components (her group id, her progress) until now.
+    points = AccumulationTracker("points", [], 1000, "points")
+    one = counting("one")
+    manager.add_trackers("anna", [points, one])
+    tiny = rollup("tiny", [points], 1)
+    allone = all_of("allone", [one])
+    manager.add_trackers("team", [tiny, allone])
+    manager.track("anna", {"points": 6, "one": 1})
+    manager.tick()
+    assert tiny.completed and allone.completed
+    manager.forget_group("anna")
+    for composite in (tiny, allone):
+        assert composite.completed                   # its outcome stays
+        assert [c for c in composite.components
+                if c.group_id == "anna"] == []
+    assert manager.get_trackers("anna", include_completed=True) == []
+    assert len(manager.history("team")) > 0          # the team's records
+
+
+def test_forget_components_refuses_a_live_composite(manager):
+    a = counting("a")
+    manager.add_tracker("ann", a)
+    live = all_of("live", [a])
+    manager.add_tracker("ann", live)
+    with pytest.raises(ValueError, match="remove_components"):
+        live.forget_components(a)
+    assert live.components == [a] or list(live.components) == [a]

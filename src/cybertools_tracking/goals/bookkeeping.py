@@ -27,6 +27,7 @@ from cybertools_tracking.goals.interfaces import TrackerLookupError
 
 __all__ = ["expiry", "check_new", "place", "find", "replace", "remove",
            "composites_using", "check_remove", "settle",
+           "forget_in_finished",
            "remove_expired", "reset", "flush", "group_of", "redefine",
            "by_hand", "POLICIES"]
 
@@ -207,6 +208,31 @@ def check_remove(registry, group_id, name, detach=False, erase=False):
     for user_group, composite, parts in users:
         composite.check_remove_components(parts)
     return names, users, dropped
+
+
+def forget_in_finished(registry, leaving):
+    """For an erasure: take *leaving* out of every composite that is no
+    longer live (``forget_components``); return how many changed.
+
+    ``remove`` takes a forgotten group's trackers out of the live
+    composites; a completed one kept them as its components, and with
+    them the group's id and progress, reachable (and never packed
+    away) for as long as the composite stays.  Those are in any group's
+    completed trackers, which no index names: every group is read, as
+    befits an erasure, which is rare."""
+    wanted = {id(t) for t in leaving}
+    if registry is None or not wanted:
+        return 0
+    changed = 0
+    for group_id, group in registry.groups.items():
+        for tracker in list(group.done.values()):
+            if not ICompositeTracker.providedBy(tracker) or tracker.active:
+                continue
+            parts = [c for c in tracker.components if id(c) in wanted]
+            if parts:
+                tracker.forget_components(*parts)
+                changed += 1
+    return changed
 
 
 def out_of_reach(registry, leaving, users):

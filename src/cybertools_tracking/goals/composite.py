@@ -146,6 +146,18 @@ class CompositeTracker(Tracker):
             self._changing().target = len(left)
         self._touch()
 
+    def forget_components(self, *trackers):
+        """Drop *trackers* from a composite that is no longer live
+        (completed, failed, expired, removed), for an erasure: its outcome
+        is final, so nothing is checked or evaluated again; the references
+        go, so that nothing of a forgotten group stays reachable from it.
+        Raises ValueError on a live composite (use ``remove_components``)."""
+        if self.active:
+            raise ValueError("the composite %r is live: take components "
+                             "out with remove_components" % self.name)
+        self._components = tuple(c for c in self._components
+                                 if not any(c is t for t in trackers))
+
     def _measured(self):
         if self._measure == "completed":
             return sum(1 for c in self._components if c.completed)

@@ -1124,6 +1124,12 @@ class ICompositeTracker(ITracker, ITimeDriven):
         ``CompositeOutOfReachError`` if no components, or fewer than a
         count target, would be left; nothing changes then."""
 
+    def forget_components(*trackers):
+        """Drop *trackers* from a composite that is no longer live, for
+        an erasure (``forget_group``): its outcome is final and stays;
+        only the references go.  Raises ``ValueError`` on a live
+        composite (``remove_components`` is for those)."""
+
     def tick(now_ts=None):
         """Re-read the components; ``(changed, events)`` like ``track``."""
 

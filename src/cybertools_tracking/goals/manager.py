@@ -558,6 +558,9 @@ class TrackingManager:
             registry, group_id, None, detach=True, now=now,
             dispatch=self._dispatch, erase=True)
         dropped = [t for t in removed if t.group_id != group_id]
+        # Finished composites elsewhere let go of the group's trackers too.
+        bookkeeping.forget_in_finished(
+            registry, [t for t in removed if t.group_id == group_id])
         if composites or dropped:
             self._dispatch.scored(registry, dropped + composites, now)
         history = history_of(registry)
