@@ -309,3 +309,18 @@ def test_forget_components_refuses_a_live_composite(manager):
     with pytest.raises(ValueError, match="remove_components"):
         live.forget_components(a)
     assert live.components == [a] or list(live.components) == [a]
+
+
+def test_a_refusal_names_every_composite_and_how_to_remove_each(manager):
+    a = counting("a")
+    manager.add_tracker("ann", a)
+    manager.add_tracker("team", all_of("one", [a]))
+    manager.add_tracker("club", all_of("two", [a]))
+    with pytest.raises(ComponentInUseError) as refused:
+        manager.remove_tracker("ann", "a")
+    message = str(refused.value)
+    assert "live composites 'one' of group 'team', 'two' of group 'club'" \
+        in message or "live composites 'two' of group 'club', 'one'" \
+        in message
+    assert "remove_tracker('team', 'one')" in message
+    assert "remove_tracker('club', 'two')" in message

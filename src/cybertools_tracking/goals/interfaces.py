@@ -535,13 +535,15 @@ class ComponentInUseError(TrackerStateError):
     def __init__(self, group_id, name, users):
         # *users*: [(group id, composite name)], in the order found.
         named = ", ".join("%r of group %r" % (c, g) for g, c in users)
-        first_group, first = users[0]
+        calls = ", ".join("remove_tracker(%r, %r)" % (g, c) for g, c in users)
+        several = len(users) > 1
         super().__init__(
             "cannot remove tracker %r of group %r: it is a component of "
-            "the live composite %s; remove the composite first "
-            "(remove_tracker(%r, %r)), or call remove_tracker(..., "
-            "detach=True) to take the tracker out of its composites too"
-            % (name, group_id, named, first_group, first))
+            "the live composite%s %s; remove %s first (%s), or call "
+            "remove_tracker(..., detach=True) to take the tracker out of "
+            "its composites too"
+            % (name, group_id, "s" if several else "", named,
+               "them" if several else "the composite", calls))
         self.group_id = group_id
         self.name = name
         self.users = list(users)

@@ -129,21 +129,24 @@ def _in_use(error):
     Python calls."""
     named = ', '.join('%s of group %s' % (json.dumps(c), json.dumps(g))
                       for g, c in error.users)
-    first_group, first = error.users[0]
-    return ('goal %s of group %s is a component of the live composite %s; '
-            'remove the composite first (%s), or repeat with detach=true to '
-            'take the goal out of its composites too; nothing was changed'
-            % (json.dumps(error.name), json.dumps(error.group_id), named,
-               _composite_call(first_group, first)))
+    calls = ', '.join(_composite_call(g, c) for g, c in error.users)
+    several = len(error.users) > 1
+    return ('goal %s of group %s is a component of the live composite%s %s; '
+            'remove %s first (%s), or repeat with detach=true to take the '
+            'goal out of its composites too; nothing was changed'
+            % (json.dumps(error.name), json.dumps(error.group_id),
+               's' if several else '', named,
+               'them' if several else 'the composite', calls))
 
 
 def _out_of_reach(error):
     """The HTTP words for ``CompositeOutOfReachError``."""
     return ('taking the goal out would leave the composite %s of group %s '
-            'unable to complete (%d components left, it needs %s); remove '
+            'unable to complete (%d component%s left, it needs %s); remove '
             'or redefine that composite first (%s); nothing was changed'
             % (json.dumps(error.name), json.dumps(error.group_id),
-               error.left, 'at least one' if not error.left
+               error.left, '' if error.left == 1 else 's',
+               'at least one' if not error.left
                else '%d to complete' % error.target,
                _composite_call(error.group_id, error.name)))
 
