@@ -28,7 +28,11 @@ def main(path, size, seed):
                                   {'batch': batch, 'i': i})
         storage._batches = batch
         transaction.commit()
-        print('committed', batch, flush=True)
+        # One write of the whole line: print() writes its parts one by
+        # one, and unbuffered (PYTHONUNBUFFERED) each part is a write of
+        # its own, so a kill could cut the line after "committed".
+        sys.stdout.write('committed %d\n' % batch)
+        sys.stdout.flush()
 
 
 if __name__ == '__main__':
