@@ -151,15 +151,10 @@ def run_tick(args):
         storage = existing_storage(conn, args)
 
         def tick():
-            # Groups named that hold no tracker are passed over by the
-            # tick, and said (a misspelt group): not refused, since a
-            # group goes with its last tracker (an expiry, a failed
-            # deadline) and a cron job's list names such groups normally.
-            # Read in the tick's transaction (a retry reads again).
-            without = [] if args.group is None else [
-                group_id for group_id in dict.fromkeys(args.group)
-                if not storage.goals.get_trackers(group_id,
-                                                  include_completed=True)]
+            # Named groups without trackers are said, not refused (see
+            # groups_without_trackers); read in the tick's transaction.
+            without = [] if args.group is None else \
+                storage.goals.groups_without_trackers(args.group)
             return storage.goals.tick(now_ts=now, group_ids=args.group), \
                 without
         try:

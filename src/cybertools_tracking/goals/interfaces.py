@@ -913,6 +913,15 @@ class ITickingManager(Interface):
         of *group_ids*; meant for a periodic job, not per request.
         """
 
+    def groups_without_trackers(group_ids):
+        """The groups of *group_ids* that hold no tracker (completed ones
+        count), once each, in the order given: ``tick`` passes them over.
+        Not an error: the registry forgets a group with its last tracker
+        (an expiry, a failed deadline), so a periodic job's list names
+        such groups normally; front ends report them so that a misspelt
+        group is seen (``goals tick --group``, ``POST /goals/tick``).
+        Reads only."""
+
 
 # -- time: rolling windows (issue 12) -----------------------------------------
 

@@ -362,6 +362,11 @@ class TrackingManager:
         now = _now(None if now_ts is None else check_time("now_ts", now_ts))
         return self._run(self._tick, now, group_ids)
 
+    def groups_without_trackers(self, group_ids):
+        """See ``ITickingManager.groups_without_trackers``."""
+        return [group_id for group_id in dict.fromkeys(group_ids)
+                if not self.get_trackers(group_id, include_completed=True)]
+
     def _tick(self, now, group_ids):
         registry = self._registry()
         result, changed = ticks.run(registry, now, self._dispatch, group_ids)

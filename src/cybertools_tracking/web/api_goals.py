@@ -171,8 +171,8 @@ def tick(request: Request, response: Response,
         return [{'group_id': t.group_id, 'name': t.name} for t in trackers]
 
     def work(storage):
-        without = [] if options.groups is None else groups_without_goals(
-            storage, options.groups)
+        without = [] if options.groups is None else \
+            storage.goals.groups_without_trackers(options.groups)
         try:
             result = storage.goals.tick(now_ts=now, group_ids=options.groups)
         except (TypeError, ValueError) as error:
@@ -182,17 +182,6 @@ def tick(request: Request, response: Response,
                 'expired': refs(result.expired),
                 'changed': len(result.changed), 'withoutGoals': without}
     return units.write(request.app, work, response, create=False)
-
-
-def groups_without_goals(storage, group_ids):
-    """The groups of ``group_ids`` that hold no tracker (completed ones
-    count), in the order given: a tick passes them over. Not an error: the
-    registry forgets a group with its last tracker (an expiry, a failed
-    deadline), so a periodic job's list of groups names such groups
-    normally; they are reported so that a misspelt group is seen."""
-    return [group_id for group_id in dict.fromkeys(group_ids)
-            if not storage.goals.get_trackers(group_id,
-                                              include_completed=True)]
 
 
 def renamed(error, internal, public):
