@@ -389,6 +389,18 @@ class ITrackStore(Interface):
     check every value before they call a method that writes.
     """
 
+    rowEncoding = Attribute(
+        "'marshal' or 'pickle': how row groups are written (see ``rows``);"
+        " stores made before marshal rows write pickles until "
+        "``useMarshal``.")
+
+    def useMarshal():
+        """Write row groups with marshal from now on; return whether that
+        changed anything (False if it did so already). Processes of
+        versions before marshal rows cannot read the rows written then:
+        called by the ``upgrade`` command, once every process has the
+        new version."""
+
     def add(key, ts, num, data, extras=None):
         """File a new row for track ``num`` under ``key`` at ``ts``."""
 

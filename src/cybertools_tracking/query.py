@@ -346,14 +346,13 @@ def _allByNumber(plan, store, storage):
     track on the way: a cold read of a user's ~1,000 tracks makes fewer
     objects, hence fewer runs of the cyclic GC)."""
     times = plan.times
-    views, view = storage._views(), storage._view
+    views, viewsOf = storage._views(), storage._viewsOf
     result = []
     add = result.append
     for key in store.combinations(plan.dims):
         for ts, group in store.groups(key, plan.timeFrom, plan.timeTo):
             if times is None or ts in times:
-                for row in group:
-                    add(view(row[0], key, ts, row, None, views))
+                viewsOf(key, ts, group, add, views)
     result.sort(key=_num)
     return result
 

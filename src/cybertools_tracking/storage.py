@@ -1,6 +1,7 @@
 """TrackingStorage: tracks and runs in ZODB, with their indexes."""
 
 import weakref
+from operator import attrgetter
 
 from BTrees.Length import Length
 from BTrees.LOBTree import LOBTree
@@ -17,7 +18,6 @@ from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
 from cybertools_tracking.partitions import PartitionedLength
-from cybertools_tracking.readonly import ReadOnlyDict
 from cybertools_tracking.rows import CORE, MISSING, extras_of, own_core
 from cybertools_tracking.rows import view_state
 from cybertools_tracking.runmaps import RunMapping
@@ -135,13 +135,10 @@ class TrackingStorage(Persistent):
             if track is None and not row[2]:
                 # The common case (a new view of a row without extras):
                 # its attributes set at once, as one new dict.
-                state = {'taskId': key[0], 'runId': key[1],
-                         'userName': key[2], 'timeStamp': ts,
-                         '_data': data, '__parent__': self, '_num': num,
-                         '_v_store': self, '_v_row': row}
-                if type(data) is ReadOnlyDict:
-                    state['_v_data'] = data
-                _setDict(mapped, '__dict__', state)
+                _setDict(mapped, '__dict__', {
+                    'taskId': key[0], 'runId': key[1], 'userName': key[2],
+                    'timeStamp': ts, '_data': data, '__parent__': self,
+                    '_num': num, '_v_store': self, '_v_row': row})
                 return mapped
         elif track is None and mapped.__dict__.get('_v_row') is row \
                 and type(mapped) is self.trackFactory:
@@ -160,11 +157,31 @@ class TrackingStorage(Persistent):
                               '_num': num})
                 d['_v_store'] = self
                 d['_v_row'] = row
-                if type(data) is ReadOnlyDict:
-                    # A decoded row's data is its read-only view already
-                    # (see rows.unpack): what ``data`` would make of it.
-                    d['_v_data'] = data
         return mapped
+
+    def _viewsOf(self, key, ts, rows, add, views):
+        """``add`` (a list's append) the view of each row of ``rows`` (a
+        row group of ``key`` filed under ``ts``), as ``_view`` makes it:
+        for readers of many rows. The common case, a row without extras
+        of which no view is handed out, is made here without a call per
+        row (a cold read of a user's tracks makes ~1,000)."""
+        refs = views.refs
+        factory = self.trackFactory
+        made = []
+        for row in rows:
+            num = row[0]
+            if row[2] or num in refs:
+                add(self._view(num, key, ts, row, None, views))
+                continue
+            mapped = factory.__new__(factory)
+            _setDict(mapped, '__dict__', {
+                'taskId': key[0], 'runId': key[1], 'userName': key[2],
+                'timeStamp': ts, '_data': row[1], '__parent__': self,
+                '_num': num, '_v_store': self, '_v_row': row})
+            made.append(mapped)
+            add(mapped)
+        if made:
+            views.putAll(made)
 
     def _fetch(self, num):
         found = self._store.find(num)
@@ -765,12 +782,12 @@ class TrackingStorage(Persistent):
         key = self._userKey(taskId, runId, userName)
         if key is None:
             return []
-        found = [(row[0], ts, row) for ts, group in self._store.groups(key)
-                 for row in group]
-        found.sort(key=_first)
-        views = self._views()
-        return [self._view(num, key, ts, row, None, views)
-                for num, ts, row in found]
+        result = []
+        add, views = result.append, self._views()
+        for ts, group in self._store.groups(key):
+            self._viewsOf(key, ts, group, add, views)
+        result.sort(key=_num)
+        return result
 
     def getLastUserTrack(self, taskId, runId, userName):
         key = self._userKey(taskId, runId, userName)
@@ -838,16 +855,31 @@ class _Views:
         return None if ref is None else ref()
 
     def put(self, num, view):
+        self.refs[num] = weakref.ref(view)
+        self._keep((view,))
+
+    def putAll(self, views):
+        """``put`` each of ``views`` (a list of views made from rows)."""
+        refs = self.refs
+        ref = weakref.ref
+        for view in views:
+            refs[view._num] = ref(view)
+        self._keep(views)
+
+    def _keep(self, views):
+        # Dead references swept as the map grows; the newest views kept
+        # in the ring of recent ones.
         refs = self.refs
         if len(refs) >= self.limit:
             for dead in [k for k, ref in refs.items() if ref() is None]:
                 del refs[dead]
             self.limit = max(10_000, 2 * len(refs))
-        refs[num] = weakref.ref(view)
         recent = self.recent
-        if len(recent) < self.RECENT:
-            recent.append(view)
-        else:
+        room = self.RECENT - len(recent)
+        if room > 0:
+            recent.extend(views[:room])
+            views = views[room:]
+        for view in views[-self.RECENT:]:
             recent[self.next] = view
             self.next = (self.next + 1) % self.RECENT
 
@@ -895,8 +927,9 @@ class _Rows:
         return track
 
 
-def _first(item):
-    return item[0]
+# Views sort by number: within a combination rows are filed by time, and
+# a user's tracks are in id order.
+_num = attrgetter('_num')
 
 
 # Sets a new view's __dict__ without Track.__setattr__ (which would write

@@ -147,7 +147,13 @@ class TrackStore(Persistent):
     """See the module docstring. Written once; its parts are records of
     their own."""
 
+    # Row groups are written with marshal where they can be (see rows);
+    # stores made before that write pickles, which every version reads,
+    # until ``useMarshal`` (the ``upgrade`` command) switches them.
+    _marshal = False
+
     def __init__(self):
+        self._marshal = True
         self._combinations = CombinationTree(COMBINATION_SHARDS)
         self._keys = tuple(LOBTree() for _ in range(KEY_SLOTS))
         self._byUser = UserTree(USER_SHARDS)  # userName -> OOTreeSet of keys
@@ -190,6 +196,20 @@ class TrackStore(Persistent):
             tasks.add(taskId)
         return entry
 
+    @property
+    def rowEncoding(self):
+        """'marshal' or 'pickle': how row groups are written (see rows)."""
+        return 'marshal' if self._marshal else 'pickle'
+
+    def useMarshal(self):
+        """Write row groups with marshal from now on (see rows); return
+        whether that changed anything. Processes of versions before
+        marshal rows cannot read what is written then."""
+        if self._marshal:
+            return False
+        self._marshal = True
+        return True
+
     def runStarted(self, taskId, runId):
         """Make the (empty) sets the first tracks of run ``runId`` of
         ``taskId`` will be listed in: then the writers that save those
@@ -226,14 +246,14 @@ class TrackStore(Persistent):
         row = (num, data, extras)
         group = tree.get(ts)
         if group is None:
-            tree[ts] = pack((row,))
+            tree[ts] = pack((row,), self._marshal)
         else:
             rows = unpack_plain(group)
             if rows[-1][0] < num:
                 rows = rows + (row,)
             else:
                 rows = tuple(sorted(rows + (row,), key=_numOf))
-            tree[ts] = pack(rows)
+            tree[ts] = pack(rows, self._marshal)
         self._locations.set(num, cid, ts)
         _add_num(self._times[_timeSlot(num)], ts, num)
 
@@ -260,7 +280,8 @@ class TrackStore(Persistent):
         """Replace the row of track ``num`` (filed under key and ts)."""
         tree = self._combinations[key][1]
         tree[ts] = pack(tuple((num, data, extras) if row[0] == num else row
-                              for row in unpack_plain(tree[ts])))
+                              for row in unpack_plain(tree[ts])),
+                        self._marshal)
 
     def take(self, key, ts, num):
         """Remove the row of track ``num`` filed under key and ts, with
@@ -273,7 +294,7 @@ class TrackStore(Persistent):
         cid, tree = self._combinations[key]
         rows = tuple(row for row in unpack_plain(tree[ts]) if row[0] != num)
         if rows:
-            tree[ts] = pack(rows)
+            tree[ts] = pack(rows, self._marshal)
         else:
             del tree[ts]
             if not tree:

@@ -117,7 +117,10 @@ class Track(Persistent):
         view = self._v_data
         if view is None:
             data = self._data
-            view = self._v_data = read_only({} if data is None else data)
+            # Set in the dict: this is no change of the track (and
+            # __setattr__ would cost a call into Python).
+            view = self.__dict__['_v_data'] = read_only(
+                {} if data is None else data)
         return view
 
     @data.setter

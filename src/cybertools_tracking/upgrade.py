@@ -23,6 +23,13 @@ shards of smaller buckets (plain LOBTrees and OOBTrees; see
 into the current classes, in batches, each committed, so that a user's
 tracks are fewer records to load. It needs no progress record: what is
 left is what still has an old class.
+
+Stores made before marshal rows write their row groups as pickles, which
+every version reads; ``use_marshal`` switches a store to marshal (see
+``rows``), faster to read and smaller. It is a step of its own, taken by
+the ``upgrade`` command, because processes of the versions before cannot
+read marshal rows: run it once every process (every ZEO client) has this
+version. Groups written before stay pickles and read as they are.
 """
 
 import transaction
@@ -34,7 +41,8 @@ from cybertools_tracking.store import TrackStore
 from cybertools_tracking.validation import ValidationError
 
 __all__ = ['LayoutError', 'ON_OPEN_MAX', 'convert', 'convert_on_open',
-           'needs_upgrade', 'old_trees', 'renew_trees', 'upgrade']
+           'needs_upgrade', 'old_trees', 'renew_trees', 'upgrade',
+           'use_marshal']
 
 # Storages of at most this many tracks are converted on open.
 ON_OPEN_MAX = 20_000
@@ -130,6 +138,13 @@ def renew_trees(db, name, batch=TREE_BATCH, progress=None):
     return _in_batches(db, name,
                        lambda storage: storage._store.renewTrees(batch),
                        '%d trees renewed', progress)
+
+
+def use_marshal(storage):
+    """Make the row store of ``storage`` (of the row layout) write its row
+    groups with marshal from now on, in the caller's transaction; return
+    whether that changed anything. See the module docstring."""
+    return storage._store.useMarshal()
 
 
 def _in_batches(db, name, step, note, progress):

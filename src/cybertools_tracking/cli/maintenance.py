@@ -451,7 +451,7 @@ def run_upgrade(args):
     from tqdm import tqdm
 
     from cybertools_tracking.upgrade import needs_upgrade, old_trees
-    from cybertools_tracking.upgrade import renew_trees, upgrade
+    from cybertools_tracking.upgrade import renew_trees, upgrade, use_marshal
     name = storage_name(args)
     with connection(args, write=False) as (manager, conn):
         storage = conn.root().get(name)
@@ -475,6 +475,15 @@ def run_upgrade(args):
                 count = renew_trees(conn.db(), name, progress=bar.update)
             print('renewed %d combination trees and registry shards of '
                   'storage %r' % (count, name))
+        # Row groups written with marshal from now on (see upgrade): this
+        # version's processes read both, older ones only pickles.
+        manager.abort()
+        marshalled = retry_transaction(lambda: use_marshal(storage),
+                                       manager)
+        if marshalled:
+            print('storage %r writes its rows with marshal from now on '
+                  '(faster to read; processes of versions before 0.1.0 '
+                  'cannot read them: upgrade every process first)' % name)
         # The goal registry (goals/upgrade.py): sharded groups, the index
         # of due times. The first full "goals tick" would do it as well.
         manager.abort()
@@ -482,7 +491,7 @@ def run_upgrade(args):
         if goals:
             print('upgraded the goal registry of storage %r: %s'
                   % (name, ', '.join(goals)))
-        if not (converted or old or goals):
+        if not (converted or old or marshalled or goals):
             print('storage %r has the current row layout and goal registry '
                   'already: nothing to do' % name)
     return EXIT_OK
