@@ -170,7 +170,15 @@ class TrackingStorage(Persistent):
         made = []
         for row in rows:
             num = row[0]
-            if row[2] or num in refs:
+            ref = refs.get(num)
+            if ref is not None:
+                mapped = ref()
+                if mapped is not None \
+                        and mapped.__dict__.get('_v_row') is row \
+                        and type(mapped) is factory:
+                    add(mapped)     # made from this very row: current
+                    continue
+            if ref is not None or row[2]:
                 add(self._view(num, key, ts, row, None, views))
                 continue
             mapped = factory.__new__(factory)
