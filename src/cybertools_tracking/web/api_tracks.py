@@ -1,6 +1,7 @@
 """Endpoints of tracks, runs, tasks, users and statistics."""
 
 import inspect
+import json
 import re
 from typing import Optional
 
@@ -322,8 +323,9 @@ def last_track(request: Request, taskId: str, userName: str, runId: int = 0):
     def work(storage):
         track = storage.getLastUserTrack(taskId, runId, userName)
         if track is None:
-            raise KeyError('no track of %r in task %r, run %s'
-                           % (userName, taskId, runId or 'current'))
+            raise KeyError('no track of %s in task %s, run %s'
+                           % (json.dumps(userName), json.dumps(taskId),
+                              runId or 'current'))
         return _json(storage, track)
     return units.read(request.app, work)
 
@@ -334,7 +336,7 @@ def get_track(trackId: str, request: Request):
     def work(storage):
         track = storage.get(trackId)
         if track is None:
-            raise KeyError('no track %r' % trackId)
+            raise KeyError('no track %s' % json.dumps(trackId))
         return _json(storage, track)
     return units.read(request.app, work)
 
@@ -388,8 +390,9 @@ def stop_run(body: RunStop, request: Request):
     def work(storage):
         runId = storage.stopRun(body.taskId, body.runId, body.finish)
         if not runId:
-            raise KeyError('no run %s of task %r to stop'
-                           % (body.runId or 'current', body.taskId))
+            raise KeyError('no run %s of task %s to stop'
+                           % (body.runId or 'current',
+                              json.dumps(body.taskId)))
         return run_json(storage.getRun(runId), storage.getCurrentRuns())
     return units.write(request.app, work)
 
