@@ -167,6 +167,15 @@ def test_bad_input_is_a_400_with_the_library_message_and_writes_nothing(api):
         assert 'userName' in answer.json()['detail']
         assert 'timeFromTo' not in answer.json()['detail']
         assert 'cursor' in answer.json()['detail']
+    # The closest names are offered, by the rule forget-user offers users.
+    for name, meant in (('user', 'userName'), ('username', 'userName'),
+                        ('task', 'taskId'), ('from', 'timeFrom')):
+        detail = api.get('/tracks', params={name: 'x'}).json()['detail']
+        assert detail.startswith("unknown query parameter %r (did you "
+                                 "mean %r?): expected " % (name, meant)), \
+            detail
+    detail = api.get('/tracks', params={'foo': '1'}).json()['detail']
+    assert 'did you mean' not in detail
     # a cache-buster and other names starting with _ are ignored
     assert len(api.get('/tracks', params={'userName': 'ann', '_': '123',
                                           '_x': 'y'}).json()['tracks']) == 1
