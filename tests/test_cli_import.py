@@ -38,10 +38,10 @@ def ctrl_c_at(monkeypatch, n):
     from cybertools_tracking.cli import loading
     real = loading._save
 
-    def save(storage, record, runs):
+    def save(storage, record, *more):
         if record.get('data', {}).get('n') == n:
             raise KeyboardInterrupt
-        return real(storage, record, runs)
+        return real(storage, record, *more)
     monkeypatch.setattr(loading, '_save', save)
 
 
@@ -151,11 +151,11 @@ def test_ctrl_c_rolls_back_the_batch_and_names_the_line(run, db, tmp_path,
     real = loading._save
     calls = []
 
-    def interrupted(storage, record, runs):
+    def interrupted(storage, record, *more):
         calls.append(1)
         if len(calls) == 13:
             raise KeyboardInterrupt
-        return real(storage, record, runs)
+        return real(storage, record, *more)
     monkeypatch.setattr(loading, '_save', interrupted)
     code, out, err = run('--db', db, 'import', path, '--batch', '5')
     assert code == 130
@@ -481,3 +481,75 @@ def test_a_csv_import_resumes_as_csv(run, db, tmp_path, monkeypatch):
     code, out, err = run('--db', db, 'import', '--resume', table)
     assert (code, err) == (0, '')
     assert numbers(db) == list(range(30))
+
+
+def current_runs(db):
+    """{taskId: (the current run's start, end)} of the storage in db."""
+    database = open_db(db)
+    try:
+        with database.transaction() as connection:
+            storage = get_storage(connection)
+            return {task: (storage.getRun(number).start,
+                           storage.getRun(number).end)
+                    for task, number in storage.getCurrentRuns().items()}
+    finally:
+        database.close()
+
+
+def test_imported_runs_leave_a_current_run_alone(db, tmp_path):
+    """A task's current run changes by an import only where the task has
+    none, or with --replace-current; a run not marked current never
+    changes it (it took the task's current run away)."""
+    def run(id, task, start, current, finished=False):
+        return {'kind': 'run', 'id': id, 'taskId': task, 'start': start,
+                'end': start + 10, 'finished': finished, 'current': current}
+    first = write(tmp_path, jsonl(run(1, 'a', 100, True),
+                                  run(2, 'b', 200, True)), 'first.jsonl')
+    assert cli('--db', db, 'import', first)[0] == 0
+    before = current_runs(db)
+    assert before == {'a': (100, 110), 'b': (200, 210)}
+    # An older run of 'a' (not current), a new current one of 'a' and
+    # 'b' each, and one of a task without runs ('c').
+    later = write(tmp_path, jsonl(
+        run(1, 'a', 50, False, finished=True), run(2, 'a', 300, True),
+        run(3, 'b', 400, True), run(4, 'c', 500, True),
+        {'taskId': 'a', 'userName': 'u', 'data': {}, 'runId': 2,
+         'timeStamp': 305}),
+        'later.jsonl')
+    code, out, err = cli('--db', db, 'import', later)
+    assert (code, err) == (0, '')
+    assert out == ('imported 1 track and 4 runs, skipped 0 lines; 2 runs '
+                   'marked current did not become current, as their '
+                   'tasks have a current run already (a, b): '
+                   '--replace-current makes them current\n')
+    assert current_runs(db) == dict(before, c=(500, 510))
+    # The track went into the run the file named, not the current one.
+    database = open_db(db)
+    with database.transaction() as connection:
+        storage = get_storage(connection)
+        [track] = storage.query(taskId='a', userName='u')
+        assert storage.getRun(track.runId).start == 300
+        assert not storage.getRun(track.runId).finished
+        assert [(r.start, r.finished) for r in storage.getRuns('a')] == [
+            (100, False), (50, True), (300, False)]
+    database.close()
+    # Asked for: the file's current runs replace the tasks' ones.
+    code, out, err = cli('--db', db, 'import', later, '--again',
+                         '--replace-current')
+    assert (code, err) == (0, '')
+    assert out == 'imported 1 track and 4 runs, skipped 0 lines\n'
+    assert current_runs(db) == {'a': (300, 310), 'b': (400, 410),
+                                'c': (500, 510)}
+
+
+def test_a_runs_table_into_a_storage_with_runs_keeps_its_current_runs(
+        db, tmp_path):
+    runs = write(tmp_path, 'id,taskId,start,end,finished,current\n'
+                 '1,a,100,110,false,true\n2,a,50,60,true,false\n',
+                 'runs.csv')
+    assert cli('--db', db, 'import', runs)[0] == 0
+    assert current_runs(db) == {'a': (100, 110)}
+    code, out, err = cli('--db', db, 'import', runs, '--again')
+    assert code == 0 and '1 run marked current did not become current, ' \
+        'as its task has a current run already (a)' in out
+    assert current_runs(db) == {'a': (100, 110)}

@@ -18,6 +18,9 @@ as ``query --from`` takes it), ``eventId`` (see ``eventids``) and ``id``
 order). Or a run, as ``export`` writes them before the tracks: ``{"kind":
 "run", "id", "taskId", "start", "end", "finished", "current"}``; the run
 is made anew and the tracks of the file that name its ``id`` go into it.
+A run marked current becomes its task's current run only where the task
+has none (``--replace-current``: also where it has one); see
+``_make_run``.
 Data is read as ``jsoncodec`` writes it.
 
 The first line says how the rest is read (``_layout``): ``[`` alone, a
@@ -108,6 +111,12 @@ def add_commands(command):
                       default='skip',
                       help='on a bad line: report and skip it (default), '
                            'or abort, discarding the uncommitted batch')
+    load.add_argument('--replace-current', action='store_true',
+                      help='make each run the file marks "current" its '
+                           'task\'s current run even where the task has one '
+                           '(by default such a run is imported as not '
+                           'current: a task\'s current run changes only '
+                           'where it has none)')
     load.add_argument('--rejects', metavar='FILE',
                       help='also write each bad line to FILE as JSON: '
                            '{"line": N, "reason": ..., "text": the line}')
@@ -389,11 +398,13 @@ def _fields(names):
                       ', '.join(repr(name) for name in names))
 
 
-def _save(storage, record, runs):
+def _save(storage, record, runs, replace_current=False, passed_over=None):
     """Save one record; ``runs`` maps the file's run ids to the storage's.
-    Returns the track id, or None for a run."""
+    Returns the track id, or None for a run. ``replace_current`` and
+    ``passed_over``: see ``_make_run``."""
     if record.get('kind') == 'run':
-        runs[record['id']] = _make_run(storage, record)
+        runs[record['id']] = _make_run(storage, record, replace_current,
+                                       passed_over)
         return None
     runId = record.get('runId', 0)
     return storage.saveUserTrack(record['taskId'], runs.get(runId, runId),
@@ -402,12 +413,24 @@ def _save(storage, record, runs):
                                  eventId=record.get('eventId'))
 
 
-def _make_run(storage, record):
-    """A new run like the exported one ``record``; returns its id."""
+def _make_run(storage, record, replace_current=False, passed_over=None):
+    """A new run like the exported one ``record``; returns its id.
+
+    Which run is a task's current one is the storage's own state, which
+    an import does not overturn unasked: a run marked ``current`` becomes
+    its task's current run only if the task has none (an export imported
+    into an empty storage comes back as it was), or with
+    ``replace_current`` (``import --replace-current``). A run marked
+    current that did not become so is put in ``passed_over`` (a dict: the
+    file's run id -> its task), for the summary to say. A run not marked
+    current never changes the task's current run."""
     taskId = record['taskId']
-    runId = storage.startRun(taskId)
-    if taskId is not None and not record['current']:
-        storage.stopRun(taskId, runId, finish=record['finished'])
+    current = record['current'] and taskId is not None and (
+        replace_current or storage.getRun(taskId) is None)
+    runId = storage.startRun(taskId, current=current)
+    if record['current'] and taskId is not None and not current \
+            and passed_over is not None:
+        passed_over[record['id']] = taskId
     run = storage.getRun(runId)
     run.start, run.end = record['start'], max(record['start'], record['end'])
     run.finished = record['finished']
@@ -612,6 +635,9 @@ class _Import:
         self.size = args.batch
         self.wait = _wait_seconds(args)
         self.abort_on_error = args.on_error == 'abort'
+        self.replace_current = args.replace_current
+        self.passed_over = {}   # runs marked current, kept not current
+        self.passed_over_done = {}  # the same, committed
         self.input = input
         self.source = input.source
         self.key = input.path or 'stdin:' + secrets.token_hex(8)
@@ -909,6 +935,8 @@ class _Import:
             self.committing = False
         self.imported += self.tracks
         self.made_runs = len(self.runs)
+        self.passed_over_done.update(self.passed_over)
+        self.passed_over.clear()
         self.commits += 1
         self.batch.clear()
         self.tracks = 0
@@ -1003,7 +1031,8 @@ class _Import:
 
     def _save(self, storage, record):
         try:
-            return _save(storage, record, self.runs)
+            return _save(storage, record, self.runs, self.replace_current,
+                         self.passed_over)
         except ClientDisconnected:
             raise
         except Exception as error:
@@ -1051,6 +1080,18 @@ class _Import:
                         % (', '.join('%d is now %d' % pair
                                      for pair in moved[:3]),
                            ', ...' if len(moved) > 3 else ''))
+        if self.passed_over_done:
+            tasks = sorted(set(self.passed_over_done.values()))
+            summary += ('; %s marked current did not become current, as '
+                        '%s %s a current run already (%s%s): '
+                        '--replace-current makes %s current'
+                        % (count(len(self.passed_over_done), 'run'),
+                           plural(len(tasks), 'its task', 'their tasks'),
+                           plural(len(tasks), 'has', 'have'),
+                           ', '.join(tasks[:3]),
+                           ', ...' if len(tasks) > 3 else '',
+                           plural(len(self.passed_over_done), 'it',
+                                  'them')))
         if line is None and self.imported - self.base > PACK_HINT:
             summary += ('. Run "pack" to make the file smaller: each batch '
                         'left old versions of records in it')
