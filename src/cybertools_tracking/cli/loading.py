@@ -66,6 +66,7 @@ from cybertools_tracking.cli.jsoncodec import loads
 from cybertools_tracking.db import DatabaseUnavailableError, get_storage
 from cybertools_tracking.db import retry_transaction, wait_for_server
 from cybertools_tracking.imports import forget_progress, import_progress
+from cybertools_tracking.imports import record_rejected
 from cybertools_tracking.validation import InvalidTypeError
 from cybertools_tracking.validation import ValidationError, check_run_id
 from cybertools_tracking.validation import check_optional_name
@@ -119,7 +120,12 @@ def add_commands(command):
                            'where it has none)')
     load.add_argument('--rejects', metavar='FILE',
                       help='also write each bad line to FILE as JSON: '
-                           '{"line": N, "reason": ..., "text": the line}')
+                           '{"line": N, "reason": ..., "text": the line} '
+                           '(and "header": the first line of a CSV table '
+                           'or JSON array). FILE can be imported once its '
+                           '"text"s are fixed. Given with a FILE imported '
+                           'before, it writes the lines that import '
+                           'skipped and stores nothing')
     load.add_argument('--progress', action='store_true',
                       help='print a progress line now and then even when '
                            'stderr is not a terminal (on a terminal a '
@@ -284,9 +290,80 @@ def _parse_line(line, first, layout=None):
     if not isinstance(record, dict):
         raise BadLine('expected a JSON object, got %s'
                       % _JSON_TYPES.get(type(record), 'a number'))
+    if _is_reject(record):
+        return _parse_line(*_reject_text(record))
     if record.get('kind') == 'run':
         return _run_record(record)
     return _track_record(record)
+
+
+# The fields of a line of a rejects file (``--rejects``): the bad line's
+# number, why it was refused, its text, and for a line of a CSV table or
+# a JSON array the file's first line, which says how the text is read.
+_REJECT_FIELDS = ('line', 'reason', 'text')
+_REJECT_OPTIONAL = ('header',)
+
+
+def _is_reject(record):
+    """Whether the JSON object ``record`` is a line of a rejects file:
+    its fields are those ``--rejects`` writes (no track or run has them:
+    its fields would be refused as unknown)."""
+    return set(_REJECT_FIELDS) <= set(record) <= set(
+        _REJECT_FIELDS + _REJECT_OPTIONAL)
+
+
+def _reject_text(record):
+    """(text, False, layout): how a line of a rejects file is read, as
+    the line it stands for (its ``text``; the number and the reason are
+    not data)."""
+    text, header = record['text'], record.get('header')
+    if not isinstance(text, str) or not isinstance(header, (str,
+                                                           type(None))):
+        raise BadLine('a line of a rejects file has "text" (and "header") '
+                      'as strings, got %s' % _JSON_TYPES.get(
+                          type(text if not isinstance(text, str)
+                               else header), 'a number'))
+    layout = None
+    if header is not None:
+        try:
+            # Read as the header of a table (by its name) unless "[".
+            layout = _layout(header, '.csv')
+        except CommandError as error:
+            layout = str(error).split(' line 1: ', 1)[-1]
+        if not isinstance(layout, _Table) and layout is not ARRAY:
+            raise BadLine('"header" of a line of a rejects file: %s'
+                          % (layout or 'expected the first line of a CSV '
+                             'table or a JSON array ("[")'))
+    return text, False, layout
+
+
+def _rejected_as(line, header):
+    """(text, header) a refused ``line`` of a file with ``header`` (None
+    for JSON Lines) is written to the rejects with: a line of a rejects
+    file (imported, fixed or not) as the line it stands for, so that
+    rejects of rejects are rejects of the first file."""
+    if isinstance(line, bytes):
+        line = line.decode('utf-8', 'backslashreplace')
+    line = line.rstrip('\r\n')
+    if header is None and line.lstrip().startswith('{'):
+        try:
+            record = loads(line)
+        except (ValueError, RecursionError):
+            return line, header
+        if isinstance(record, dict) and _is_reject(record) and isinstance(
+                record['text'], str) and isinstance(record.get('header'),
+                                                    (str, type(None))):
+            return _rejected_as(record['text'], record.get('header'))
+    return line, header
+
+
+def _reject_json(number, reason, line, header):
+    """The line of a rejects file for line ``number``."""
+    text, header = _rejected_as(line, header)
+    reject = {'line': number, 'reason': reason, 'text': text}
+    if header is not None:
+        reject['header'] = header
+    return json.dumps(reject, ensure_ascii=False) + '\n'
 
 
 _ARRAY_HINT = (' (a JSON array is read with one element a line, as "query '
@@ -653,6 +730,8 @@ class _Import:
         self.reconnected = False
         self.rejected = []      # rejects of the batch, written at commit
         self.rejects = None
+        self.header = None      # the first line of a CSV table or array
+        self.rejects_only = None    # an import recorded: write its rejects
         self.pending = None     # the progress the next commit records
         self.committing = False
         self.signal = None      # a signal that came during a commit
@@ -666,7 +745,7 @@ class _Import:
         if args.resume:
             self.restart()
         elif not args.again and input.path is not None:
-            self.refuse_repeat()
+            self.refuse_repeat(args.rejects)
         if args.rejects:
             try:
                 self.rejects = open(args.rejects, 'a' if args.resume
@@ -698,25 +777,51 @@ class _Import:
         self.imported, self.skipped = done.imported, done.skipped
         self.first_line = self.resume = done.line + 1
         try:
-            self.layout = _layout(_text(self.input.first_line(), True),
-                                  self.source)
+            first = _text(self.input.first_line(), True)
+            self.layout = _layout(first, self.source)
         except (BadLine, CommandError):
             self.layout = None
+        if self.layout is not None:
+            self.header = first
         self.base, self.base_skipped = done.imported, done.skipped
         self.made_runs = self.base_runs = len(done.runs)
         self.progress.update(self.input.position(), 'resuming at line %d'
                              % self.resume)
 
-    def refuse_repeat(self):
+    def refuse_repeat(self, rejects=None):
         """An import of a file recorded, complete or stopped, stores its
         lines again (but for those with event ids): refused, unless
-        ``--again`` (alias ``--restart``)."""
+        ``--again`` (alias ``--restart``). With ``rejects`` (``--rejects
+        FILE``) and skipped lines recorded, the import only writes those
+        (``rejects_only``, see ``write_rejects``)."""
         done = import_progress(self.connection, self.name, self.key)
         if done is None or (not done.imported and not done.runs):
             # Nothing was stored (every line refused): nothing would be
             # stored twice, and the corrected retry must not be blocked.
             return
         when = time.strftime('%Y-%m-%d %H:%M', time.gmtime(done.updated))
+        if rejects and done.skipped:
+            # What a user asks for after a partly failed import: its bad
+            # lines, to fix. They are recorded by number (the reasons
+            # too: some depend on the storage, as a run it lacks), and
+            # the file must be the one imported, as for --resume.
+            changed = self.input.same_as(done)
+            if changed is not None:
+                raise CommandError(
+                    '%s changed since it was imported into the storage %r '
+                    '(%s): the numbers of the %s it skipped may name other '
+                    'lines now; nothing was written to %s'
+                    % (self.source, self.name, changed,
+                       count(done.skipped, 'line'), rejects))
+            if done.rejected is None:
+                raise CommandError(
+                    'the import of %s into the storage %r on %s UTC did '
+                    'not record which lines it skipped (a version before '
+                    'it did); an import into a throwaway database writes '
+                    'them: %s' % (self.source, self.name, when,
+                                  self.rehearsal(rejects)))
+            self.rejects_only = done
+            return
         if not done.done:
             raise CommandError(
                 'an import of %s into the storage %r stopped at line %d on '
@@ -739,10 +844,10 @@ class _Import:
             # A partly failed import is finished by importing its bad
             # lines alone, fixed: the others are stored.
             since += ('To finish it, fix the %s it skipped and import %s '
-                      'alone, as a new file ("import --rejects FILE" '
-                      'writes each skipped line to FILE, its text in '
-                      '"text"). ' % (count(done.skipped, 'line'),
-                                    plural(done.skipped, 'it', 'them')))
+                      'alone, as a new file: %s. '
+                      % (count(done.skipped, 'line'),
+                         plural(done.skipped, 'it', 'them'),
+                         self.rejects_advice(done)))
         stored = [count(done.imported, 'track')]
         if done.runs:
             stored.append(count(len(done.runs), 'run'))
@@ -759,6 +864,76 @@ class _Import:
                count(done.skipped, 'line'),
                ' and '.join(stored if done.imported else stored[1:]),
                '; '.join(what), since))
+
+    def rejects_advice(self, done):
+        """How to get the lines the import ``done`` skipped."""
+        if done.rejected is None:      # recorded before they were kept
+            return ('an import into a throwaway database writes them to '
+                    'FILE (%s)' % self.rehearsal('FILE'))
+        return ('"import %s --rejects FILE" writes %s to FILE, storing '
+                'nothing; fix %s "text" there and import FILE'
+                % (self.input.name, plural(done.skipped, 'it', 'them'),
+                   plural(done.skipped, 'its', 'their')))
+
+    def rehearsal(self, rejects):
+        """The command that writes the rejects of the file into a
+        database in memory: the lines refused for their own sake (those
+        refused for what the storage held, as runs it lacked, may
+        differ)."""
+        return ('cybertools-tracking --db memory:// import %s --rejects %s'
+                % (self.input.name, rejects))
+
+    def write_rejects(self, done):
+        """Write the lines the recorded import ``done`` skipped (numbers
+        and reasons from its record, texts from the file) to the rejects
+        file; store nothing."""
+        wanted = done.rejected
+        last = number = 0
+        written = 0
+        if len(wanted):
+            last = wanted.maxKey()
+        try:
+            for number, line in enumerate(self.input.lines(), 1):
+                if number > last:
+                    break
+                if number == 1:
+                    try:
+                        first = _text(line, True)
+                        if _layout(first, self.source) is not None:
+                            self.header = first
+                    except (BadLine, CommandError):
+                        pass
+                reason = wanted.get(number)
+                if reason is not None:
+                    self.rejects.write(_reject_json(number, reason, line,
+                                                    self.header))
+                    written += 1
+        except DamagedInput as error:
+            self.progress.clear()
+            _error('%s (at line %d)' % (error, number + 1))
+        self.rejects.flush()
+        self.manager.abort()
+        self.progress.clear()
+        when = time.strftime('%Y-%m-%d %H:%M', time.gmtime(done.updated))
+        summary = ('%s was imported into the storage %r already, on %s UTC '
+                   '(%s, %s skipped): wrote the %s it skipped to %s, '
+                   'storing nothing'
+                   % (self.source, self.name, when,
+                      count(done.imported, 'track'),
+                      count(done.skipped, 'line'),
+                      count(written, 'line') if written == done.skipped
+                      else '%d of the %s' % (written, count(done.skipped,
+                                                            'line')),
+                      self.rejects.name))
+        if written:
+            summary += ('. Fix %s "text" there and import %s'
+                        % (plural(written, 'its', 'their'),
+                           self.rejects.name))
+        if not done.done:
+            summary += ('; the import stopped at line %d: "import --resume '
+                        '%s" goes on' % (done.line, self.input.name))
+        print(summary)
+        return EXIT_OK if written == done.skipped else EXIT_DATA
 
     @contextlib.contextmanager
     def signals(self):
@@ -782,6 +957,8 @@ class _Import:
                 signal.signal(signum, previous)
 
     def run(self):
+        if self.rejects_only is not None:
+            return self.write_rejects(self.rejects_only)
         number = self.first_line - 1
         aborted_at = None
         try:
@@ -789,9 +966,10 @@ class _Import:
                                           self.first_line):
                 try:
                     if number == 1:
-                        self.layout = _layout(_text(line, True),
-                                              self.source)
+                        first = _text(line, True)
+                        self.layout = _layout(first, self.source)
                         if self.layout is not None:
+                            self.header = first
                             continue    # a CSV table's header, or [
                     record = _parse_line(line, number == 1, self.layout)
                     if record is None:
@@ -943,11 +1121,8 @@ class _Import:
         self.resume = number + 1
         if self.rejects is not None and self.rejected:
             for line, reason, text in self.rejected:
-                if isinstance(text, bytes):
-                    text = text.decode('utf-8', 'backslashreplace')
-                self.rejects.write(json.dumps(
-                    {'line': line, 'reason': reason,
-                     'text': text.rstrip('\r\n')}, ensure_ascii=False) + '\n')
+                self.rejects.write(_reject_json(line, reason, text,
+                                                self.header))
             self.rejects.flush()
         self.rejected.clear()
         self.connection.cacheGC()
@@ -974,6 +1149,9 @@ class _Import:
         progress.imported = self.imported + self.tracks
         progress.skipped = self.skipped
         progress.done = done
+        record_rejected(progress, [(line, reason) for line, reason, _
+                                   in self.rejected],
+                        fresh=self.first_line == 1 and not self.commits)
         if progress.runs != self.runs:
             progress.runs = dict(self.runs)
         progress.updated = int(time.time())
