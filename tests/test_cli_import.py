@@ -38,10 +38,10 @@ def ctrl_c_at(monkeypatch, n):
     from cybertools_tracking.cli import loading
     real = loading._save
 
-    def save(storage, record, runs):
+    def save(storage, record, *more):
         if record.get('data', {}).get('n') == n:
             raise KeyboardInterrupt
-        return real(storage, record, runs)
+        return real(storage, record, *more)
     monkeypatch.setattr(loading, '_save', save)
 
 
@@ -151,11 +151,11 @@ def test_ctrl_c_rolls_back_the_batch_and_names_the_line(run, db, tmp_path,
     real = loading._save
     calls = []
 
-    def interrupted(storage, record, runs):
+    def interrupted(storage, record, *more):
         calls.append(1)
         if len(calls) == 13:
             raise KeyboardInterrupt
-        return real(storage, record, runs)
+        return real(storage, record, *more)
     monkeypatch.setattr(loading, '_save', interrupted)
     code, out, err = run('--db', db, 'import', path, '--batch', '5')
     assert code == 130
@@ -353,7 +353,7 @@ def test_a_complete_import_is_not_repeated_unless_asked(run, db, tmp_path):
     rejects = str(tmp_path / 'r.jsonl')
     assert run('--db', db, 'import', path, '--rejects', rejects)[0] == 1
     assert os.path.getsize(rejects) > 0
-    code, out, err = run('--db', db, 'import', path, '--rejects', rejects)
+    code, out, err = run('--db', db, 'import', path)
     assert code == 1 and out == ''
     assert re.search(r'%s was imported into the storage \'tracking\' '
                      r'already, completely, on \d{4}-\d\d-\d\d \d\d:\d\d UTC '
@@ -361,7 +361,6 @@ def test_a_complete_import_is_not_repeated_unless_asked(run, db, tmp_path):
                      err)
     assert '--again' in err and '--resume' not in err
     assert numbers(db) == [0, 1, 2]
-    assert os.path.getsize(rejects) > 0         # not opened for writing
     write(tmp_path, numbered(3) + '{"bad"\n' + numbered(1, 3))
     code, out, err = run('--db', db, 'import', path)
     assert code == 1 and '"import --resume %s"' % path in err
@@ -481,3 +480,215 @@ def test_a_csv_import_resumes_as_csv(run, db, tmp_path, monkeypatch):
     code, out, err = run('--db', db, 'import', '--resume', table)
     assert (code, err) == (0, '')
     assert numbers(db) == list(range(30))
+
+
+def current_runs(db):
+    """{taskId: (the current run's start, end)} of the storage in db."""
+    database = open_db(db)
+    try:
+        with database.transaction() as connection:
+            storage = get_storage(connection)
+            return {task: (storage.getRun(number).start,
+                           storage.getRun(number).end)
+                    for task, number in storage.getCurrentRuns().items()}
+    finally:
+        database.close()
+
+
+def test_imported_runs_leave_a_current_run_alone(db, tmp_path):
+    """A task's current run changes by an import only where the task has
+    none, or with --replace-current; a run not marked current never
+    changes it (it took the task's current run away)."""
+    def run(id, task, start, current, finished=False):
+        return {'kind': 'run', 'id': id, 'taskId': task, 'start': start,
+                'end': start + 10, 'finished': finished, 'current': current}
+    first = write(tmp_path, jsonl(run(1, 'a', 100, True),
+                                  run(2, 'b', 200, True)), 'first.jsonl')
+    assert cli('--db', db, 'import', first)[0] == 0
+    before = current_runs(db)
+    assert before == {'a': (100, 110), 'b': (200, 210)}
+    # An older run of 'a' (not current), a new current one of 'a' and
+    # 'b' each, and one of a task without runs ('c').
+    later = write(tmp_path, jsonl(
+        run(1, 'a', 50, False, finished=True), run(2, 'a', 300, True),
+        run(3, 'b', 400, True), run(4, 'c', 500, True),
+        {'taskId': 'a', 'userName': 'u', 'data': {}, 'runId': 2,
+         'timeStamp': 305}),
+        'later.jsonl')
+    code, out, err = cli('--db', db, 'import', later)
+    assert (code, err) == (0, '')
+    assert out == ('imported 1 track and 4 runs, skipped 0 lines; 2 runs '
+                   'marked current did not become current, as their '
+                   'tasks have a current run already (a, b): '
+                   '--replace-current makes them current\n')
+    assert current_runs(db) == dict(before, c=(500, 510))
+    # The track went into the run the file named, not the current one.
+    database = open_db(db)
+    with database.transaction() as connection:
+        storage = get_storage(connection)
+        [track] = storage.query(taskId='a', userName='u')
+        assert storage.getRun(track.runId).start == 300
+        assert not storage.getRun(track.runId).finished
+        assert [(r.start, r.finished) for r in storage.getRuns('a')] == [
+            (100, False), (50, True), (300, False)]
+    database.close()
+    # Asked for: the file's current runs replace the tasks' ones.
+    code, out, err = cli('--db', db, 'import', later, '--again',
+                         '--replace-current')
+    assert (code, err) == (0, '')
+    assert out == 'imported 1 track and 4 runs, skipped 0 lines\n'
+    assert current_runs(db) == {'a': (300, 310), 'b': (400, 410),
+                                'c': (500, 510)}
+
+
+def test_a_runs_table_into_a_storage_with_runs_keeps_its_current_runs(
+        db, tmp_path):
+    runs = write(tmp_path, 'id,taskId,start,end,finished,current\n'
+                 '1,a,100,110,false,true\n2,a,50,60,true,false\n',
+                 'runs.csv')
+    assert cli('--db', db, 'import', runs)[0] == 0
+    assert current_runs(db) == {'a': (100, 110)}
+    code, out, err = cli('--db', db, 'import', runs, '--again')
+    assert code == 0 and '1 run marked current did not become current, ' \
+        'as its task has a current run already (a)' in out
+    assert current_runs(db) == {'a': (100, 110)}
+
+
+def advised(err):
+    """The command a refusal advises, as argv after "import"."""
+    match = re.search(r'"import (\S+) --rejects FILE"', err)
+    assert match, err
+    return match.group(1)
+
+
+def rejects_of(path):
+    with open(path, encoding='utf-8') as lines:
+        return [json.loads(line) for line in lines]
+
+
+def test_the_advice_after_a_partly_failed_import_works(db, tmp_path):
+    """The refusal of a repeated import names a command that writes the
+    lines skipped, and it stores nothing: not the good lines twice."""
+    lines = numbered(5).splitlines()
+    lines[1] = '{"taskId": "t", "userName": "u", "data": [1]}'
+    lines[3] = '{"taskId": "t", "userName": "u"'
+    path = write(tmp_path, '\n'.join(lines) + '\n')
+    assert cli('--db', db, 'import', path)[0] == 1       # no --rejects
+    assert numbers(db) == [0, 2, 4]
+    code, out, err = cli('--db', db, 'import', path)
+    assert code == 1 and 'fix the 2 lines it skipped' in err
+    assert advised(err) == path
+    rejects = str(tmp_path / 'bad.jsonl')
+    code, out, err = cli('--db', db, 'import', advised(err), '--rejects',
+                         rejects)
+    assert (code, err) == (0, '')
+    assert 'wrote the 2 lines it skipped to %s, storing nothing' % rejects \
+        in out and 'import %s' % rejects in out
+    assert numbers(db) == [0, 2, 4]                      # nothing twice
+    found = rejects_of(rejects)
+    assert [(r['line'], r['text']) for r in found] == [
+        (2, lines[1]), (4, lines[3])]
+    # The reasons are the import's own, as it refused the lines.
+    assert found[0]['reason'] == 'data must be a mapping, got [1]'
+    assert found[1]['reason'].startswith('invalid JSON')
+    # Fixed where they are, the rejects are imported as they are.
+    found[0]['text'] = found[0]['text'].replace('[1]', '{"n": 1}')
+    found[1]['text'] += ', "data": {"n": 3}}'
+    write(tmp_path, jsonl(*found), 'bad.jsonl')
+    assert cli('--db', db, 'import', rejects) == (
+        0, 'imported 2 tracks, skipped 0 lines\n', '')
+    assert numbers(db) == [0, 1, 2, 3, 4]
+    # The number and reason are not data.
+    assert all(set(data) == {'n'} for *_, data in tracks_in(db))
+
+
+def test_rejects_only_refuses_a_changed_file_and_old_records(db, tmp_path):
+    path = write(tmp_path, numbered(2) + '{"bad"\n')
+    assert cli('--db', db, 'import', path)[0] == 1
+    rejects = str(tmp_path / 'r.jsonl')
+    write(tmp_path, numbered(2) + '{"bad": 1}\n')
+    code, out, err = cli('--db', db, 'import', path, '--rejects', rejects)
+    assert code == 1 and 'changed since it was imported' in err
+    assert 'nothing was written to %s' % rejects in err
+    # An import recorded before the skipped lines were kept.
+    write(tmp_path, numbered(2) + '{"bad"\n')
+    database = open_db(db)
+    with database.transaction() as connection:
+        progress = import_progress(connection, 'tracking',
+                                   os.path.abspath(path))
+        assert list(progress.rejected.items()) == [(3, progress.rejected[3])]
+        del progress.rejected               # the class default: None
+    database.close()
+    code, out, err = cli('--db', db, 'import', path)
+    assert code == 1 and '--db memory:// import %s --rejects FILE' % path \
+        in err
+    code, out, err = cli('--db', db, 'import', path, '--rejects', rejects)
+    assert code == 1 and 'did not record which lines it skipped' in err
+    command = re.search(r'cybertools-tracking (--db memory:// import .*)$',
+                        err.strip()).group(1)
+    assert cli(*command.split())[0] == 1
+    assert [r['line'] for r in rejects_of(rejects)] == [3]
+    assert numbers(db) == [0, 1]
+
+
+def test_rejects_are_recorded_across_resumes_and_anew_with_again(
+        db, tmp_path, monkeypatch):
+    lines = numbered(8).splitlines()
+    lines[1] = lines[6] = '{"bad"'
+    path = write(tmp_path, '\n'.join(lines) + '\n')
+    with monkeypatch.context() as patched:
+        ctrl_c_at(patched, 4)
+        assert cli('--db', db, 'import', path, '--batch', '2')[0] == 130
+    assert cli('--db', db, 'import', path, '--resume')[0] == 1
+    rejects = str(tmp_path / 'r.jsonl')
+    assert cli('--db', db, 'import', path, '--rejects', rejects)[0] == 0
+    assert [r['line'] for r in rejects_of(rejects)] == [2, 7]
+    # Imported again from line 1: the lines this import skipped only.
+    lines[1], lines[2] = lines[2], '{"bad"'
+    write(tmp_path, '\n'.join(lines) + '\n')
+    assert cli('--db', db, 'import', path, '--again')[0] == 1
+    assert cli('--db', db, 'import', path, '--rejects', rejects)[0] == 0
+    assert [r['line'] for r in rejects_of(rejects)] == [3, 7]
+
+
+def test_a_rejects_file_is_read_as_the_lines_it_holds(db, tmp_path):
+    """Rejects of a CSV table and of a JSON array carry the header that
+    says how their text is read; a rejects file may mix in plain lines;
+    the rejects of a rejects file are the first file's lines."""
+    table = write(tmp_path, 'taskId;userName;data\nt;a;{"n": 1}\n'
+                  't;b;[2]\nt;c\n', 'in.csv')
+    rejects = str(tmp_path / 'r.jsonl')
+    assert cli('--db', db, 'import', table, '--rejects', rejects)[0] == 1
+    found = rejects_of(rejects)
+    assert [(r['text'], r['header']) for r in found] == [
+        ('t;b;[2]', 'taskId;userName;data'),
+        ('t;c', 'taskId;userName;data')]
+    again = str(tmp_path / 'r2.jsonl')
+    code, out, err = cli('--db', db, 'import', rejects, '--rejects', again)
+    assert code == 1 and out == 'imported 0 tracks, skipped 2 lines\n'
+    assert "r.jsonl line 1: data must be a mapping, got [2]" in err
+    assert [(r['line'], r['text'], r['header']) for r in rejects_of(again)] \
+        == [(1, 't;b;[2]', 'taskId;userName;data'),
+            (2, 't;c', 'taskId;userName;data')]
+    found[0]['text'] = 't;b;{"n": 2}'
+    fixed = write(tmp_path, jsonl(found[0], {'taskId': 't', 'userName': 'c',
+                                             'data': {'n': 3}}), 'fixed.jsonl')
+    assert cli('--db', db, 'import', fixed)[0] == 0
+    assert numbers(db) == [1, 2, 3]
+
+    array = write(tmp_path, '[\n{"taskId": "t", "userName": "d", '
+                  '"data": {"n": 4}},\n{"taskId": "t", "userName": "e"},\n'
+                  ']\n', 'in.json')
+    assert cli('--db', db, 'import', array, '--rejects', rejects)[0] == 1
+    [reject] = rejects_of(rejects)
+    assert reject['header'] == '[' and reject['text'].endswith('},')
+    reject['text'] = reject['text'].replace('}', ', "data": {"n": 5}}')
+    write(tmp_path, jsonl(reject), 'r.jsonl')
+    assert cli('--db', db, 'import', rejects)[0] == 0
+    assert numbers(db) == [1, 2, 3, 4, 5]
+    # A rejects line with a header import does not read is refused as such.
+    odd = write(tmp_path, jsonl({'line': 1, 'reason': 'x', 'text': 'a,b',
+                                 'header': 'task,user'}), 'odd.jsonl')
+    code, out, err = cli('--db', db, 'import', odd)
+    assert code == 1 and '"header" of a line of a rejects file: a CSV ' \
+        'header that import does not read' in err

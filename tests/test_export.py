@@ -269,11 +269,15 @@ def test_an_export_with_event_ids_imported_twice_stores_each_track_once(
     assert main(['--db', target, 'import', exported, '--again']) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
         'imported 0 tracks and 1 run, skipped 0 lines, 5 lines with event '
-        'ids stored before')
+        'ids stored before; 1 run marked current did not become current, '
+        'as its task has a current run already (t): --replace-current '
+        'makes it current')
     database = open_db(target)
     with database.transaction() as connection:
         storage = get_storage(connection)
         assert [t.data['n'] for t in storage.values()] == list(range(5))
-        # Its run was made again, without tracks (see cli.txt).
+        # Its run was made again, without tracks (see cli.txt), and the
+        # first stays current.
         assert len(storage.getRuns()) == 2
+        assert storage.getCurrentRuns() == {'t': 1}
     database.close()

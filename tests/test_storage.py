@@ -197,6 +197,23 @@ def test_stop_run(st):
     assert st.getRun('a').id == 3
 
 
+def test_a_run_started_not_current_leaves_the_current_run(st):
+    first = st.startRun('a')
+    other = st.startRun('a', current=False)
+    assert st.getCurrentRuns() == {'a': first}
+    assert st.getRun(other).taskId == 'a' and not st.getRun(other).finished
+    # a task without runs stays without a current one
+    lone = st.startRun('b', current=False)
+    assert st.getCurrentRuns() == {'a': first}
+    # its tracks go into it by number; run 0 is still the current one
+    st.saveUserTrack('b', lone, 'u', {})
+    st.saveUserTrack('a', other, 'u', {})
+    st.saveUserTrack('a', 0, 'v', {})
+    assert [t.runId for t in st.query(taskId='a', userName='u')] == [other]
+    assert [t.runId for t in st.query(taskId='a', userName='v')] == [first]
+    assert [t.runId for t in st.query(taskId='b')] == [lone]
+
+
 def test_saving_into_a_finished_run_by_number_is_allowed(st):
     st.saveUserTrack('a', 0, 'u', {}, timeStamp=T0)
     st.stopRun('a')

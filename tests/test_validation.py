@@ -16,7 +16,7 @@ import pytest
 from cybertools_tracking.validation import (
     MAX_DEPTH, TIMESTAMP_MAX, TIMESTAMP_MIN, InvalidTypeError,
     InvalidValueError, ValidationError, check_index_value, check_name,
-    check_run_id, check_timestamp, copy_data, shorten)
+    check_run_id, check_timestamp, close_names, copy_data, shorten)
 
 
 def nested(levels, leaf=1):
@@ -32,6 +32,18 @@ def test_errors_are_type_and_value_errors():
     assert issubclass(InvalidValueError, ValueError)
     assert issubclass(InvalidTypeError, ValidationError)
     assert issubclass(InvalidValueError, ValidationError)
+
+
+def test_close_names_case_first_then_closest():
+    names = ['userName', 'taskId', 'timeFrom', 'Ann', 'hannah', 'ann']
+    assert close_names('user', names) == ['userName']
+    assert close_names('USERNAME', names) == ['userName']
+    assert close_names('from', names) == ['timeFrom']
+    assert close_names('anne', names) == ['Ann', 'ann', 'hannah']
+    assert close_names('ANN', names) == ['Ann', 'ann', 'hannah']
+    assert close_names('zzz', names) == []
+    assert close_names('ann', ['ann']) == []          # not itself
+    assert len(close_names('a', ['a1', 'a2', 'a3', 'a4'], n=2)) == 2
 
 
 def test_shorten_never_fails():

@@ -126,7 +126,12 @@ def test_save_query_and_page_newest_first(api):
     assert api.get('/tracks', params={'limit': 100}).json()['tracks'][-1][
         'id'] == '0000001'
     assert api.get('/tracks/0000001').json()['data'] == {'score': 7}
-    assert api.get('/tracks/0009999').status_code == 404
+    missing = api.get('/tracks/0009999')
+    assert missing.status_code == 404
+    assert missing.json()['detail'] == 'no track "0009999"'
+    assert api.get('/tracks/last', params={
+        'taskId': 't', 'userName': 'nobody'}).json()['detail'] == \
+        'no track of "nobody" in task "t", run current'
     last = api.get('/tracks/last', params={'taskId': 'task/0',
                                            'userName': 'u0'}).json()
     assert last['data'] == {'i': 24}
@@ -162,6 +167,15 @@ def test_bad_input_is_a_400_with_the_library_message_and_writes_nothing(api):
         assert 'userName' in answer.json()['detail']
         assert 'timeFromTo' not in answer.json()['detail']
         assert 'cursor' in answer.json()['detail']
+    # The closest names are offered, by the rule forget-user offers users.
+    for name, meant in (('user', 'userName'), ('username', 'userName'),
+                        ('task', 'taskId'), ('from', 'timeFrom')):
+        detail = api.get('/tracks', params={name: 'x'}).json()['detail']
+        assert detail.startswith("unknown query parameter %r (did you "
+                                 "mean %r?): expected " % (name, meant)), \
+            detail
+    detail = api.get('/tracks', params={'foo': '1'}).json()['detail']
+    assert 'did you mean' not in detail
     # a cache-buster and other names starting with _ are ignored
     assert len(api.get('/tracks', params={'userName': 'ann', '_': '123',
                                           '_x': 'y'}).json()['tracks']) == 1
@@ -193,8 +207,9 @@ def test_runs(api):
     api.post('/tracks', json=track(task='r'), headers=AUTH)
     stopped = api.post('/runs/stop', json={'taskId': 'r'}, headers=AUTH)
     assert stopped.json()['finished'] and not stopped.json()['current']
-    assert api.post('/runs/stop', json={'taskId': 'r'},
-                    headers=AUTH).status_code == 404
+    stopped = api.post('/runs/stop', json={'taskId': 'r'}, headers=AUTH)
+    assert stopped.status_code == 404
+    assert stopped.json()['detail'] == 'no run current of task "r" to stop'
     assert [r['id'] for r in api.get('/runs', params={
         'finished': True}).json()] == [1]
 
@@ -223,15 +238,31 @@ def test_goals_and_templates(api):
     assert api.delete('/goals', params={'group': 'ann', 'name': 'three'},
                       headers=AUTH).status_code == 200
     assert api.get('/goals', params={'group': 'ann'}).json() == []
-    assert api.delete('/goals', params={'group': 'ann', 'name': 'three'},
-                      headers=AUTH).status_code == 404
+    gone = api.delete('/goals', params={'group': 'ann', 'name': 'three'},
+                      headers=AUTH)
+    # Names quoted as JSON, as the 409s of goals and eventIds quote them.
+    assert gone.status_code == 404
+    assert gone.json()['detail'] == 'group "ann" has no goal "three"'
+    # A reset of a goal the group lacks: the same 404, not a 400
+    # "not enough values to unpack".
+    reset = api.post('/goals/reset', params={'group': 'ann', 'name': 'three'},
+                     headers=AUTH)
+    assert reset.status_code == 404
+    assert reset.json()['detail'] == 'group "ann" has no goal "three"'
 
     once = {'type': 'CountTracker', 'name': 'once', 'target': 1,
             'conditions': []}
     assert api.post('/templates', params={'taskId': 'q'}, json=once,
                     headers=AUTH).status_code == 201
-    assert api.post('/templates', params={'taskId': 'q'}, json=once,
-                    headers=AUTH).status_code == 409
+    twice = api.post('/templates', params={'taskId': 'q'}, json=once,
+                     headers=AUTH)
+    assert twice.status_code == 409
+    assert twice.json()['detail'] == \
+        'task "q" has a goal template "once" already'
+    none = api.delete('/templates', params={'taskId': 'q', 'name': 'twice'},
+                      headers=AUTH)
+    assert none.status_code == 404
+    assert none.json()['detail'] == 'task "q" has no goal template "twice"'
     api.post('/tracks', json=track('cy', 'q'), headers=AUTH)
     [copy] = api.get('/templates', params={'taskId': 'q',
                                            'userName': 'cy'}).json()

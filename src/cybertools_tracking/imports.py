@@ -13,11 +13,12 @@ Records live in the database root under ``ROOT_KEY``: an OOBTree keyed by
 (storage name, source path), so imports of different files do not meet.
 """
 
+from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
 __all__ = ['ImportProgress', 'ROOT_KEY', 'import_progress',
-           'forget_progress']
+           'record_rejected', 'forget_progress']
 
 ROOT_KEY = 'cybertools_tracking.imports'
 
@@ -34,6 +35,12 @@ class ImportProgress(Persistent):
     import made for them. ``token`` names one run of the import command
     (so it can tell its own commits); ``done`` is true once every line
     was read. ``imported`` and ``skipped`` count tracks and bad lines.
+
+    ``rejected`` maps the number of each line skipped to the reason (an
+    LOBTree, None until a line is skipped): the import knows exactly
+    which lines it refused and why, and writes them to a file when asked
+    after the fact (``import FILE --rejects REJECTS`` of a file imported
+    before). None too in records of imports before it was kept.
     """
 
     source = None
@@ -41,6 +48,7 @@ class ImportProgress(Persistent):
     digest = token = ''
     runs = {}
     done = False
+    rejected = None
     updated = 0          # seconds since the epoch (UTC) of the last batch
 
     def __init__(self, source):
@@ -67,6 +75,19 @@ def import_progress(connection, storage_name, source, create=False):
     if progress is None and create:
         progress = records[key] = ImportProgress(source)
     return progress
+
+
+def record_rejected(progress, rejected, fresh=False):
+    """Add ``rejected`` (pairs of a line number and the reason it was
+    skipped) to ``progress.rejected``; ``fresh``: forget those of an
+    earlier import of the file first (one started again from line 1)."""
+    if fresh:
+        progress.rejected = None
+    if rejected:
+        if progress.rejected is None:
+            progress.rejected = LOBTree()
+        for number, reason in rejected:
+            progress.rejected[number] = reason
 
 
 def forget_progress(connection, storage_name, source):

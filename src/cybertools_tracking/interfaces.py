@@ -150,11 +150,15 @@ class ITrackingStorage(Interface):
 
     # runs
 
-    def startRun(taskId=None):
+    def startRun(taskId=None, current=True):
         """Create a new run and return its number.
 
         With a ``taskId`` the new run becomes the task's current run,
         replacing the previous one (which stays available by number).
+        With ``current=False`` it is a run of the task that does not
+        become current: the task's current run, or its having none, stays
+        as it was (``import`` makes an exported run so where the task has
+        a current run already).
         """
 
     def stopRun(taskId=None, runId=0, finish=True):

@@ -452,15 +452,16 @@ class TrackingStorage(Persistent):
 
     # runs
 
-    def startRun(self, taskId=None):
+    def startRun(self, taskId=None, current=True):
         taskId = check_optional_name('taskId', taskId)
-        return self._startRun(taskId).id
+        return self._startRun(taskId, current=bool(current)).id
 
-    def _startRun(self, taskId, start=None):
+    def _startRun(self, taskId, start=None, current=True):
         run = Run(self._runIds.allocate(), taskId, start)
         self._runs[run.id] = run
         if taskId is not None:
-            self.currentRuns[taskId] = run.id
+            if current:
+                self.currentRuns[taskId] = run.id
             if self._store is not None:     # None: the layout before rows
                 self._store.runStarted(taskId, run.id)
         return run

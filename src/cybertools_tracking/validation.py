@@ -27,6 +27,7 @@ What is checked, and why:
 
 import datetime
 import decimal
+import difflib
 import fractions
 import math
 import reprlib
@@ -34,7 +35,7 @@ from collections.abc import Mapping
 
 __all__ = ['ValidationError', 'InvalidTypeError', 'InvalidValueError',
            'MAX_DEPTH', 'KEY_MAX', 'TIMESTAMP_MIN',
-           'TIMESTAMP_MAX', 'shorten', 'check_name',
+           'TIMESTAMP_MAX', 'shorten', 'close_names', 'check_name',
            'check_optional_name', 'check_run_id', 'check_timestamp',
            'check_index_value', 'index_kind', 'copy_data']
 
@@ -75,6 +76,25 @@ def shorten(value):
         if isinstance(value, int):
             return '<an int of %d bits>' % value.bit_length()
         return '<a %s object>' % type(value).__name__
+
+
+def close_names(name, names, n=3):
+    """The names of ``names`` (strings) an error's "did you mean" offers
+    for the unknown ``name``: those that are the same but for case, then
+    the closest others by ``difflib``, case aside (a ratio of at least
+    0.6: ``from`` offers ``timeFrom``), at most ``n`` of those; a list,
+    closest first. One rule for every front end
+    (a user name of ``forget-user``, a query parameter of HTTP)."""
+    folded = {}
+    for other in sorted(set(names)):
+        if other != name:
+            folded.setdefault(other.casefold(), []).append(other)
+    key = name.casefold()
+    close = list(folded.get(key, ()))
+    for match in difflib.get_close_matches(key, folded, n=n):
+        if match != key:
+            close += folded[match]
+    return close
 
 
 def _refuse_unencodable(argument, value):

@@ -4,10 +4,12 @@
 
     cybertools-tracking [--db URI_OR_PATH] [--storage NAME] COMMAND ...
 
-One module per group of commands: ``loading`` (import, resumable),
-``reading`` (query, export, runs, stats, check), ``maintenance`` (prune,
-forget-user, pack, zeo), ``demo``, ``goals`` (history, tick, backfill),
-``serving`` (events, forward, serve); the output formats are in
+One module per group of commands: ``loading`` (import, resumable; what
+it reads in ``importformats`` and ``importinput``, earlier imports of a
+file in ``importrepeats``), ``reading`` (query, export, runs, stats,
+check), ``maintenance`` (prune, forget-user, pack, zeo), ``demo``,
+``goals`` (history, tick, backfill), ``serving`` (events, forward,
+serve); the output formats are in
 ``formatting`` and ``jsoncodec`` (strict JSON for any track data),
 results read a window of time at a time in ``streaming``, what they all
 share in ``common``. Each module's ``add_commands(command)`` adds its

@@ -18,9 +18,12 @@ as ``query --from`` takes it), ``eventId`` (see ``eventids``) and ``id``
 order). Or a run, as ``export`` writes them before the tracks: ``{"kind":
 "run", "id", "taskId", "start", "end", "finished", "current"}``; the run
 is made anew and the tracks of the file that name its ``id`` go into it.
+A run marked current becomes its task's current run only where the task
+has none (``--replace-current``: also where it has one); see
+``_make_run``.
 Data is read as ``jsoncodec`` writes it.
 
-The first line says how the rest is read (``_layout``): ``[`` alone, a
+The first line says how the rest is read (``importformats._layout``): ``[`` alone, a
 JSON array with one element a line (what ``query --format json``
 writes); a CSV header (columns of a track or of a run, in any order,
 separated by ``,``, ``;``, a tab or ``|``), a CSV table; else JSON Lines.
@@ -29,21 +32,19 @@ A file whose import stored nothing (no track, no run: every line was
 refused) may be imported again without ``--again``: the retry after a
 fix stores nothing twice. The same error on many lines is shown for the
 first ``REPEATS_SHOWN`` and then counted.
+
+What a line may be is in ``importformats``, how the file is read in
+``importinput``, and what an import does about an earlier import of the
+same file (resume, refuse, write its rejects) in ``importrepeats``.
 """
 
 import contextlib
-import csv
-import gzip
-import hashlib
-import json
 import os
 import re
 import secrets
 import signal
-import sys
 import threading
 import time
-import zlib
 
 from transaction.interfaces import TransactionError
 from ZODB.POSException import POSError
@@ -54,19 +55,23 @@ from cybertools_tracking.cli.common import Progress, count, plural
 from cybertools_tracking.cli.common import ClientDisconnected, CommandError
 from cybertools_tracking.cli.common import connection as _connection
 from cybertools_tracking.cli.common import error as _error
-from cybertools_tracking.cli.common import parse_time, positive_int
+from cybertools_tracking.cli.common import positive_int
 from cybertools_tracking.cli.common import storage_name as _storage_name
 from cybertools_tracking.cli.common import wait_seconds as _wait_seconds
-from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS
-from cybertools_tracking.cli.formatting import CSV_TRACK_COLUMNS
-from cybertools_tracking.cli.jsoncodec import loads
 from cybertools_tracking.db import DatabaseUnavailableError, get_storage
 from cybertools_tracking.db import retry_transaction, wait_for_server
 from cybertools_tracking.imports import forget_progress, import_progress
-from cybertools_tracking.validation import InvalidTypeError
-from cybertools_tracking.validation import ValidationError, check_run_id
-from cybertools_tracking.validation import check_optional_name
-from cybertools_tracking.validation import check_timestamp
+from cybertools_tracking.imports import record_rejected
+from cybertools_tracking.validation import ValidationError
+# The input formats and the input, each a module of its own; their names
+# stay importable from here, as they were (tests and benchmarks use them).
+from cybertools_tracking.cli.importformats import ARRAY, CSV_HELP  # noqa
+from cybertools_tracking.cli.importformats import BadLine, _Table  # noqa
+from cybertools_tracking.cli.importformats import _layout, _parse_line
+from cybertools_tracking.cli.importformats import _reject_json, _text
+from cybertools_tracking.cli.importinput import DamagedInput, _Input
+from cybertools_tracking.cli.importinput import _GZIP_ERRORS  # noqa
+from cybertools_tracking.cli.importrepeats import EarlierImports
 
 def add_commands(command):
     load = command(
@@ -108,9 +113,20 @@ def add_commands(command):
                       default='skip',
                       help='on a bad line: report and skip it (default), '
                            'or abort, discarding the uncommitted batch')
+    load.add_argument('--replace-current', action='store_true',
+                      help='make each run the file marks "current" its '
+                           'task\'s current run even where the task has one '
+                           '(by default such a run is imported as not '
+                           'current: a task\'s current run changes only '
+                           'where it has none)')
     load.add_argument('--rejects', metavar='FILE',
                       help='also write each bad line to FILE as JSON: '
-                           '{"line": N, "reason": ..., "text": the line}')
+                           '{"line": N, "reason": ..., "text": the line} '
+                           '(and "header": the first line of a CSV table '
+                           'or JSON array). FILE can be imported once its '
+                           '"text"s are fixed. Given with a FILE imported '
+                           'before, it writes the lines that import '
+                           'skipped and stores nothing')
     load.add_argument('--progress', action='store_true',
                       help='print a progress line now and then even when '
                            'stderr is not a terminal (on a terminal a '
@@ -130,29 +146,6 @@ REPEATS_SHOWN = 3
 # An import that stored more tracks than this suggests "pack".
 PACK_HINT = 10_000
 
-_FIELDS = ('taskId', 'userName', 'data', 'runId', 'timeStamp', 'eventId')
-_REQUIRED = ('taskId', 'userName', 'data')
-_OPTIONAL = ('id',)            # read and not kept: what export writes
-_RUN_FIELDS = ('kind', 'id', 'taskId', 'start', 'end', 'finished',
-               'current')
-
-
-_JSON_TYPES = {list: 'an array', str: 'a string', bool: 'true or false',
-               type(None): 'null'}
-
-
-class BadLine(ValueError):
-    """A line that is not a track."""
-
-
-class DamagedInput(Exception):
-    """The input cannot be read on: a ``.gz`` file cut short or damaged."""
-
-
-# What gzip raises for a file cut short (EOFError) or damaged.
-_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
-
-
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM arrived; ``signum`` says which."""
 
@@ -161,239 +154,13 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-def _text(line, first):
-    """A line as text without its line end; BadLine if not UTF-8."""
-    if isinstance(line, bytes):
-        try:
-            line = line.decode('utf-8-sig' if first else 'utf-8')
-        except UnicodeDecodeError as error:
-            raise BadLine('not UTF-8 (%s)' % error.reason) from None
-    elif first:
-        line = line.lstrip('\ufeff')
-    return line.rstrip('\r\n')     # so that an error's column is on it
-
-
-class _Table:
-    """The header of a CSV table: its ``columns`` (in the file's order),
-    its ``delimiter``, and whether its rows are ``runs`` (else tracks)."""
-
-    def __init__(self, columns, delimiter):
-        self.columns = columns
-        self.delimiter = delimiter
-        self.runs = set(columns) == set(CSV_RUN_COLUMNS)
-
-
-# A file whose first line is ``[`` alone: a JSON array with one element a
-# line, as ``query --format json`` writes it.
-ARRAY = 'array'
-
-# The delimiters a CSV header is tried with, in this order.
-_DELIMITERS = (',', ';', '\t', '|')
-
-# The columns a hand-written table of tracks may have, in any order.
-_CSV_REQUIRED = ('taskId', 'userName', 'data')
-
-_CSV_SUFFIXES = ('.csv', '.tsv', '.csv.gz', '.tsv.gz')
-
-CSV_HELP = ('a CSV table of tracks has a header naming its columns, in any '
-            'order, separated by , ; or a tab: taskId,userName,data (data '
-            'as a JSON object: {"score": 3}) and optionally runId, '
-            'timeStamp, eventId, id (not kept); or the columns %s of '
-            '"export --format csv --runs"' % ','.join(CSV_RUN_COLUMNS))
-
-
-def _layout(line, name=''):
-    """How a file whose first line (as text) is ``line`` is read: a
-    ``_Table`` for a CSV table (by its header: columns of a track or of a
-    run, separated by one of ``_DELIMITERS``), ``ARRAY`` for a JSON array,
-    None for JSON Lines. A file ``name``d ``*.csv`` whose header is not
-    understood, or a header of known names that lacks some, is a
-    CommandError saying which columns are expected."""
-    text = line.strip()
-    if text == '[':
-        return ARRAY
-    if text.startswith('['):
-        raise CommandError(
-            '%s line 1: a JSON array is read with one element a line, as '
-            '"query --format json" writes it; this one is not (convert it '
-            'to JSON Lines, e.g. with jq -c ".[]" FILE)' % name)
-    if text.startswith('{'):
-        return None
-    known = set(CSV_TRACK_COLUMNS) | set(CSV_RUN_COLUMNS)
-    looks_like_csv = name.lower().endswith(_CSV_SUFFIXES)
-    widest = []
-    for delimiter in _DELIMITERS:
-        cells = [cell.strip() for cell in
-                 next(csv.reader([text], delimiter=delimiter))]
-        widest = max(widest, cells, key=len)
-        if len(cells) < 2 or not set(cells) <= known:
-            continue
-        looks_like_csv = True
-        if len(set(cells)) != len(cells):
-            continue
-        if set(cells) == set(CSV_RUN_COLUMNS) or \
-                set(_CSV_REQUIRED) <= set(cells) <= set(CSV_TRACK_COLUMNS):
-            return _Table(tuple(cells), delimiter)
-    if looks_like_csv:
-        unknown = [cell for cell in widest if cell not in known]
-        missing = [column for column in _CSV_REQUIRED
-                   if column not in widest]
-        raise CommandError('%s line 1: a CSV header that import does not '
-                           'read (%s): %s' % (name, '; '.join(filter(None, [
-                               unknown and 'unknown %s' % _fields(unknown),
-                               missing and 'no %s' % _fields(missing),
-                               len(set(widest)) < len(widest)
-                               and 'a column named twice'])), CSV_HELP))
-    return None
-
-
-def _parse_line(line, first, layout=None):
-    """The record of one line: a track or a run (a dict, checked as far
-    as can be without the storage), or None for an empty line. A line of
-    JSON Lines, an element of a JSON array (``ARRAY``), or a row of the
-    CSV table ``layout``. Raises BadLine saying what is wrong."""
-    line = _text(line, first)
-    if not line.strip():
-        return None
-    if isinstance(layout, _Table):
-        return _csv_record(line, layout)
-    if layout is ARRAY:
-        line = line.strip()
-        if line == ']':
-            return None
-        line = line[:-1] if line.endswith(',') else line
-    try:
-        record = loads(line)
-    except json.JSONDecodeError as error:
-        raise BadLine('invalid JSON: %s at column %d%s'
-                      % (error.msg, error.colno, _ARRAY_HINT
-                         if layout is ARRAY else '')) from None
-    except RecursionError:
-        raise BadLine('invalid JSON: nested too deeply') from None
-    except ValueError as error:      # a number too long, a bad $ value
-        raise BadLine('invalid JSON: %s' % error) from None
-    if not isinstance(record, dict):
-        raise BadLine('expected a JSON object, got %s'
-                      % _JSON_TYPES.get(type(record), 'a number'))
-    if record.get('kind') == 'run':
-        return _run_record(record)
-    return _track_record(record)
-
-
-_ARRAY_HINT = (' (a JSON array is read with one element a line, as "query '
-               '--format json" writes it; convert others to JSON Lines, '
-               'e.g. with jq -c ".[]" FILE)')
-
-
-def _csv_record(line, table):
-    """A row of the CSV ``table`` of tracks or runs (as ``export --format
-    csv`` writes them, or by hand) as the record its JSON line would be."""
-    columns = table.columns
-    try:
-        cells = next(csv.reader([line], delimiter=table.delimiter,
-                                strict=True))
-    except csv.Error as error:
-        raise BadLine('invalid CSV: %s (a row must be on one line)'
-                      % error) from None
-    if len(cells) != len(columns):
-        raise BadLine('expected %d CSV cells (%s), got %d'
-                      % (len(columns), table.delimiter.join(columns),
-                         len(cells)))
-    row = dict(zip(columns, cells))
-    if table.runs:
-        record = {'kind': 'run', 'id': _csv_int(row, 'id'),
-                  'taskId': row['taskId'] or None,
-                  'start': _csv_int(row, 'start'),
-                  'end': _csv_int(row, 'end'),
-                  'finished': _csv_bool(row, 'finished'),
-                  'current': _csv_bool(row, 'current')}
-        return _run_record(record)
-    try:
-        data = loads(row['data'])
-    except (ValueError, RecursionError) as error:
-        raise BadLine('data: invalid JSON: %s (data is a JSON object: '
-                      '{"score": 3})' % error) from None
-    record = {'taskId': row['taskId'], 'userName': row['userName'],
-              'data': data}
-    if row.get('runId'):
-        record['runId'] = _csv_int(row, 'runId')
-    if row.get('timeStamp'):
-        stamp = row['timeStamp']
-        record['timeStamp'] = (int(stamp) if stamp.lstrip('-').isdigit()
-                               else stamp)
-    if row.get('eventId'):
-        record['eventId'] = row['eventId']
-    return _track_record(record)
-
-
-def _csv_int(row, name):
-    try:
-        return int(row[name])
-    except ValueError:
-        raise BadLine('%s: expected a whole number, got %r'
-                      % (name, row[name])) from None
-
-
-def _csv_bool(row, name):
-    value = row[name].lower()
-    if value not in ('true', 'false'):
-        raise BadLine('%s: expected true or false, got %r'
-                      % (name, row[name]))
-    return value == 'true'
-
-
-def _track_record(record):
-    """A track's record, checked for its fields and its time."""
-    problems = []
-    missing = [f for f in _REQUIRED if f not in record]
-    if missing:
-        problems.append('missing %s' % _fields(missing))
-    unknown = [f for f in record if f not in _FIELDS + _OPTIONAL]
-    if unknown:    # most likely a misspelling: say what is known
-        problems.append('unknown %s (expected %s)'
-                        % (_fields(unknown), ', '.join(_FIELDS)))
-    if problems:
-        raise BadLine('; '.join(problems))
-    ts = record.get('timeStamp')
-    if isinstance(ts, str):
-        try:
-            record['timeStamp'] = parse_time(ts)
-        except ValueError as error:
-            raise BadLine('timeStamp: %s' % error) from None
-    return record
-
-
-def _run_record(record):
-    """A run line, checked: the storage's checks run before any write."""
-    missing = [f for f in _RUN_FIELDS if f not in record]
-    unknown = [f for f in record if f not in _RUN_FIELDS]
-    if missing or unknown:
-        raise BadLine('a run line has %s (expected %s)' % (
-            '; '.join(filter(None, [
-                missing and 'no %s' % _fields(missing),
-                unknown and 'unknown %s' % _fields(unknown)])),
-            ', '.join(_RUN_FIELDS)))
-    record['id'] = check_run_id(record['id'], 'id')
-    check_optional_name('taskId', record['taskId'])
-    for name in ('start', 'end'):
-        record[name] = check_timestamp(record[name], name)
-    for name in ('finished', 'current'):
-        if type(record[name]) is not bool:
-            raise InvalidTypeError('%s must be true or false, got %r'
-                                   % (name, record[name]))
-    return record
-
-
-def _fields(names):
-    return '%s %s' % ('field' if len(names) == 1 else 'fields',
-                      ', '.join(repr(name) for name in names))
-
-
-def _save(storage, record, runs):
+def _save(storage, record, runs, replace_current=False, passed_over=None):
     """Save one record; ``runs`` maps the file's run ids to the storage's.
-    Returns the track id, or None for a run."""
+    Returns the track id, or None for a run. ``replace_current`` and
+    ``passed_over``: see ``_make_run``."""
     if record.get('kind') == 'run':
-        runs[record['id']] = _make_run(storage, record)
+        runs[record['id']] = _make_run(storage, record, replace_current,
+                                       passed_over)
         return None
     runId = record.get('runId', 0)
     return storage.saveUserTrack(record['taskId'], runs.get(runId, runId),
@@ -402,150 +169,28 @@ def _save(storage, record, runs):
                                  eventId=record.get('eventId'))
 
 
-def _make_run(storage, record):
-    """A new run like the exported one ``record``; returns its id."""
+def _make_run(storage, record, replace_current=False, passed_over=None):
+    """A new run like the exported one ``record``; returns its id.
+
+    Which run is a task's current one is the storage's own state, which
+    an import does not overturn unasked: a run marked ``current`` becomes
+    its task's current run only if the task has none (an export imported
+    into an empty storage comes back as it was), or with
+    ``replace_current`` (``import --replace-current``). A run marked
+    current that did not become so is put in ``passed_over`` (a dict: the
+    file's run id -> its task), for the summary to say. A run not marked
+    current never changes the task's current run."""
     taskId = record['taskId']
-    runId = storage.startRun(taskId)
-    if taskId is not None and not record['current']:
-        storage.stopRun(taskId, runId, finish=record['finished'])
+    current = record['current'] and taskId is not None and (
+        replace_current or storage.getRun(taskId) is None)
+    runId = storage.startRun(taskId, current=current)
+    if record['current'] and taskId is not None and not current \
+            and passed_over is not None:
+        passed_over[record['id']] = taskId
     run = storage.getRun(runId)
     run.start, run.end = record['start'], max(record['start'], record['end'])
     run.finished = record['finished']
     return runId
-
-
-class _Input:
-    """The lines to import, with the byte offset and a running digest of
-    what was read. A gzip file (by its first bytes) is read decompressed;
-    offsets count decompressed bytes, ``position`` the file's."""
-
-    def __init__(self, name):
-        self.name = name
-        self.digest = hashlib.sha256()
-        self.offset = 0
-        if name == '-':
-            self.source = 'stdin'
-            self.path = None
-            self.raw = None
-            self.size = None
-            stdin = sys.stdin
-            self.stream = getattr(stdin, 'buffer', stdin)
-            return
-        self.source = name
-        self.path = os.path.abspath(name)
-        try:
-            self.raw = open(name, 'rb')
-        except OSError as error:
-            raise CommandError('cannot read %s: %s'
-                               % (name, error.strerror or error)) from None
-        self.size = os.fstat(self.raw.fileno()).st_size
-        magic = self.raw.read(2)
-        self.raw.seek(0)
-        self.stream = (gzip.GzipFile(fileobj=self.raw, mode='rb')
-                       if magic == b'\x1f\x8b' else self.raw)
-
-    def close(self):
-        if self.raw is not None:
-            self.stream.close()
-            self.raw.close()
-
-    def first_line(self):
-        """The file's first line (decompressed), read on the side: what
-        the format is when an import resumes after it."""
-        with open(self.path, 'rb') as raw:
-            magic = raw.read(2)
-            raw.seek(0)
-            stream = (gzip.GzipFile(fileobj=raw, mode='rb')
-                      if magic == b'\x1f\x8b' else raw)
-            try:
-                return stream.readline()
-            except _GZIP_ERRORS:
-                return b''
-
-    def same_as(self, progress):
-        """How the file differs from the one of ``progress`` (a phrase),
-        or None if its first ``progress.offset`` bytes are the ones
-        imported (it may have grown). Read on the side, as
-        ``first_line``."""
-        if self.size < progress.size:
-            return 'it had %d bytes, it has %d' % (progress.size, self.size)
-        digest, left = hashlib.sha256(), progress.offset
-        with open(self.path, 'rb') as raw:
-            magic = raw.read(2)
-            raw.seek(0)
-            stream = (gzip.GzipFile(fileobj=raw, mode='rb')
-                      if magic == b'\x1f\x8b' else raw)
-            try:
-                while left:
-                    chunk = stream.read(min(left, 1 << 20))
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    left -= len(chunk)
-            except _GZIP_ERRORS:
-                pass
-        if digest.hexdigest() != progress.digest:
-            return ('its first %d bytes are not the ones imported'
-                    % progress.offset)
-        return None
-
-    def position(self):
-        """Bytes of the file read so far, for a progress bar."""
-        return None if self.raw is None else self.raw.tell()
-
-    def lines(self):
-        lines = iter(self.stream)
-        while True:
-            try:
-                line = next(lines)
-            except StopIteration:
-                return
-            except _GZIP_ERRORS as error:
-                raise self.damaged(error) from None
-            if isinstance(line, bytes):
-                self.offset += len(line)
-                self.digest.update(line)
-            yield line
-
-    def damaged(self, error):
-        return DamagedInput('%s cannot be read after byte %d of its '
-                            'content: the compressed data is cut short or '
-                            'damaged (%s: %s)'
-                            % (self.source, self.offset,
-                               type(error).__name__, error))
-
-    def skip(self, progress):
-        """Read up to where ``progress`` says the last import stopped,
-        checking that those bytes are the ones imported (the file may have
-        grown since: lines appended are read on)."""
-        if self.size < progress.size:
-            self.changed(progress, 'it had %d bytes, it has %d'
-                         % (progress.size, self.size))
-        left = progress.offset
-        while left:
-            try:
-                chunk = self.stream.read(min(left, 1 << 20))
-            except _GZIP_ERRORS as error:
-                raise CommandError(str(self.damaged(error))) from None
-            if not chunk:
-                break
-            self.digest.update(chunk)
-            self.offset += len(chunk)
-            left -= len(chunk)
-        if self.digest.hexdigest() != progress.digest:
-            self.changed(progress, 'its first %d bytes are not the ones '
-                         'imported' % progress.offset)
-
-    def changed(self, progress, how):
-        raise CommandError(
-            '%s changed since the import stopped at line %d: %s. Importing '
-            'it again without --resume would store every line again, but '
-            'for those with event ids (%s imported from it); '
-            'restore the file to resume, or import only the lines after '
-            'line %d (tail -n +%d %s | cybertools-tracking import -)'
-            % (self.source, progress.line, how,
-               count(progress.imported, 'track'),
-               progress.line, progress.line + 1, self.name))
 
 
 def run_import(args):
@@ -593,7 +238,7 @@ def _check_rejects(args):
                            % (args.rejects, args.file), 2)
 
 
-class _Import:
+class _Import(EarlierImports):
     """One ``import``.
 
     A batch that cannot be committed is saved again from its records in a
@@ -612,6 +257,9 @@ class _Import:
         self.size = args.batch
         self.wait = _wait_seconds(args)
         self.abort_on_error = args.on_error == 'abort'
+        self.replace_current = args.replace_current
+        self.passed_over = {}   # runs marked current, kept not current
+        self.passed_over_done = {}  # the same, committed
         self.input = input
         self.source = input.source
         self.key = input.path or 'stdin:' + secrets.token_hex(8)
@@ -627,6 +275,8 @@ class _Import:
         self.reconnected = False
         self.rejected = []      # rejects of the batch, written at commit
         self.rejects = None
+        self.header = None      # the first line of a CSV table or array
+        self.rejects_only = None    # an import recorded: write its rejects
         self.pending = None     # the progress the next commit records
         self.committing = False
         self.signal = None      # a signal that came during a commit
@@ -640,7 +290,7 @@ class _Import:
         if args.resume:
             self.restart()
         elif not args.again and input.path is not None:
-            self.refuse_repeat()
+            self.refuse_repeat(args.rejects)
         if args.rejects:
             try:
                 self.rejects = open(args.rejects, 'a' if args.resume
@@ -653,86 +303,6 @@ class _Import:
         if self.rejects is not None:
             self.rejects.close()
             self.rejects = None
-
-    def restart(self):
-        done = import_progress(self.connection, self.name, self.key)
-        if done is None:
-            raise CommandError(
-                'no import of %s into the storage %r was recorded; start it '
-                'without --resume' % (self.source, self.name))
-        if done.done and self.input.size <= done.size:
-            raise CommandError(
-                'the import of %s into the storage %r is complete (%s, %s '
-                'skipped); nothing to resume'
-                % (self.source, self.name, count(done.imported, 'track'),
-                   count(done.skipped, 'line')),
-                EXIT_OK)
-        self.input.skip(done)       # or a complete import of a file that grew
-        self.runs = dict(done.runs)
-        self.imported, self.skipped = done.imported, done.skipped
-        self.first_line = self.resume = done.line + 1
-        try:
-            self.layout = _layout(_text(self.input.first_line(), True),
-                                  self.source)
-        except (BadLine, CommandError):
-            self.layout = None
-        self.base, self.base_skipped = done.imported, done.skipped
-        self.made_runs = self.base_runs = len(done.runs)
-        self.progress.update(self.input.position(), 'resuming at line %d'
-                             % self.resume)
-
-    def refuse_repeat(self):
-        """An import of a file recorded, complete or stopped, stores its
-        lines again (but for those with event ids): refused, unless
-        ``--again`` (alias ``--restart``)."""
-        done = import_progress(self.connection, self.name, self.key)
-        if done is None or (not done.imported and not done.runs):
-            # Nothing was stored (every line refused): nothing would be
-            # stored twice, and the corrected retry must not be blocked.
-            return
-        when = time.strftime('%Y-%m-%d %H:%M', time.gmtime(done.updated))
-        if not done.done:
-            raise CommandError(
-                'an import of %s into the storage %r stopped at line %d on '
-                '%s UTC (%s stored, %s skipped): "import --resume %s" goes '
-                'on from line %d. Importing it from the first line stores '
-                'those tracks twice (but for lines with event ids); use '
-                '--restart to do that anyway'
-                % (self.source, self.name, done.line, when,
-                   count(done.imported, 'track'), count(done.skipped, 'line'),
-                   self.input.name, done.line + 1))
-        changed = self.input.same_as(done)
-        if changed is not None:
-            since = 'It changed since (%s). ' % changed
-        elif self.input.size > done.size:
-            since = ('It has grown since: "import --resume %s" imports the '
-                     'new lines. ' % self.input.name)
-        else:
-            since = ''
-        if done.skipped:
-            # A partly failed import is finished by importing its bad
-            # lines alone, fixed: the others are stored.
-            since += ('To finish it, fix the %s it skipped and import %s '
-                      'alone, as a new file ("import --rejects FILE" '
-                      'writes each skipped line to FILE, its text in '
-                      '"text"). ' % (count(done.skipped, 'line'),
-                                    plural(done.skipped, 'it', 'them')))
-        stored = [count(done.imported, 'track')]
-        if done.runs:
-            stored.append(count(len(done.runs), 'run'))
-        what = [what for what, number in (
-            ('runs are made anew, not matched by id', done.runs),
-            ('but a line with an eventId is stored once', done.imported))
-            if number]
-        raise CommandError(
-            '%s was imported into the storage %r already, completely, on %s '
-            'UTC (%d %s: %s, %s skipped); importing it again stores its %s '
-            'twice (%s). %sUse --again to import it anyway'
-            % (self.source, self.name, when,
-               done.line, plural(done.line, 'line'), ', '.join(stored),
-               count(done.skipped, 'line'),
-               ' and '.join(stored if done.imported else stored[1:]),
-               '; '.join(what), since))
 
     @contextlib.contextmanager
     def signals(self):
@@ -756,6 +326,8 @@ class _Import:
                 signal.signal(signum, previous)
 
     def run(self):
+        if self.rejects_only is not None:
+            return self.write_rejects(self.rejects_only)
         number = self.first_line - 1
         aborted_at = None
         try:
@@ -763,9 +335,10 @@ class _Import:
                                           self.first_line):
                 try:
                     if number == 1:
-                        self.layout = _layout(_text(line, True),
-                                              self.source)
+                        first = _text(line, True)
+                        self.layout = _layout(first, self.source)
                         if self.layout is not None:
+                            self.header = first
                             continue    # a CSV table's header, or [
                     record = _parse_line(line, number == 1, self.layout)
                     if record is None:
@@ -909,17 +482,16 @@ class _Import:
             self.committing = False
         self.imported += self.tracks
         self.made_runs = len(self.runs)
+        self.passed_over_done.update(self.passed_over)
+        self.passed_over.clear()
         self.commits += 1
         self.batch.clear()
         self.tracks = 0
         self.resume = number + 1
         if self.rejects is not None and self.rejected:
             for line, reason, text in self.rejected:
-                if isinstance(text, bytes):
-                    text = text.decode('utf-8', 'backslashreplace')
-                self.rejects.write(json.dumps(
-                    {'line': line, 'reason': reason,
-                     'text': text.rstrip('\r\n')}, ensure_ascii=False) + '\n')
+                self.rejects.write(_reject_json(line, reason, text,
+                                                self.header))
             self.rejects.flush()
         self.rejected.clear()
         self.connection.cacheGC()
@@ -946,6 +518,9 @@ class _Import:
         progress.imported = self.imported + self.tracks
         progress.skipped = self.skipped
         progress.done = done
+        record_rejected(progress, [(line, reason) for line, reason, _
+                                   in self.rejected],
+                        fresh=self.first_line == 1 and not self.commits)
         if progress.runs != self.runs:
             progress.runs = dict(self.runs)
         progress.updated = int(time.time())
@@ -1003,7 +578,8 @@ class _Import:
 
     def _save(self, storage, record):
         try:
-            return _save(storage, record, self.runs)
+            return _save(storage, record, self.runs, self.replace_current,
+                         self.passed_over)
         except ClientDisconnected:
             raise
         except Exception as error:
@@ -1051,6 +627,18 @@ class _Import:
                         % (', '.join('%d is now %d' % pair
                                      for pair in moved[:3]),
                            ', ...' if len(moved) > 3 else ''))
+        if self.passed_over_done:
+            tasks = sorted(set(self.passed_over_done.values()))
+            summary += ('; %s marked current did not become current, as '
+                        '%s %s a current run already (%s%s): '
+                        '--replace-current makes %s current'
+                        % (count(len(self.passed_over_done), 'run'),
+                           plural(len(tasks), 'its task', 'their tasks'),
+                           plural(len(tasks), 'has', 'have'),
+                           ', '.join(tasks[:3]),
+                           ', ...' if len(tasks) > 3 else '',
+                           plural(len(self.passed_over_done), 'it',
+                                  'them')))
         if line is None and self.imported - self.base > PACK_HINT:
             summary += ('. Run "pack" to make the file smaller: each batch '
                         'left old versions of records in it')

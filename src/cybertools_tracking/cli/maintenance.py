@@ -20,7 +20,6 @@ makes the file bigger at first (the removal is appended); ``pack`` writes
 the live records to a new file.
 """
 
-import difflib
 import json
 import os
 import sys
@@ -38,6 +37,7 @@ from cybertools_tracking.cli.common import positive_int, storage_name
 from cybertools_tracking.cli.formatting import size
 from cybertools_tracking.db import file_path, get_storage
 from cybertools_tracking.db import retry_transaction
+from cybertools_tracking.validation import close_names
 
 NOT_MOVED = ('goal progress is not changed (goals count a track when it '
              'is saved); runs are kept')
@@ -290,10 +290,7 @@ def _no_such_user(storage, name):
     for task in storage.getTaskIds():
         names.update(storage.getUserNames(task))
     names.update(_goal_group_names(storage))
-    close = [other for other in sorted(names)
-             if other.casefold() == name.casefold()]
-    close += [other for other in difflib.get_close_matches(
-        name, sorted(names), n=3) if other not in close]
+    close = close_names(name, names)
     hint = ('; did you mean %s?' % ' or '.join(map(repr, close)) if close
             else '; names are matched exactly, as stored')
     return ('no user %r in the storage: no tracks and no goals of that name '

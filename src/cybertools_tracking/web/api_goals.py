@@ -78,6 +78,9 @@ def reset_goal(request: Request, group: str, name: str,
                reset_policy: Optional[int] = None):
     """Reset a tracker (by its reset policy, or the one given)."""
     def work(storage):
+        if not storage.goals.get_trackers(group, name,
+                                          include_completed=True):
+            raise KeyError(_no_goal(group, name))
         storage.goals.reset_tracker(group, name, reset_policy=reset_policy)
         [tracker] = storage.goals.get_trackers(group, name,
                                                include_completed=True)
@@ -107,7 +110,7 @@ def remove_goal(request: Request, group: str, name: str,
         found = storage.goals.get_trackers(group, name,
                                            include_completed=True)
         if not found:
-            raise KeyError('group %r has no goal %r' % (group, name))
+            raise KeyError(_no_goal(group, name))
         try:
             removed = storage.goals.remove_tracker(group, name,
                                                    detach=detach)
@@ -118,6 +121,13 @@ def remove_goal(request: Request, group: str, name: str,
         [tracker] = removed
         return tracker_to_json(tracker)   # as it is now: state "removed"
     return units.write(request.app, work)
+
+
+def _no_goal(group_id, name):
+    """The 404 of a goal the group does not have, its names quoted as
+    JSON, as every HTTP message quotes what a client sent."""
+    return 'group %s has no goal %s' % (json.dumps(group_id),
+                                        json.dumps(name))
 
 
 def _composite_call(group_id, name):
@@ -219,8 +229,8 @@ def add_template(tracker: TrackerIn, request: Request, taskId: str):
     def work(storage):
         made = _definition(tracker, storage)
         if any(t.name == made.name for t in storage.goals.task_goals(taskId)):
-            raise HTTPException(409, 'task %r has a goal template %r already'
-                                % (taskId, made.name))
+            raise HTTPException(409, 'task %s has a goal template %s already'
+                                % (json.dumps(taskId), json.dumps(made.name)))
         storage.goals.add_task_goal(taskId, made)
         return tracker_to_json(made)
     return units.write(request.app, work)
@@ -234,6 +244,7 @@ def remove_template(request: Request, taskId: str, name: str):
     def work(storage):
         removed = storage.goals.remove_task_goal(taskId, name)
         if removed is None:
-            raise KeyError('task %r has no goal template %r' % (taskId, name))
+            raise KeyError('task %s has no goal template %s'
+                           % (json.dumps(taskId), json.dumps(name)))
         return tracker_to_json(removed)
     return units.write(request.app, work)

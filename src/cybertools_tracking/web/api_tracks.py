@@ -1,6 +1,7 @@
 """Endpoints of tracks, runs, tasks, users and statistics."""
 
 import inspect
+import json
 import re
 from typing import Optional
 
@@ -14,7 +15,7 @@ from cybertools_tracking.events import track_json
 from cybertools_tracking.query import UnknownCriterionError
 from cybertools_tracking.query import check_pattern, check_time_range
 from cybertools_tracking.timestamps import TIME_FORMATS, parse_time
-from cybertools_tracking.validation import shorten
+from cybertools_tracking.validation import close_names, shorten
 from cybertools_tracking.web import units
 from cybertools_tracking.web.deps import reader, writer
 from cybertools_tracking.web.models import BatchResult, RunOut, RunStart
@@ -259,13 +260,23 @@ def _unknown(error):
     (the library's message names its Python criteria)."""
     if error.pending:
         return str(error)
+    known = PARAMETERS + tuple(error.extras)
     return ('unknown query parameter %s: expected %s%s; parameters '
             'starting with _ are ignored'
-            % (', '.join(repr(name) for name in error.unknown),
+            % (', '.join(_guessed(name, known) for name in error.unknown),
                ', '.join(PARAMETERS),
                ' or an extra index (%s)' % ', '.join(error.extras)
                if error.extras else ' (the track class has no extra '
                'indexes)'))
+
+
+def _guessed(name, known):
+    """``name`` quoted, with the ``known`` names it may stand for (the
+    rule ``forget-user`` suggests user names by)."""
+    close = close_names(name, known)
+    if not close:
+        return repr(name)
+    return '%r (did you mean %s?)' % (name, ' or '.join(map(repr, close)))
 
 
 _DECIMAL = re.compile(r'-?\d+\.\d*(?:[eE][-+]?\d+)?$|-?\d+[eE][-+]?\d+$')
@@ -322,8 +333,9 @@ def last_track(request: Request, taskId: str, userName: str, runId: int = 0):
     def work(storage):
         track = storage.getLastUserTrack(taskId, runId, userName)
         if track is None:
-            raise KeyError('no track of %r in task %r, run %s'
-                           % (userName, taskId, runId or 'current'))
+            raise KeyError('no track of %s in task %s, run %s'
+                           % (json.dumps(userName), json.dumps(taskId),
+                              runId or 'current'))
         return _json(storage, track)
     return units.read(request.app, work)
 
@@ -334,7 +346,7 @@ def get_track(trackId: str, request: Request):
     def work(storage):
         track = storage.get(trackId)
         if track is None:
-            raise KeyError('no track %r' % trackId)
+            raise KeyError('no track %s' % json.dumps(trackId))
         return _json(storage, track)
     return units.read(request.app, work)
 
@@ -388,8 +400,9 @@ def stop_run(body: RunStop, request: Request):
     def work(storage):
         runId = storage.stopRun(body.taskId, body.runId, body.finish)
         if not runId:
-            raise KeyError('no run %s of task %r to stop'
-                           % (body.runId or 'current', body.taskId))
+            raise KeyError('no run %s of task %s to stop'
+                           % (body.runId or 'current',
+                              json.dumps(body.taskId)))
         return run_json(storage.getRun(runId), storage.getCurrentRuns())
     return units.write(request.app, work)
 
