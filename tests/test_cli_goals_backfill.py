@@ -10,7 +10,7 @@ from tests.test_cli import jsonl, write
 from tests.test_cli_import import cli
 
 TRACKER = {'type': 'CountTracker', 'name': 'intro-pages', 'target': 500,
-           'conditions': [{'type': 'KeyExists', 'key': 'page'}]}
+           'conditions': [{'type': 'KeyExists', 'key': 'data.page'}]}
 
 
 @pytest.fixture
@@ -42,7 +42,9 @@ def test_a_second_backfill_of_an_unfinished_one_says_resume(db, tmp_path):
     assert '"goals backfill --resume --group alice"' in err
     # Nothing was changed: the resumed job goes on from 20.
     code, out, err = cli('--db', db, 'goals', 'backfill', '--resume')
-    assert code == 0 and 'finished' in out and '50 of 50 tracks read' in out
+    assert code == 0 and 'finished' in out
+    assert '50 of 50 tracks read' in out
+    assert 'progress=50)' in out     # data.page: every track counted
 
 
 def test_a_second_backfill_of_a_finished_one_says_another_name(db,

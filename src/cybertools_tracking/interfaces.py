@@ -481,6 +481,15 @@ class IStorageGoals(Interface):
     ``task_group(taskId, userName)``, with their first track in the task
     after the template was added. A track counts once, when it is created.
 
+    A tracker sees each track as the dict ``{taskId, runId, userName,
+    timeStamp, data}`` (``tracked_goals.track_item``), whether the track
+    is being saved or is read back by a backfill: every path a tracker
+    names (a condition's key, an accumulation's key, a limiter's weight
+    key) starts there, so a key of the track's data is ``data.<key>``
+    (``KeyExists('data.page')``).  Adding, redefining or backfilling a
+    tracker (or adding a template) with a path that starts anywhere else
+    raises ValueError naming the path meant, and changes nothing.
+
     State and lifetime:
 
     - the registry and templates are persistent, kept with the storage and

@@ -30,8 +30,14 @@ Two ways to attach a tracker:
   a copy of their own, in the group ``task_group(taskId, userName)``.
 
 What a tracker sees is the track as a dict: ``taskId``, ``runId``,
-``userName``, ``timeStamp`` and ``data`` (so a condition on the track's
-data says ``data.score``).  A track counts once, when it is created:
+``userName``, ``timeStamp`` and ``data`` (``track_item``).  Every path a
+tracker names (a condition's key, KeyExists as much as KeyValueEQ; an
+accumulation's key; a limiter's weight key) starts there, so a key of the
+track's data is ``data.<key>``: ``KeyExists('data.page')``.  A path that
+starts elsewhere could never be reached in a track (``KeyExists('page')``
+would never hold, ``KeyNotExists('page')`` always), so adding a tracker
+naming one is refused, with the path meant (``check_track_paths``).
+A track counts once, when it is created:
 update-saves and removals do not move progress, so progress is a function
 of the tracks saved.
 """
@@ -57,6 +63,7 @@ from cybertools_tracking.goals import bookkeeping
 from cybertools_tracking.goals.backfill import narrowing
 from cybertools_tracking.goals.backfill import replay
 from cybertools_tracking.goals.checks import check_group_id
+from cybertools_tracking.goals.conditions import parse_path
 from cybertools_tracking.goals.dispatch import Dispatcher
 from cybertools_tracking.goals.due import refresh as refresh_due
 from cybertools_tracking.goals.interfaces import IGoalHome
@@ -72,7 +79,8 @@ from cybertools_tracking.query import record_of
 from cybertools_tracking.validation import ValidationError
 
 __all__ = ['StorageGoals', 'GoalBinding', 'GoalOutcome', 'NO_OUTCOME',
-           'task_group', 'track_item', 'listeners_for', 'backfill_criteria']
+           'task_group', 'track_item', 'listeners_for', 'backfill_criteria',
+           'check_track_paths', 'TRACK_ITEM_KEYS']
 
 GoalOutcome = namedtuple('GoalOutcome', 'dirtied completed limited')
 GoalOutcome.__doc__ = """What saving one track did to its goals: the
@@ -98,6 +106,58 @@ def track_item(track):
     return {'taskId': track.taskId, 'runId': track.runId,
             'userName': track.userName, 'timeStamp': track.timeStamp,
             'data': track.data}
+
+
+#: The keys of every item ``track_item`` makes: where each path starts.
+TRACK_ITEM_KEYS = ('taskId', 'runId', 'userName', 'timeStamp', 'data')
+
+
+def _paths(tracker):
+    """(what, key) of every dotted path *tracker* reads from items: its
+    conditions' keys (inside All, Any and Not too; a sequence's steps),
+    its accumulation key, a sequence's ``per`` key and its limiters'
+    weight keys."""
+    pending = list(getattr(tracker, 'conditions', ()) or ())
+    pending += list(getattr(tracker, 'steps', ()) or ())
+    while pending:
+        condition = pending.pop(0)
+        key = getattr(condition, 'key', None)
+        if isinstance(key, str):
+            yield repr(condition), key
+        inner = getattr(condition, 'conditions', None)
+        if isinstance(inner, tuple):
+            pending.extend(inner)
+        inner = getattr(condition, 'condition', None)
+        if inner is not None:
+            pending.append(inner)
+    key = getattr(tracker, '_key', None)
+    if isinstance(key, str):
+        yield 'key=%r' % (key,), key
+    key = getattr(tracker, '_per', None)
+    if isinstance(key, str):
+        yield 'per=%r' % (key,), key
+    for limiter in getattr(tracker, 'limiters', ()) or ():
+        key = getattr(limiter, 'weight_key', None)
+        if isinstance(key, str):
+            yield 'weight_key=%r of %r' % (key, limiter), key
+
+
+def check_track_paths(tracker):
+    """Raise ValueError if *tracker* names a path that no track item has
+    (its first segment is none of ``TRACK_ITEM_KEYS``): such a condition
+    could never hold on a track (KeyNotExists always would), such a key
+    never add anything.  The message names the tracker, the path, and the
+    path meant, ``data.<path>``.  Reads only."""
+    for what, key in _paths(tracker):
+        first = parse_path(key)[0][0]
+        if first in TRACK_ITEM_KEYS:
+            continue
+        raise ValueError(
+            'tracker %r: %s names %r, which a track does not have: a '
+            'tracker on a storage sees each track as {%s}, so a key of the '
+            "track's data is 'data.%s'"
+            % (getattr(tracker, 'name', tracker), what, first,
+               ', '.join(TRACK_ITEM_KEYS), key))
 
 
 def _items(records):
@@ -329,6 +389,7 @@ class StorageGoals(TrackingManager):
     def add_tracker(self, group_id, tracker, expire=None, expire_at=None,
                     now_ts=None, backfill=False):
         if not backfill:
+            check_track_paths(tracker)
             return TrackingManager.add_tracker(
                 self, group_id, tracker, expire, expire_at, now_ts)
         return self.add_trackers(group_id, [tracker], expire, expire_at,
@@ -336,12 +397,14 @@ class StorageGoals(TrackingManager):
 
     def add_trackers(self, group_id, trackers, expire=None, expire_at=None,
                      now_ts=None, backfill=False):
-        if not backfill:
-            return TrackingManager.add_trackers(
-                self, group_id, trackers, expire, expire_at, now_ts)
         if not isinstance(trackers, (list, tuple)):
             raise TypeError('trackers must be a list or tuple, got %r'
                             % (trackers,))
+        for tracker in trackers:
+            check_track_paths(tracker)
+        if not backfill:
+            return TrackingManager.add_trackers(
+                self, group_id, trackers, expire, expire_at, now_ts)
         check_group_id(group_id)
         bookkeeping.check_new(
             group_id, bookkeeping.group_of(self._registry(), group_id),
@@ -382,6 +445,7 @@ class StorageGoals(TrackingManager):
             raise ValueError('batch_size must be an int of at least 1, got '
                              '%r' % (batch_size,))
         check_group_id(group_id)
+        check_track_paths(tracker)
         bookkeeping.check_new(
             group_id, bookkeeping.group_of(self._registry(), group_id),
             [tracker])
@@ -451,6 +515,7 @@ class StorageGoals(TrackingManager):
         if policy not in policies:
             raise ValueError('policy must be one of %s, got %r'
                              % (', '.join(map(repr, policies)), policy))
+        check_track_paths(tracker)
         if policy != 'recompute':
             return TrackingManager.redefine(self, group_id, tracker, policy,
                                             now_ts)
@@ -485,6 +550,7 @@ class StorageGoals(TrackingManager):
         if not ITracker.providedBy(tracker):
             raise TypeError('tracker must provide ITracker, got %r'
                             % (tracker,))
+        check_track_paths(tracker)
         binding = binding_of(self.storage)
         task = binding.templates.get(taskId) if binding is not None else None
         if task is not None and tracker.name in task:
@@ -584,8 +650,10 @@ class StorageGoals(TrackingManager):
         if missing:
             # A template never holds progress, so a deep copy is a fresh
             # tracker with the template's conditions, targets and limiters.
-            self.add_trackers(group, [copy.deepcopy(t) for t in missing],
-                              now_ts=now)
+            # (Its paths were checked when it was added; one stored before
+            # that check must not refuse the user's track.)
+            TrackingManager.add_trackers(
+                self, group, [copy.deepcopy(t) for t in missing], now_ts=now)
 
 
 # -- IStorageGoals(storage) --------------------------------------------------
