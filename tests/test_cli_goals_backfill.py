@@ -84,3 +84,69 @@ def test_a_bad_group_is_one_line(db, tmp_path):
     code, out, err = cli('--db', db, 'goals', 'backfill', '--group', '',
                          write(tmp_path, json.dumps(TRACKER), 'p.json'))
     assert code == 2 and 'Traceback' not in err and err.count('\n') == 1
+
+
+# An unknown group is said, not refused, as by "goals tick --group"
+# (groups_without_trackers): named, with the close names.
+
+def test_a_group_with_no_goals_and_no_tracks_is_said_with_close_names(
+        db, tmp_path):
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'alise',
+                         write(tmp_path, json.dumps(TRACKER), 'p.json'))
+    assert code == 0
+    assert err.splitlines() == [
+        "cybertools-tracking: goals backfill: group 'alise' has no goals "
+        "and no stored tracks (the tracker was added all the same, for "
+        "tracks to come: misspelt?); did you mean 'alice'?"]
+    assert out.splitlines()[0] == ("added 'intro-pages' to 'alise': 0 "
+                                   "stored tracks to feed it in 0 batches")
+    # Now it has a goal: a second tracker there is not said again.
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'alise',
+                         write(tmp_path, json.dumps(dict(TRACKER, name='b')),
+                               'b.json'))
+    assert code == 0 and err == ''
+
+
+def test_a_user_with_tracks_and_no_goals_yet_is_not_said(db, tmp_path):
+    code, out, err = backfill(db, tmp_path)
+    assert code == 0 and 'finished' in out
+    assert 'no goals' not in err and 'did you mean' not in err
+
+
+def test_a_far_name_gets_no_guess(db, tmp_path):
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'zq',
+                         write(tmp_path, json.dumps(TRACKER), 'p.json'))
+    assert code == 0 and "group 'zq' has no goals" in err
+    assert 'did you mean' not in err
+
+
+def test_resume_of_an_unknown_group_is_said(db, tmp_path):
+    assert backfill(db, tmp_path, TRACKER, '--batch', '20',
+                    '--max-batches', '1')[0] == 0
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--group', 'Alice')
+    assert code == 0
+    assert err.splitlines() == [
+        "cybertools-tracking: goals backfill: group 'Alice' has no goals "
+        "(no backfill to resume: misspelt?); did you mean 'alice'?"]
+    assert out == "no unfinished backfill of group 'Alice'\n"
+    # alice's job was left alone, and goes on when named right.
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--group', 'alice')
+    assert code == 0 and '50 of 50 tracks read' in out
+    assert 'no goals' not in err     # only the progress is on stderr
+    # A group with goals and nothing to resume: no warning.
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--group', 'alice')
+    assert (code, out, err) == (0, "no unfinished backfill of group "
+                                   "'alice'\n", '')
+
+
+def test_goals_tick_suggests_close_names_too(db, tmp_path):
+    assert backfill(db, tmp_path)[0] == 0
+    code, out, err = cli('--db', db, 'goals', 'tick', '--group', 'alicee')
+    assert code == 0
+    assert err.splitlines() == [
+        "cybertools-tracking: goals tick: group 'alicee' has no goals "
+        "(passed over: misspelt, or its last goal went); did you mean "
+        "'alice'?"]

@@ -3,6 +3,7 @@ and the connection to the database named on the command line."""
 
 import argparse
 import contextlib
+import difflib
 import logging
 import os
 import sys
@@ -120,6 +121,19 @@ def plural(number, word, many=None):
 def count(number, word, many=None):
     """``'%d %s'`` with the form of ``word`` that ``number`` takes."""
     return '%d %s' % (number, plural(number, word, many))
+
+
+def did_you_mean(name, names):
+    """``"; did you mean 'a' or 'b'?"`` for the *names* closest to *name*:
+    the same but for case first, then difflib's closest (a ratio of at
+    least 0.6), three at most; ``''`` if none is close."""
+    names = sorted(set(names) - {name})
+    close = [other for other in names if other.casefold() == name.casefold()]
+    close += [other for other in difflib.get_close_matches(name, names, n=3)
+              if other not in close]
+    if not close:
+        return ''
+    return '; did you mean %s?' % ' or '.join(map(repr, close[:3]))
 
 
 def check_pattern(option, value):

@@ -22,6 +22,7 @@ import time
 from cybertools_tracking.cli.common import EXIT_OK, EXIT_USAGE
 from cybertools_tracking.cli.common import CommandError, Progress, error
 from cybertools_tracking.cli.common import connection, count, positive_int
+from cybertools_tracking.cli.common import did_you_mean
 from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import time_from, time_to, TIME_HELP
 from cybertools_tracking.cli.formatting import local_time, table
@@ -163,7 +164,8 @@ def run_tick(args):
             raise CommandError(_as_at(str(problem)), EXIT_USAGE) from None
         for group_id in without:
             error('goals tick: group %r has no goals (passed over: '
-                  'misspelt, or its last goal went)' % group_id)
+                  'misspelt, or its last goal went)%s'
+                  % (group_id, _close_groups(storage, group_id, manager)))
         for kind in ('closed', 'failed', 'expired'):
             for tracker in getattr(result, kind):
                 print('%s\t%s\t%s' % (kind, tracker.group_id, tracker.name))
@@ -171,6 +173,38 @@ def run_tick(args):
               % (local_time(now), len(result.closed), len(result.failed),
                  len(result.expired), len(result.changed)))
     return EXIT_OK
+
+
+def _group_names(storage):
+    """The names a ``--group`` may mean: the ids of the goal groups and
+    the users of the stored tracks (a user's group is named like the
+    user)."""
+    from cybertools_tracking.tracked_goals import binding_of
+    names = set()
+    binding = binding_of(storage)
+    if binding is not None:
+        names.update(binding.registry.groups.keys())
+    for task in storage.getTaskIds():
+        names.update(storage.getUserNames(task))
+    return names
+
+
+def _close_groups(storage, group_id, manager):
+    """``"; did you mean 'alice'?"`` for an unknown group, or ``''``;
+    read in a transaction of its own, let go after."""
+    try:
+        return did_you_mean(group_id, _group_names(storage))
+    finally:
+        manager.abort()
+
+
+def _unknown_group(storage, group_id):
+    """True if *group_id* names no goal group and no user with tracks:
+    what ``goals tick --group`` says of a group without goals
+    (``groups_without_trackers``), with no stored track to feed either.
+    Reads only."""
+    return bool(storage.goals.groups_without_trackers([group_id])) and \
+        not storage.query(userName=group_id, limit=1)
 
 
 def _as_at(message):
@@ -226,12 +260,18 @@ def run_backfill(args):
         if args.tracker:
             from cybertools_tracking.goals.serialize import tracker_from_json
             obj = _tracker_json(args.tracker)
-            try:
+            def start():
+                # Said, not refused, as by "goals tick --group": a group
+                # is made by its first tracker, maybe before the user's
+                # first track; read in the start's transaction.
+                unknown = _unknown_group(storage, args.group)
                 # A new tracker for each attempt: one placed by an aborted
                 # attempt keeps its group.
-                job = retry_transaction(lambda: goals.start_backfill(
+                return goals.start_backfill(
                     args.group, tracker_from_json(obj),
-                    batch_size=args.batch), manager)
+                    batch_size=args.batch), unknown
+            try:
+                job, unknown = retry_transaction(start, manager)
             except ConflictingNameError as problem:
                 manager.abort()
                 raise CommandError(_taken(goals, problem), EXIT_USAGE) \
@@ -239,6 +279,12 @@ def run_backfill(args):
             except (TypeError, ValueError, KeyError) as problem:
                 raise CommandError(_message(problem), EXIT_USAGE) from None
             jobs = [(job.group_id, job.name)]
+            if unknown:
+                error('goals backfill: group %r has no goals and no stored '
+                      'tracks (the tracker was added all the same, for '
+                      'tracks to come: misspelt?)%s' % (
+                          args.group,
+                          _close_groups(storage, args.group, manager)))
             print('added %r to %r: %s to feed it in %s'
                   % (job.name, job.group_id,
                      count(job.total, 'stored track'),
@@ -246,9 +292,17 @@ def run_backfill(args):
         else:
             jobs = [(job.group_id, job.name) for job in goals.backfill_jobs()
                     if args.group is None or job.group_id == args.group]
+            unknown = (not jobs and args.group is not None
+                       and goals.groups_without_trackers([args.group]))
             manager.abort()
+            if unknown:
+                error('goals backfill: group %r has no goals (no backfill '
+                      'to resume: misspelt?)%s' % (
+                          args.group,
+                          _close_groups(storage, args.group, manager)))
             if not jobs:
-                print('no unfinished backfill')
+                print('no unfinished backfill' if args.group is None else
+                      'no unfinished backfill of group %r' % args.group)
                 return EXIT_OK
         budget = args.max_batches
         for group_id, name in jobs:

@@ -20,7 +20,6 @@ makes the file bigger at first (the removal is appended); ``pack`` writes
 the live records to a new file.
 """
 
-import difflib
 import json
 import os
 import sys
@@ -29,7 +28,7 @@ from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_DATA
 from cybertools_tracking.cli.common import EXIT_OK
 from cybertools_tracking.cli.common import EXIT_USAGE, TIME_HELP
 from cybertools_tracking.cli.common import CommandError, Progress
-from cybertools_tracking.cli.common import check_pattern
+from cybertools_tracking.cli.common import check_pattern, did_you_mean
 from cybertools_tracking.cli.common import count as counted
 from cybertools_tracking.cli.common import connection, db_arg
 from cybertools_tracking.cli.common import existing_storage
@@ -290,12 +289,8 @@ def _no_such_user(storage, name):
     for task in storage.getTaskIds():
         names.update(storage.getUserNames(task))
     names.update(_goal_group_names(storage))
-    close = [other for other in sorted(names)
-             if other.casefold() == name.casefold()]
-    close += [other for other in difflib.get_close_matches(
-        name, sorted(names), n=3) if other not in close]
-    hint = ('; did you mean %s?' % ' or '.join(map(repr, close)) if close
-            else '; names are matched exactly, as stored')
+    hint = (did_you_mean(name, names)
+            or '; names are matched exactly, as stored')
     return ('no user %r in the storage: no tracks and no goals of that name '
             '(%s stored); nothing was changed%s'
             % (name, counted(len(names), 'user name'), hint))
