@@ -43,6 +43,16 @@ What differs from a one-transaction backfill, exactly:
 
 Jobs are kept by the storage's goals (``GoalBinding.backfills``), by
 (group, tracker name); a finished one keeps its figures and drops its ids.
+
+A task template's backfill (``TaskBackfillJob``) is one job for the
+task, not one per user: ``start`` gives every user of the task a copy
+(as ``add_task_goal(..., backfill=True)`` does), and the ids of the
+task's stored tracks of those users are cut into batches in id order,
+across users; a batch feeds each track to the copy of its user.  So a
+task of many users with few tracks each takes few transactions, and each
+copy still gets its user's tracks in the order they were saved.  Such
+jobs are kept apart (``GoalBinding.task_backfills``), by (task, tracker
+name).
 """
 
 import array
@@ -56,8 +66,10 @@ from zope.interface import implementer
 from cybertools_tracking.goals.backfill import replay
 from cybertools_tracking.goals.due import refresh as refresh_due
 from cybertools_tracking.interfaces import IBackfillJob
+from cybertools_tracking.interfaces import ITaskBackfillJob
 
-__all__ = ['BackfillJob', 'DEFAULT_BATCH', 'jobs_of', 'start', 'step']
+__all__ = ['BackfillJob', 'TaskBackfillJob', 'DEFAULT_BATCH', 'jobs_of',
+           'task_jobs_of', 'start', 'step', 'step_task']
 
 DEFAULT_BATCH = 10_000
 
@@ -126,12 +138,51 @@ class BackfillJob(Persistent):
         self._nums = self._spans = None
 
 
+@implementer(ITaskBackfillJob)
+class TaskBackfillJob(BackfillJob):
+    """See ``ITaskBackfillJob``: the batched backfill of a task template,
+    over the copies its users got when it started.
+
+    ``group_id`` is None and ``tracker`` the template; ``copies`` maps a
+    user's name to the copy it feeds (an OOBTree, dropped when the job
+    finishes, as the ids are).
+    """
+
+    taskId = None
+    copies = None
+
+    def __init__(self, taskId, template, copies, found, batch_size):
+        BackfillJob.__init__(self, None, template, found, batch_size)
+        self.taskId = taskId
+        self.copies = OOBTree(copies)
+        if self.finished:
+            self.copies = None
+
+    def __repr__(self):
+        return '<TaskBackfillJob %r %r: batch %d of %d, %d of %d tracks%s>' \
+            % (self.taskId, self.name, self.next_batch, self.batches,
+               self.done, self.total, ', finished' if self.finished else '')
+
+    def _finish(self):
+        BackfillJob._finish(self)
+        self.copies = None
+
+
 def jobs_of(binding, create=False):
     """The OOBTree (group_id, name) -> BackfillJob of a ``GoalBinding``;
     None if it has none and not ``create``."""
     jobs = binding.backfills
     if jobs is None and create:
         jobs = binding.backfills = OOBTree()
+    return jobs
+
+
+def task_jobs_of(binding, create=False):
+    """The OOBTree (taskId, name) -> TaskBackfillJob of a ``GoalBinding``;
+    None if it has none and not ``create``."""
+    jobs = binding.task_backfills
+    if jobs is None and create:
+        jobs = binding.task_backfills = OOBTree()
     return jobs
 
 
@@ -169,5 +220,35 @@ def step(job, registry, items_of, dispatch):
     job.updated = time.time()
     if job.next_batch >= job.batches or tracker.completed \
             or tracker.removed:
+        job._finish()
+    return evaluated
+
+
+def step_task(job, registry, items_of, dispatch):
+    """Feed the next batch of a ``TaskBackfillJob``: each track to the
+    copy of its user (in id order for each copy); return the number of
+    tracks evaluated.  ``items_of`` as for ``step``, with the task's
+    tracks.  The job finishes after its last batch (a copy that
+    completed, expired or was removed takes no more tracks; the job does
+    not look at every copy to end early: that would load them all)."""
+    if job.finished:
+        return 0
+    copies = job.copies
+    nums = job.batch_ids(job.next_batch)
+    per_user = {}
+    for entry in items_of(nums, job.batch_span(job.next_batch)):
+        per_user.setdefault(entry[0]['userName'], []).append(entry)
+    evaluated = 0
+    for user, entries in per_user.items():
+        copy = copies.get(user)
+        if copy is None:
+            continue    # the track changed its user since the start
+        evaluated += replay(registry, copy, entries, dispatch)
+        refresh_due(registry, copy.group_id)
+    job.next_batch += 1
+    job.done += len(nums)
+    job.evaluated += evaluated
+    job.updated = time.time()
+    if job.next_batch >= job.batches:
         job._finish()
     return evaluated

@@ -585,6 +585,30 @@ class IStorageGoals(Interface):
         """The ``BackfillJob`` objects of the storage (unfinished ones
         only unless ``include_finished``), by (group, tracker name)."""
 
+    def start_task_backfill(taskId, tracker, batch_size=10000):
+        """``add_task_goal(taskId, tracker, backfill=True)`` in batches:
+        make ``tracker`` a template of the task, give every user of the
+        task a copy (live from this transaction's commit on, as with
+        ``start_backfill``), and keep the ids of the task's stored tracks
+        those copies may count, as this transaction sees them, in id
+        order across users, in batches of ``batch_size``, in a
+        ``TaskBackfillJob``, which is returned; nothing is fed yet. The
+        checks of ``add_task_goal``, a ValueError for a ``batch_size``
+        that is not an int of at least 1 or an unfinished backfill of the
+        same task and name, all before the first write."""
+
+    def continue_task_backfill(taskId, name):
+        """Feed the next batch of the template backfill of ``name`` of
+        task ``taskId``, each track to its user's copy, and move the job
+        on, in the current transaction (counted exactly when it commits,
+        as ``continue_backfill``). Returns the number of tracks
+        evaluated; 0 once the job is finished. KeyError if there is no
+        such job."""
+
+    def task_backfill_jobs(include_finished=False):
+        """The ``TaskBackfillJob`` objects of the storage (unfinished
+        ones only unless ``include_finished``), by (task, name)."""
+
 class IBackfillJob(Interface):
     """A batched backfill of one tracker of one group (``backfills.py``):
     the ids of the stored tracks it is to be fed, fixed when it started,
@@ -608,6 +632,17 @@ class IBackfillJob(Interface):
 
     def batch_ids(n):
         """The track numbers (ints) of batch ``n``, in id order."""
+
+
+class ITaskBackfillJob(IBackfillJob):
+    """A batched backfill of a task template (``backfills.py``): the ids
+    of the task's stored tracks, across its users, each fed to the copy
+    its user got when the job started. ``group_id`` is None, ``tracker``
+    is the template; ``evaluated`` adds up over the copies."""
+
+    taskId = Attribute('The task whose template it backfills.')
+    copies = Attribute('userName -> the copy it feeds (a mapping); None '
+                       'once finished.')
 
 
 class IEventOutbox(Interface):

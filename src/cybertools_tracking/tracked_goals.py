@@ -259,6 +259,8 @@ class GoalBinding(Persistent):
     # (group_id, tracker name) -> BackfillJob (see backfills), made by the
     # first batched backfill; bindings made before have none.
     backfills = None
+    # (taskId, tracker name) -> TaskBackfillJob, likewise.
+    task_backfills = None
 
     def __init__(self):
         self.registry = GoalRegistry()
@@ -488,21 +490,28 @@ class StorageGoals(TrackingManager):
         group's tracks among ``nums`` from the rows filed within
         ``span``; a track not there (moved to another second since) by
         its number; a removed one not at all."""
+        return self._batch_reader(
+            lambda track: track.userName == group_id, userName=group_id)
+
+    def _batch_reader(self, still_ours, **criteria):
+        """``items_of(nums, span)`` over the tracks *criteria* select:
+        those among ``nums`` filed within ``span``, the others by their
+        number if ``still_ours(track)``."""
         storage = self.storage
 
         def items_of(nums, span):
             wanted = set(nums)
             found = {int(record[0]): record for record in
-                     storage.queryRecords(userName=group_id,
-                                          timeFrom=span[0], timeTo=span[1])
+                     storage.queryRecords(timeFrom=span[0], timeTo=span[1],
+                                          **criteria)
                      if int(record[0]) in wanted}
             records = []
             for num in nums:
                 record = found.get(num)
                 if record is None:
                     track = storage.get('%07i' % num)
-                    if track is None or track.userName != group_id:
-                        continue   # removed, or no longer the group's
+                    if track is None or not still_ours(track):
+                        continue   # removed, or no longer selected
                     record = record_of(track)
                 records.append(record)
             return _items(records)
@@ -544,7 +553,9 @@ class StorageGoals(TrackingManager):
 
     # task templates
 
-    def add_task_goal(self, taskId, tracker, backfill=False):
+    def _check_template(self, taskId, tracker):
+        """The checks of ``add_task_goal``; return the task's templates
+        (a mapping, or None before its first).  Reads only."""
         if not isinstance(taskId, str):
             raise TypeError('taskId must be a string, got %r' % (taskId,))
         if not ITracker.providedBy(tracker):
@@ -556,6 +567,35 @@ class StorageGoals(TrackingManager):
         if task is not None and tracker.name in task:
             raise ValueError('task %r has a goal template %r already'
                              % (taskId, tracker.name))
+        return task
+
+    def _add_template(self, taskId, task, tracker):
+        """Keep *tracker* as a template of *taskId* (checked); return the
+        binding."""
+        binding = binding_of(self.storage)
+        if binding is None:
+            self._registry(create=True)
+            binding = binding_of(self.storage)
+        if task is None:
+            task = binding.templates[taskId] = PersistentMapping()
+        task[tracker.name] = tracker
+        return binding
+
+    def _copy_to_users(self, registry, taskId, tracker, users):
+        """Give each of *users* without one a copy of the template
+        *tracker*, as their next track in the task would; return
+        {user: copy} of the copies made."""
+        copies = {}
+        for user in users:
+            group = task_group(taskId, user)
+            existing = registry.get(group)
+            if existing is None or existing.find(tracker.name) is None:
+                copies[user] = copy.deepcopy(tracker)
+                self.add_tracker(group, copies[user])
+        return copies
+
+    def add_task_goal(self, taskId, tracker, backfill=False):
+        task = self._check_template(taskId, tracker)
         if backfill:
             users = self.storage.getUserNames(taskId)
             # Read first (a query can refuse its criteria), then write.
@@ -564,24 +604,13 @@ class StorageGoals(TrackingManager):
             reads = [(user, self._stored_tracks(tracker, taskId=taskId,
                                                 userName=user))
                      for user in users]
-        if binding is None:
-            self._registry(create=True)
-            binding = binding_of(self.storage)
-        if task is None:
-            task = binding.templates[taskId] = PersistentMapping()
-        task[tracker.name] = tracker
+        binding = self._add_template(taskId, task, tracker)
         if not backfill:
             return None
         # Every user of the task gets a copy now, as their next track in
         # the task would give them, and it counts their stored tracks.
         registry = binding.registry
-        copies = {}
-        for user in users:
-            group = task_group(taskId, user)
-            existing = registry.get(group)
-            if existing is None or existing.find(tracker.name) is None:
-                copies[user] = copy.deepcopy(tracker)
-                self.add_tracker(group, copies[user])
+        copies = self._copy_to_users(registry, taskId, tracker, users)
         count = 0
         for user, mine in reads:
             if user in copies:
@@ -589,6 +618,60 @@ class StorageGoals(TrackingManager):
                                 self._dispatch)
                 refresh_due(registry, task_group(taskId, user))
         return count
+
+    # task templates in batches (see backfills.py)
+
+    def start_task_backfill(self, taskId, tracker,
+                            batch_size=backfills.DEFAULT_BATCH):
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError('batch_size must be an int of at least 1, got '
+                             '%r' % (batch_size,))
+        task = self._check_template(taskId, tracker)
+        binding = binding_of(self.storage)
+        jobs = None if binding is None else backfills.task_jobs_of(binding)
+        job = None if jobs is None else jobs.get((taskId, tracker.name))
+        if job is not None and not job.finished:
+            raise ValueError(
+                'task %r has an unfinished backfill of a template named %r '
+                '(%d of %d tracks): go on with continue_task_backfill'
+                % (taskId, tracker.name, job.done, job.total))
+        # Read first (a query can refuse its criteria), then write; only
+        # (number, second, user) is kept of each record.
+        users = self.storage.getUserNames(taskId)
+        stored = [(int(record[0]), record[4], record[3]) for record
+                  in self._stored_tracks(tracker, taskId=taskId)]
+        binding = self._add_template(taskId, task, tracker)
+        copies = self._copy_to_users(binding.registry, taskId, tracker,
+                                     users)
+        found = [(num, ts) for num, ts, user in stored if user in copies]
+        jobs = backfills.task_jobs_of(binding, create=True)
+        job = jobs[(taskId, tracker.name)] = backfills.TaskBackfillJob(
+            taskId, tracker, copies, found, batch_size)
+        return job
+
+    def continue_task_backfill(self, taskId, name):
+        binding = binding_of(self.storage)
+        jobs = None if binding is None else backfills.task_jobs_of(binding)
+        job = None if jobs is None else jobs.get((taskId, name))
+        if job is None:
+            raise KeyError('no backfill of template %r of task %r'
+                           % (name, taskId))
+        return backfills.step_task(job, binding.registry,
+                                   self._task_items_of(taskId),
+                                   self._dispatch)
+
+    def task_backfill_jobs(self, include_finished=False):
+        binding = binding_of(self.storage)
+        jobs = None if binding is None else backfills.task_jobs_of(binding)
+        if jobs is None:
+            return []
+        return [job for job in jobs.values()
+                if include_finished or not job.finished]
+
+    def _task_items_of(self, taskId):
+        """``_items_of`` for the tracks of a task, of any user."""
+        return self._batch_reader(
+            lambda track: track.taskId == taskId, taskId=taskId)
 
     def remove_task_goal(self, taskId, name):
         binding = binding_of(self.storage)
