@@ -150,3 +150,74 @@ def test_goals_tick_suggests_close_names_too(db, tmp_path):
         "cybertools-tracking: goals tick: group 'alicee' has no goals "
         "(passed over: misspelt, or its last goal went); did you mean "
         "'alice'?"]
+
+
+# A task's template, in batches (TaskBackfillJob).
+
+@pytest.fixture
+def task_db(tmp_path):
+    path = str(tmp_path / 'tasks.fs')
+    records = [{'taskId': 'python/intro', 'userName': user,
+                'data': {'page': n}, 'timeStamp': 1_705_400_000 + n}
+               for n in range(30) for user in ('alice', 'bob')]
+    assert cli('--db', path, 'import',
+               write(tmp_path, jsonl(*records)))[0] == 0
+    return path
+
+
+def task_backfill(db, tmp_path, task, *options):
+    return cli('--db', db, 'goals', 'backfill', '--task', task, *options,
+               write(tmp_path, json.dumps(TRACKER), 'points.json'))
+
+
+def test_a_task_template_backfills_in_batches_and_resumes(task_db, tmp_path):
+    code, out, err = task_backfill(task_db, tmp_path, 'python/intro',
+                                   '--batch', '25', '--max-batches', '1')
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == ("added template 'intro-pages' to task "
+                        "'python/intro' (2 copies): 60 stored tracks to "
+                        "feed them in 3 batches")
+    assert lines[1] == ("stopped template 'intro-pages' of task "
+                        "'python/intro': 25 of 60 tracks read, 25 "
+                        "evaluated by the copies of 2 users")
+    # Only the group's jobs: the task's is not among them.
+    code, out, err = cli('--db', task_db, 'goals', 'backfill', '--resume',
+                         '--group', 'alice')
+    assert code == 0 and out == "no unfinished backfill of group 'alice'\n"
+    code, out, err = cli('--db', task_db, 'goals', 'backfill', '--resume')
+    assert code == 0
+    assert out == ("finished template 'intro-pages' of task "
+                   "'python/intro': 60 of 60 tracks read, 60 evaluated by "
+                   "the copies of 2 users\n")
+    from cybertools_tracking.db import get_storage, open_db
+    from cybertools_tracking.tracked_goals import task_group
+    db = open_db(task_db)
+    try:
+        conn = db.open()
+        goals = get_storage(conn, create=False).goals
+        assert [t.progress for user in ('alice', 'bob') for t in
+                goals.get_trackers(task_group('python/intro', user))] \
+            == [30, 30]
+        conn.close()
+    finally:
+        db.close()
+
+
+def test_task_and_group_are_one_or_the_other(task_db, tmp_path):
+    code, out, err = cli('--db', task_db, 'goals', 'backfill', '--task',
+                         'python/intro', '--group', 'alice',
+                         write(tmp_path, json.dumps(TRACKER), 'p.json'))
+    assert code == 2 and 'one of them' in err and out == ''
+
+
+def test_an_unknown_task_is_said_with_close_names(task_db, tmp_path):
+    code, out, err = task_backfill(task_db, tmp_path, 'python/intr')
+    assert code == 0
+    assert err.splitlines()[0] == (
+        "cybertools-tracking: goals backfill: task 'python/intr' has no "
+        "stored tracks (the template was added all the same, for tracks to "
+        "come: misspelt?); did you mean 'python/intro'?")
+    assert out.splitlines()[0].startswith(
+        "added template 'intro-pages' to task 'python/intr' (0 copies): "
+        "0 stored tracks")

@@ -150,10 +150,12 @@ class TaskBackfillJob(BackfillJob):
 
     taskId = None
     copies = None
+    users = 0
 
     def __init__(self, taskId, template, copies, found, batch_size):
         BackfillJob.__init__(self, None, template, found, batch_size)
         self.taskId = taskId
+        self.users = len(copies)
         self.copies = OOBTree(copies)
         if self.finished:
             self.copies = None

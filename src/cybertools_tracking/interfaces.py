@@ -643,6 +643,7 @@ class ITaskBackfillJob(IBackfillJob):
     taskId = Attribute('The task whose template it backfills.')
     copies = Attribute('userName -> the copy it feeds (a mapping); None '
                        'once finished.')
+    users = Attribute('How many copies it was started with.')
 
 
 class IEventOutbox(Interface):
