@@ -72,6 +72,11 @@ def test_batches_give_what_one_transaction_gives(tmp_path):
     assert jobs[0].total == stored > 7
     assert jobs[0].batches == -(-stored // 7)
     assert sorted(jobs[0].copies) == sorted(USERS)
+    # Batches go by user, then id: one batch at most holds both users'
+    # tracks, so each copy is rewritten by few batches.
+    users = [jobs[0].batch_users(n) for n in range(jobs[0].batches)]
+    assert users[0] == ('ann',) and users[-1] == ('bob',)
+    assert sum(len(names) > 1 for names in users) <= 1
     # Every user has a copy, live, fed nothing yet.
     for user in USERS:
         assert [t.progress for t in goals.user_task_goals(TASK, user)] \

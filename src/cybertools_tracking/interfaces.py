@@ -590,8 +590,10 @@ class IStorageGoals(Interface):
         make ``tracker`` a template of the task, give every user of the
         task a copy (live from this transaction's commit on, as with
         ``start_backfill``), and keep the ids of the task's stored tracks
-        those copies may count, as this transaction sees them, in id
-        order across users, in batches of ``batch_size``, in a
+        those copies may count, as this transaction sees them, by user
+        and then in id order (so a batch holds few users' tracks, and
+        each copy gets its user's in the order saved), in batches of
+        ``batch_size``, in a
         ``TaskBackfillJob``, which is returned; nothing is fed yet. The
         checks of ``add_task_goal``, a ValueError for a ``batch_size``
         that is not an int of at least 1 or an unfinished backfill of the

@@ -130,10 +130,10 @@ def _paths(tracker):
         inner = getattr(condition, 'condition', None)
         if inner is not None:
             pending.append(inner)
-    key = getattr(tracker, '_key', None)
+    key = getattr(tracker, 'key', None)       # an accumulation's
     if isinstance(key, str):
         yield 'key=%r' % (key,), key
-    key = getattr(tracker, '_per', None)
+    key = getattr(tracker, 'per', None)       # a sequence's
     if isinstance(key, str):
         yield 'per=%r' % (key,), key
     for limiter in getattr(tracker, 'limiters', ()) or ():
@@ -581,6 +581,18 @@ class StorageGoals(TrackingManager):
         task[tracker.name] = tracker
         return binding
 
+    def _without_copy(self, taskId, name, users):
+        """The *users* who have no copy of the template *name* (a set).
+        Reads only."""
+        registry = self._registry()
+        without = set()
+        for user in users:
+            existing = (None if registry is None
+                        else registry.get(task_group(taskId, user)))
+            if existing is None or existing.find(name) is None:
+                without.add(user)
+        return without
+
     def _copy_to_users(self, registry, taskId, tracker, users):
         """Give each of *users* without one a copy of the template
         *tracker*, as their next track in the task would; return
@@ -635,15 +647,19 @@ class StorageGoals(TrackingManager):
                 'task %r has an unfinished backfill of a template named %r '
                 '(%d of %d tracks): go on with continue_task_backfill'
                 % (taskId, tracker.name, job.done, job.total))
-        # Read first (a query can refuse its criteria), then write; only
-        # (number, second, user) is kept of each record.
+        # Read first (a query can refuse its criteria), then write.  Of
+        # each record only its number, second and user are kept, in
+        # arrays and lists (a tuple per track would cost three times the
+        # memory on a large task).
         users = self.storage.getUserNames(taskId)
-        stored = [(int(record[0]), record[4], record[3]) for record
-                  in self._stored_tracks(tracker, taskId=taskId)]
+        fed = self._without_copy(taskId, tracker.name, users)
+        found = backfills.Found()
+        for record in self._stored_tracks(tracker, taskId=taskId):
+            if record[3] in fed:
+                found.add(int(record[0]), record[4], record[3])
         binding = self._add_template(taskId, task, tracker)
         copies = self._copy_to_users(binding.registry, taskId, tracker,
                                      users)
-        found = [(num, ts) for num, ts, user in stored if user in copies]
         jobs = backfills.task_jobs_of(binding, create=True)
         job = jobs[(taskId, tracker.name)] = backfills.TaskBackfillJob(
             taskId, tracker, copies, found, batch_size)
@@ -669,9 +685,15 @@ class StorageGoals(TrackingManager):
                 if include_finished or not job.finished]
 
     def _task_items_of(self, taskId):
-        """``_items_of`` for the tracks of a task, of any user."""
-        return self._batch_reader(
-            lambda track: track.taskId == taskId, taskId=taskId)
+        """What ``backfills.step_task`` reads a batch with: as
+        ``_items_of``, the task's tracks of the batch's users; one given
+        to another user since by its number."""
+        def items_of(nums, span, users):
+            users = list(users)
+            return self._batch_reader(
+                lambda track: track.taskId == taskId, taskId=taskId,
+                userName=users[0] if len(users) == 1 else users)(nums, span)
+        return items_of
 
     def remove_task_goal(self, taskId, name):
         binding = binding_of(self.storage)
