@@ -51,9 +51,10 @@ task's stored tracks of those users are cut into batches, ordered by
 user and then by id; a batch feeds each track to the copy of its user.
 So a task of many users with few tracks each takes few transactions, a
 copy is rewritten by one batch or two (in id order across users, every
-batch would rewrite every copy: 2.2 times the time of one transaction
-on 2,000 users, see benchmarks/RESULTS.md), and each copy still gets
-its user's tracks in the order they were saved.  Such
+batch would rewrite every copy), and each copy still gets its user's
+tracks in the order they were saved.  What batches cost and save
+against one transaction: benchmarks/RESULTS.md (about 2.2x the time,
+a third of the memory growth, on 600,000 tracks).  Such
 jobs are kept apart (``GoalBinding.task_backfills``), by (task, tracker
 name).
 """
