@@ -10,7 +10,7 @@ from tests.test_cli import jsonl, write
 from tests.test_cli_import import cli
 
 TRACKER = {'type': 'CountTracker', 'name': 'intro-pages', 'target': 500,
-           'conditions': [{'type': 'KeyExists', 'key': 'page'}]}
+           'conditions': [{'type': 'KeyExists', 'key': 'data.page'}]}
 
 
 @pytest.fixture
@@ -42,7 +42,9 @@ def test_a_second_backfill_of_an_unfinished_one_says_resume(db, tmp_path):
     assert '"goals backfill --resume --group alice"' in err
     # Nothing was changed: the resumed job goes on from 20.
     code, out, err = cli('--db', db, 'goals', 'backfill', '--resume')
-    assert code == 0 and 'finished' in out and '50 of 50 tracks read' in out
+    assert code == 0 and 'finished' in out
+    assert '50 of 50 tracks read' in out
+    assert 'progress=50)' in out     # data.page: every track counted
 
 
 def test_a_second_backfill_of_a_finished_one_says_another_name(db,
@@ -82,3 +84,140 @@ def test_a_bad_group_is_one_line(db, tmp_path):
     code, out, err = cli('--db', db, 'goals', 'backfill', '--group', '',
                          write(tmp_path, json.dumps(TRACKER), 'p.json'))
     assert code == 2 and 'Traceback' not in err and err.count('\n') == 1
+
+
+# An unknown group is said, not refused, as by "goals tick --group"
+# (groups_without_trackers): named, with the close names.
+
+def test_a_group_with_no_goals_and_no_tracks_is_said_with_close_names(
+        db, tmp_path):
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'alise',
+                         write(tmp_path, json.dumps(TRACKER), 'p.json'))
+    assert code == 0
+    assert err.splitlines() == [
+        "cybertools-tracking: goals backfill: group 'alise' has no goals "
+        "and no stored tracks (the tracker was added all the same, for "
+        "tracks to come: misspelt?); did you mean 'alice'?"]
+    assert out.splitlines()[0] == ("added 'intro-pages' to 'alise': 0 "
+                                   "stored tracks to feed it in 0 batches")
+    # Now it has a goal: a second tracker there is not said again.
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'alise',
+                         write(tmp_path, json.dumps(dict(TRACKER, name='b')),
+                               'b.json'))
+    assert code == 0 and err == ''
+
+
+def test_a_user_with_tracks_and_no_goals_yet_is_not_said(db, tmp_path):
+    code, out, err = backfill(db, tmp_path)
+    assert code == 0 and 'finished' in out
+    assert 'no goals' not in err and 'did you mean' not in err
+
+
+def test_a_far_name_gets_no_guess(db, tmp_path):
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'zq',
+                         write(tmp_path, json.dumps(TRACKER), 'p.json'))
+    assert code == 0 and "group 'zq' has no goals" in err
+    assert 'did you mean' not in err
+
+
+def test_resume_of_an_unknown_group_is_said(db, tmp_path):
+    assert backfill(db, tmp_path, TRACKER, '--batch', '20',
+                    '--max-batches', '1')[0] == 0
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--group', 'Alice')
+    assert code == 0
+    assert err.splitlines() == [
+        "cybertools-tracking: goals backfill: group 'Alice' has no goals "
+        "(no backfill to resume: misspelt?); did you mean 'alice'?"]
+    assert out == "no unfinished backfill of group 'Alice'\n"
+    # alice's job was left alone, and goes on when named right.
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--group', 'alice')
+    assert code == 0 and '50 of 50 tracks read' in out
+    assert 'no goals' not in err     # only the progress is on stderr
+    # A group with goals and nothing to resume: no warning.
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--group', 'alice')
+    assert (code, out, err) == (0, "no unfinished backfill of group "
+                                   "'alice'\n", '')
+
+
+def test_goals_tick_suggests_close_names_too(db, tmp_path):
+    assert backfill(db, tmp_path)[0] == 0
+    code, out, err = cli('--db', db, 'goals', 'tick', '--group', 'alicee')
+    assert code == 0
+    assert err.splitlines() == [
+        "cybertools-tracking: goals tick: group 'alicee' has no goals "
+        "(passed over: misspelt, or its last goal went); did you mean "
+        "'alice'?"]
+
+
+# A task's template, in batches (TaskBackfillJob).
+
+@pytest.fixture
+def task_db(tmp_path):
+    path = str(tmp_path / 'tasks.fs')
+    records = [{'taskId': 'python/intro', 'userName': user,
+                'data': {'page': n}, 'timeStamp': 1_705_400_000 + n}
+               for n in range(30) for user in ('alice', 'bob')]
+    assert cli('--db', path, 'import',
+               write(tmp_path, jsonl(*records)))[0] == 0
+    return path
+
+
+def task_backfill(db, tmp_path, task, *options):
+    return cli('--db', db, 'goals', 'backfill', '--task', task, *options,
+               write(tmp_path, json.dumps(TRACKER), 'points.json'))
+
+
+def test_a_task_template_backfills_in_batches_and_resumes(task_db, tmp_path):
+    code, out, err = task_backfill(task_db, tmp_path, 'python/intro',
+                                   '--batch', '25', '--max-batches', '1')
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == ("added template 'intro-pages' to task "
+                        "'python/intro' (2 copies): 60 stored tracks to "
+                        "feed them in 3 batches")
+    assert lines[1] == ("stopped template 'intro-pages' of task "
+                        "'python/intro': 25 of 60 tracks read, 25 "
+                        "evaluated by the copies of 2 users")
+    # Only the group's jobs: the task's is not among them.
+    code, out, err = cli('--db', task_db, 'goals', 'backfill', '--resume',
+                         '--group', 'alice')
+    assert code == 0 and out == "no unfinished backfill of group 'alice'\n"
+    code, out, err = cli('--db', task_db, 'goals', 'backfill', '--resume')
+    assert code == 0
+    assert out == ("finished template 'intro-pages' of task "
+                   "'python/intro': 60 of 60 tracks read, 60 evaluated by "
+                   "the copies of 2 users\n")
+    from cybertools_tracking.db import get_storage, open_db
+    from cybertools_tracking.tracked_goals import task_group
+    db = open_db(task_db)
+    try:
+        conn = db.open()
+        goals = get_storage(conn, create=False).goals
+        assert [t.progress for user in ('alice', 'bob') for t in
+                goals.get_trackers(task_group('python/intro', user))] \
+            == [30, 30]
+        conn.close()
+    finally:
+        db.close()
+
+
+def test_task_and_group_are_one_or_the_other(task_db, tmp_path):
+    code, out, err = cli('--db', task_db, 'goals', 'backfill', '--task',
+                         'python/intro', '--group', 'alice',
+                         write(tmp_path, json.dumps(TRACKER), 'p.json'))
+    assert code == 2 and 'one of them' in err and out == ''
+
+
+def test_an_unknown_task_is_said_with_close_names(task_db, tmp_path):
+    code, out, err = task_backfill(task_db, tmp_path, 'python/intr')
+    assert code == 0
+    assert err.splitlines()[0] == (
+        "cybertools-tracking: goals backfill: task 'python/intr' has no "
+        "stored tracks (the template was added all the same, for tracks to "
+        "come: misspelt?); did you mean 'python/intro'?")
+    assert out.splitlines()[0].startswith(
+        "added template 'intro-pages' to task 'python/intr' (0 copies): "
+        "0 stored tracks")

@@ -273,9 +273,8 @@ def test_batched_backfill_keeps_the_index_of_due_times(tmp_path):
     fill(path, count=60)
     here = Opened(path)
     goals = here.tracks.goals
-    goals.start_backfill('ann', PeriodTracker('daily', [KeyExists('score')],
-                                              1),
-                         now_ts=T0, batch_size=7)
+    goals.start_backfill('ann', PeriodTracker(
+        'daily', [KeyExists('data.score')], 1), now_ts=T0, batch_size=7)
     here.tm.commit()
     registry = binding_of(here.tracks).registry
     assert registry.due.get('ann') is None        # nothing fed yet

@@ -32,7 +32,7 @@ def test_every_event_code_goes_through_the_outbox(tmp_path):
             goals.add_trackers('ann', [
                 window,
                 PeriodTracker('daily', [LESSON], 1, tz='Europe/Berlin'),
-                PeriodAccumulationTracker('minutes', [], 30, 'minutes',
+                PeriodAccumulationTracker('minutes', [], 30, 'data.minutes',
                                           period='weekly'),
                 SequenceTracker('quiz-after-lesson',
                                 [LESSON, KeyValueEQ('taskId', 'quiz')],

@@ -278,6 +278,18 @@ def test_goals_and_templates(api):
 
 
 
+def test_a_path_no_track_has_is_a_400_naming_the_path_meant(api):
+    pages = {'type': 'CountTracker', 'name': 'pages', 'target': 3,
+             'conditions': [{'type': 'KeyExists', 'key': 'page'}]}
+    for path, params in (('/goals', {'group': 'ann'}),
+                         ('/templates', {'taskId': 'q'})):
+        answer = api.post(path, params=params, json=pages, headers=AUTH)
+        assert answer.status_code == 400
+        assert "'data.page'" in answer.json()['detail']
+    assert api.get('/goals', params={'group': 'ann'}).json() == []
+    assert api.get('/templates', params={'taskId': 'q'}).json() == []
+
+
 def test_goals_of_the_time_and_composite_kinds(api):
     lesson = [{'type': 'KeyValueEQ', 'key': 'taskId', 'value': 'lesson'}]
     window = {'type': 'WindowTracker', 'name': 'two-an-hour', 'target': 2,

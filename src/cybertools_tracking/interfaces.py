@@ -497,6 +497,15 @@ class IStorageGoals(Interface):
     ``task_group(taskId, userName)``, with their first track in the task
     after the template was added. A track counts once, when it is created.
 
+    A tracker sees each track as the dict ``{taskId, runId, userName,
+    timeStamp, data}`` (``tracked_goals.track_item``), whether the track
+    is being saved or is read back by a backfill: every path a tracker
+    names (a condition's key, an accumulation's key, a limiter's weight
+    key) starts there, so a key of the track's data is ``data.<key>``
+    (``KeyExists('data.page')``).  Adding, redefining or backfilling a
+    tracker (or adding a template) with a path that starts anywhere else
+    raises ValueError naming the path meant, and changes nothing.
+
     State and lifetime:
 
     - the registry and templates are persistent, kept with the storage and
@@ -592,6 +601,32 @@ class IStorageGoals(Interface):
         """The ``BackfillJob`` objects of the storage (unfinished ones
         only unless ``include_finished``), by (group, tracker name)."""
 
+    def start_task_backfill(taskId, tracker, batch_size=10000):
+        """``add_task_goal(taskId, tracker, backfill=True)`` in batches:
+        make ``tracker`` a template of the task, give every user of the
+        task a copy (live from this transaction's commit on, as with
+        ``start_backfill``), and keep the ids of the task's stored tracks
+        those copies may count, as this transaction sees them, by user
+        and then in id order (so a batch holds few users' tracks, and
+        each copy gets its user's in the order saved), in batches of
+        ``batch_size``, in a
+        ``TaskBackfillJob``, which is returned; nothing is fed yet. The
+        checks of ``add_task_goal``, a ValueError for a ``batch_size``
+        that is not an int of at least 1 or an unfinished backfill of the
+        same task and name, all before the first write."""
+
+    def continue_task_backfill(taskId, name):
+        """Feed the next batch of the template backfill of ``name`` of
+        task ``taskId``, each track to its user's copy, and move the job
+        on, in the current transaction (counted exactly when it commits,
+        as ``continue_backfill``). Returns the number of tracks
+        evaluated; 0 once the job is finished. KeyError if there is no
+        such job."""
+
+    def task_backfill_jobs(include_finished=False):
+        """The ``TaskBackfillJob`` objects of the storage (unfinished
+        ones only unless ``include_finished``), by (task, name)."""
+
 class IBackfillJob(Interface):
     """A batched backfill of one tracker of one group (``backfills.py``):
     the ids of the stored tracks it is to be fed, fixed when it started,
@@ -615,6 +650,18 @@ class IBackfillJob(Interface):
 
     def batch_ids(n):
         """The track numbers (ints) of batch ``n``, in id order."""
+
+
+class ITaskBackfillJob(IBackfillJob):
+    """A batched backfill of a task template (``backfills.py``): the ids
+    of the task's stored tracks, across its users, each fed to the copy
+    its user got when the job started. ``group_id`` is None, ``tracker``
+    is the template; ``evaluated`` adds up over the copies."""
+
+    taskId = Attribute('The task whose template it backfills.')
+    copies = Attribute('userName -> the copy it feeds (a mapping); None '
+                       'once finished.')
+    users = Attribute('How many copies it was started with.')
 
 
 class IEventOutbox(Interface):

@@ -30,8 +30,14 @@ Two ways to attach a tracker:
   a copy of their own, in the group ``task_group(taskId, userName)``.
 
 What a tracker sees is the track as a dict: ``taskId``, ``runId``,
-``userName``, ``timeStamp`` and ``data`` (so a condition on the track's
-data says ``data.score``).  A track counts once, when it is created:
+``userName``, ``timeStamp`` and ``data`` (``track_item``).  Every path a
+tracker names (a condition's key, KeyExists as much as KeyValueEQ; an
+accumulation's key; a limiter's weight key) starts there, so a key of the
+track's data is ``data.<key>``: ``KeyExists('data.page')``.  A path that
+starts elsewhere could never be reached in a track (``KeyExists('page')``
+would never hold, ``KeyNotExists('page')`` always), so adding a tracker
+naming one is refused, with the path meant (``check_track_paths``).
+A track counts once, when it is created:
 update-saves and removals do not move progress, so progress is a function
 of the tracks saved.
 """
@@ -57,6 +63,7 @@ from cybertools_tracking.goals import bookkeeping
 from cybertools_tracking.goals.backfill import narrowing
 from cybertools_tracking.goals.backfill import replay
 from cybertools_tracking.goals.checks import check_group_id
+from cybertools_tracking.goals.conditions import parse_path
 from cybertools_tracking.goals.dispatch import Dispatcher
 from cybertools_tracking.goals.due import refresh as refresh_due
 from cybertools_tracking.goals.interfaces import IGoalHome
@@ -72,7 +79,8 @@ from cybertools_tracking.query import record_of
 from cybertools_tracking.validation import ValidationError
 
 __all__ = ['StorageGoals', 'GoalBinding', 'GoalOutcome', 'NO_OUTCOME',
-           'task_group', 'track_item', 'listeners_for', 'backfill_criteria']
+           'task_group', 'track_item', 'listeners_for', 'backfill_criteria',
+           'check_track_paths', 'TRACK_ITEM_KEYS']
 
 GoalOutcome = namedtuple('GoalOutcome', 'dirtied completed limited')
 GoalOutcome.__doc__ = """What saving one track did to its goals: the
@@ -98,6 +106,58 @@ def track_item(track):
     return {'taskId': track.taskId, 'runId': track.runId,
             'userName': track.userName, 'timeStamp': track.timeStamp,
             'data': track.data}
+
+
+#: The keys of every item ``track_item`` makes: where each path starts.
+TRACK_ITEM_KEYS = ('taskId', 'runId', 'userName', 'timeStamp', 'data')
+
+
+def _paths(tracker):
+    """(what, key) of every dotted path *tracker* reads from items: its
+    conditions' keys (inside All, Any and Not too; a sequence's steps),
+    its accumulation key, a sequence's ``per`` key and its limiters'
+    weight keys."""
+    pending = list(getattr(tracker, 'conditions', ()) or ())
+    pending += list(getattr(tracker, 'steps', ()) or ())
+    while pending:
+        condition = pending.pop(0)
+        key = getattr(condition, 'key', None)
+        if isinstance(key, str):
+            yield repr(condition), key
+        inner = getattr(condition, 'conditions', None)
+        if isinstance(inner, tuple):
+            pending.extend(inner)
+        inner = getattr(condition, 'condition', None)
+        if inner is not None:
+            pending.append(inner)
+    key = getattr(tracker, 'key', None)       # an accumulation's
+    if isinstance(key, str):
+        yield 'key=%r' % (key,), key
+    key = getattr(tracker, 'per', None)       # a sequence's
+    if isinstance(key, str):
+        yield 'per=%r' % (key,), key
+    for limiter in getattr(tracker, 'limiters', ()) or ():
+        key = getattr(limiter, 'weight_key', None)
+        if isinstance(key, str):
+            yield 'weight_key=%r of %r' % (key, limiter), key
+
+
+def check_track_paths(tracker):
+    """Raise ValueError if *tracker* names a path that no track item has
+    (its first segment is none of ``TRACK_ITEM_KEYS``): such a condition
+    could never hold on a track (KeyNotExists always would), such a key
+    never add anything.  The message names the tracker, the path, and the
+    path meant, ``data.<path>``.  Reads only."""
+    for what, key in _paths(tracker):
+        first = parse_path(key)[0][0]
+        if first in TRACK_ITEM_KEYS:
+            continue
+        raise ValueError(
+            'tracker %r: %s names %r, which a track does not have: a '
+            'tracker on a storage sees each track as {%s}, so a key of the '
+            "track's data is 'data.%s'"
+            % (getattr(tracker, 'name', tracker), what, first,
+               ', '.join(TRACK_ITEM_KEYS), key))
 
 
 def _items(records):
@@ -199,6 +259,8 @@ class GoalBinding(Persistent):
     # (group_id, tracker name) -> BackfillJob (see backfills), made by the
     # first batched backfill; bindings made before have none.
     backfills = None
+    # (taskId, tracker name) -> TaskBackfillJob, likewise.
+    task_backfills = None
 
     def __init__(self):
         self.registry = GoalRegistry()
@@ -329,6 +391,7 @@ class StorageGoals(TrackingManager):
     def add_tracker(self, group_id, tracker, expire=None, expire_at=None,
                     now_ts=None, backfill=False):
         if not backfill:
+            check_track_paths(tracker)
             return TrackingManager.add_tracker(
                 self, group_id, tracker, expire, expire_at, now_ts)
         return self.add_trackers(group_id, [tracker], expire, expire_at,
@@ -336,12 +399,14 @@ class StorageGoals(TrackingManager):
 
     def add_trackers(self, group_id, trackers, expire=None, expire_at=None,
                      now_ts=None, backfill=False):
-        if not backfill:
-            return TrackingManager.add_trackers(
-                self, group_id, trackers, expire, expire_at, now_ts)
         if not isinstance(trackers, (list, tuple)):
             raise TypeError('trackers must be a list or tuple, got %r'
                             % (trackers,))
+        for tracker in trackers:
+            check_track_paths(tracker)
+        if not backfill:
+            return TrackingManager.add_trackers(
+                self, group_id, trackers, expire, expire_at, now_ts)
         check_group_id(group_id)
         bookkeeping.check_new(
             group_id, bookkeeping.group_of(self._registry(), group_id),
@@ -382,6 +447,7 @@ class StorageGoals(TrackingManager):
             raise ValueError('batch_size must be an int of at least 1, got '
                              '%r' % (batch_size,))
         check_group_id(group_id)
+        check_track_paths(tracker)
         bookkeeping.check_new(
             group_id, bookkeeping.group_of(self._registry(), group_id),
             [tracker])
@@ -424,21 +490,28 @@ class StorageGoals(TrackingManager):
         group's tracks among ``nums`` from the rows filed within
         ``span``; a track not there (moved to another second since) by
         its number; a removed one not at all."""
+        return self._batch_reader(
+            lambda track: track.userName == group_id, userName=group_id)
+
+    def _batch_reader(self, still_ours, **criteria):
+        """``items_of(nums, span)`` over the tracks *criteria* select:
+        those among ``nums`` filed within ``span``, the others by their
+        number if ``still_ours(track)``."""
         storage = self.storage
 
         def items_of(nums, span):
             wanted = set(nums)
             found = {int(record[0]): record for record in
-                     storage.queryRecords(userName=group_id,
-                                          timeFrom=span[0], timeTo=span[1])
+                     storage.queryRecords(timeFrom=span[0], timeTo=span[1],
+                                          **criteria)
                      if int(record[0]) in wanted}
             records = []
             for num in nums:
                 record = found.get(num)
                 if record is None:
                     track = storage.get('%07i' % num)
-                    if track is None or track.userName != group_id:
-                        continue   # removed, or no longer the group's
+                    if track is None or not still_ours(track):
+                        continue   # removed, or no longer selected
                     record = record_of(track)
                 records.append(record)
             return _items(records)
@@ -451,6 +524,7 @@ class StorageGoals(TrackingManager):
         if policy not in policies:
             raise ValueError('policy must be one of %s, got %r'
                              % (', '.join(map(repr, policies)), policy))
+        check_track_paths(tracker)
         if policy != 'recompute':
             return TrackingManager.redefine(self, group_id, tracker, policy,
                                             now_ts)
@@ -479,17 +553,61 @@ class StorageGoals(TrackingManager):
 
     # task templates
 
-    def add_task_goal(self, taskId, tracker, backfill=False):
+    def _check_template(self, taskId, tracker):
+        """The checks of ``add_task_goal``; return the task's templates
+        (a mapping, or None before its first).  Reads only."""
         if not isinstance(taskId, str):
             raise TypeError('taskId must be a string, got %r' % (taskId,))
         if not ITracker.providedBy(tracker):
             raise TypeError('tracker must provide ITracker, got %r'
                             % (tracker,))
+        check_track_paths(tracker)
         binding = binding_of(self.storage)
         task = binding.templates.get(taskId) if binding is not None else None
         if task is not None and tracker.name in task:
             raise ValueError('task %r has a goal template %r already'
                              % (taskId, tracker.name))
+        return task
+
+    def _add_template(self, taskId, task, tracker):
+        """Keep *tracker* as a template of *taskId* (checked); return the
+        binding."""
+        binding = binding_of(self.storage)
+        if binding is None:
+            self._registry(create=True)
+            binding = binding_of(self.storage)
+        if task is None:
+            task = binding.templates[taskId] = PersistentMapping()
+        task[tracker.name] = tracker
+        return binding
+
+    def _without_copy(self, taskId, name, users):
+        """The *users* who have no copy of the template *name* (a set).
+        Reads only."""
+        registry = self._registry()
+        without = set()
+        for user in users:
+            existing = (None if registry is None
+                        else registry.get(task_group(taskId, user)))
+            if existing is None or existing.find(name) is None:
+                without.add(user)
+        return without
+
+    def _copy_to_users(self, registry, taskId, tracker, users):
+        """Give each of *users* without one a copy of the template
+        *tracker*, as their next track in the task would; return
+        {user: copy} of the copies made."""
+        copies = {}
+        for user in users:
+            group = task_group(taskId, user)
+            existing = registry.get(group)
+            if existing is None or existing.find(tracker.name) is None:
+                copies[user] = copy.deepcopy(tracker)
+                self.add_tracker(group, copies[user])
+        return copies
+
+    def add_task_goal(self, taskId, tracker, backfill=False):
+        task = self._check_template(taskId, tracker)
         if backfill:
             users = self.storage.getUserNames(taskId)
             # Read first (a query can refuse its criteria), then write.
@@ -498,24 +616,13 @@ class StorageGoals(TrackingManager):
             reads = [(user, self._stored_tracks(tracker, taskId=taskId,
                                                 userName=user))
                      for user in users]
-        if binding is None:
-            self._registry(create=True)
-            binding = binding_of(self.storage)
-        if task is None:
-            task = binding.templates[taskId] = PersistentMapping()
-        task[tracker.name] = tracker
+        binding = self._add_template(taskId, task, tracker)
         if not backfill:
             return None
         # Every user of the task gets a copy now, as their next track in
         # the task would give them, and it counts their stored tracks.
         registry = binding.registry
-        copies = {}
-        for user in users:
-            group = task_group(taskId, user)
-            existing = registry.get(group)
-            if existing is None or existing.find(tracker.name) is None:
-                copies[user] = copy.deepcopy(tracker)
-                self.add_tracker(group, copies[user])
+        copies = self._copy_to_users(registry, taskId, tracker, users)
         count = 0
         for user, mine in reads:
             if user in copies:
@@ -523,6 +630,70 @@ class StorageGoals(TrackingManager):
                                 self._dispatch)
                 refresh_due(registry, task_group(taskId, user))
         return count
+
+    # task templates in batches (see backfills.py)
+
+    def start_task_backfill(self, taskId, tracker,
+                            batch_size=backfills.DEFAULT_BATCH):
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError('batch_size must be an int of at least 1, got '
+                             '%r' % (batch_size,))
+        task = self._check_template(taskId, tracker)
+        binding = binding_of(self.storage)
+        jobs = None if binding is None else backfills.task_jobs_of(binding)
+        job = None if jobs is None else jobs.get((taskId, tracker.name))
+        if job is not None and not job.finished:
+            raise ValueError(
+                'task %r has an unfinished backfill of a template named %r '
+                '(%d of %d tracks): go on with continue_task_backfill'
+                % (taskId, tracker.name, job.done, job.total))
+        # Read first (a query can refuse its criteria), then write.  Of
+        # each record only its number, second and user are kept, in
+        # arrays and lists (a tuple per track would cost three times the
+        # memory on a large task).
+        users = self.storage.getUserNames(taskId)
+        fed = self._without_copy(taskId, tracker.name, users)
+        found = backfills.Found()
+        for record in self._stored_tracks(tracker, taskId=taskId):
+            if record[3] in fed:
+                found.add(int(record[0]), record[4], record[3])
+        binding = self._add_template(taskId, task, tracker)
+        copies = self._copy_to_users(binding.registry, taskId, tracker,
+                                     users)
+        jobs = backfills.task_jobs_of(binding, create=True)
+        job = jobs[(taskId, tracker.name)] = backfills.TaskBackfillJob(
+            taskId, tracker, copies, found, batch_size)
+        return job
+
+    def continue_task_backfill(self, taskId, name):
+        binding = binding_of(self.storage)
+        jobs = None if binding is None else backfills.task_jobs_of(binding)
+        job = None if jobs is None else jobs.get((taskId, name))
+        if job is None:
+            raise KeyError('no backfill of template %r of task %r'
+                           % (name, taskId))
+        return backfills.step_task(job, binding.registry,
+                                   self._task_items_of(taskId),
+                                   self._dispatch)
+
+    def task_backfill_jobs(self, include_finished=False):
+        binding = binding_of(self.storage)
+        jobs = None if binding is None else backfills.task_jobs_of(binding)
+        if jobs is None:
+            return []
+        return [job for job in jobs.values()
+                if include_finished or not job.finished]
+
+    def _task_items_of(self, taskId):
+        """What ``backfills.step_task`` reads a batch with: as
+        ``_items_of``, the task's tracks of the batch's users; one given
+        to another user since by its number."""
+        def items_of(nums, span, users):
+            users = list(users)
+            return self._batch_reader(
+                lambda track: track.taskId == taskId, taskId=taskId,
+                userName=users[0] if len(users) == 1 else users)(nums, span)
+        return items_of
 
     def remove_task_goal(self, taskId, name):
         binding = binding_of(self.storage)
@@ -584,8 +755,10 @@ class StorageGoals(TrackingManager):
         if missing:
             # A template never holds progress, so a deep copy is a fresh
             # tracker with the template's conditions, targets and limiters.
-            self.add_trackers(group, [copy.deepcopy(t) for t in missing],
-                              now_ts=now)
+            # (Its paths were checked when it was added; one stored before
+            # that check must not refuse the user's track.)
+            TrackingManager.add_trackers(
+                self, group, [copy.deepcopy(t) for t in missing], now_ts=now)
 
 
 # -- IStorageGoals(storage) --------------------------------------------------

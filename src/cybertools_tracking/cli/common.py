@@ -15,6 +15,7 @@ from cybertools_tracking.db import DatabaseLockedError
 from cybertools_tracking.db import DatabaseUnavailableError, file_path
 from cybertools_tracking.db import get_storage, open_db
 from cybertools_tracking.timestamps import parse_time
+from cybertools_tracking.validation import close_names
 
 PROG = 'cybertools-tracking'
 ENV_DB = 'CYBERTOOLS_TRACKING_DB'
@@ -120,6 +121,16 @@ def plural(number, word, many=None):
 def count(number, word, many=None):
     """``'%d %s'`` with the form of ``word`` that ``number`` takes."""
     return '%d %s' % (number, plural(number, word, many))
+
+
+def did_you_mean(name, names):
+    """``"; did you mean 'a' or 'b'?"`` for the *names* closest to *name*
+    (``validation.close_names``: the same but for case first, then
+    difflib's closest, three at most); ``''`` if none is close."""
+    close = close_names(name, names)
+    if not close:
+        return ''
+    return '; did you mean %s?' % ' or '.join(map(repr, close[:3]))
 
 
 def check_pattern(option, value):

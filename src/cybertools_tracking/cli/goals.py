@@ -5,14 +5,15 @@
     cybertools-tracking goals history [--group G] [--tracker NAME] ...
     cybertools-tracking goals tick [--at TIME] [--group G]
     cybertools-tracking goals backfill --group G TRACKER.json [--batch N]
-    cybertools-tracking goals backfill --resume [--group G]
+    cybertools-tracking goals backfill --task T TRACKER.json [--batch N]
+    cybertools-tracking goals backfill --resume [--group G] [--task T]
 
 ``history`` lists the recorded outcomes (``goals/history.py``), newest
 first; ``tick`` lets time act on the goals without a new track (expired
 trackers removed, deadlines failed, calendar periods closed), for a
-periodic job; ``backfill`` adds a tracker to a group and feeds it the
-stored tracks in batches, one transaction each, resumable
-(``backfills.py``).
+periodic job; ``backfill`` adds a tracker to a group (or a template to
+a task) and feeds it the stored tracks in batches, one transaction
+each, resumable (``backfills.py``).
 """
 
 import argparse
@@ -22,6 +23,7 @@ import time
 from cybertools_tracking.cli.common import EXIT_OK, EXIT_USAGE
 from cybertools_tracking.cli.common import CommandError, Progress, error
 from cybertools_tracking.cli.common import connection, count, positive_int
+from cybertools_tracking.cli.common import did_you_mean
 from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import time_from, time_to, TIME_HELP
 from cybertools_tracking.cli.formatting import local_time, table
@@ -92,8 +94,11 @@ def add_commands(command):
         'API takes) to a group and feed it the group\'s stored tracks in '
         'batches, one transaction each; stopped anywhere (Ctrl-C, a '
         'crash), "goals backfill --resume" goes on after the last batch '
-        'committed. The tracker counts new tracks from the first commit on',
+        'committed. The tracker counts new tracks from the first commit '
+        'on. With --task it is a template of the task instead: each user '
+        'of the task gets a copy, fed their tracks in the task',
         'cybertools-tracking goals backfill --group alice points.json\n'
+        '  cybertools-tracking goals backfill --task quiz-1 points.json\n'
         '  cybertools-tracking goals backfill --resume')
     backfill.add_argument('tracker', nargs='?', metavar='TRACKER.json',
                           help='the tracker\'s definition (JSON); - for '
@@ -101,6 +106,11 @@ def add_commands(command):
     backfill.add_argument('--group', metavar='GROUP',
                           help='the group (a user) to add it to; with '
                                '--resume, only that group\'s backfills')
+    backfill.add_argument('--task', metavar='TASK',
+                          help='instead of --group: make it a template of '
+                               'the task, with a copy for each of its users '
+                               'fed their tracks in the task; with '
+                               '--resume, only that task\'s backfills')
     backfill.add_argument('--resume', action='store_true',
                           help='go on with the unfinished backfills')
     backfill.add_argument('--batch', metavar='N', type=positive_int,
@@ -163,7 +173,8 @@ def run_tick(args):
             raise CommandError(_as_at(str(problem)), EXIT_USAGE) from None
         for group_id in without:
             error('goals tick: group %r has no goals (passed over: '
-                  'misspelt, or its last goal went)' % group_id)
+                  'misspelt, or its last goal went)%s'
+                  % (group_id, _close_groups(storage, group_id, manager)))
         for kind in ('closed', 'failed', 'expired'):
             for tracker in getattr(result, kind):
                 print('%s\t%s\t%s' % (kind, tracker.group_id, tracker.name))
@@ -171,6 +182,38 @@ def run_tick(args):
               % (local_time(now), len(result.closed), len(result.failed),
                  len(result.expired), len(result.changed)))
     return EXIT_OK
+
+
+def _group_names(storage):
+    """The names a ``--group`` may mean: the ids of the goal groups and
+    the users of the stored tracks (a user's group is named like the
+    user)."""
+    from cybertools_tracking.tracked_goals import binding_of
+    names = set()
+    binding = binding_of(storage)
+    if binding is not None:
+        names.update(binding.registry.groups.keys())
+    for task in storage.getTaskIds():
+        names.update(storage.getUserNames(task))
+    return names
+
+
+def _close_groups(storage, group_id, manager):
+    """``"; did you mean 'alice'?"`` for an unknown group, or ``''``;
+    read in a transaction of its own, let go after."""
+    try:
+        return did_you_mean(group_id, _group_names(storage))
+    finally:
+        manager.abort()
+
+
+def _unknown_group(storage, group_id):
+    """True if *group_id* names no goal group and no user with tracks:
+    what ``goals tick --group`` says of a group without goals
+    (``groups_without_trackers``), with no stored track to feed either.
+    Reads only."""
+    return bool(storage.goals.groups_without_trackers([group_id])) and \
+        not storage.query(userName=group_id, limit=1)
 
 
 def _as_at(message):
@@ -216,52 +259,130 @@ def _tracker_json(source):
 def run_backfill(args):
     if args.resume == bool(args.tracker):
         raise CommandError('goals backfill takes a TRACKER.json with '
-                           '--group, or --resume', EXIT_USAGE)
-    if args.tracker and not args.group:
-        raise CommandError('goals backfill TRACKER.json needs --group',
-                           EXIT_USAGE)
+                           '--group or --task, or --resume', EXIT_USAGE)
+    if args.tracker and bool(args.group) == bool(args.task):
+        raise CommandError('goals backfill TRACKER.json needs --group (a '
+                           "user's goal) or --task (a task's template), "
+                           'one of them', EXIT_USAGE)
     with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
         goals = storage.goals
-        if args.tracker:
-            from cybertools_tracking.goals.serialize import tracker_from_json
-            obj = _tracker_json(args.tracker)
-            try:
-                # A new tracker for each attempt: one placed by an aborted
-                # attempt keeps its group.
-                job = retry_transaction(lambda: goals.start_backfill(
-                    args.group, tracker_from_json(obj),
-                    batch_size=args.batch), manager)
-            except ConflictingNameError as problem:
-                manager.abort()
-                raise CommandError(_taken(goals, problem), EXIT_USAGE) \
-                    from None
-            except (TypeError, ValueError, KeyError) as problem:
-                raise CommandError(_message(problem), EXIT_USAGE) from None
-            jobs = [(job.group_id, job.name)]
-            print('added %r to %r: %s to feed it in %s'
-                  % (job.name, job.group_id,
-                     count(job.total, 'stored track'),
-                     count(job.batches, 'batch', 'batches')))
+        if args.tracker and args.task:
+            jobs = [_start_task(storage, manager, args)]
+        elif args.tracker:
+            jobs = [_start_group(storage, manager, args)]
         else:
-            jobs = [(job.group_id, job.name) for job in goals.backfill_jobs()
-                    if args.group is None or job.group_id == args.group]
-            manager.abort()
+            jobs = _unfinished(storage, manager, args)
             if not jobs:
-                print('no unfinished backfill')
                 return EXIT_OK
         budget = args.max_batches
-        for group_id, name in jobs:
+        for kind, key, name in jobs:
             try:
-                budget = _run_job(goals, manager, group_id, name, budget)
+                budget = _run_job(goals, manager, kind, key, name, budget)
             except KeyError as problem:
                 # The job went meanwhile (another process removed the
                 # tracker and its job): say which, not a traceback.
                 raise CommandError('backfill of %r of %r: %s' % (
-                    name, group_id, _message(problem))) from None
+                    name, key, _message(problem))) from None
             if budget == 0:
                 break
     return EXIT_OK
+
+
+def _start_group(storage, manager, args):
+    """Start the backfill of a tracker of ``--group``; return the job as
+    ``('group', group_id, name)``."""
+    from cybertools_tracking.goals.serialize import tracker_from_json
+    goals = storage.goals
+    obj = _tracker_json(args.tracker)
+
+    def start():
+        # Said, not refused, as by "goals tick --group": a group is made
+        # by its first tracker, maybe before the user's first track; read
+        # in the start's transaction.
+        unknown = _unknown_group(storage, args.group)
+        # A new tracker for each attempt: one placed by an aborted attempt
+        # keeps its group.
+        return goals.start_backfill(
+            args.group, tracker_from_json(obj),
+            batch_size=args.batch), unknown
+    try:
+        job, unknown = retry_transaction(start, manager)
+    except ConflictingNameError as problem:
+        manager.abort()
+        raise CommandError(_taken(goals, problem), EXIT_USAGE) from None
+    except (TypeError, ValueError, KeyError) as problem:
+        raise CommandError(_message(problem), EXIT_USAGE) from None
+    if unknown:
+        error('goals backfill: group %r has no goals and no stored tracks '
+              '(the tracker was added all the same, for tracks to come: '
+              'misspelt?)%s'
+              % (args.group, _close_groups(storage, args.group, manager)))
+    print('added %r to %r: %s to feed it in %s'
+          % (job.name, job.group_id, count(job.total, 'stored track'),
+             count(job.batches, 'batch', 'batches')))
+    return ('group', job.group_id, job.name)
+
+
+def _start_task(storage, manager, args):
+    """Start the backfill of a template of ``--task``; return the job as
+    ``('task', taskId, name)``."""
+    from cybertools_tracking.goals.serialize import tracker_from_json
+    goals = storage.goals
+    obj = _tracker_json(args.tracker)
+
+    def start():
+        unknown = args.task not in storage.getTaskIds()
+        return goals.start_task_backfill(
+            args.task, tracker_from_json(obj),
+            batch_size=args.batch), unknown
+    try:
+        job, unknown = retry_transaction(start, manager)
+    except (TypeError, ValueError, KeyError) as problem:
+        raise CommandError(_message(problem), EXIT_USAGE) from None
+    if unknown:
+        try:
+            hint = did_you_mean(args.task, storage.getTaskIds())
+        finally:
+            manager.abort()
+        error('goals backfill: task %r has no stored tracks (the template '
+              'was added all the same, for tracks to come: misspelt?)%s'
+              % (args.task, hint))
+    print('added template %r to task %r (%s): %s to feed them in %s'
+          % (job.name, job.taskId, count(job.users, 'copy', 'copies'),
+             count(job.total, 'stored track'),
+             count(job.batches, 'batch', 'batches')))
+    return ('task', job.taskId, job.name)
+
+
+def _unfinished(storage, manager, args):
+    """The unfinished jobs ``--resume`` goes on with, ``(kind, key,
+    name)``: those of ``--group`` and of ``--task`` if either is given,
+    else all; says so if there are none, and if a group named has no
+    goals."""
+    goals = storage.goals
+    jobs = []
+    if args.task is None or args.group is not None:
+        jobs += [('group', job.group_id, job.name)
+                 for job in goals.backfill_jobs()
+                 if args.group is None or job.group_id == args.group]
+    if args.group is None or args.task is not None:
+        jobs += [('task', job.taskId, job.name)
+                 for job in goals.task_backfill_jobs()
+                 if args.task is None or job.taskId == args.task]
+    unknown = (not jobs and args.group is not None
+               and goals.groups_without_trackers([args.group]))
+    manager.abort()
+    if unknown:
+        error('goals backfill: group %r has no goals (no backfill to '
+              'resume: misspelt?)%s'
+              % (args.group, _close_groups(storage, args.group, manager)))
+    if not jobs:
+        named = ['group %r' % args.group] if args.group is not None else []
+        named += ['task %r' % args.task] if args.task is not None else []
+        print('no unfinished backfill' + (
+            ' of ' + ' or '.join(named) if named else ''))
+    return jobs
 
 
 def _message(problem):
@@ -287,15 +408,27 @@ def _taken(goals, problem):
     return '%s; %s' % (problem, advice)
 
 
-def _run_job(goals, manager, group_id, name, budget):
-    """Run the batches of one job, each committed; return the batches
-    left of ``budget`` (None: no limit)."""
-    def job():
-        return {(j.group_id, j.name): j for j in
-                goals.backfill_jobs(include_finished=True)}[group_id, name]
+def _run_job(goals, manager, kind, key, name, budget):
+    """Run the batches of one job (``kind`` 'group' or 'task', of the
+    group or task ``key``), each committed; return the batches left of
+    ``budget`` (None: no limit)."""
+    if kind == 'task':
+        def job():
+            return {(j.taskId, j.name): j for j in goals.task_backfill_jobs(
+                include_finished=True)}[key, name]
+
+        def step():
+            return goals.continue_task_backfill(key, name)
+    else:
+        def job():
+            return {(j.group_id, j.name): j for j in
+                    goals.backfill_jobs(include_finished=True)}[key, name]
+
+        def step():
+            return goals.continue_backfill(key, name)
 
     current = job()
-    progress = Progress('backfill %s %s' % (group_id, name), current.total,
+    progress = Progress('backfill %s %s' % (key, name), current.total,
                         unit=' tracks', plain=True)
     manager.abort()
     try:
@@ -305,8 +438,7 @@ def _run_job(goals, manager, group_id, name, budget):
                 break
             if budget == 0:
                 break
-            retry_transaction(
-                lambda: goals.continue_backfill(group_id, name), manager)
+            retry_transaction(step, manager)
             current = job()
             progress.update(current.done, '%d of %d tracks, %d evaluated'
                             % (current.done, current.total,
@@ -321,9 +453,15 @@ def _run_job(goals, manager, group_id, name, budget):
                            % (current.done, current.total)) from None
     finally:
         progress.close()
-    print('%s %r of %r: %d of %d tracks read, %d evaluated; tracker %r'
-          % ('finished' if current.finished else 'stopped', name, group_id,
-             current.done, current.total, current.evaluated,
-             current.tracker))
+    state = 'finished' if current.finished else 'stopped'
+    if kind == 'task':
+        print('%s template %r of task %r: %d of %d tracks read, %d '
+              'evaluated by the copies of %s'
+              % (state, name, key, current.done, current.total,
+                 current.evaluated, count(current.users, 'user')))
+    else:
+        print('%s %r of %r: %d of %d tracks read, %d evaluated; tracker %r'
+              % (state, name, key, current.done, current.total,
+                 current.evaluated, current.tracker))
     manager.abort()
     return budget

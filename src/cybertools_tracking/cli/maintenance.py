@@ -28,7 +28,7 @@ from cybertools_tracking.cli.common import COMMIT_ATTEMPTS, EXIT_DATA
 from cybertools_tracking.cli.common import EXIT_OK
 from cybertools_tracking.cli.common import EXIT_USAGE, TIME_HELP
 from cybertools_tracking.cli.common import CommandError, Progress
-from cybertools_tracking.cli.common import check_pattern
+from cybertools_tracking.cli.common import check_pattern, did_you_mean
 from cybertools_tracking.cli.common import count as counted
 from cybertools_tracking.cli.common import connection, db_arg
 from cybertools_tracking.cli.common import existing_storage
@@ -37,7 +37,6 @@ from cybertools_tracking.cli.common import positive_int, storage_name
 from cybertools_tracking.cli.formatting import size
 from cybertools_tracking.db import file_path, get_storage
 from cybertools_tracking.db import retry_transaction
-from cybertools_tracking.validation import close_names
 
 NOT_MOVED = ('goal progress is not changed (goals count a track when it '
              'is saved); runs are kept')
@@ -290,9 +289,8 @@ def _no_such_user(storage, name):
     for task in storage.getTaskIds():
         names.update(storage.getUserNames(task))
     names.update(_goal_group_names(storage))
-    close = close_names(name, names)
-    hint = ('; did you mean %s?' % ' or '.join(map(repr, close)) if close
-            else '; names are matched exactly, as stored')
+    hint = (did_you_mean(name, names)
+            or '; names are matched exactly, as stored')
     return ('no user %r in the storage: no tracks and no goals of that name '
             '(%s stored); nothing was changed%s'
             % (name, counted(len(names), 'user name'), hint))

@@ -175,7 +175,13 @@ class Condition:
 
 
 class _KeyCondition(Condition):
-    """A condition on the value at one dotted key."""
+    """A condition on the value at one dotted key.
+
+    The key is a path from the top of the item offered (``ICondition``),
+    the same for every key condition: on a tracking storage the item is
+    the track, ``{taskId, runId, userName, timeStamp, data}``, and a key
+    of its data is ``data.<key>``.
+    """
 
     __slots__ = ("key", "_path", "_first")
 

@@ -48,6 +48,15 @@ class ICondition(Interface):
     segment and ``\\\\`` for a backslash.  The path is parsed once, in the
     constructor.
 
+    The path starts at the top of the item the condition is offered, for
+    every key condition alike (``KeyExists`` as much as ``KeyValueEQ``):
+    the dict given to ``track(group_id, data)``, as in dictrack.  A
+    tracking storage offers each track as one dict of its metadata and its
+    data, ``{taskId, runId, userName, timeStamp, data}``, so there a key
+    of the track's data is ``"data.page"``, never ``"page"`` (see
+    ``tracked_goals``, which refuses such a path when the tracker is
+    added).
+
     A key that cannot be reached (absent, index out of range at either end,
     walking into a scalar) is *missing*.  ``None`` is a value like any other:
     a key holding ``None`` is present.

@@ -153,7 +153,9 @@ class Stats(BaseModel):
 class Condition(_Strict):
     """A condition (``condition_to_json``): ``type`` names the class;
     key conditions have ``key`` (a dotted path) and most a ``value``;
-    All and Any combine ``conditions``, Not negates ``condition``."""
+    All and Any combine ``conditions``, Not negates ``condition``.  A
+    path starts at the track, ``{taskId, runId, userName, timeStamp,
+    data}``: a key of the track's data is ``data.<key>``."""
 
     type: str = Field(description='KeyExists, KeyNotExists, KeyValueEQ, '
                       'KeyValueNE, KeyValueLT, KeyValueLE, KeyValueGT, '
@@ -161,7 +163,9 @@ class Condition(_Strict):
                       'KeyValueNotContained, KeyValueInList, '
                       'KeyValueNotInList, KeyValueListHasItem, '
                       'KeyValueListHasNotItem, All, Any or Not')
-    key: Optional[str] = None
+    key: Optional[str] = Field(None, description='a dotted path from the '
+                               'track: taskId, runId, userName, timeStamp '
+                               'or data.<key of the data>')
     value: Any = None
     op: Optional[str] = Field(None, description='KeyValueComparison: eq, '
                               'ne, lt, le, gt or ge')
