@@ -14,6 +14,7 @@ from cybertools_tracking.goals import (
     AccumulationTracker, CountLimiter, CountTracker, KeyValueEQ, KeyValueGE,
     KeyValueGT, KeyValueInList)
 from cybertools_tracking.goals.backfill import replay
+from cybertools_tracking import query
 from cybertools_tracking.query import TrackRecord, record_of
 from cybertools_tracking.readonly import ReadOnlyDict
 from cybertools_tracking.storage import TrackingStorage
@@ -86,7 +87,13 @@ CRITERIA = [
 
 
 @pytest.mark.parametrize('seed', [1, 2, 3])
-def test_records_say_what_the_tracks_say(seed):
+@pytest.mark.parametrize('keep', [None, 0, 5])
+def test_records_say_what_the_tracks_say(seed, keep, monkeypatch):
+    # keep: how many row groups a query keeps decoded (query.KEEP_DECODED;
+    # None: as it is, more than these tests have). With 5, a query mixes
+    # kept groups and groups decoded twice.
+    if keep is not None:
+        monkeypatch.setattr(query, 'KEEP_DECODED', keep)
     db = open_db('memory://')
     try:
         rnd = random.Random(seed)

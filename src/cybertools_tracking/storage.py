@@ -159,35 +159,37 @@ class TrackingStorage(Persistent):
                 d['_v_row'] = row
         return mapped
 
-    def _viewsOf(self, key, ts, rows, add, views):
-        """``add`` (a list's append) the view of each row of ``rows`` (a
-        row group of ``key`` filed under ``ts``), as ``_view`` makes it:
-        for readers of many rows. The common case, a row without extras
-        of which no view is handed out, is made here without a call per
-        row (a cold read of a user's tracks makes ~1,000)."""
+    def _viewsOf(self, key, groups, add, views):
+        """``add`` (a list's append) the view of each row of ``groups``
+        (ts, rows) of the combination ``key``, as ``_view`` makes it: for
+        readers of many rows. The common cases are taken here without a
+        call per row (a cold read of a user's tracks makes ~1,000 views):
+        a view still current, and a row without extras of which no view
+        is handed out."""
         refs = views.refs
         factory = self.trackFactory
         made = []
-        for row in rows:
-            num = row[0]
-            ref = refs.get(num)
-            if ref is not None:
-                mapped = ref()
-                if mapped is not None \
-                        and mapped.__dict__.get('_v_row') is row \
-                        and type(mapped) is factory:
-                    add(mapped)     # made from this very row: current
+        for ts, rows in groups:
+            for row in rows:
+                num = row[0]
+                ref = refs.get(num)
+                if ref is not None:
+                    mapped = ref()
+                    if mapped is not None \
+                            and mapped.__dict__.get('_v_row') is row \
+                            and type(mapped) is factory:
+                        add(mapped)     # made from this very row: current
+                        continue
+                if ref is not None or row[2]:
+                    add(self._view(num, key, ts, row, None, views))
                     continue
-            if ref is not None or row[2]:
-                add(self._view(num, key, ts, row, None, views))
-                continue
-            mapped = factory.__new__(factory)
-            _setDict(mapped, '__dict__', {
-                'taskId': key[0], 'runId': key[1], 'userName': key[2],
-                'timeStamp': ts, '_data': row[1], '__parent__': self,
-                '_num': num, '_v_store': self, '_v_row': row})
-            made.append(mapped)
-            add(mapped)
+                mapped = factory.__new__(factory)
+                _setDict(mapped, '__dict__', {
+                    'taskId': key[0], 'runId': key[1], 'userName': key[2],
+                    'timeStamp': ts, '_data': row[1], '__parent__': self,
+                    '_num': num, '_v_store': self, '_v_row': row})
+                made.append(mapped)
+                add(mapped)
         if made:
             views.putAll(made)
 
@@ -792,9 +794,8 @@ class TrackingStorage(Persistent):
         if key is None:
             return []
         result = []
-        add, views = result.append, self._views()
-        for ts, group in self._store.groups(key):
-            self._viewsOf(key, ts, group, add, views)
+        self._viewsOf(key, self._store.groups(key), result.append,
+                      self._views())
         result.sort(key=_num)
         return result
 
