@@ -3,6 +3,7 @@ byte offset reached and a running digest of what was read, so that an
 import can resume after the lines it committed and tell a file that
 changed since from one that only grew."""
 
+import contextlib
 import gzip
 import hashlib
 import os
@@ -20,6 +21,21 @@ class DamagedInput(Exception):
 
 # What gzip raises for a file cut short (EOFError) or damaged.
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+@contextlib.contextmanager
+def _read_on_the_side(path):
+    """The file at ``path`` opened again, decompressed if it is gzip (by
+    its first bytes), for a look that does not move the import's own
+    reading."""
+    with open(path, 'rb') as raw:
+        magic = raw.read(2)
+        raw.seek(0)
+        if magic == b'\x1f\x8b':
+            with gzip.GzipFile(fileobj=raw, mode='rb') as stream:
+                yield stream
+        else:
+            yield raw
 
 
 class _Input:
@@ -60,11 +76,7 @@ class _Input:
     def first_line(self):
         """The file's first line (decompressed), read on the side: what
         the format is when an import resumes after it."""
-        with open(self.path, 'rb') as raw:
-            magic = raw.read(2)
-            raw.seek(0)
-            stream = (gzip.GzipFile(fileobj=raw, mode='rb')
-                      if magic == b'\x1f\x8b' else raw)
+        with _read_on_the_side(self.path) as stream:
             try:
                 return stream.readline()
             except _GZIP_ERRORS:
@@ -78,11 +90,7 @@ class _Input:
         if self.size < progress.size:
             return 'it had %d bytes, it has %d' % (progress.size, self.size)
         digest, left = hashlib.sha256(), progress.offset
-        with open(self.path, 'rb') as raw:
-            magic = raw.read(2)
-            raw.seek(0)
-            stream = (gzip.GzipFile(fileobj=raw, mode='rb')
-                      if magic == b'\x1f\x8b' else raw)
+        with _read_on_the_side(self.path) as stream:
             try:
                 while left:
                     chunk = stream.read(min(left, 1 << 20))
