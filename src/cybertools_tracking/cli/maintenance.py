@@ -477,8 +477,9 @@ def run_upgrade(args):
                                        manager)
         if marshalled:
             print('storage %r writes its rows with marshal from now on '
-                  '(faster to read; processes of versions before 0.1.0 '
-                  'cannot read them: upgrade every process first)' % name)
+                  '(faster to read); a process still running an earlier '
+                  'cybertools-tracking cannot read them: restart every '
+                  'process (every ZEO client) on this version' % name)
         # The goal registry (goals/upgrade.py): sharded groups, the index
         # of due times. The first full "goals tick" would do it as well.
         manager.abort()
