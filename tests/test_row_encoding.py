@@ -125,7 +125,7 @@ def test_an_old_store_writes_pickles_until_switched(tmp_path):
     db = open_db(path)
     conn = db.open()
     st = _old_store_storage(conn)
-    assert st._store.rowEncoding == 'pickle'
+    assert st.rowEncoding == 'pickle'
     st.saveUserTrack('t', 0, 'u', {'n': 1}, timeStamp=T0)
     transaction.commit()
     key = ('t', st.getRun('t').id, 'u')
@@ -158,7 +158,7 @@ def test_an_old_store_writes_pickles_until_switched(tmp_path):
 
 
 def test_a_new_storage_writes_marshal():
-    assert TrackingStorage()._store.rowEncoding == 'marshal'
+    assert TrackingStorage().rowEncoding == 'marshal'
 
 
 @pytest.fixture

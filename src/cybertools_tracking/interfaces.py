@@ -132,6 +132,11 @@ class ITrackingStorage(Interface):
                        'new tracks if asked for, stored in the transaction '
                        'that caused them and read in commit order from any '
                        'process. See doctests/web.txt.')
+    rowEncoding = Attribute(
+        "How rows are written: 'marshal', or 'pickle' for a storage made "
+        "before marshal rows until ``cybertools-tracking upgrade`` switches "
+        "it (processes of earlier versions read only pickles); None for a "
+        "storage of the layout before rows.")
 
     def addTrackObserver(observer):
         """Call ``observer.trackAdded(storage, track)`` (an

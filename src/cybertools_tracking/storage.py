@@ -102,6 +102,13 @@ class TrackingStorage(Persistent):
         return 'records' if self._store is None \
             or self._upgrade is not None else 'rows'
 
+    @property
+    def rowEncoding(self):
+        """How rows are written: 'marshal', or 'pickle' for a storage made
+        before marshal rows until ``upgrade`` switches it (see rows);
+        None for a storage of the layout before rows."""
+        return None if self._store is None else self._store.rowEncoding
+
     # views of rows
 
     def _views(self):

@@ -89,7 +89,10 @@ def add_commands(command):
     upgrade = command(
         'upgrade', run_upgrade, 'convert a storage written before the row '
         'layout, and give the trees of the first row layout bigger buckets, '
-        'in batches, each committed; run it again to go on after a stop',
+        'in batches, each committed (run it again to go on after a stop); '
+        'make a storage that writes its rows as pickles write them with '
+        'marshal, which earlier versions cannot read (upgrade every process '
+        'first); bring the goal registry to its current shape',
         'cybertools-tracking upgrade --batch 5000')
     upgrade.add_argument('--batch', metavar='N', type=positive_int,
                          default=5000,
