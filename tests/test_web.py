@@ -174,6 +174,9 @@ def test_bad_input_is_a_400_with_the_library_message_and_writes_nothing(api):
         assert detail.startswith("unknown query parameter %r (did you "
                                  "mean %r?): expected " % (name, meant)), \
             detail
+        # HTTP words it with its own names, the library's words not added.
+        assert detail.count('did you mean') == 1, detail
+        assert 'criterion' not in detail, detail
     detail = api.get('/tracks', params={'foo': '1'}).json()['detail']
     assert 'did you mean' not in detail
     # a cache-buster and other names starting with _ are ignored

@@ -15,7 +15,7 @@ from cybertools_tracking.events import track_json
 from cybertools_tracking.query import UnknownCriterionError
 from cybertools_tracking.query import check_pattern, check_time_range
 from cybertools_tracking.timestamps import TIME_FORMATS, parse_time
-from cybertools_tracking.validation import close_names, shorten
+from cybertools_tracking.validation import guessed, shorten
 from cybertools_tracking.web import units
 from cybertools_tracking.web.deps import reader, writer
 from cybertools_tracking.web.models import BatchResult, RunOut, RunStart
@@ -263,20 +263,11 @@ def _unknown(error):
     known = PARAMETERS + tuple(error.extras)
     return ('unknown query parameter %s: expected %s%s; parameters '
             'starting with _ are ignored'
-            % (', '.join(_guessed(name, known) for name in error.unknown),
+            % (', '.join(guessed(name, known) for name in error.unknown),
                ', '.join(PARAMETERS),
                ' or an extra index (%s)' % ', '.join(error.extras)
                if error.extras else ' (the track class has no extra '
                'indexes)'))
-
-
-def _guessed(name, known):
-    """``name`` quoted, with the ``known`` names it may stand for (the
-    rule ``forget-user`` suggests user names by)."""
-    close = close_names(name, known)
-    if not close:
-        return repr(name)
-    return '%r (did you mean %s?)' % (name, ' or '.join(map(repr, close)))
 
 
 _DECIMAL = re.compile(r'-?\d+\.\d*(?:[eE][-+]?\d+)?$|-?\d+[eE][-+]?\d+$')
