@@ -7,6 +7,7 @@ from typing import Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Response
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cybertools_tracking.eventids import EventIdConflictError
@@ -387,13 +388,22 @@ def start_run(body: RunStart, request: Request):
 @router.post('/runs/stop', response_model=RunOut, dependencies=[
     Depends(writer)], responses=ERRORS, tags=['runs'])
 def stop_run(body: RunStop, request: Request):
-    """Stop a run (0: the task's current one); 404 if there is none."""
+    """Stop a run (0: the task's current one); 404 if there is none,
+    422 for run 0 without a taskId (whose current run?)."""
+    if body.taskId is None and not body.runId:
+        # A missing field, answered as pydantic answers one, with why.
+        raise RequestValidationError([{
+            'type': 'missing', 'loc': ('body', 'taskId'),
+            'msg': 'Field required: the task whose current run to stop '
+                   '(or runId, the number of the run to stop)',
+            'input': body.model_dump(exclude_unset=True)}])
+
     def work(storage):
         runId = storage.stopRun(body.taskId, body.runId, body.finish)
         if not runId:
-            raise KeyError('no run %s of task %s to stop'
-                           % (body.runId or 'current',
-                              json.dumps(body.taskId)))
+            raise KeyError('no run %s%s to stop' % (
+                body.runId or 'current', '' if body.taskId is None
+                else ' of task %s' % json.dumps(body.taskId)))
         return run_json(storage.getRun(runId), storage.getCurrentRuns())
     return units.write(request.app, work)
 
