@@ -319,7 +319,7 @@ def test_bad_event_ids_and_run_lines_are_bad_lines(run, db, tmp_path):
     ]
     code, out, err = run('--db', db, 'import', write(tmp_path,
                                                      '\n'.join(lines)))
-    assert (code, out) == (1, 'imported 1 track, skipped 5 lines\n')
+    assert code == 1 and out.startswith('imported 1 track, skipped 5 lines; ')
     reasons = [line.split(': ', 2)[2] for line in err.splitlines()]
     assert reasons[0] == 'eventId must be a string, got 5'
     assert reasons[1].startswith('eventId must not be empty')
@@ -467,7 +467,8 @@ def test_a_csv_import_resumes_as_csv(run, db, tmp_path, monkeypatch):
                runs)[0] == 0
     # Without its runs a table of tracks says what to import first.
     code, out, err = run('--db', str(tmp_path / 'other.fs'), 'import', table)
-    assert code == 1 and out == 'imported 0 tracks, skipped 30 lines\n'
+    assert code == 1
+    assert out.startswith('imported 0 tracks, skipped 30 lines; ')
     assert err.splitlines()[0] == (
         'cybertools-tracking: %s line 2: runId 1: there is no such run (a '
         'CSV table of tracks names runs by number: import the table of '
@@ -581,7 +582,7 @@ def test_the_advice_after_a_partly_failed_import_works(db, tmp_path):
     rejects = str(tmp_path / 'bad.jsonl')
     code, out, err = cli('--db', db, 'import', advised(err), '--rejects',
                          rejects)
-    assert (code, err) == (0, '')
+    assert (code, err) == (1, '')        # the lines are not stored yet
     assert 'wrote the 2 lines it skipped to %s, storing nothing' % rejects \
         in out and 'import %s' % rejects in out
     assert numbers(db) == [0, 2, 4]                      # nothing twice
@@ -600,6 +601,58 @@ def test_the_advice_after_a_partly_failed_import_works(db, tmp_path):
     assert numbers(db) == [0, 1, 2, 3, 4]
     # The number and reason are not data.
     assert all(set(data) == {'n'} for *_, data in tracks_in(db))
+
+
+def test_the_summary_of_an_import_that_skipped_lines_says_how_to_get_them(
+        db, tmp_path, monkeypatch):
+    """The first import names the command that writes the lines it
+    skipped; that command works, stores nothing and exits 1 (the lines
+    are not stored yet), as does each time it is run."""
+    lines = numbered(4).splitlines()
+    lines[2] = '{"taskId": "t", "userName": "u", "data": [1]}'
+    path = write(tmp_path, '\n'.join(lines) + '\n')
+    code, out, err = cli('--db', db, 'import', path)
+    assert code == 1 and out == (
+        'imported 3 tracks, skipped 1 line; "import %s --rejects FILE" '
+        'writes it to FILE, storing nothing\n' % path)
+    rejects = str(tmp_path / 'bad.jsonl')
+    advice = advised(out)
+    for attempt in range(2):
+        code, out, err = cli('--db', db, 'import', advice, '--rejects',
+                             rejects)
+        assert (code, err) == (1, ''), attempt
+        assert 'wrote the 1 line it skipped to %s' % rejects in out
+        assert [r['line'] for r in rejects_of(rejects)] == [3]
+        assert numbers(db) == [0, 1, 3]
+    # With --rejects given, or from stdin (no record to read), no advice.
+    other = str(tmp_path / 'other.fs')
+    code, out, err = cli('--db', other, 'import', path, '--rejects',
+                         rejects)
+    assert (code, out) == (1, 'imported 3 tracks, skipped 1 line\n')
+    with open(path) as stdin:
+        monkeypatch.setattr(sys, 'stdin', io.StringIO(stdin.read()))
+    code, out, err = cli('--db', other, 'import', '-')
+    assert (code, out) == (1, 'imported 3 tracks, skipped 1 line\n')
+
+
+def test_the_advice_after_an_import_that_stored_nothing_imports_again(
+        db, tmp_path):
+    """Nothing stored, nothing is held against the file: the command
+    named imports it again, writing the lines it skips."""
+    bad = '{"taskId": "t", "userName": "u", "data": [1]}\n'
+    path = write(tmp_path, bad * 2)
+    code, out, err = cli('--db', db, 'import', path)
+    assert code == 1 and out == (
+        'imported 0 tracks, skipped 2 lines; "import %s --rejects FILE" '
+        'writes them to FILE, importing the file again (nothing was '
+        'stored)\n' % path)
+    write(tmp_path, bad + numbered(1))
+    rejects = str(tmp_path / 'bad.jsonl')
+    code, out, err = cli('--db', db, 'import', advised(out), '--rejects',
+                         rejects)
+    assert (code, out) == (1, 'imported 1 track, skipped 1 line\n')
+    assert [r['line'] for r in rejects_of(rejects)] == [1]
+    assert numbers(db) == [0]
 
 
 def test_rejects_only_refuses_a_changed_file_and_old_records(db, tmp_path):
@@ -641,13 +694,13 @@ def test_rejects_are_recorded_across_resumes_and_anew_with_again(
         assert cli('--db', db, 'import', path, '--batch', '2')[0] == 130
     assert cli('--db', db, 'import', path, '--resume')[0] == 1
     rejects = str(tmp_path / 'r.jsonl')
-    assert cli('--db', db, 'import', path, '--rejects', rejects)[0] == 0
+    assert cli('--db', db, 'import', path, '--rejects', rejects)[0] == 1
     assert [r['line'] for r in rejects_of(rejects)] == [2, 7]
     # Imported again from line 1: the lines this import skipped only.
     lines[1], lines[2] = lines[2], '{"bad"'
     write(tmp_path, '\n'.join(lines) + '\n')
     assert cli('--db', db, 'import', path, '--again')[0] == 1
-    assert cli('--db', db, 'import', path, '--rejects', rejects)[0] == 0
+    assert cli('--db', db, 'import', path, '--rejects', rejects)[0] == 1
     assert [r['line'] for r in rejects_of(rejects)] == [3, 7]
 
 

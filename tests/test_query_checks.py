@@ -60,7 +60,26 @@ def test_an_unknown_criterion_carries_its_names(storage):
     assert isinstance(error, InvalidValueError)
     assert (error.unknown, error.extras, error.pending) == (
         ['foo', 'user'], [], [])
-    assert str(error).startswith("unknown query criterion 'foo', 'user'")
+    assert str(error).startswith("unknown query criterion 'foo', 'user' "
+                                 "(did you mean 'userName'?): expected ")
+
+
+@pytest.mark.parametrize('name, meant', [
+    ('user', "'userName'"), ('USERNAME', "'userName'"), ('task', "'taskId'"),
+    ('from', "'timeFrom'"), ('newest', "'newestFirst'"), ('foo', None)])
+def test_an_unknown_criterion_offers_the_closest_names(storage, name, meant):
+    """The rule of ``validation.close_names``, as HTTP offers its
+    parameters and ``forget-user`` user names."""
+    with pytest.raises(UnknownCriterionError) as caught:
+        storage.query(**{name: 'x'})
+    message = str(caught.value)
+    if meant is None:
+        assert message.startswith("unknown query criterion %r: " % name)
+        assert 'did you mean' not in message
+    else:
+        assert message.startswith("unknown query criterion %r (did you mean "
+                                  "%s?): expected " % (name, meant))
+        assert message.count('did you mean') == 1
 
 
 def test_the_command_line_refuses_it_with_the_same_words(tmp_path):

@@ -347,7 +347,8 @@ def test_query_time_ranges_are_inclusive(filled):
 def test_query_unknown_criteria_are_refused_naming_them(filled):
     for call in (filled.query, filled.queryRecords):
         with pytest.raises(ValueError, match=r"unknown query criterion "
-                           r"'user': expected taskId, runId, userName, "
+                           r"'user' \(did you mean 'userName'\?\): "
+                           r"expected taskId, runId, userName, "
                            r".*newestFirst, limit") as caught:
             call(user='u1')
         assert isinstance(caught.value, ValidationError)
@@ -361,10 +362,16 @@ def test_query_unknown_criteria_are_refused_naming_them(filled):
 def test_query_unknown_criteria_name_the_extra_indexes():
     st = TrackingStorage(trackFactory=Visit)
     st.saveUserTrack('a', 0, 'u', {'page': 'home'})
-    with pytest.raises(ValueError, match=r"'pages': .* or an extra index "
+    with pytest.raises(ValueError, match=r"'pages' .*: .* or an extra index "
                        r"\(device, page\)"):
         st.query(pages='home')
     assert ids(st.query(page='home')) == ['0000001']
+    # The closest names are offered, extra indexes among them.
+    with pytest.raises(ValueError) as caught:
+        st.query(pages='home', devise='x')
+    assert str(caught.value).startswith(
+        "unknown query criterion 'devise' (did you mean 'device'?), "
+        "'pages' (did you mean 'page'?): expected ")
 
 
 def test_query_of_a_declared_index_not_set_up_names_setup_indexes():

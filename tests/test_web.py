@@ -174,6 +174,9 @@ def test_bad_input_is_a_400_with_the_library_message_and_writes_nothing(api):
         assert detail.startswith("unknown query parameter %r (did you "
                                  "mean %r?): expected " % (name, meant)), \
             detail
+        # HTTP words it with its own names, the library's words not added.
+        assert detail.count('did you mean') == 1, detail
+        assert 'criterion' not in detail, detail
     detail = api.get('/tracks', params={'foo': '1'}).json()['detail']
     assert 'did you mean' not in detail
     # a cache-buster and other names starting with _ are ignored
@@ -212,6 +215,24 @@ def test_runs(api):
     assert stopped.json()['detail'] == 'no run current of task "r" to stop'
     assert [r['id'] for r in api.get('/runs', params={
         'finished': True}).json()] == [1]
+    # Whose current run? A missing taskId, said as for any missing field.
+    for body in ({}, {'runId': 0}, {'taskId': None, 'finish': False}):
+        stopped = api.post('/runs/stop', json=body, headers=AUTH)
+        assert stopped.status_code == 422, body
+        [problem] = stopped.json()['detail']
+        assert (problem['type'], problem['loc']) == (
+            'missing', ['body', 'taskId']), problem
+        assert problem['msg'].startswith('Field required: the task whose '
+                                         'current run to stop'), problem
+        assert 'null' not in problem['msg']
+    # A run named by its number needs no task (runs may have none).
+    started = api.post('/runs', json={}, headers=AUTH).json()
+    stopped = api.post('/runs/stop', json={'runId': started['id']},
+                       headers=AUTH)
+    assert stopped.status_code == 200 and stopped.json()['finished']
+    stopped = api.post('/runs/stop', json={'runId': 99}, headers=AUTH)
+    assert (stopped.status_code, stopped.json()['detail']) == (
+        404, 'no run 99 to stop')
 
 
 def test_goals_and_templates(api):

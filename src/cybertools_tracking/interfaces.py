@@ -323,7 +323,9 @@ class ITrackingStorage(Interface):
         ``limit`` then keeps the newest.
 
         Any other name is an InvalidValueError (``UnknownCriterionError``,
-        a ValueError and a ValidationError) naming it and the known ones, raised before
+        a ValueError and a ValidationError) naming it, the known names
+        closest to it (``user``: "did you mean 'userName'?") and all
+        the known ones, raised before
         anything is read; a name the track class declares but that has
         no index yet names ``setupIndexes()``. (loops' storage ignored
         unknown names; the class under its name,

@@ -28,7 +28,7 @@ from cybertools_tracking.validation import InvalidTypeError
 from cybertools_tracking.validation import InvalidValueError
 from cybertools_tracking.validation import check_index_value, check_name
 from cybertools_tracking.validation import check_run_id, check_timestamp
-from cybertools_tracking.validation import shorten
+from cybertools_tracking.validation import guessed, shorten
 
 __all__ = ['Plan', 'plan', 'execute', 'records', 'TrackRecord',
            'UnknownCriterionError', 'check_pattern', 'check_time_range']
@@ -165,13 +165,14 @@ def plan(criteria, fieldNames, declared=None, ignoreUnknown=False):
 
 
 def _unknownMessage(unknown, fieldNames, declared):
-    names = ', '.join(repr(name) for name in unknown)
     pending = [name for name in unknown if name in declared]
     if pending:
         return ('no index for query criterion %s yet: the track class '
                 'declares it; call setupIndexes() to make and fill it'
                 % ', '.join(repr(name) for name in pending))
     extras = sorted(fieldNames)
+    names = ', '.join(guessed(name, CRITERIA + tuple(extras))
+                      for name in unknown)
     return ('unknown query criterion %s: expected %s%s' % (
         names, ', '.join(CRITERIA),
         ' or an extra index (%s)' % ', '.join(extras) if extras

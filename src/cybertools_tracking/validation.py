@@ -35,7 +35,8 @@ from collections.abc import Mapping
 
 __all__ = ['ValidationError', 'InvalidTypeError', 'InvalidValueError',
            'MAX_DEPTH', 'KEY_MAX', 'TIMESTAMP_MIN',
-           'TIMESTAMP_MAX', 'shorten', 'close_names', 'check_name',
+           'TIMESTAMP_MAX', 'shorten', 'close_names', 'guessed',
+           'check_name',
            'check_optional_name', 'check_run_id', 'check_timestamp',
            'check_index_value', 'index_kind', 'copy_data']
 
@@ -95,6 +96,17 @@ def close_names(name, names, n=3):
         if match != key:
             close += folded[match]
     return close
+
+
+def guessed(name, names):
+    """``name`` quoted, with the ``names`` it may stand for by
+    ``close_names``: ``"'user' (did you mean 'userName'?)"``, or
+    ``"'foo'"`` when none is close. For an error's list of unknown
+    names (a query's criteria, HTTP's parameters)."""
+    close = close_names(name, names)
+    if not close:
+        return repr(name)
+    return '%r (did you mean %s?)' % (name, ' or '.join(map(repr, close)))
 
 
 def _refuse_unencodable(argument, value):

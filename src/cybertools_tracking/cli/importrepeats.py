@@ -157,7 +157,8 @@ class EarlierImports:
     def write_rejects(self, done):
         """Write the lines the recorded import ``done`` skipped (numbers
         and reasons from its record, texts from the file) to the rejects
-        file; store nothing."""
+        file; store nothing. Returns ``EXIT_DATA``: those lines are still
+        not stored."""
         wanted = done.rejected
         last = number = 0
         written = 0
@@ -204,4 +205,7 @@ class EarlierImports:
             summary += ('; the import stopped at line %d: "import --resume '
                         '%s" goes on' % (done.line, self.input.name))
         print(summary)
-        return EXIT_OK if written == done.skipped else EXIT_DATA
+        # 1, as the import that skipped the lines exited: they are not
+        # stored yet, and a script must not take the file for imported
+        # in full because its rejects could be written.
+        return EXIT_DATA

@@ -126,7 +126,8 @@ def add_commands(command):
                            'or JSON array). FILE can be imported once its '
                            '"text"s are fixed. Given with a FILE imported '
                            'before, it writes the lines that import '
-                           'skipped and stores nothing')
+                           'skipped and stores nothing (exit code 1, as '
+                           'those lines are not stored yet)')
     load.add_argument('--progress', action='store_true',
                       help='print a progress line now and then even when '
                            'stderr is not a terminal (on a terminal a '
@@ -639,6 +640,19 @@ class _Import(EarlierImports):
                            ', ...' if len(tasks) > 3 else '',
                            plural(len(self.passed_over_done), 'it',
                                   'them')))
+        if line is None and self.skipped > self.base_skipped \
+                and self.rejects is None and self.input.path is not None:
+            # The import recorded the lines it skipped: say how to get
+            # them, as a repeated import would (stdin keeps no record).
+            # A resume that skipped none says nothing of those before.
+            # An import that stored nothing is not held against the file
+            # (importrepeats): the same command imports it again.
+            summary += ('; "import %s --rejects FILE" writes %s to FILE, %s'
+                        % (self.input.name, plural(self.skipped, 'it',
+                                                   'them'),
+                           'storing nothing' if self.imported
+                           or self.made_runs else 'importing the file '
+                           'again (nothing was stored)'))
         if line is None and self.imported - self.base > PACK_HINT:
             summary += ('. Run "pack" to make the file smaller: each batch '
                         'left old versions of records in it')

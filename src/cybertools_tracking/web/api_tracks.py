@@ -7,6 +7,7 @@ from typing import Optional
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Response
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cybertools_tracking.eventids import EventIdConflictError
@@ -15,7 +16,7 @@ from cybertools_tracking.events import track_json
 from cybertools_tracking.query import UnknownCriterionError
 from cybertools_tracking.query import check_pattern, check_time_range
 from cybertools_tracking.timestamps import TIME_FORMATS, parse_time
-from cybertools_tracking.validation import close_names, shorten
+from cybertools_tracking.validation import guessed, shorten
 from cybertools_tracking.web import units
 from cybertools_tracking.web.deps import reader, writer
 from cybertools_tracking.web.models import BatchResult, RunOut, RunStart
@@ -263,20 +264,11 @@ def _unknown(error):
     known = PARAMETERS + tuple(error.extras)
     return ('unknown query parameter %s: expected %s%s; parameters '
             'starting with _ are ignored'
-            % (', '.join(_guessed(name, known) for name in error.unknown),
+            % (', '.join(guessed(name, known) for name in error.unknown),
                ', '.join(PARAMETERS),
                ' or an extra index (%s)' % ', '.join(error.extras)
                if error.extras else ' (the track class has no extra '
                'indexes)'))
-
-
-def _guessed(name, known):
-    """``name`` quoted, with the ``known`` names it may stand for (the
-    rule ``forget-user`` suggests user names by)."""
-    close = close_names(name, known)
-    if not close:
-        return repr(name)
-    return '%r (did you mean %s?)' % (name, ' or '.join(map(repr, close)))
 
 
 _DECIMAL = re.compile(r'-?\d+\.\d*(?:[eE][-+]?\d+)?$|-?\d+[eE][-+]?\d+$')
@@ -396,13 +388,22 @@ def start_run(body: RunStart, request: Request):
 @router.post('/runs/stop', response_model=RunOut, dependencies=[
     Depends(writer)], responses=ERRORS, tags=['runs'])
 def stop_run(body: RunStop, request: Request):
-    """Stop a run (0: the task's current one); 404 if there is none."""
+    """Stop a run (0: the task's current one); 404 if there is none,
+    422 for run 0 without a taskId (whose current run?)."""
+    if body.taskId is None and not body.runId:
+        # A missing field, answered as pydantic answers one, with why.
+        raise RequestValidationError([{
+            'type': 'missing', 'loc': ('body', 'taskId'),
+            'msg': 'Field required: the task whose current run to stop '
+                   '(or runId, the number of the run to stop)',
+            'input': body.model_dump(exclude_unset=True)}])
+
     def work(storage):
         runId = storage.stopRun(body.taskId, body.runId, body.finish)
         if not runId:
-            raise KeyError('no run %s of task %s to stop'
-                           % (body.runId or 'current',
-                              json.dumps(body.taskId)))
+            raise KeyError('no run %s%s to stop' % (
+                body.runId or 'current', '' if body.taskId is None
+                else ' of task %s' % json.dumps(body.taskId)))
         return run_json(storage.getRun(runId), storage.getCurrentRuns())
     return units.write(request.app, work)
 

@@ -135,7 +135,8 @@ class RunStart(_Strict):
 
 
 class RunStop(_Strict):
-    taskId: Optional[str] = None
+    taskId: Optional[str] = Field(None, description='the task whose '
+                                  'current run to stop; needed with runId 0')
     runId: int = Field(0, ge=0, description='0: the task\'s current run')
     finish: bool = True
 
