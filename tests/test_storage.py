@@ -197,6 +197,19 @@ def test_stop_run(st):
     assert st.getRun('a').id == 3
 
 
+def test_a_stopped_run_is_no_current_run_however_it_is_named(st):
+    a, b = st.startRun('a'), st.startRun('b')
+    # by number alone (loops left it current: a finished current run)
+    assert st.stopRun(runId=a) == a
+    assert st.getCurrentRuns() == {'b': b} and st.getRun(a).finished
+    # with another task's id: stopped all the same (loops' rule), and no
+    # longer its own task's current run
+    assert st.stopRun('a', b) == b
+    assert st.getCurrentRuns() == {} and st.getRun(b).finished
+    st.saveUserTrack('b', 0, 'u', {})
+    assert st.getRun('b').id not in (a, b)
+
+
 def test_a_run_started_not_current_leaves_the_current_run(st):
     first = st.startRun('a')
     other = st.startRun('a', current=False)

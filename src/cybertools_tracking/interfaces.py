@@ -169,9 +169,12 @@ class ITrackingStorage(Interface):
     def stopRun(taskId=None, runId=0, finish=True):
         """Stop a run and return its number, or 0 if there is no such run.
 
-        With ``runId`` 0 the task's current run is meant. A run that is the
-        current run of ``taskId`` stops being current. The run's ``end``
-        becomes now (if later) and ``finished`` the value of ``finish``.
+        With ``runId`` 0 the task's current run is meant. The run stops
+        being its task's current run (also when named by number alone,
+        which loops left current). The run's ``end`` becomes now (if
+        later) and ``finished`` the value of ``finish``. A run of another
+        task than ``taskId`` is stopped all the same (loops' rule, which
+        its own doctests show).
         """
 
     def getRun(taskId=None, runId=0):

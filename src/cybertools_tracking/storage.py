@@ -479,14 +479,17 @@ class TrackingStorage(Persistent):
         taskId = check_optional_name('taskId', taskId)
         runId = check_run_id(runId)
         finish = bool(finish)
-        if taskId is not None:
-            current = self.currentRuns.get(taskId)
-            runId = runId or current or 0
-            if runId and runId == current:
-                del self.currentRuns[taskId]
+        if taskId is not None and not runId:
+            runId = self.currentRuns.get(taskId) or 0
         run = self._runs.get(runId) if runId else None
         if run is None:
             return 0
+        # A stopped run is no task's current run, however it was named
+        # (loops left a run stopped by number alone current). A run named
+        # with another task is stopped, as loops did.
+        for owner in {taskId, run.taskId} - {None}:
+            if self.currentRuns.get(owner) == runId:
+                del self.currentRuns[owner]
         run.extendTo(getTimeStamp())
         run.finished = finish
         return runId
