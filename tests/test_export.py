@@ -203,6 +203,12 @@ def test_the_encoding_of_unusual_values():
     assert back['when'] == datetime.date(2024, 1, 2)
     with pytest.raises(ValueError, match='NaN is not JSON'):
         loads('{"x": NaN}')
+    # The refusal names where the literal stands, and what to write.
+    with pytest.raises(ValueError, match=r'^data\.xs\[1\]: -Infinity is '
+                       r'not JSON \(write \{"\$float": "-inf"\}\)$'):
+        loads('{"data": {"xs": [1, -Infinity]}}')
+    with pytest.raises(ValueError, match='^a\\[0\\]: NaN is not JSON'):
+        loads('{"a": {"$tuple": [NaN]}}')
     with pytest.raises(ValueError, match='cannot read \\$bytes'):
         loads('{"$bytes": "***"}')
 

@@ -255,10 +255,15 @@ class EventOutbox(Persistent):
 
     def trackAdded(self, storage, track):
         """An ``ITrackObserver``: with the outbox among a storage's
-        observers, each new track is a ``track.saved`` event."""
-        self.append('track.saved',
-                    track_json(track, storage.getEventId(track)),
-                    timestamp=track.timeStamp)
+        observers, each new track is a ``track.saved`` event. Its data
+        as ``export`` writes it (``cli/jsoncodec``): an infinity, a
+        Decimal, a date are one-key objects (``{"$float": "inf"}``), so
+        that any data a track may hold makes an event."""
+        # Imported here: the command line's package imports this module.
+        from cybertools_tracking.cli.jsoncodec import encode
+        event = track_json(track, storage.getEventId(track))
+        event['data'] = encode(event['data'])
+        self.append('track.saved', event, timestamp=track.timeStamp)
 
     # reading
 

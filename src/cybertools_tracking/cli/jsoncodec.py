@@ -110,11 +110,24 @@ def _key(key):
     return key
 
 
+class _Literal:
+    """Where the parser met ``NaN``, ``Infinity`` or ``-Infinity``: kept
+    until the parse ends, so that the refusal can name where it stood."""
+
+    __slots__ = ('name',)
+
+    def __init__(self, name):
+        self.name = name
+
+
+_SPELLED = {'NaN': 'nan', 'Infinity': 'inf', '-Infinity': '-inf'}
+
+
 def _object(pairs):
     if len(pairs) == 1:
         tag, value = pairs[0]
         decoder = _DECODERS.get(tag)
-        if decoder is not None:
+        if decoder is not None and not isinstance(value, _Literal):
             try:
                 return decoder(value)
             except (TypeError, ValueError, ArithmeticError) as problem:
@@ -130,17 +143,60 @@ def dumps(value, **options):
                       **options)
 
 
-def _refuse_constant(name):
-    raise ValueError('%s is not JSON (write {"$float": "nan"})' % name)
+def _path(value, path=''):
+    """The path of the first ``_Literal`` in ``value`` (``data.n``,
+    ``xs[2]``; ``''``: the value itself) and the literal, or None."""
+    if isinstance(value, _Literal):
+        return path, value
+    if isinstance(value, dict):
+        items = value.items()
+        name = '%s.%s' if path else '%s%s'
+        for key, item in items:
+            found = _path(item, name % (path, key))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for number, item in enumerate(value):
+            found = _path(item, '%s[%d]' % (path, number))
+            if found is not None:
+                return found
+    return None
+
+
+def _refuse_literals(value):
+    """ValueError naming where ``value`` (parsed by ``loads``'s parser)
+    has a NaN or Infinity literal, and what to write instead."""
+    found = _path(value)
+    if found is None:
+        # One a tag's decoder took in (a key of a $map): said without
+        # its place.
+        raise ValueError('NaN and Infinity are not JSON (write '
+                         '{"$float": "nan"}, "inf" or "-inf")')
+    path, literal = found
+    raise ValueError('%s%s is not JSON (write {"$float": "%s"})'
+                     % (path + ': ' if path else '', literal.name,
+                        _SPELLED[literal.name]))
 
 
 def loads(text):
     """Parse JSON text and decode ``$`` tags; the NaN and Infinity
-    literals that Python's json module writes are refused as not JSON."""
+    literals that Python's json module writes are refused as not JSON
+    (a ValueError naming where one stood: ``data.n: NaN is not JSON
+    (write {"$float": "nan"})``). Numbers too big for a float are
+    infinities, as ``float()`` reads them."""
+    met = []
+
+    def literal(name):
+        met.append(name)
+        return _Literal(name)
     if '"$' not in text and '"\\u0024' not in text:
         # No key can be a tag (a string starting with $, written as such
         # or escaped): the C parser's dicts, without a Python call per
         # object (about 10% faster on the lines of a typical import).
-        return json.loads(text, parse_constant=_refuse_constant)
-    return json.loads(text, object_pairs_hook=_object,
-                      parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=literal)
+    else:
+        value = json.loads(text, object_pairs_hook=_object,
+                           parse_constant=literal)
+    if met:
+        _refuse_literals(value)
+    return value

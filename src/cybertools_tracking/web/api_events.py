@@ -94,8 +94,8 @@ async def _start(
     if last_event_id:
         if not (last_event_id.isascii() and last_event_id.isdigit()):
             raise HTTPException(400, 'Last-Event-ID must be an event\'s '
-                                'id (its position, digits), got %r'
-                                % last_event_id)
+                                'id (its position, digits), got %s'
+                                % units.as_json(last_event_id))
         return int(last_event_id)
     if since is not None:
         return since

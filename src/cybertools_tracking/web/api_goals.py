@@ -6,7 +6,6 @@ user's copies of a task's templates), given as a query parameter since
 it may hold any character.
 """
 
-import json
 import time
 from typing import Optional
 from urllib.parse import urlencode
@@ -18,7 +17,9 @@ from cybertools_tracking.goals.interfaces import ComponentInUseError
 from cybertools_tracking.goals.interfaces import CompositeOutOfReachError
 from cybertools_tracking.goals.serialize import tracker_from_json
 from cybertools_tracking.goals.serialize import tracker_to_json
+from cybertools_tracking.tracked_goals import binding_of
 from cybertools_tracking.web import units
+from cybertools_tracking.web.units import as_json, did_you_mean
 from cybertools_tracking.web.api_tracks import ERRORS
 from cybertools_tracking.web.deps import reader, writer
 from cybertools_tracking.web.models import TickIn, TickOut, TrackerIn
@@ -80,7 +81,7 @@ def reset_goal(request: Request, group: str, name: str,
     def work(storage):
         if not storage.goals.get_trackers(group, name,
                                           include_completed=True):
-            raise KeyError(_no_goal(group, name))
+            raise KeyError(_no_goal(storage, group, name))
         storage.goals.reset_tracker(group, name, reset_policy=reset_policy)
         [tracker] = storage.goals.get_trackers(group, name,
                                                include_completed=True)
@@ -110,7 +111,7 @@ def remove_goal(request: Request, group: str, name: str,
         found = storage.goals.get_trackers(group, name,
                                            include_completed=True)
         if not found:
-            raise KeyError(_no_goal(group, name))
+            raise KeyError(_no_goal(storage, group, name))
         try:
             removed = storage.goals.remove_tracker(group, name,
                                                    detach=detach)
@@ -123,11 +124,32 @@ def remove_goal(request: Request, group: str, name: str,
     return units.write(request.app, work)
 
 
-def _no_goal(group_id, name):
+def _no_goal(storage, group_id, name):
     """The 404 of a goal the group does not have, its names quoted as
-    JSON, as every HTTP message quotes what a client sent."""
-    return 'group %s has no goal %s' % (json.dumps(group_id),
-                                        json.dumps(name))
+    JSON, as every HTTP message quotes what a client sent; with the
+    group's goals of names close to ``name``, or, for a group without
+    goals, the groups of names close to it (goal groups, users of
+    tracks), as the command line offers them."""
+    names = [t.name for t in storage.goals.get_trackers(
+        group_id, include_completed=True)]
+    if names:
+        close = did_you_mean(name, names)
+    else:
+        close = did_you_mean(group_id, _group_names(storage), 'group ')
+    return 'group %s has no goal %s%s' % (as_json(group_id), as_json(name),
+                                          close)
+
+
+def _group_names(storage):
+    """The groups a misspelt one may mean: the goal groups and the users
+    of the stored tracks (a user's group is named like the user)."""
+    names = set()
+    binding = binding_of(storage)
+    if binding is not None:
+        names.update(binding.registry.groups.keys())
+    for task in storage.getTaskIds():
+        names.update(storage.getUserNames(task))
+    return names
 
 
 def _composite_call(group_id, name):
@@ -137,14 +159,14 @@ def _composite_call(group_id, name):
 def _in_use(error):
     """The HTTP words for ``ComponentInUseError``: the library's name
     Python calls."""
-    named = ', '.join('%s of group %s' % (json.dumps(c), json.dumps(g))
+    named = ', '.join('%s of group %s' % (as_json(c), as_json(g))
                       for g, c in error.users)
     calls = ', '.join(_composite_call(g, c) for g, c in error.users)
     several = len(error.users) > 1
     return ('goal %s of group %s is a component of the live composite%s %s; '
             'remove %s first (%s), or repeat with detach=true to take the '
             'goal out of its composites too; nothing was changed'
-            % (json.dumps(error.name), json.dumps(error.group_id),
+            % (as_json(error.name), as_json(error.group_id),
                's' if several else '', named,
                'them' if several else 'the composite', calls))
 
@@ -154,7 +176,7 @@ def _out_of_reach(error):
     return ('taking the goal out would leave the composite %s of group %s '
             'unable to complete (%d component%s left, it needs %s); remove '
             'or redefine that composite first (%s); nothing was changed'
-            % (json.dumps(error.name), json.dumps(error.group_id),
+            % (as_json(error.name), as_json(error.group_id),
                error.left, '' if error.left == 1 else 's',
                'at least one' if not error.left
                else '%d to complete' % error.target,
@@ -230,7 +252,7 @@ def add_template(tracker: TrackerIn, request: Request, taskId: str):
         made = _definition(tracker, storage)
         if any(t.name == made.name for t in storage.goals.task_goals(taskId)):
             raise HTTPException(409, 'task %s has a goal template %s already'
-                                % (json.dumps(taskId), json.dumps(made.name)))
+                                % (as_json(taskId), as_json(made.name)))
         storage.goals.add_task_goal(taskId, made)
         return tracker_to_json(made)
     return units.write(request.app, work)
@@ -244,7 +266,9 @@ def remove_template(request: Request, taskId: str, name: str):
     def work(storage):
         removed = storage.goals.remove_task_goal(taskId, name)
         if removed is None:
-            raise KeyError('task %s has no goal template %s'
-                           % (json.dumps(taskId), json.dumps(name)))
+            raise KeyError('task %s has no goal template %s%s'
+                           % (as_json(taskId), as_json(name), did_you_mean(
+                               name, [t.name for t in
+                                      storage.goals.task_goals(taskId)])))
         return tracker_to_json(removed)
     return units.write(request.app, work)

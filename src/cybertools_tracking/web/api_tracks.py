@@ -1,7 +1,6 @@
 """Endpoints of tracks, runs, tasks, users and statistics."""
 
 import inspect
-import json
 import re
 from typing import Optional
 
@@ -10,6 +9,7 @@ from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
+from cybertools_tracking.cli.reading import current_runs
 from cybertools_tracking.eventids import EventIdConflictError
 from cybertools_tracking.eventids import describe_differences
 from cybertools_tracking.events import track_json
@@ -19,13 +19,16 @@ from cybertools_tracking.timestamps import TIME_FORMATS, parse_time
 from cybertools_tracking.validation import guessed, shorten
 from cybertools_tracking.web import units
 from cybertools_tracking.web.deps import reader, writer
+from cybertools_tracking.web.jsonbody import CodecRoute, data_json
+from cybertools_tracking.web.units import as_json, did_you_mean
 from cybertools_tracking.web.models import BatchResult, RunOut, RunStart
 from cybertools_tracking.web.models import RunStop, Stats, TrackBatch
 from cybertools_tracking.web.models import TrackIn, TrackOut, TrackPage
 
 __all__ = ['router', 'save']
 
-router = APIRouter()
+# Bodies read, and data written, as the command line does (jsonbody.py).
+router = APIRouter(route_class=CodecRoute)
 ERRORS = {400: {'description': 'a bad value, with the library\'s message'},
           401: {'description': 'no token'},
           403: {'description': 'a wrong token, or none configured'},
@@ -56,9 +59,12 @@ _event_ids = {}
 
 
 def _json(storage, track):
-    """A track's JSON, with its event id (``eventId`` null: none)."""
+    """A track's JSON, with its event id (``eventId`` null: none) and its
+    data as the command line writes it (``{"$float": "inf"}``)."""
     get = getattr(storage, 'getEventId', None)
-    return track_json(track, None if get is None else get(track))
+    result = track_json(track, None if get is None else get(track))
+    result['data'] = data_json(result['data'])
+    return result
 
 
 def save(storage, track):
@@ -178,7 +184,11 @@ def query_tracks(
         taskId: Optional[list[str]] = Query(None, description='exact, or '
                                             'a prefix ending in *; repeat '
                                             'for any of several'),
-        runId: Optional[list[int]] = Query(None),
+        runId: Optional[list[int]] = Query(None, description='a run '
+                                           'number; 0: the current run of '
+                                           'each task asked for (of every '
+                                           'task without taskId), as the '
+                                           'command line\'s --run 0'),
         userName: Optional[list[str]] = Query(None),
         timeStamp: Optional[list[str]] = Query(None, description='exact '
                                                'times: ' + TIMES),
@@ -196,7 +206,9 @@ def query_tracks(
     page at a time. Other query parameters are criteria on extra indexes
     of the track class; any other name is a 400 naming it (a misspelt
     ``user`` is not read as "no tracks"), except names starting with
-    ``_`` (a cache-buster such as ``_=123``), which are ignored. A ``*``
+    ``_`` (a cache-buster such as ``_=123``), which are ignored.
+    ``runId=0`` is the current run of each task of ``taskId`` (of every
+    task without one), as ``query --run 0`` takes it. A ``*``
     other than at the end of a ``taskId`` or ``userName``, and a
     ``timeFrom`` after ``timeTo``, are a 400 too, as on the command line
     (they could match nothing). Without any criterion: every track."""
@@ -226,7 +238,7 @@ def query_tracks(
         match = _CURSOR.match(cursor)
         if match is None:
             raise HTTPException(400, 'cursor must be the "next" of a page '
-                                '(TIME:NUMBER), got %r' % cursor)
+                                '(TIME:NUMBER), got %s' % as_json(cursor))
         after = (float(match.group(1)), int(match.group(2)))
         if newestFirst:
             criteria['timeTo'] = min(criteria.get('timeTo', after[0]),
@@ -235,8 +247,12 @@ def query_tracks(
             criteria['timeFrom'] = max(criteria.get('timeFrom', after[0]),
                                        after[0])
     def work(storage):
+        # Run 0: the current runs, the command line's rule (shared).
+        current = current_runs(storage, criteria)
+        if current is None:     # run 0 alone, and no task has a run
+            return {'tracks': [], 'next': None}
         try:
-            return _page(storage, criteria, limit, after, newestFirst)
+            return _page(storage, current, limit, after, newestFirst)
         except UnknownCriterionError as error:
             raise HTTPException(400, _unknown(error)) from None
     return units.read(request.app, work)
@@ -325,11 +341,21 @@ def last_track(request: Request, taskId: str, userName: str, runId: int = 0):
     def work(storage):
         track = storage.getLastUserTrack(taskId, runId, userName)
         if track is None:
-            raise KeyError('no track of %s in task %s, run %s'
-                           % (json.dumps(userName), json.dumps(taskId),
-                              runId or 'current'))
+            raise KeyError('no track of %s in task %s, run %s%s'
+                           % (as_json(userName), as_json(taskId),
+                              runId or 'current',
+                              _close_user(storage, taskId, userName)))
         return _json(storage, track)
     return units.read(request.app, work)
+
+
+def _close_user(storage, taskId, userName):
+    """``'; did you mean "ann"?'``: the task's users close to
+    ``userName``, or for a task without tracks, the close tasks."""
+    users = storage.getUserNames(taskId)
+    if users:
+        return did_you_mean(userName, users)
+    return did_you_mean(taskId, storage.getTaskIds(), 'task ')
 
 
 @router.get('/tracks/{trackId}', response_model=TrackOut, dependencies=[
@@ -338,7 +364,7 @@ def get_track(trackId: str, request: Request):
     def work(storage):
         track = storage.get(trackId)
         if track is None:
-            raise KeyError('no track %s' % json.dumps(trackId))
+            raise KeyError('no track %s' % as_json(trackId))
         return _json(storage, track)
     return units.read(request.app, work)
 
@@ -403,7 +429,7 @@ def stop_run(body: RunStop, request: Request):
         if not runId:
             raise KeyError('no run %s%s to stop' % (
                 body.runId or 'current', '' if body.taskId is None
-                else ' of task %s' % json.dumps(body.taskId)))
+                else ' of task %s' % as_json(body.taskId)))
         return run_json(storage.getRun(runId), storage.getCurrentRuns())
     return units.write(request.app, work)
 

@@ -35,7 +35,7 @@ from ZODB.POSException import POSError
 from cybertools_tracking.db import DatabaseUnavailableError, get_storage
 from cybertools_tracking.goals.interfaces import ConflictingNameError
 from cybertools_tracking.db import retry_transaction
-from cybertools_tracking.validation import shorten
+from cybertools_tracking.validation import close_names, shorten
 
 try:
     from ZEO.Exceptions import ClientDisconnected
@@ -52,7 +52,7 @@ except ImportError:
 
 __all__ = ['read', 'write', 'write_counted', 'http_error', 'RETRY_AFTER',
            'short_validation_errors', 'ECHO_LIMIT', 'conflict_message',
-           'as_json']
+           'as_json', 'did_you_mean']
 
 RETRY_AFTER = '1'       # seconds, for a 503
 
@@ -128,7 +128,7 @@ def http_error(error):
     if isinstance(error, EventIdConflictError):
         return HTTPException(409, conflict_message(error))
     if isinstance(error, ConflictingNameError):
-        return HTTPException(409, _message(error))
+        return HTTPException(409, taken_message(error))
     if isinstance(error, (TransientError, DatabaseUnavailableError,
                           ClientDisconnected, POSError)):
         return HTTPException(503, '%s: %s' % (type(error).__name__, error),
@@ -174,6 +174,24 @@ def as_json(value, limit=200):
     text = json.dumps(value, ensure_ascii=False, default=str,
                       separators=(', ', ': '))
     return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def did_you_mean(name, names, what=''):
+    """``'; did you mean "a" or "b"?'`` for the ``names`` close to
+    ``name`` (``validation.close_names``, the command line's rule), quoted
+    as JSON, each after ``what`` (``'group '``); ``''`` if none is close."""
+    close = close_names(name, [n for n in names if isinstance(n, str)])
+    if not close:
+        return ''
+    return '; did you mean %s?' % ' or '.join(what + as_json(n)
+                                             for n in close[:3])
+
+
+def taken_message(error):
+    """The 409 of a ``ConflictingNameError``: the names as JSON."""
+    return ('group %s already has a tracker named %s; remove it first '
+            '(DELETE /goals) or choose another name'
+            % (as_json(error.group_id), as_json(error.name)))
 
 
 def _message(error):
