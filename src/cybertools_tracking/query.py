@@ -22,7 +22,7 @@ from BTrees.LLBTree import intersection as ll_intersection
 
 from cybertools_tracking.index import Prefix
 from cybertools_tracking.readonly import ReadOnlyDict, read_only
-from cybertools_tracking.rows import numbers_of, unpack_once
+from cybertools_tracking.rows import numbers_of, unpack, unpack_once
 from cybertools_tracking.store import DIMENSIONS
 from cybertools_tracking.validation import InvalidTypeError
 from cybertools_tracking.validation import InvalidValueError
@@ -259,9 +259,9 @@ be changed, and it is not kept up to date with the track."""
 
 _new_tuple = tuple.__new__
 
-# Row groups ``records`` decodes once and keeps until their records are
-# made (see there); past them, a group is decoded for its numbers and
-# again for its records, so that a sweep keeps only the stored bytes.
+# Row groups of a call that ``records`` decodes through ``rows.unpack``
+# (see there); past them, a group is decoded for its numbers and again
+# for its records, so that a sweep does not churn unpack's groups.
 KEEP_DECODED = 4096
 
 
@@ -285,12 +285,15 @@ def records(plan, storage):
     read, 100,000 records cost three such collections, 0.63 s of 1.19 s.
     So what is kept until then is numbers and references to the stored
     values; a row group is decoded when its first record is asked for
-    and let go after its last. The first KEEP_DECODED groups are the
-    exception: they are decoded once, to read their numbers, and kept
-    so (a marshal group of plain data is nothing the collector walks
-    twice: its dicts are untracked, its tuples untracked by the first
-    collection), instead of decoded a second time when their records
-    are made. A read of a user's ~1,000 tracks stays within them.
+    and let go after its last. The first KEEP_DECODED groups of a call
+    are decoded through ``rows.unpack``, which keeps what it decodes for
+    a while (two generations of groups, see rows): their records are
+    then made from those rows, not from a second decoding, while memory
+    stays bounded by that cache however many iterators wait (a task
+    template's backfill makes one per user before it reads any). A read
+    of a user's ~1,000 tracks stays within them; a marshal group of
+    plain data costs the collector nothing once it has seen it (its
+    dicts are untracked, its tuples untracked by the first collection).
     """
     if plan.empty:
         return iter(())
@@ -307,14 +310,12 @@ def records(plan, storage):
             group = len(values)
             keys.append(key)
             stamps.append(ts)
+            values.append(value)
             if group < KEEP_DECODED:
-                value = unpack_once(value)
-                values.append(value)
-                for row in value:
+                for row in unpack(value):
                     nums.append(row[0])
                     where.append(group)
                 continue
-            values.append(value)
             for num in numbers_of(value):
                 nums.append(num)
                 where.append(group)
