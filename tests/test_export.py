@@ -48,7 +48,9 @@ HOSTILE_DATA = [
     {'level': 1e308, 'page': 'x*', 'nan': float('nan')},
     {},
 ]
-HOSTILE_NAMES = ['', '*', 'x*', 'a b', '\u2028', '"quoted"', 'ä' * 300,
+# Names a save refuses ('', '*', 'x*', control characters: see
+# validation.check_new_name) are left out; '*' stays in data and queries.
+HOSTILE_NAMES = [' ', '%', 'x?', 'a b', '\u2028', '"quoted"', 'ä' * 300,
                  '\\', '{"taskId": 1}', '$map']
 
 

@@ -23,10 +23,14 @@ naming the argument, the value and what was expected, and leaves the
 storage exactly as it was. The rules (``validation`` has the details):
 
 - task ids and user names are strings that UTF-8 can encode (no lone
-  surrogates);
+  surrogates); those a write gives a track or run (saveUserTrack,
+  startRun, setting a stored track's taskId or userName) are moreover
+  not empty and hold no ``*`` (a query's prefix mark) and no control
+  character (U+0000 to U+001F, U+007F);
+- timestamps are ints, floats (rounded down to the second) or datetimes
+  of the years 1 to 9999 (well inside 64-bit keys, and every date
+  function can show them);
 - run ids are ints from 0 to 2**63 - 1 (64-bit BTree keys);
-- timestamps are ints, floats or datetimes of the years 1 to 9999 (well
-  inside 64-bit keys, and every date function can show them);
 - data is a mapping of None, bools, numbers, strings, bytes, dates,
   times, datetimes, timedeltas, and lists, tuples and dicts of these,
   nested at most 100 levels (``validation.MAX_DEPTH``);
