@@ -36,6 +36,7 @@ import decimal
 import fractions
 import json
 import math
+import re
 
 __all__ = ['dumps', 'loads', 'encode']
 
@@ -134,13 +135,34 @@ def _refuse_constant(name):
     raise ValueError('%s is not JSON (write {"$float": "nan"})' % name)
 
 
+def _finite_float(text):
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError('the number %s is too large for a float (at most '
+                         'about 1.8e308; write {"$float": "%s"} for an '
+                         'infinity)' % (text if len(text) <= 30 else
+                                        text[:27] + '...',
+                                        '-inf' if value < 0 else 'inf'))
+    return value
+
+
+# Where a number literal may be too large for a float: an exponent, or
+# more digits than a finite float has before its point. Other lines are
+# parsed without a Python call per number.
+_MAYBE_HUGE = re.compile(r'[0-9][eE]|[0-9]{309}')
+
+
 def loads(text):
     """Parse JSON text and decode ``$`` tags; the NaN and Infinity
-    literals that Python's json module writes are refused as not JSON."""
+    literals that Python's json module writes are refused as not JSON,
+    and so is a number too large for a float (``1e400``), which would be
+    read as an infinity that JSON has no word for."""
+    options = {'parse_constant': _refuse_constant}
+    if _MAYBE_HUGE.search(text) is not None:
+        options['parse_float'] = _finite_float
     if '"$' not in text and '"\\u0024' not in text:
         # No key can be a tag (a string starting with $, written as such
         # or escaped): the C parser's dicts, without a Python call per
         # object (about 10% faster on the lines of a typical import).
-        return json.loads(text, parse_constant=_refuse_constant)
-    return json.loads(text, object_pairs_hook=_object,
-                      parse_constant=_refuse_constant)
+        return json.loads(text, **options)
+    return json.loads(text, object_pairs_hook=_object, **options)
