@@ -274,6 +274,14 @@ def test_new_names_are_checked_where_runs_start_and_tracks_change(st):
     assert st.startRun() and st.startRun(None, current=True)
 
 
+def test_check_finds_a_run_that_ends_before_it_starts(st):
+    run = st.getRun(st.startRun('a'))
+    assert check_storage(st) == []
+    run.end = run.start - 1         # as no call of the API makes it
+    assert check_storage(st) == ['run 1 ends at %d, before its start at %d'
+                                 % (run.start - 1, run.start)]
+
+
 def test_bad_timestamp(st):
     with pytest.raises(TypeError, match='timeStamp'):
         st.saveUserTrack('a', 0, 'u', {}, timeStamp='yesterday')

@@ -162,7 +162,10 @@ class ITrackingStorage(Interface):
         With ``current=False`` it is a run of the task that does not
         become current: the task's current run, or its having none, stays
         as it was (``import`` makes an exported run so where the task has
-        a current run already).
+        a current run already). A run without a task is no task's current
+        run, whatever ``current`` says (``import`` refuses a run line of
+        no task marked current). A new run ends at its start; its end
+        only moves later (``IRun.end``).
         """
 
     def stopRun(taskId=None, runId=0, finish=True):
