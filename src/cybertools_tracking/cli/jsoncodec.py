@@ -36,7 +36,6 @@ import decimal
 import fractions
 import json
 import math
-import re
 
 __all__ = ['dumps', 'loads', 'encode']
 
@@ -146,23 +145,28 @@ def _finite_float(text):
     return value
 
 
-# Where a number literal may be too large for a float: an exponent, or
-# more digits than a finite float has before its point. Other lines are
-# parsed without a Python call per number.
-_MAYBE_HUGE = re.compile(r'[0-9][eE]|[0-9]{309}')
+# Made once: json.loads with options makes a decoder per call, which
+# cost more than the parse of a typical line of an import (the two
+# below take about half the time json.loads took per line, checking
+# every float as they go).
+_PLAIN = json.JSONDecoder(parse_constant=_refuse_constant,
+                          parse_float=_finite_float)
+_TAGGED = json.JSONDecoder(object_pairs_hook=_object,
+                           parse_constant=_refuse_constant,
+                           parse_float=_finite_float)
 
 
 def loads(text):
-    """Parse JSON text and decode ``$`` tags; the NaN and Infinity
-    literals that Python's json module writes are refused as not JSON,
-    and so is a number too large for a float (``1e400``), which would be
-    read as an infinity that JSON has no word for."""
-    options = {'parse_constant': _refuse_constant}
-    if _MAYBE_HUGE.search(text) is not None:
-        options['parse_float'] = _finite_float
+    """Parse JSON text (a str) and decode ``$`` tags; the NaN and
+    Infinity literals that Python's json module writes are refused as not
+    JSON, and so is a number too large for a float (``1e400``), which
+    would be read as an infinity that JSON has no word for."""
+    if not isinstance(text, str):
+        raise TypeError('JSON text must be a str, got %s'
+                        % type(text).__name__)
     if '"$' not in text and '"\\u0024' not in text:
         # No key can be a tag (a string starting with $, written as such
         # or escaped): the C parser's dicts, without a Python call per
         # object (about 10% faster on the lines of a typical import).
-        return json.loads(text, **options)
-    return json.loads(text, object_pairs_hook=_object, **options)
+        return _PLAIN.decode(text)
+    return _TAGGED.decode(text)
