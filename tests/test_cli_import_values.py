@@ -81,7 +81,7 @@ def test_a_json_export_with_bad_runs_refuses_them_and_their_tracks(
         run(1, 'a', 100, 200, True), run(2, 'b', 300, 100, True),
         run(3, '', 1, 2), run(4, 'a', 1.5, 2), run(1, 'a', 5, 6),
         track(1, 1), track(2, 2), track(3, 3), track(4, 4),
-        run(2, 'b', 100, 300), track(2, 5)))
+        run(2, 'b', 100, 300), track(2, 5), run(0, 'a', 1, 2)))
     code, out, err = cli('--db', db, 'import', path)
     found = reasons(err)
     assert found[2].startswith('end 100 is before start 300')
@@ -96,7 +96,9 @@ def test_a_json_export_with_bad_runs_refuses_them_and_their_tracks(
             'runId %d names the run of line %d of this file, which was '
             'refused; fix that line and import both again'
             % (line - 5, run_line))
-    assert sorted(found) == [2, 3, 4, 5, 7, 8, 9]
+    assert found[12] == ("id 0 names no run (a track's runId 0 means its "
+                         "task's current run): run ids start at 1")
+    assert sorted(found) == [2, 3, 4, 5, 7, 8, 9, 12]
     assert [data['n'] for *_, data in tracks_in(db)] == [1, 5]
     runs, current = stored_runs(db)
     assert [(r[1], r[2], r[3]) for r in runs] == [('a', 100, 200),

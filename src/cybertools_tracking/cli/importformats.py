@@ -361,6 +361,10 @@ def _run_record(record):
                 unknown and 'unknown %s' % _fields(unknown)])),
             ', '.join(_RUN_FIELDS)))
     record['id'] = check_run_id(record['id'], 'id')
+    if not record['id']:
+        # runId 0 of a track means its task's current run.
+        raise BadLine('id 0 names no run (a track\'s runId 0 means its '
+                      'task\'s current run): run ids start at 1')
     try:
         _check_run(record)
     except (BadLine, ValidationError) as error:

@@ -498,7 +498,7 @@ class _Import(EarlierImports):
             self.run_lines[old] = number
         else:
             runId = record.get('runId', 0)
-            if runId in self.refused_runs:
+            if runId and runId in self.refused_runs:
                 raise BadLine(
                     'runId %d names the run of line %d of this file, which '
                     'was refused; fix that line and import both again'
