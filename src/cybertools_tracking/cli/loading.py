@@ -20,7 +20,10 @@ order). Or a run, as ``export`` writes them before the tracks: ``{"kind":
 is made anew and the tracks of the file that name its ``id`` go into it.
 A run marked current becomes its task's current run only where the task
 has none (``--replace-current``: also where it has one); see
-``_make_run``.
+``_make_run``. A run line that ends before it starts, is marked current
+without a task, or gives an id an earlier run line of the file gave, is
+refused (``importformats._check_run``, ``_Import.check_runs``), and so
+are the tracks that name a refused run.
 Data is read as ``jsoncodec`` writes it.
 
 The first line says how the rest is read (``importformats._layout``): ``[`` alone, a
