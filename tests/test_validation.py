@@ -16,7 +16,8 @@ import pytest
 from cybertools_tracking.validation import (
     MAX_DEPTH, TIMESTAMP_MAX, TIMESTAMP_MIN, InvalidTypeError,
     InvalidValueError, ValidationError, check_index_value, check_name,
-    check_new_name, check_run_id, check_timestamp, close_names, copy_data, shorten)
+    check_new_name, check_run_id, check_timestamp, close_names, copy_data,
+    shorten)
 
 
 def nested(levels, leaf=1):
