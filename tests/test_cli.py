@@ -146,7 +146,7 @@ GOOD = [
     {'taskId': 't1', 'userName': 'u1', 'data': {'page': 1},
      'timeStamp': 1700000000},
     {'taskId': 't1', 'userName': 'u2', 'data': {'page': 2, 'x': [1, {}]},
-     'timeStamp': 1700000001.9},
+     'timeStamp': 1700000001.0},     # whole seconds (1.9 is refused)
     {'taskId': 't2', 'userName': 'u1', 'data': {}, 'timeStamp': 1700000002,
      'runId': 0},
 ]
@@ -951,7 +951,7 @@ def test_import_twice_with_event_ids_stores_each_track_once(run, db,
     code, out, err = run('--db', db, 'import', write(tmp_path, jsonl(changed),
                                                      'changed.jsonl'))
     assert code == 1
-    assert "eventId 'e0' names track 0000001" in err
+    assert 'eventId "e0" names track 0000001' in err
     assert tracks_in(db) == stored
 
 

@@ -48,7 +48,9 @@ HOSTILE_DATA = [
     {'level': 1e308, 'page': 'x*', 'nan': float('nan')},
     {},
 ]
-HOSTILE_NAMES = ['', '*', 'x*', 'a b', '\u2028', '"quoted"', 'ä' * 300,
+# Names a save refuses ('', '*', 'x*', control characters: see
+# validation.check_new_name) are left out; '*' stays in data and queries.
+HOSTILE_NAMES = [' ', '%', 'x?', 'a b', '\u2028', '"quoted"', 'ä' * 300,
                  '\\', '{"taskId": 1}', '$map']
 
 
@@ -211,6 +213,14 @@ def test_the_encoding_of_unusual_values():
         loads('{"a": {"$tuple": [NaN]}}')
     with pytest.raises(ValueError, match='cannot read \\$bytes'):
         loads('{"$bytes": "***"}')
+    # A number too large for a float would be read as an infinity.
+    for text in ('{"x": 1e400}', '{"$tuple": [-2E+999]}',
+                 '[%s.5]' % ('9' * 400)):
+        with pytest.raises(ValueError, match='too large for a float'):
+            loads(text)
+    assert loads('{"x": 1.5e308, "y": 1e-400, "z": "1e400"}') == {
+        'x': 1.5e308, 'y': 0.0, 'z': '1e400'}
+    assert loads('[%s]' % ('9' * 400)) == [10 ** 400 - 1]
 
 
 def test_export_with_criteria_csv_and_query_count(tmp_path, capsys):

@@ -252,6 +252,14 @@ def test_untasked_run_can_be_shared(st):
     (('a', 7, 'u', {}), ValueError, ['runId', '7', 'no such run']),
     (('a', 0, 'u', ['x']), TypeError, ['data', 'mapping', "['x']"]),
     (('a', 0, 'u', 'text'), TypeError, ['data', 'mapping']),
+    (('', 0, 'u', {}), ValueError, ['taskId', 'not be empty']),
+    (('a', 0, '', {}), ValueError, ['userName', 'not be empty']),
+    (('t*', 0, 'u', {}), ValueError, ['taskId', "'t*'", 'prefix']),
+    (('a*b', 0, 'u', {}), ValueError, ['taskId', 'contain *']),
+    (('a', 0, 'u*', {}), ValueError, ['userName', 'contain *']),
+    (('a', 0, 'a\x00b', {}), ValueError, ['userName', 'U+0000',
+                                          'position 1']),
+    (('a\n', 0, 'u', {}), ValueError, ['taskId', 'U+000A']),
 ])
 def test_bad_input_is_named_and_stores_nothing(st, args, error, words):
     with pytest.raises(error) as info:
@@ -260,6 +268,31 @@ def test_bad_input_is_named_and_stores_nothing(st, args, error, words):
         assert word in str(info.value)
     assert len(st) == 0
     assert st.getRuns() == [] and st.getTaskIds() == []
+
+
+def test_new_names_are_checked_where_runs_start_and_tracks_change(st):
+    tid = st.saveUserTrack('a', 0, 'u', {})
+    before = snapshot(st)
+    for bad in ('', 'x*', 'x\x7f'):
+        with pytest.raises(InvalidValueError, match='taskId'):
+            st.startRun(bad)
+        track = st[tid]
+        with pytest.raises(InvalidValueError, match='userName'):
+            track.userName = bad
+        assert snapshot(st) == before
+    assert st[tid].userName == 'u'
+    # Names are looked up as they are: a query or a read never refuses.
+    assert st.getUserTracks('', 0, 'u') == []
+    assert st.getRun('x*') is None
+    assert st.startRun() and st.startRun(None, current=True)
+
+
+def test_check_finds_a_run_that_ends_before_it_starts(st):
+    run = st.getRun(st.startRun('a'))
+    assert check_storage(st) == []
+    run.end = run.start - 1         # as no call of the API makes it
+    assert check_storage(st) == ['run 1 ends at %d, before its start at %d'
+                                 % (run.start - 1, run.start)]
 
 
 def test_bad_timestamp(st):

@@ -16,7 +16,8 @@ import pytest
 from cybertools_tracking.validation import (
     MAX_DEPTH, TIMESTAMP_MAX, TIMESTAMP_MIN, InvalidTypeError,
     InvalidValueError, ValidationError, check_index_value, check_name,
-    check_run_id, check_timestamp, close_names, copy_data, shorten)
+    check_new_name, check_run_id, check_timestamp, close_names, copy_data,
+    shorten)
 
 
 def nested(levels, leaf=1):
@@ -72,6 +73,28 @@ def test_names():
     assert str(info.value) == (
         "userName must be text that UTF-8 can encode, got 'bad\\udcff' "
         "(a lone surrogate at position 3)")
+
+
+def test_new_names():
+    assert check_new_name('taskId', 'a b/é\u2028') == 'a b/é\u2028'
+
+    class Name(str):
+        pass
+    assert type(check_new_name('taskId', Name('x'))) is str
+    for bad, words in (('', 'not be empty'), ('*', '* finds every task'),
+                       ('t*', "'t*' finds every task starting with 't'"),
+                       ('\x00', 'U+0000 at position 0'),
+                       ('ab\x1f', 'U+001F at position 2'),
+                       ('\x7f', 'U+007F')):
+        with pytest.raises(InvalidValueError) as info:
+            check_new_name('taskId', bad)
+        assert words in str(info.value)
+    with pytest.raises(InvalidValueError, match="every name starting"):
+        check_new_name('userName', 'ann*')
+    with pytest.raises(InvalidTypeError):
+        check_new_name('taskId', None)
+    # The lookup check takes them: stored names stay readable.
+    assert check_name('taskId', '') == ''
 
 
 @pytest.mark.parametrize('value, error, text', [

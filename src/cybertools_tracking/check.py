@@ -59,6 +59,11 @@ def check_storage(storage, limit=100):
     if storage._trackIds.value < highest:
         problem('the id counter is at %d, below track %d',
                 storage._trackIds.value, highest)
+    for run in storage._runs.values():
+        # IRun.end: the latest of the start and later times.
+        if run.end < run.start:
+            problem('run %d ends at %d, before its start at %d', run.id,
+                    run.end, run.start)
     for taskId, runId in storage.currentRuns.items():
         run = storage._runs.get(runId)
         if run is None or run.taskId != taskId:

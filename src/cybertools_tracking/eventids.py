@@ -46,7 +46,8 @@ from cybertools_tracking.validation import InvalidValueError, check_name
 from cybertools_tracking.validation import shorten
 
 __all__ = ['EventIdIndex', 'EventIdConflictError', 'EventContent',
-           'check_event_id', 'content_digest', 'describe_differences']
+           'check_event_id', 'content_digest', 'describe_differences',
+           'conflict_message']
 
 
 class EventIdConflictError(InvalidValueError):
@@ -273,3 +274,23 @@ def describe_differences(differences):
                 'so its first content cannot be shown)')
     return '; '.join('%s %s, now %s' % (field, shorten(before), shorten(now))
                      for field, before, now in differences)
+
+
+def conflict_message(error, show):
+    """The message of an EventIdConflictError ``error`` with its values
+    (the event id, and each difference "field FIRST, now NOW") shown by
+    ``show``, a function of a value that returns text: a front end shows
+    them as its users write them (HTTP and ``import``: JSON), not as
+    Python reprs. One wording for every front end."""
+    message = str(error)
+    differences = getattr(error, 'differences', ())
+    if differences:
+        python = describe_differences(differences)
+        message = message.replace(python, '; '.join(
+            '%s %s, now %s' % (field, show(before), show(now))
+            for field, before, now in differences), 1)
+    eventId = getattr(error, 'eventId', None)
+    if eventId is not None:
+        message = message.replace('eventId %s' % shorten(eventId),
+                                  'eventId %s' % show(eventId), 1)
+    return message

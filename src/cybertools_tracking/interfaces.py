@@ -23,10 +23,14 @@ naming the argument, the value and what was expected, and leaves the
 storage exactly as it was. The rules (``validation`` has the details):
 
 - task ids and user names are strings that UTF-8 can encode (no lone
-  surrogates);
+  surrogates); those a write gives a track or run (saveUserTrack,
+  startRun, setting a stored track's taskId or userName) are moreover
+  not empty and hold no ``*`` (a query's prefix mark) and no control
+  character (U+0000 to U+001F, U+007F);
+- timestamps are ints, floats (rounded down to the second) or datetimes
+  of the years 1 to 9999 (well inside 64-bit keys, and every date
+  function can show them);
 - run ids are ints from 0 to 2**63 - 1 (64-bit BTree keys);
-- timestamps are ints, floats or datetimes of the years 1 to 9999 (well
-  inside 64-bit keys, and every date function can show them);
 - data is a mapping of None, bools, numbers, strings, bytes, dates,
   times, datetimes, timedeltas, and lists, tuples and dicts of these,
   nested at most 100 levels (``validation.MAX_DEPTH``);
@@ -163,7 +167,10 @@ class ITrackingStorage(Interface):
         With ``current=False`` it is a run of the task that does not
         become current: the task's current run, or its having none, stays
         as it was (``import`` makes an exported run so where the task has
-        a current run already).
+        a current run already). A run without a task is no task's current
+        run, whatever ``current`` says (``import`` refuses a run line of
+        no task marked current). A new run ends at its start; its end
+        only moves later (``IRun.end``).
         """
 
     def stopRun(taskId=None, runId=0, finish=True):

@@ -27,6 +27,7 @@ from cybertools_tracking.track import Run, Track
 from cybertools_tracking.validation import KEY_MAX, InvalidTypeError
 from cybertools_tracking.validation import InvalidValueError, ValidationError
 from cybertools_tracking.validation import check_index_value, check_name
+from cybertools_tracking.validation import check_new_name
 from cybertools_tracking.validation import check_optional_name, check_run_id
 from cybertools_tracking.validation import check_timestamp, copy_data, shorten
 
@@ -227,6 +228,8 @@ class TrackingStorage(Persistent):
                         raise InvalidValueError(
                             'the %s of a stored track cannot be deleted'
                             % name)
+                    if name in ('taskId', 'userName'):
+                        check_new_name(name, track.__dict__[name])
                     newKey, newTs = self._coreOf(track)
                     run = self._runs.get(newKey[1])
                     if run is None or (run.taskId is not None
@@ -462,7 +465,8 @@ class TrackingStorage(Persistent):
     # runs
 
     def startRun(self, taskId=None, current=True):
-        taskId = check_optional_name('taskId', taskId)
+        if taskId is not None:
+            taskId = check_new_name('taskId', taskId)
         return self._startRun(taskId, current=bool(current)).id
 
     def _startRun(self, taskId, start=None, current=True):
@@ -543,8 +547,8 @@ class TrackingStorage(Persistent):
         # Everything that can fail happens before the first write: the
         # arguments here, the data in the track factory (or mergedData),
         # the extra index values in _extraValues.
-        taskId = check_name('taskId', taskId)
-        userName = check_name('userName', userName)
+        taskId = check_new_name('taskId', taskId)
+        userName = check_new_name('userName', userName)
         runId = check_run_id(runId)
         ts = _timeStampOrNow(timeStamp)
         if replace:

@@ -13,6 +13,14 @@ What is checked, and why:
 - task ids and user names are strings that UTF-8 can encode: they are
   hashed as UTF-8 to pick an index shard and printed by the command line,
   and a lone surrogate (JSON ``"\\udcff"`` decodes to one) can be neither;
+- a name a write gives a track or run (``check_new_name``) is moreover
+  not empty, has no ``*`` and no control character: a query reads a
+  trailing ``*`` as a prefix (``'t*'`` finds every task starting with
+  ``t``) and refuses one elsewhere, so such a name could not be asked
+  for by itself, nor could an empty one, which the command line and HTTP
+  read as no name given; and a control character (NUL, a line end)
+  breaks the lines the command line prints and the tools reading them.
+  Names stored before these rules are still read, queried and exported;
 - timestamps and run ids are keys of 64-bit BTrees (LOBTree, LLTreeSet),
   so they must lie between -2**63 and 2**63 - 1 (run ids from 0); and
   timestamps are shown as dates (``repr``, the command line), so they are
@@ -30,15 +38,16 @@ import decimal
 import difflib
 import fractions
 import math
+import re
 import reprlib
 from collections.abc import Mapping
 
 __all__ = ['ValidationError', 'InvalidTypeError', 'InvalidValueError',
            'MAX_DEPTH', 'KEY_MAX', 'TIMESTAMP_MIN',
            'TIMESTAMP_MAX', 'shorten', 'close_names', 'guessed',
-           'check_name',
-           'check_optional_name', 'check_run_id', 'check_timestamp',
-           'check_index_value', 'index_kind', 'copy_data']
+           'check_name', 'check_optional_name', 'check_new_name',
+           'check_run_id', 'check_timestamp', 'check_index_value',
+           'index_kind', 'copy_data']
 
 # The most levels of containers in a track's data, the data mapping
 # itself counting as the first. Pickling, copying and printing cost a
@@ -128,6 +137,43 @@ def check_name(argument, value):
         value = str.__str__(value)     # a subclass would be pickled as such
     if not value.isascii():
         _refuse_unencodable(argument, value)
+    return value
+
+
+# C0 controls and DEL; a name is printed on one line of a terminal.
+_CONTROL = re.compile('[\x00-\x1f\x7f]')
+
+
+def check_new_name(argument, value):
+    """Return ``value``, the task id or user name a write gives a track
+    or run, as ``check_name`` does; InvalidValueError if it is empty,
+    holds a ``*`` or a control character (U+0000 to U+001F, U+007F):
+    see the module docstring for why."""
+    value = check_name(argument, value)
+    if not value:
+        raise InvalidValueError(
+            '%s must not be empty, got %r: a track and a run name their '
+            'task, and a track its user, by a non-empty string'
+            % (argument, value))
+    if '*' in value:
+        prefix = value.split('*', 1)[0]
+        kind = 'task' if argument == 'taskId' else 'name'
+        raise InvalidValueError(
+            '%s must not contain *, got %s: a query reads a trailing * as '
+            'a prefix (%s), so such a name could not be asked for by '
+            'itself; use another character'
+            % (argument, shorten(value),
+               '%r finds every %s starting with %r' % (prefix + '*', kind,
+                                                      prefix)
+               if prefix else '* finds every %s' % kind))
+    if not value.isprintable():         # a quick test; a control is rare
+        control = _CONTROL.search(value)
+        if control is not None:
+            raise InvalidValueError(
+                '%s must not contain control characters (U+0000 to U+001F, '
+                'U+007F), got %s (U+%04X at position %d): names are printed '
+                'one to a line' % (argument, shorten(value),
+                                   ord(control.group()), control.start()))
     return value
 
 

@@ -8,17 +8,28 @@ a rejects file (what ``import --rejects`` writes) is read as the line it
 holds: its number and reason are not data, and its ``header`` says how
 its text is read. Everything here is checked without the storage; what
 only the storage can check, it checks when the record is saved.
+
+A file is held to a little more than the Python API: a ``timeStamp`` (a
+run's ``start`` and ``end``) is whole seconds, since the storage keeps
+no fraction and the API's rounding down (for ``time.time()``) would
+change a file's value unsaid; a number too large for a float is refused
+by ``jsoncodec.loads``; and a run line keeps the rules the API's runs
+keep (``_check_run``): it ends at or after its start, and only a run of
+a task can be current.
 """
 
 import csv
 import json
+import math
+import re
 
 from cybertools_tracking.cli.common import CommandError, parse_time
 from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS
 from cybertools_tracking.cli.formatting import CSV_TRACK_COLUMNS
 from cybertools_tracking.cli.jsoncodec import loads
 from cybertools_tracking.validation import InvalidTypeError
-from cybertools_tracking.validation import check_optional_name
+from cybertools_tracking.validation import ValidationError
+from cybertools_tracking.validation import check_new_name
 from cybertools_tracking.validation import check_run_id
 from cybertools_tracking.validation import check_timestamp
 
@@ -305,11 +316,38 @@ def _track_record(record):
         raise BadLine('; '.join(problems))
     ts = record.get('timeStamp')
     if isinstance(ts, str):
+        if _FRACTION.search(ts):
+            raise BadLine('timeStamp: %r has a fraction of a second; the '
+                          'storage keeps whole seconds (leave the fraction '
+                          'out, or round the time yourself)' % ts)
         try:
             record['timeStamp'] = parse_time(ts)
         except ValueError as error:
             raise BadLine('timeStamp: %s' % error) from None
+    elif ts is not None:
+        record['timeStamp'] = _whole_seconds(ts, 'timeStamp')
     return record
+
+
+# A fraction of a second that is not zero, in an ISO 8601 time.
+_FRACTION = re.compile(r':\d\d\.\d*[1-9]')
+
+
+def _whole_seconds(value, name):
+    """A number of seconds read from a file, refused if it is not whole:
+    the storage keeps whole seconds, and would round a fraction down
+    without a word (``check_timestamp``, which the Python API keeps for
+    ``time.time()``); a file's 1.5 is more likely a mistake of units. An
+    integral float (1.0) is taken as the int. Other values pass, for
+    ``check_timestamp`` to refuse."""
+    if type(value) is float and math.isfinite(value):
+        if not value.is_integer():
+            raise BadLine('%s: expected whole seconds, got %r; the storage '
+                          'keeps whole seconds (round it yourself: %d or '
+                          '%d)' % (name, value, math.floor(value),
+                                   math.ceil(value)))
+        return int(value)
+    return value
 
 
 def _run_record(record):
@@ -323,14 +361,43 @@ def _run_record(record):
                 unknown and 'unknown %s' % _fields(unknown)])),
             ', '.join(_RUN_FIELDS)))
     record['id'] = check_run_id(record['id'], 'id')
-    check_optional_name('taskId', record['taskId'])
+    if not record['id']:
+        # runId 0 of a track means its task's current run.
+        raise BadLine('id 0 names no run (a track\'s runId 0 means its '
+                      'task\'s current run): run ids start at 1')
+    try:
+        _check_run(record)
+    except (BadLine, ValidationError) as error:
+        error.run_id = record['id']     # its tracks are refused too
+        raise
+    return record
+
+
+def _check_run(record):
+    """The values of a run line but its id."""
+    if record['taskId'] == '':
+        raise BadLine('taskId: "" names no task; a run of no task has '
+                      'taskId null (an empty cell in CSV)')
+    if record['taskId'] is not None:
+        check_new_name('taskId', record['taskId'])
     for name in ('start', 'end'):
-        record[name] = check_timestamp(record[name], name)
+        record[name] = check_timestamp(_whole_seconds(record[name], name),
+                                       name)
     for name in ('finished', 'current'):
         if type(record[name]) is not bool:
             raise InvalidTypeError('%s must be true or false, got %r'
                                    % (name, record[name]))
-    return record
+    # The rules of runs the storage's API keeps: a run starts with end =
+    # start and its end only moves later (Run.extendTo, stopRun), and a
+    # run of no task is no task's current run (startRun(None)).
+    if record['end'] < record['start']:
+        raise BadLine('end %d is before start %d (seconds): a run ends at '
+                      'or after its start' % (record['end'],
+                                               record['start']))
+    if record['current'] and record['taskId'] is None:
+        raise BadLine('a run of no task (taskId null, or an empty cell in '
+                      'CSV) cannot be current: a current run is that of '
+                      'its task; give its taskId, or mark it not current')
 
 
 def _fields(names):

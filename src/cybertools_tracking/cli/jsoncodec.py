@@ -178,25 +178,57 @@ def _refuse_literals(value):
                         _SPELLED[literal.name]))
 
 
-def loads(text):
-    """Parse JSON text and decode ``$`` tags; the NaN and Infinity
-    literals that Python's json module writes are refused as not JSON
-    (a ValueError naming where one stood: ``data.n: NaN is not JSON
-    (write {"$float": "nan"})``). Numbers too big for a float are
-    infinities, as ``float()`` reads them."""
-    met = []
-
-    def literal(name):
-        met.append(name)
-        return _Literal(name)
-    if '"$' not in text and '"\\u0024' not in text:
-        # No key can be a tag (a string starting with $, written as such
-        # or escaped): the C parser's dicts, without a Python call per
-        # object (about 10% faster on the lines of a typical import).
-        value = json.loads(text, parse_constant=literal)
-    else:
-        value = json.loads(text, object_pairs_hook=_object,
-                           parse_constant=literal)
-    if met:
-        _refuse_literals(value)
+def _finite_float(text):
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError('the number %s is too large for a float (at most '
+                         'about 1.8e308; write {"$float": "%s"} for an '
+                         'infinity)' % (text if len(text) <= 30 else
+                                        text[:27] + '...',
+                                        '-inf' if value < 0 else 'inf'))
     return value
+
+
+class _LiteralMet(Exception):
+    """A NaN or Infinity literal, met by the decoders made once (see
+    ``loads``)."""
+
+
+def _met_literal(name):
+    raise _LiteralMet(name)
+
+
+# Made once: json.loads with options makes a decoder per call, which
+# cost more than the parse of a typical line of an import (the two
+# below take about two thirds of the time json.loads took per line,
+# checking every float as they go). A literal stops them at once: the
+# text is then parsed again, to say where it stood.
+_PLAIN = json.JSONDecoder(parse_constant=_met_literal,
+                          parse_float=_finite_float)
+_TAGGED = json.JSONDecoder(object_pairs_hook=_object,
+                           parse_constant=_met_literal,
+                           parse_float=_finite_float)
+
+
+def loads(text):
+    """Parse JSON text (a str) and decode ``$`` tags. The NaN and Infinity
+    literals that Python's json module writes are refused as not JSON (a
+    ValueError naming where one stood: ``data.n: NaN is not JSON (write
+    {"$float": "nan"})``), and so is a number too large for a float
+    (``1e400``), which would be read as an infinity that JSON has no word
+    for."""
+    if not isinstance(text, str):
+        raise TypeError('JSON text must be a str, got %s'
+                        % type(text).__name__)
+    # No key can be a tag (a string starting with $, written as such or
+    # escaped): the C parser's dicts, without a Python call per object
+    # (about 10% faster on the lines of a typical import).
+    tagged = '"$' in text or '"\\u0024' in text
+    try:
+        return (_TAGGED if tagged else _PLAIN).decode(text)
+    except _LiteralMet:
+        pass
+    value = json.JSONDecoder(
+        object_pairs_hook=_object if tagged else None,
+        parse_constant=_Literal, parse_float=_finite_float).decode(text)
+    _refuse_literals(value)

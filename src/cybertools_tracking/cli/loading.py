@@ -20,7 +20,10 @@ order). Or a run, as ``export`` writes them before the tracks: ``{"kind":
 is made anew and the tracks of the file that name its ``id`` go into it.
 A run marked current becomes its task's current run only where the task
 has none (``--replace-current``: also where it has one); see
-``_make_run``.
+``_make_run``. A run line that ends before it starts, is marked current
+without a task, or gives an id an earlier run line of the file gave, is
+refused (``importformats._check_run``, ``_Import.check_runs``), and so
+are the tracks that name a refused run.
 Data is read as ``jsoncodec`` writes it.
 
 The first line says how the rest is read (``importformats._layout``): ``[`` alone, a
@@ -60,6 +63,8 @@ from cybertools_tracking.cli.common import storage_name as _storage_name
 from cybertools_tracking.cli.common import wait_seconds as _wait_seconds
 from cybertools_tracking.db import DatabaseUnavailableError, get_storage
 from cybertools_tracking.db import retry_transaction, wait_for_server
+from cybertools_tracking.eventids import EventIdConflictError
+from cybertools_tracking.eventids import conflict_message
 from cybertools_tracking.imports import forget_progress, import_progress
 from cybertools_tracking.imports import record_rejected
 from cybertools_tracking.validation import ValidationError
@@ -72,6 +77,7 @@ from cybertools_tracking.cli.importformats import _reject_json, _text
 from cybertools_tracking.cli.importinput import DamagedInput, _Input
 from cybertools_tracking.cli.importinput import _GZIP_ERRORS  # noqa
 from cybertools_tracking.cli.importrepeats import EarlierImports
+from cybertools_tracking.cli.jsoncodec import dumps
 
 def add_commands(command):
     load = command(
@@ -155,6 +161,26 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+# The longest value a refusal quotes, in characters of JSON.
+QUOTE_LIMIT = 200
+
+
+def _as_json(value):
+    """``value`` as the JSON of a line (``jsoncodec``), cut to
+    ``QUOTE_LIMIT`` characters with "..."."""
+    text = dumps(value, separators=(', ', ': '))
+    return text if len(text) <= QUOTE_LIMIT else \
+        text[:QUOTE_LIMIT - 3] + '...'
+
+
+def _reason(error):
+    """Why a line was refused: an event id's conflict with its values
+    as JSON, the file's language (the wording HTTP uses too)."""
+    if isinstance(error, EventIdConflictError):
+        return conflict_message(error, _as_json)
+    return str(error)
+
+
 def _save(storage, record, runs, replace_current=False, passed_over=None):
     """Save one record; ``runs`` maps the file's run ids to the storage's.
     Returns the track id, or None for a run. ``replace_current`` and
@@ -189,7 +215,8 @@ def _make_run(storage, record, replace_current=False, passed_over=None):
             and passed_over is not None:
         passed_over[record['id']] = taskId
     run = storage.getRun(runId)
-    run.start, run.end = record['start'], max(record['start'], record['end'])
+    # Checked by importformats._run_record: start <= end.
+    run.start, run.end = record['start'], record['end']
     run.finished = record['finished']
     return runId
 
@@ -269,6 +296,8 @@ class _Import(EarlierImports):
         self.storage = get_storage(connection, self.name)
         self.batch = []         # the records saved since the last commit
         self.runs = {}          # the file's run ids -> the storage's
+        self.run_lines = {}     # the file's run ids -> their lines
+        self.refused_runs = {}  # ids of refused runs -> their lines
         self.imported = self.skipped = self.commits = 0
         self.tracks = 0         # new tracks in the batch
         self.known = 0          # lines whose event id was stored already
@@ -344,13 +373,18 @@ class _Import(EarlierImports):
                     record = _parse_line(line, number == 1, self.layout)
                     if record is None:
                         continue
+                    self.check_runs(record, number)
                     self.save(record)
                 except (BadLine, ValidationError) as error:
                     # Refused before anything was written (the storage's
                     # promise): the batch is as it was.
-                    reason = str(error)
+                    reason = _reason(error)
                     if 'no such run' in reason:
                         reason += self.run_hint()
+                    refused_run = getattr(error, 'run_id', None)
+                    if refused_run is not None and \
+                            refused_run not in self.runs:
+                        self.refused_runs[refused_run] = number
                 except (POSError, TransactionError, DatabaseUnavailableError,
                         CommandError):
                     raise
@@ -449,6 +483,30 @@ class _Import(EarlierImports):
                           ' (but for its numbers)' if numbers_differ
                           else '', reason))
         self.said.clear()
+
+    def check_runs(self, record, number):
+        """Refuse a run whose id the file gave an earlier run (both would
+        be made, and its tracks go into the later one), and a track that
+        names a run of the file that was refused (it would go into
+        whatever run of the storage has that number)."""
+        if record.get('kind') == 'run':
+            old = record['id']
+            if old in self.runs:
+                raise BadLine(
+                    'run id %d is the id of an earlier run of this file '
+                    '(%sstored as run %d): a file names each run once; give '
+                    'this run another id, and its tracks with it'
+                    % (old, 'line %d, ' % self.run_lines[old]
+                       if old in self.run_lines else '', self.runs[old]))
+            self.refused_runs.pop(old, None)
+            self.run_lines[old] = number
+        else:
+            runId = record.get('runId', 0)
+            if runId and runId in self.refused_runs:
+                raise BadLine(
+                    'runId %d names the run of line %d of this file, which '
+                    'was refused; fix that line and import both again'
+                    % (runId, self.refused_runs[runId]))
 
     def save(self, record):
         while True:

@@ -45,10 +45,13 @@ except ImportError:             # without ZEO nothing raises it
 
 try:    # event ids come with the storage that has them
     from cybertools_tracking.eventids import EventIdConflictError
-    from cybertools_tracking.eventids import describe_differences
+    from cybertools_tracking.eventids import conflict_message as _wording
 except ImportError:
     class EventIdConflictError(Exception):
         pass
+
+    def _wording(error, show):
+        return str(error)
 
 __all__ = ['read', 'write', 'write_counted', 'http_error', 'RETRY_AFTER',
            'short_validation_errors', 'ECHO_LIMIT', 'conflict_message',
@@ -153,19 +156,9 @@ def _mapped(call):
 def conflict_message(error):
     """The message of an ``EventIdConflictError`` with its values as JSON
     (what an HTTP client sent and reads back), not as Python reprs: the
-    event id, and each difference "field FIRST, now NOW"."""
-    message = str(error)
-    differences = getattr(error, 'differences', ())
-    if differences:
-        python = describe_differences(differences)
-        message = message.replace(python, '; '.join(
-            '%s %s, now %s' % (field, as_json(before), as_json(now))
-            for field, before, now in differences), 1)
-    eventId = getattr(error, 'eventId', None)
-    if eventId is not None:
-        message = message.replace('eventId %s' % shorten(eventId),
-                                  'eventId %s' % as_json(eventId), 1)
-    return message
+    event id, and each difference "field FIRST, now NOW" (the wording of
+    ``eventids.conflict_message``, which ``import`` shares)."""
+    return _wording(error, as_json)
 
 
 def as_json(value, limit=200):
