@@ -18,9 +18,12 @@ each, resumable (``backfills.py``).
 
 import argparse
 import json
+import signal
+import threading
 import time
 
-from cybertools_tracking.cli.common import EXIT_OK, EXIT_USAGE
+from cybertools_tracking.cli.common import EXIT_INTERRUPTED, EXIT_OK
+from cybertools_tracking.cli.common import EXIT_USAGE
 from cybertools_tracking.cli.common import CommandError, Progress, error
 from cybertools_tracking.cli.common import connection, count, positive_int
 from cybertools_tracking.cli.common import did_you_mean
@@ -264,13 +267,14 @@ def run_backfill(args):
         raise CommandError('goals backfill TRACKER.json needs --group (a '
                            "user's goal) or --task (a task's template), "
                            'one of them', EXIT_USAGE)
-    with connection(args, write=False) as (manager, conn):
+    with connection(args, write=False) as (manager, conn), \
+            _Interrupts(manager) as commits:
         storage = existing_storage(conn, args)
         goals = storage.goals
         if args.tracker and args.task:
-            jobs = [_start_task(storage, manager, args)]
+            jobs = [_start_task(storage, commits, args)]
         elif args.tracker:
-            jobs = [_start_group(storage, manager, args)]
+            jobs = [_start_group(storage, commits, args)]
         else:
             jobs = _unfinished(storage, manager, args)
             if not jobs:
@@ -278,7 +282,8 @@ def run_backfill(args):
         budget = args.max_batches
         for kind, key, name in jobs:
             try:
-                budget = _run_job(goals, manager, kind, key, name, budget)
+                budget = _run_job(goals, commits, kind, key, name, budget,
+                                  _resume_command(args, kind, key))
             except KeyError as problem:
                 # The job went meanwhile (another process removed the
                 # tracker and its job): say which, not a traceback.
@@ -289,11 +294,77 @@ def run_backfill(args):
     return EXIT_OK
 
 
-def _start_group(storage, manager, args):
+class _Interrupts:
+    """Ctrl-C (SIGINT) stops a backfill between its transactions, never
+    inside a commit: one that comes while a commit runs waits until the
+    commit is done.  (FileStorage that is interrupted in its fsync closes
+    itself, and the command could not say how far it got.)  One guard for
+    the start and the batches of both kinds of job.
+
+    ``commit(work)`` is ``retry_transaction(work, manager)`` with the
+    commit shielded; ``stop()`` raises the KeyboardInterrupt that waited,
+    if one did."""
+
+    def __init__(self, manager):
+        self.manager = manager
+        self.committing = False
+        self.waiting = False
+        self.previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+        return False
+
+    def _handler(self, signum, frame):
+        if self.committing:
+            self.waiting = True
+        else:
+            raise KeyboardInterrupt
+
+    def commit(self, work):
+        def shielded():
+            self.committing = False     # a retry's work may be stopped
+            self.stop()
+            result = work()
+            self.committing = True      # from here on: the commit
+            return result
+        try:
+            return retry_transaction(shielded, self.manager)
+        finally:
+            self.committing = False
+
+    def stop(self):
+        if self.waiting:
+            self.waiting = False
+            raise KeyboardInterrupt
+
+
+def _resume_command(args, kind, key):
+    """The command that goes on with an interrupted job: the one given
+    with ``--resume`` (its choice of jobs), or ``--resume`` for the job
+    just started."""
+    command = 'goals backfill --resume'
+    if args.resume:
+        if args.group is not None:
+            command += ' --group %s' % args.group
+        if args.task is not None:
+            command += ' --task %s' % args.task
+        return command
+    return '%s --%s %s' % (command, kind, key)
+
+
+def _start_group(storage, commits, args):
     """Start the backfill of a tracker of ``--group``; return the job as
     ``('group', group_id, name)``."""
     from cybertools_tracking.goals.serialize import tracker_from_json
-    goals = storage.goals
+    goals, manager = storage.goals, commits.manager
     obj = _tracker_json(args.tracker)
 
     def start():
@@ -307,7 +378,7 @@ def _start_group(storage, manager, args):
             args.group, tracker_from_json(obj),
             batch_size=args.batch), unknown
     try:
-        job, unknown = retry_transaction(start, manager)
+        job, unknown = commits.commit(start)
     except ConflictingNameError as problem:
         manager.abort()
         raise CommandError(_taken(goals, problem), EXIT_USAGE) from None
@@ -324,11 +395,11 @@ def _start_group(storage, manager, args):
     return ('group', job.group_id, job.name)
 
 
-def _start_task(storage, manager, args):
+def _start_task(storage, commits, args):
     """Start the backfill of a template of ``--task``; return the job as
     ``('task', taskId, name)``."""
     from cybertools_tracking.goals.serialize import tracker_from_json
-    goals = storage.goals
+    goals, manager = storage.goals, commits.manager
     obj = _tracker_json(args.tracker)
 
     def start():
@@ -337,7 +408,7 @@ def _start_task(storage, manager, args):
             args.task, tracker_from_json(obj),
             batch_size=args.batch), unknown
     try:
-        job, unknown = retry_transaction(start, manager)
+        job, unknown = commits.commit(start)
     except (TypeError, ValueError, KeyError) as problem:
         raise CommandError(_message(problem), EXIT_USAGE) from None
     if unknown:
@@ -408,10 +479,12 @@ def _taken(goals, problem):
     return '%s; %s' % (problem, advice)
 
 
-def _run_job(goals, manager, kind, key, name, budget):
+def _run_job(goals, commits, kind, key, name, budget, resume):
     """Run the batches of one job (``kind`` 'group' or 'task', of the
     group or task ``key``), each committed; return the batches left of
-    ``budget`` (None: no limit)."""
+    ``budget`` (None: no limit).  Ctrl-C ends it with the tracks read so
+    far and ``resume``, the command that goes on (exit code 130)."""
+    manager = commits.manager
     if kind == 'task':
         def job():
             return {(j.taskId, j.name): j for j in goals.task_backfill_jobs(
@@ -428,29 +501,41 @@ def _run_job(goals, manager, kind, key, name, budget):
             return goals.continue_backfill(key, name)
 
     current = job()
-    progress = Progress('backfill %s %s' % (key, name), current.total,
+    done, total = current.done, current.total
+    progress = Progress('backfill %s %s' % (key, name), total,
                         unit=' tracks', plain=True)
     manager.abort()
     try:
         while True:
+            commits.stop()
             current = job()
+            done = current.done
             if current.finished:
                 break
             if budget == 0:
                 break
-            retry_transaction(step, manager)
+            commits.commit(step)
             current = job()
-            progress.update(current.done, '%d of %d tracks, %d evaluated'
-                            % (current.done, current.total,
-                               current.evaluated))
+            done = current.done
+            progress.update(done, '%d of %d tracks, %d evaluated'
+                            % (done, total, current.evaluated))
             manager.abort()
             if budget is not None:
                 budget -= 1
     except KeyboardInterrupt:
+        # Between transactions (see _Interrupts): the storage is open,
+        # and what the job says is what was committed.
+        manager.abort()
         progress.close()
-        raise CommandError('interrupted after %d of %d tracks; '
-                           '"goals backfill --resume" goes on from there'
-                           % (current.done, current.total)) from None
+        try:
+            done = job().done
+        except KeyboardInterrupt:
+            pass                        # a second Ctrl-C: the last known
+        finally:
+            manager.abort()
+        raise CommandError('interrupted after %d of %d tracks; "%s" goes '
+                           'on from there' % (done, total, resume),
+                           EXIT_INTERRUPTED) from None
     finally:
         progress.close()
     state = 'finished' if current.finished else 'stopped'
