@@ -221,3 +221,29 @@ def test_an_unknown_task_is_said_with_close_names(task_db, tmp_path):
     assert out.splitlines()[0].startswith(
         "added template 'intro-pages' to task 'python/intr' (0 copies): "
         "0 stored tracks")
+
+
+# A tracker the group completed: a second backfill of that name would read
+# the same tracks and complete it again (history, listeners: twice).
+
+def test_a_completed_tracker_is_not_backfilled_again_by_mistake(db,
+                                                                tmp_path):
+    done = dict(TRACKER, target=10)
+    code, out, err = backfill(db, tmp_path, done)
+    assert code == 0 and 'finished' in out and 'completed' in out
+    code, out, err = backfill(db, tmp_path, done)
+    assert code == 2 and out == '' and err.count('\n') == 1
+    assert "group 'alice' completed 'intro-pages' at " in err
+    assert 'with track 0000010' in err
+    assert '(goals history --group alice --tracker intro-pages)' in err
+    assert 'another "name"' in err and '--again' in err
+    completions = ('--db', db, 'goals', 'history', '--group', 'alice',
+                   '--kind', 'completed', '--format', 'json')
+    assert len(json.loads(cli(*completions)[1])) == 1     # nothing written
+    # Another name, or --again: on purpose.
+    assert backfill(db, tmp_path, dict(done, name='again'))[0] == 0
+    code, out, err = backfill(db, tmp_path, done, '--again')
+    assert code == 0 and 'finished' in out
+    history = json.loads(cli(*completions)[1])
+    assert sorted(r['tracker'] for r in history) == [
+        'again', 'intro-pages', 'intro-pages']

@@ -119,6 +119,10 @@ def add_commands(command):
     backfill.add_argument('--batch', metavar='N', type=positive_int,
                           default=10_000,
                           help='tracks per transaction (default 10000)')
+    backfill.add_argument('--again', action='store_true',
+                          help='backfill a tracker whose name the group '
+                               'completed before (refused otherwise: its '
+                               'stored tracks would complete it again)')
     backfill.add_argument('--max-batches', metavar='N', type=positive_int,
                           help='stop after N batches (go on later with '
                                '--resume)')
@@ -372,6 +376,8 @@ def _start_group(storage, commits, args):
         # by its first tracker, maybe before the user's first track; read
         # in the start's transaction.
         unknown = _unknown_group(storage, args.group)
+        if not args.again:
+            _refuse_a_second_completion(goals, args.group, obj.get('name'))
         # A new tracker for each attempt: one placed by an aborted attempt
         # keeps its group.
         return goals.start_backfill(
@@ -393,6 +399,30 @@ def _start_group(storage, commits, args):
           % (job.name, job.group_id, count(job.total, 'stored track'),
              count(job.batches, 'batch', 'batches')))
     return ('group', job.group_id, job.name)
+
+
+def _refuse_a_second_completion(goals, group_id, name):
+    """Refuse to backfill a tracker *name* the group has completed: a
+    completed tracker of that name is replaced (add_tracker's rule, for
+    a goal set again), but the new one would read the same stored tracks
+    and complete again, in the history and for the listeners a second
+    time.  The history says; ``--again`` (or another name) is the way to
+    do it on purpose."""
+    if not isinstance(name, str):
+        return      # the tracker's own check says what is wrong
+    found = goals.history(group_id, [name], ['completed'], limit=1)
+    if not found:
+        return
+    record = found[0]
+    raise CommandError(
+        'group %r completed %r at %s%s (goals history --group %s '
+        '--tracker %s): a backfill would read the same stored tracks and '
+        'complete it a second time, in the history and for its listeners; '
+        'give the tracker another "name", or add --again to do it on '
+        'purpose' % (
+            group_id, name, local_time(record.time),
+            ', with track %s' % record.track_id if record.track_id else '',
+            group_id, name), EXIT_USAGE)
 
 
 def _start_task(storage, commits, args):
