@@ -97,9 +97,23 @@ def test_a_group_with_no_goals_and_no_tracks_is_said_with_close_names(
     assert err.splitlines() == [
         "cybertools-tracking: goals backfill: group 'alise' has no goals "
         "and no stored tracks (the tracker was added all the same, for "
-        "tracks to come: misspelt?); did you mean 'alice'?"]
+        "tracks to come: misspelt?); did you mean 'alice'?; to take it "
+        "back: \"goals remove --group alise intro-pages\""]
     assert out.splitlines()[0] == ("added 'intro-pages' to 'alise': 0 "
                                    "stored tracks to feed it in 0 batches")
+    # What the warning says takes it back; the group is empty again.
+    code, out, err = cli('--db', db, 'goals', 'remove', '--group', 'alise',
+                         'intro-pages')
+    assert (code, out, err) == (0, "removed 'intro-pages' from 'alise'\n",
+                                '')
+    code, out, err = cli('--db', db, 'goals', 'remove', '--group', 'alise',
+                         'intro-pages')
+    assert code == 2 and out == '' and err == (
+        "cybertools-tracking: group 'alise' has no tracker named "
+        "'intro-pages'\n")
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'alise',
+                         write(tmp_path, json.dumps(TRACKER), 'p.json'))
+    assert code == 0 and "group 'alise' has no goals" in err
     # Now it has a goal: a second tracker there is not said again.
     code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'alise',
                          write(tmp_path, json.dumps(dict(TRACKER, name='b')),
@@ -247,3 +261,32 @@ def test_a_completed_tracker_is_not_backfilled_again_by_mistake(db,
     history = json.loads(cli(*completions)[1])
     assert sorted(r['tracker'] for r in history) == [
         'again', 'intro-pages', 'intro-pages']
+
+
+def test_remove_names_the_close_trackers(db, tmp_path):
+    assert backfill(db, tmp_path)[0] == 0
+    code, out, err = cli('--db', db, 'goals', 'remove', '--group', 'alice',
+                         'intro-page')
+    assert code == 2 and out == ''
+    assert err.endswith("has no tracker named 'intro-page'; did you mean "
+                        "'intro-pages'?\n")
+    code, out, err = cli('--db', db, 'goals', 'remove', '--group', 'alice',
+                         'intro-pages')
+    assert code == 0 and out == "removed 'intro-pages' from 'alice'\n"
+
+
+def test_a_template_with_an_unfinished_backfill_says_resume(task_db,
+                                                            tmp_path):
+    code, out, err = task_backfill(task_db, tmp_path, 'python/intro',
+                                   '--batch', '25', '--max-batches', '1')
+    assert code == 0 and 'stopped' in out
+    code, out, err = task_backfill(task_db, tmp_path, 'python/intro')
+    assert code == 2 and out == '' and err.count('\n') == 1
+    assert err == ("cybertools-tracking: task 'python/intro' has a goal "
+                   "template 'intro-pages' already; its backfill is "
+                   "unfinished: \"goals backfill --resume --task "
+                   "python/intro\" goes on with it\n")
+    # Finished: the refusal gives no such advice.
+    assert cli('--db', task_db, 'goals', 'backfill', '--resume')[0] == 0
+    code, out, err = task_backfill(task_db, tmp_path, 'python/intro')
+    assert code == 2 and 'already' in err and '--resume' not in err

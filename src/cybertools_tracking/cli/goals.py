@@ -4,6 +4,7 @@
 
     cybertools-tracking goals history [--group G] [--tracker NAME] ...
     cybertools-tracking goals tick [--at TIME] [--group G]
+    cybertools-tracking goals remove --group G NAME
     cybertools-tracking goals backfill --group G TRACKER.json [--batch N]
     cybertools-tracking goals backfill --task T TRACKER.json [--batch N]
     cybertools-tracking goals backfill --resume [--group G] [--task T]
@@ -92,6 +93,13 @@ def add_commands(command):
                           ('--kind', 1), ('--limit', 1), ('--format', 1)):
         tick.add_argument(option, nargs=nargs, action=_NotForTick,
                           help=argparse.SUPPRESS)
+    remove = action(
+        'remove', run_remove, 'remove a tracker from a group (one added '
+        'to a misspelt group, say); a component of a composite is refused',
+        'cybertools-tracking goals remove --group alcie points')
+    remove.add_argument('name', metavar='NAME', help='the tracker\'s name')
+    remove.add_argument('--group', metavar='GROUP', required=True,
+                        help='the group (a user) that has it')
     backfill = action(
         'backfill', run_backfill, 'add a tracker (a JSON file, as the web '
         'API takes) to a group and feed it the group\'s stored tracks in '
@@ -188,6 +196,31 @@ def run_tick(args):
         print('ticked at %s: %d closed, %d failed, %d expired, %d changed'
               % (local_time(now), len(result.closed), len(result.failed),
                  len(result.expired), len(result.changed)))
+    return EXIT_OK
+
+
+def run_remove(args):
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        goals = storage.goals
+
+        def remove():
+            return goals.remove_tracker(args.group, args.name)
+        try:
+            removed = retry_transaction(remove, manager)
+        except (TypeError, ValueError, KeyError) as problem:
+            raise CommandError(_message(problem), EXIT_USAGE) from None
+        if not removed:
+            try:
+                names = [t.name for t in goals.get_trackers(
+                    args.group, include_completed=True)]
+            finally:
+                manager.abort()
+            raise CommandError('group %r has no tracker named %r%s' % (
+                args.group, args.name, did_you_mean(args.name, names)),
+                EXIT_USAGE)
+        for tracker in removed:
+            print('removed %r from %r' % (tracker.name, args.group))
     return EXIT_OK
 
 
@@ -393,8 +426,9 @@ def _start_group(storage, commits, args):
     if unknown:
         error('goals backfill: group %r has no goals and no stored tracks '
               '(the tracker was added all the same, for tracks to come: '
-              'misspelt?)%s'
-              % (args.group, _close_groups(storage, args.group, manager)))
+              'misspelt?)%s; to take it back: "goals remove --group %s '
+              '%s"' % (args.group, _close_groups(storage, args.group, manager),
+                      args.group, job.name))
     print('added %r to %r: %s to feed it in %s'
           % (job.name, job.group_id, count(job.total, 'stored track'),
              count(job.batches, 'batch', 'batches')))
@@ -440,7 +474,9 @@ def _start_task(storage, commits, args):
     try:
         job, unknown = commits.commit(start)
     except (TypeError, ValueError, KeyError) as problem:
-        raise CommandError(_message(problem), EXIT_USAGE) from None
+        raise CommandError(_message(problem) + _template_advice(
+            goals, args.task, obj.get('name'), manager), EXIT_USAGE) \
+            from None
     if unknown:
         try:
             hint = did_you_mean(args.task, storage.getTaskIds())
@@ -454,6 +490,21 @@ def _start_task(storage, commits, args):
              count(job.total, 'stored track'),
              count(job.batches, 'batch', 'batches')))
     return ('task', job.taskId, job.name)
+
+
+def _template_advice(goals, taskId, name, manager):
+    """What to do when the start of a template's backfill was refused
+    because of the template there: go on with its unfinished backfill;
+    ``''`` if it has none."""
+    try:
+        unfinished = any((job.taskId, job.name) == (taskId, name)
+                         for job in goals.task_backfill_jobs())
+    finally:
+        manager.abort()
+    if not unfinished:
+        return ''
+    return ('; its backfill is unfinished: "goals backfill --resume --task '
+            '%s" goes on with it' % taskId)
 
 
 def _unfinished(storage, manager, args):
