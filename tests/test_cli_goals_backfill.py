@@ -290,3 +290,39 @@ def test_a_template_with_an_unfinished_backfill_says_resume(task_db,
     assert cli('--db', task_db, 'goals', 'backfill', '--resume')[0] == 0
     code, out, err = task_backfill(task_db, tmp_path, 'python/intro')
     assert code == 2 and 'already' in err and '--resume' not in err
+
+
+def test_resume_with_batch_cuts_the_batches_left_again(db, tmp_path):
+    code, out, err = backfill(db, tmp_path, TRACKER, '--batch', '20',
+                              '--max-batches', '1')
+    assert code == 0 and '20 of 50 tracks read' in out
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--batch', '7', '--max-batches', '1')
+    assert code == 0
+    assert out.splitlines() == [
+        "'intro-pages' of 'alice': 5 batches left, of at most 7 "
+        "tracks (were 20)",
+        "stopped 'intro-pages' of 'alice': 27 of 50 tracks read, 27 "
+        "evaluated; tracker <CountTracker 'intro-pages' (target=500 "
+        "progress=27)>"]
+    # Without --batch, as they are now; the same size again says nothing.
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--max-batches', '1')
+    assert code == 0 and out.startswith("stopped") and '34 of 50' in out
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--batch', '7')
+    assert code == 0 and out.startswith('finished')
+    assert '50 of 50 tracks read' in out and 'progress=50)' in out
+
+
+def test_resume_with_batch_cuts_a_template_job_too(task_db, tmp_path):
+    assert task_backfill(task_db, tmp_path, 'python/intro', '--batch', '25',
+                         '--max-batches', '1')[0] == 0
+    code, out, err = cli('--db', task_db, 'goals', 'backfill', '--resume',
+                         '--task', 'python/intro', '--batch', '100')
+    assert code == 0
+    assert out.splitlines() == [
+        "template 'intro-pages' of task 'python/intro': 1 batch left, of at most "
+        "100 tracks (were 25)",
+        "finished template 'intro-pages' of task 'python/intro': 60 of 60 "
+        "tracks read, 60 evaluated by the copies of 2 users"]

@@ -88,6 +88,9 @@ def test_ctrl_c_says_how_far_and_resumes_exactly(db, tmp_path, kind, key,
     assert done < int(again.group(1)) < TRACKS
     assert progress(db, group) == [int(again.group(1))]
     # And to the end: every track counted once.
-    code, out, err = cli('--db', db, 'goals', 'backfill', *resume.split()[2:])
+    # (in batches of 1000 from here on: --resume --batch cuts them again)
+    code, out, err = cli('--db', db, 'goals', 'backfill',
+                         *resume.split()[2:], '--batch', '1000')
     assert code == 0, err
+    assert 'left, of at most 1000 tracks (were 1)' in out
     assert progress(db, group) == [TRACKS]

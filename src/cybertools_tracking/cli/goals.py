@@ -32,6 +32,7 @@ from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import time_from, time_to, TIME_HELP
 from cybertools_tracking.cli.formatting import local_time, table
 from cybertools_tracking.cli.jsoncodec import dumps
+from cybertools_tracking.backfills import DEFAULT_BATCH
 from cybertools_tracking.db import retry_transaction
 from cybertools_tracking.goals.interfaces import ConflictingNameError
 
@@ -125,8 +126,9 @@ def add_commands(command):
     backfill.add_argument('--resume', action='store_true',
                           help='go on with the unfinished backfills')
     backfill.add_argument('--batch', metavar='N', type=positive_int,
-                          default=10_000,
-                          help='tracks per transaction (default 10000)')
+                          help='tracks per transaction (default 10000); '
+                               'with --resume, the batches left are cut '
+                               'again to N (default: as they were)')
     backfill.add_argument('--again', action='store_true',
                           help='backfill a tracker whose name the group '
                                'completed before (refused otherwise: its '
@@ -320,7 +322,8 @@ def run_backfill(args):
         for kind, key, name in jobs:
             try:
                 budget = _run_job(goals, commits, kind, key, name, budget,
-                                  _resume_command(args, kind, key))
+                                  _resume_command(args, kind, key),
+                                  args.batch if args.resume else None)
             except KeyError as problem:
                 # The job went meanwhile (another process removed the
                 # tracker and its job): say which, not a traceback.
@@ -415,7 +418,7 @@ def _start_group(storage, commits, args):
         # keeps its group.
         return goals.start_backfill(
             args.group, tracker_from_json(obj),
-            batch_size=args.batch), unknown
+            batch_size=args.batch or DEFAULT_BATCH), unknown
     try:
         job, unknown = commits.commit(start)
     except ConflictingNameError as problem:
@@ -470,7 +473,7 @@ def _start_task(storage, commits, args):
         unknown = args.task not in storage.getTaskIds()
         return goals.start_task_backfill(
             args.task, tracker_from_json(obj),
-            batch_size=args.batch), unknown
+            batch_size=args.batch or DEFAULT_BATCH), unknown
     try:
         job, unknown = commits.commit(start)
     except (TypeError, ValueError, KeyError) as problem:
@@ -560,11 +563,14 @@ def _taken(goals, problem):
     return '%s; %s' % (problem, advice)
 
 
-def _run_job(goals, commits, kind, key, name, budget, resume):
+def _run_job(goals, commits, kind, key, name, budget, resume,
+             batch_size=None):
     """Run the batches of one job (``kind`` 'group' or 'task', of the
     group or task ``key``), each committed; return the batches left of
     ``budget`` (None: no limit).  Ctrl-C ends it with the tracks read so
-    far and ``resume``, the command that goes on (exit code 130)."""
+    far and ``resume``, the command that goes on (exit code 130).  A
+    ``batch_size`` (``--resume --batch N``) other than the job's cuts
+    the batches left again first, in a transaction of its own."""
     manager = commits.manager
     if kind == 'task':
         def job():
@@ -582,6 +588,15 @@ def _run_job(goals, commits, kind, key, name, budget, resume):
             return goals.continue_backfill(key, name)
 
     current = job()
+    if batch_size is not None and not current.finished and \
+            batch_size != current.batch_size:
+        was = current.batch_size
+        left = commits.commit(lambda: job().rebatch(batch_size))
+        current = job()
+        print('%s%r of %s%r: %s left, of at most %d tracks (were %d)'
+              % ('template ' if kind == 'task' else '', name,
+                 'task ' if kind == 'task' else '', key,
+                 count(left, 'batch', 'batches'), batch_size, was))
     done, total = current.done, current.total
     progress = Progress('backfill %s %s' % (key, name), total,
                         unit=' tracks', plain=True)
