@@ -261,6 +261,10 @@ def test_a_completed_tracker_is_not_backfilled_again_by_mistake(db,
     history = json.loads(cli(*completions)[1])
     assert sorted(r['tracker'] for r in history) == [
         'again', 'intro-pages', 'intro-pages']
+    # --again means nothing elsewhere: said, not ignored.
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--again')
+    assert code == 2 and out == '' and '--again goes with --group' in err
 
 
 def test_remove_names_the_close_trackers(db, tmp_path):

@@ -1,4 +1,5 @@
-"""The goal commands: ``goals history``, ``goals tick``, ``goals backfill``.
+"""The goal commands: ``goals history``, ``goals tick``, ``goals remove``,
+``goals backfill``.
 
 ::
 
@@ -6,15 +7,18 @@
     cybertools-tracking goals tick [--at TIME] [--group G]
     cybertools-tracking goals remove --group G NAME
     cybertools-tracking goals backfill --group G TRACKER.json [--batch N]
+                                       [--again]
     cybertools-tracking goals backfill --task T TRACKER.json [--batch N]
     cybertools-tracking goals backfill --resume [--group G] [--task T]
+                                       [--batch N]
 
 ``history`` lists the recorded outcomes (``goals/history.py``), newest
 first; ``tick`` lets time act on the goals without a new track (expired
 trackers removed, deadlines failed, calendar periods closed), for a
-periodic job; ``backfill`` adds a tracker to a group (or a template to
-a task) and feeds it the stored tracks in batches, one transaction
-each, resumable (``backfills.py``).
+periodic job; ``remove`` takes a tracker out of a group; ``backfill``
+adds a tracker to a group (or a template to a task) and feeds it the
+stored tracks in batches, one transaction each, resumable
+(``backfills.py``).
 """
 
 import argparse
@@ -49,7 +53,8 @@ def add_commands(command):
         'lets time act without a new track (expired trackers removed, '
         'deadlines failed, calendar periods closed), for a periodic job; '
         '"backfill" adds a tracker fed the stored tracks in resumable '
-        'batches. "goals ACTION --help" says more',
+        'batches; "remove" takes a tracker out of a group. "goals ACTION '
+        '--help" says more',
         'cybertools-tracking goals history --group alice --kind completed\n'
         '  cybertools-tracking goals tick --at 2024-02-01T00:00Z\n'
         '  cybertools-tracking goals backfill --group alice points.json')
@@ -306,6 +311,10 @@ def run_backfill(args):
         raise CommandError('goals backfill TRACKER.json needs --group (a '
                            "user's goal) or --task (a task's template), "
                            'one of them', EXIT_USAGE)
+    if args.again and not (args.tracker and args.group):
+        raise CommandError('--again goes with --group GROUP TRACKER.json: '
+                           'it backfills a tracker whose name the group '
+                           'completed before', EXIT_USAGE)
     with connection(args, write=False) as (manager, conn), \
             _Interrupts(manager) as commits:
         storage = existing_storage(conn, args)
