@@ -97,9 +97,23 @@ def test_a_group_with_no_goals_and_no_tracks_is_said_with_close_names(
     assert err.splitlines() == [
         "cybertools-tracking: goals backfill: group 'alise' has no goals "
         "and no stored tracks (the tracker was added all the same, for "
-        "tracks to come: misspelt?); did you mean 'alice'?"]
+        "tracks to come: misspelt?); did you mean 'alice'?; to take it "
+        "back: \"goals remove --group alise intro-pages\""]
     assert out.splitlines()[0] == ("added 'intro-pages' to 'alise': 0 "
                                    "stored tracks to feed it in 0 batches")
+    # What the warning says takes it back; the group is empty again.
+    code, out, err = cli('--db', db, 'goals', 'remove', '--group', 'alise',
+                         'intro-pages')
+    assert (code, out, err) == (0, "removed 'intro-pages' from 'alise'\n",
+                                '')
+    code, out, err = cli('--db', db, 'goals', 'remove', '--group', 'alise',
+                         'intro-pages')
+    assert code == 2 and out == '' and err == (
+        "cybertools-tracking: group 'alise' has no tracker named "
+        "'intro-pages'\n")
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'alise',
+                         write(tmp_path, json.dumps(TRACKER), 'p.json'))
+    assert code == 0 and "group 'alise' has no goals" in err
     # Now it has a goal: a second tracker there is not said again.
     code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'alise',
                          write(tmp_path, json.dumps(dict(TRACKER, name='b')),
@@ -221,3 +235,98 @@ def test_an_unknown_task_is_said_with_close_names(task_db, tmp_path):
     assert out.splitlines()[0].startswith(
         "added template 'intro-pages' to task 'python/intr' (0 copies): "
         "0 stored tracks")
+
+
+# A tracker the group completed: a second backfill of that name would read
+# the same tracks and complete it again (history, listeners: twice).
+
+def test_a_completed_tracker_is_not_backfilled_again_by_mistake(db,
+                                                                tmp_path):
+    done = dict(TRACKER, target=10)
+    code, out, err = backfill(db, tmp_path, done)
+    assert code == 0 and 'finished' in out and 'completed' in out
+    code, out, err = backfill(db, tmp_path, done)
+    assert code == 2 and out == '' and err.count('\n') == 1
+    assert "group 'alice' completed 'intro-pages' at " in err
+    assert 'with track 0000010' in err
+    assert '(goals history --group alice --tracker intro-pages)' in err
+    assert 'another "name"' in err and '--again' in err
+    completions = ('--db', db, 'goals', 'history', '--group', 'alice',
+                   '--kind', 'completed', '--format', 'json')
+    assert len(json.loads(cli(*completions)[1])) == 1     # nothing written
+    # Another name, or --again: on purpose.
+    assert backfill(db, tmp_path, dict(done, name='again'))[0] == 0
+    code, out, err = backfill(db, tmp_path, done, '--again')
+    assert code == 0 and 'finished' in out
+    history = json.loads(cli(*completions)[1])
+    assert sorted(r['tracker'] for r in history) == [
+        'again', 'intro-pages', 'intro-pages']
+    # --again means nothing elsewhere: said, not ignored.
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--again')
+    assert code == 2 and out == '' and '--again goes with --group' in err
+
+
+def test_remove_names_the_close_trackers(db, tmp_path):
+    assert backfill(db, tmp_path)[0] == 0
+    code, out, err = cli('--db', db, 'goals', 'remove', '--group', 'alice',
+                         'intro-page')
+    assert code == 2 and out == ''
+    assert err.endswith("has no tracker named 'intro-page'; did you mean "
+                        "'intro-pages'?\n")
+    code, out, err = cli('--db', db, 'goals', 'remove', '--group', 'alice',
+                         'intro-pages')
+    assert code == 0 and out == "removed 'intro-pages' from 'alice'\n"
+
+
+def test_a_template_with_an_unfinished_backfill_says_resume(task_db,
+                                                            tmp_path):
+    code, out, err = task_backfill(task_db, tmp_path, 'python/intro',
+                                   '--batch', '25', '--max-batches', '1')
+    assert code == 0 and 'stopped' in out
+    code, out, err = task_backfill(task_db, tmp_path, 'python/intro')
+    assert code == 2 and out == '' and err.count('\n') == 1
+    assert err == ("cybertools-tracking: task 'python/intro' has a goal "
+                   "template 'intro-pages' already; its backfill is "
+                   "unfinished: \"goals backfill --resume --task "
+                   "python/intro\" goes on with it\n")
+    # Finished: the refusal gives no such advice.
+    assert cli('--db', task_db, 'goals', 'backfill', '--resume')[0] == 0
+    code, out, err = task_backfill(task_db, tmp_path, 'python/intro')
+    assert code == 2 and 'already' in err and '--resume' not in err
+
+
+def test_resume_with_batch_cuts_the_batches_left_again(db, tmp_path):
+    code, out, err = backfill(db, tmp_path, TRACKER, '--batch', '20',
+                              '--max-batches', '1')
+    assert code == 0 and '20 of 50 tracks read' in out
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--batch', '7', '--max-batches', '1')
+    assert code == 0
+    assert out.splitlines() == [
+        "'intro-pages' of 'alice': 5 batches left, of at most 7 "
+        "tracks (were 20)",
+        "stopped 'intro-pages' of 'alice': 27 of 50 tracks read, 27 "
+        "evaluated; tracker <CountTracker 'intro-pages' (target=500 "
+        "progress=27)>"]
+    # Without --batch, as they are now; the same size again says nothing.
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--max-batches', '1')
+    assert code == 0 and out.startswith("stopped") and '34 of 50' in out
+    code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
+                         '--batch', '7')
+    assert code == 0 and out.startswith('finished')
+    assert '50 of 50 tracks read' in out and 'progress=50)' in out
+
+
+def test_resume_with_batch_cuts_a_template_job_too(task_db, tmp_path):
+    assert task_backfill(task_db, tmp_path, 'python/intro', '--batch', '25',
+                         '--max-batches', '1')[0] == 0
+    code, out, err = cli('--db', task_db, 'goals', 'backfill', '--resume',
+                         '--task', 'python/intro', '--batch', '100')
+    assert code == 0
+    assert out.splitlines() == [
+        "template 'intro-pages' of task 'python/intro': 1 batch left, of at most "
+        "100 tracks (were 25)",
+        "finished template 'intro-pages' of task 'python/intro': 60 of 60 "
+        "tracks read, 60 evaluated by the copies of 2 users"]

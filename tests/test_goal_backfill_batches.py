@@ -285,3 +285,46 @@ def test_batched_backfill_keeps_the_index_of_due_times(tmp_path):
     assert due is not None and due > T0
     assert registry.due.get('ann') == due
     here.close()
+
+
+@pytest.mark.parametrize('size', [1, 4, 7, 50, 1000])
+def test_rebatch_cuts_what_is_left_and_gives_the_same(tmp_path, size):
+    one, batched = str(tmp_path / 'one.fs'), str(tmp_path / 'batched.fs')
+    fill(one)
+    fill(batched)
+    want = one_transaction(one)
+    here = Opened(batched)
+    goals = here.tracks.goals
+    for tracker in trackers():
+        goals.start_backfill('ann', tracker, now_ts=T0, batch_size=10)
+    here.tm.commit()
+    for _ in range(2):
+        goals.continue_backfill('ann', 'quizzes')
+        here.tm.commit()
+    jobs = {job.name: job for job in goals.backfill_jobs()}
+    before = {name: [num for n in range(job.next_batch, job.batches)
+                     for num in job.batch_ids(n)]
+              for name, job in jobs.items()}
+    for name, job in jobs.items():
+        left = job.rebatch(size)
+        assert left == -(-len(before[name]) // size)
+        assert job.batches == job.next_batch + left
+        assert job.batch_size == size
+        # The same tracks, in the same order, none more, in parts of size.
+        parts = [job.batch_ids(n) for n in range(job.next_batch,
+                                                  job.batches)]
+        assert [num for part in parts for num in part] == before[name]
+        assert all(len(part) == size for part in parts[:-1])
+    assert (jobs['quizzes'].next_batch, jobs['quizzes'].done) == (2, 20)
+    here.tm.commit()
+    while goals.backfill_jobs():
+        for job in goals.backfill_jobs():
+            goals.continue_backfill(job.group_id, job.name)
+        here.tm.commit()
+    assert outcome(here.tracks) == want
+    job = goals.backfill_jobs(include_finished=True)[0]
+    assert job.finished and job.done == job.total
+    assert job.rebatch(5) == 0 and job.batch_size == size     # as it was
+    with pytest.raises(ValueError, match='batch_size must be an int'):
+        jobs['points'].rebatch(0)
+    here.close()

@@ -197,3 +197,35 @@ def test_tracks_removed_or_moved_before_their_batch(tmp_path):
     assert progress == {'ann': len(mine) - 2, 'bob': bobs + 1}
     assert job.done == job.total
     here.close()
+
+
+@pytest.mark.parametrize('size', [1, 9, 1000])
+def test_rebatch_keeps_each_batch_with_its_users(tmp_path, size):
+    one, batched = str(tmp_path / 'one.fs'), str(tmp_path / 'batched.fs')
+    fill(one)
+    fill(batched)
+    want = one_transaction(one)
+    here = Opened(batched)
+    goals = here.tracks.goals
+    for tracker in trackers():
+        goals.start_task_backfill(TASK, tracker, batch_size=20)
+    here.tm.commit()
+    job = goals.task_backfill_jobs()[0]
+    goals.continue_task_backfill(TASK, job.name)
+    here.tm.commit()
+    before = [num for n in range(job.next_batch, job.batches)
+              for num in job.batch_ids(n)]
+    users = set(user for n in range(job.next_batch, job.batches)
+                for user in job.batch_users(n))
+    job.rebatch(size)
+    assert [num for n in range(job.next_batch, job.batches)
+            for num in job.batch_ids(n)] == before
+    assert users == set(user for n in range(job.next_batch, job.batches)
+                        for user in job.batch_users(n))
+    for n in range(job.next_batch, job.batches):     # where a batch reads
+        assert {here.tracks.get('%07i' % num).userName
+                for num in job.batch_ids(n)} <= set(job.batch_users(n))
+    here.tm.commit()
+    run_out(here)
+    assert outcome(here.tracks) == want
+    here.close()

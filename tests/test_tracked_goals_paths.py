@@ -165,3 +165,32 @@ def test_a_template_stored_before_the_check_still_copies(tracks):
               for t in tracks.goals.get_trackers(task_group('course',
                                                             'carl'))}
     assert copies == {'ok': 1, 'old': 0}
+
+
+def test_a_field_of_the_track_misspelt_is_suggested_case_aside():
+    message = _refused(lambda: check_track_paths(CountTracker(
+        name='t', target=1, conditions=[KeyExists('timestamp')])),
+        "the track's own field is 'timeStamp' and a key of the track's "
+        "data is 'data.timestamp'")
+    assert message.startswith("tracker 't': <KeyExists (key=timestamp)> "
+                              "names 'timestamp',")
+    # More than one segment: no field has keys, so none is offered.
+    message = _refused(lambda: check_track_paths(CountTracker(
+        name='t', target=1, conditions=[KeyExists('username.first')])),
+        "so a key of the track's data is 'data.username.first'")
+    assert "own field" not in message
+
+
+@pytest.mark.parametrize('key,kind', [('userName.x', 'a name'),
+                                      ('taskId.0', 'a name'),
+                                      ('runId.n', 'a number'),
+                                      ('timeStamp.day', 'a number')])
+def test_a_key_of_a_field_of_the_track_is_refused(tracks, key, kind):
+    message = _refused(lambda: tracks.goals.add_tracker(
+        'anna', CountTracker(name='t', target=1,
+                             conditions=[KeyExists(key)])),
+        "names %r, which a track does not have" % key)
+    assert kind + (' (seconds)' if key.startswith('time') else '') + \
+        ', without keys' in message
+    assert "'data.%s'" % key in message
+    assert tracks.goals.get_trackers('anna') == []     # nothing written

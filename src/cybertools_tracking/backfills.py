@@ -41,6 +41,10 @@ What differs from a one-transaction backfill, exactly:
 - A track removed before its batch is skipped; one changed is read as it
   is when its batch runs.
 
+The batches not done yet can be cut again (``BackfillJob.rebatch``,
+``goals backfill --resume --batch N``): the same ids in the same order,
+each new batch read within the spans of the batches its ids came from.
+
 Jobs are kept by the storage's goals (``GoalBinding.backfills``), by
 (group, tracker name); a finished one keeps its figures and drops its ids.
 
@@ -137,9 +141,68 @@ class BackfillJob(Persistent):
         since may be elsewhere)."""
         return self._spans[n]
 
+    def rebatch(self, batch_size):
+        """See ``IBackfillJob.rebatch``.  A new batch's span is the union
+        of the spans of the batches its tracks came from (its reader may
+        read a few rows more, never fewer)."""
+        if type(batch_size) is not int or batch_size < 1:
+            raise ValueError('batch_size must be an int of at least 1, got '
+                             '%r' % (batch_size,))
+        if self.finished:
+            return 0
+        first = self.next_batch
+        cut = _Cutter(batch_size)
+        for n in range(first, self.batches):
+            cut.add(self.batch_ids(n), self._spans[n], self._extra(n))
+        for n in range(first, self.batches):
+            self._forget(n)
+        for offset, (nums, span, extra) in enumerate(cut.batches()):
+            self._keep(first + offset, nums, span, extra)
+        self.batch_size = batch_size
+        self.batches = first + len(cut.parts)
+        return len(cut.parts)
+
+    def _extra(self, n):
+        return None             # what else a batch keeps (a task's users)
+
+    def _forget(self, n):
+        del self._nums[n]
+        del self._spans[n]
+
+    def _keep(self, n, nums, span, extra):
+        self._nums[n] = array.array('q', nums).tobytes()
+        self._spans[n] = span
+
     def _finish(self):
         self.finished = True
         self._nums = self._spans = None
+
+
+class _Cutter:
+    """Cuts the batches a job has left into parts of ``size`` tracks: the
+    numbers in order, each part with the union of the spans (and of the
+    users) of the batches it took tracks from."""
+
+    def __init__(self, size):
+        self.size = size
+        self.parts = []         # [nums, [first, last], users or None]
+
+    def add(self, nums, span, users):
+        at = 0
+        while at < len(nums):
+            if not self.parts or len(self.parts[-1][0]) == self.size:
+                self.parts.append([[], list(span), None])
+            part = self.parts[-1]
+            room = self.size - len(part[0])
+            part[0].extend(nums[at:at + room])
+            at += room
+            part[1] = [min(part[1][0], span[0]), max(part[1][1], span[1])]
+            if users is not None:
+                part[2] = tuple(sorted(set(part[2] or ()) | set(users)))
+
+    def batches(self):
+        return [(nums, tuple(span), users)
+                for nums, span, users in self.parts]
 
 
 class Found:
@@ -211,6 +274,17 @@ class TaskBackfillJob(BackfillJob):
         """The names of the users whose tracks batch ``n`` holds (as the
         job started), sorted."""
         return self._users[n]
+
+    def _extra(self, n):
+        return self._users[n]
+
+    def _forget(self, n):
+        BackfillJob._forget(self, n)
+        del self._users[n]
+
+    def _keep(self, n, nums, span, users):
+        BackfillJob._keep(self, n, nums, span, users)
+        self._users[n] = users
 
     def __repr__(self):
         return '<TaskBackfillJob %r %r: batch %d of %d, %d of %d tracks%s>' \

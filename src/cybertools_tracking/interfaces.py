@@ -647,7 +647,8 @@ class IStorageGoals(Interface):
 class IBackfillJob(Interface):
     """A batched backfill of one tracker of one group (``backfills.py``):
     the ids of the stored tracks it is to be fed, fixed when it started,
-    in batches, and how far it got. Written only by its own batches."""
+    in batches, and how far it got. Written only by its own batches
+    (and ``rebatch``)."""
 
     group_id = Attribute('The group the tracker was added to.')
     name = Attribute('The tracker\'s name.')
@@ -667,6 +668,15 @@ class IBackfillJob(Interface):
 
     def batch_ids(n):
         """The track numbers (ints) of batch ``n``, in id order."""
+
+    def rebatch(batch_size):
+        """Cut the batches not done yet again, into batches of at most
+        ``batch_size`` tracks (an int of at least 1, else ValueError), in
+        the same order; those done stay as they were.  ``batch_size`` and
+        ``batches`` change; ``next_batch``, ``done`` and ``total`` do not.
+        In the caller's transaction (one that runs a batch of the same
+        job at the same time conflicts, and is retried).  Returns the
+        number of batches left; a finished job is left as it is."""
 
 
 class ITaskBackfillJob(IBackfillJob):

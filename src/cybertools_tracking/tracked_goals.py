@@ -77,6 +77,7 @@ from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
 from cybertools_tracking.query import record_of
 from cybertools_tracking.validation import ValidationError
+from cybertools_tracking.validation import close_names
 
 __all__ = ['StorageGoals', 'GoalBinding', 'GoalOutcome', 'NO_OUTCOME',
            'task_group', 'track_item', 'listeners_for', 'backfill_criteria',
@@ -143,21 +144,45 @@ def _paths(tracker):
 
 
 def check_track_paths(tracker):
-    """Raise ValueError if *tracker* names a path that no track item has
-    (its first segment is none of ``TRACK_ITEM_KEYS``): such a condition
-    could never hold on a track (KeyNotExists always would), such a key
-    never add anything.  The message names the tracker, the path, and the
-    path meant, ``data.<path>``.  Reads only."""
+    """Raise ValueError if *tracker* names a path that no track item has:
+    its first segment is none of ``TRACK_ITEM_KEYS`` (such a condition
+    could never hold on a track, KeyNotExists always would; such a key
+    never adds anything), or it goes on past one of the track's own
+    fields, which are numbers and names without keys (``userName.x``).
+    The message names the tracker, the path, and the paths meant: a field
+    of the track that is close (``timeStamp`` for ``timestamp``), and
+    ``data.<path>``.  Reads only."""
     for what, key in _paths(tracker):
-        first = parse_path(key)[0][0]
-        if first in TRACK_ITEM_KEYS:
+        segments = parse_path(key)
+        first = segments[0][0]
+        name = getattr(tracker, 'name', tracker)
+        if first == 'data':
             continue
+        if first in TRACK_ITEM_KEYS:
+            if len(segments) == 1:
+                continue
+            raise ValueError(
+                'tracker %r: %s names %r, which a track does not have: a '
+                "track's %s is a %s, without keys; a key of the track's "
+                "data is 'data.%s'"
+                % (name, what, key, first, _FIELD_KINDS[first], key))
+        # A field close to it (case aside) is meant only for a path of
+        # one segment: the fields have no keys.
+        meant = [] if len(segments) > 1 else [
+            "'%s'" % other for other in close_names(first, TRACK_ITEM_KEYS)
+            if other != 'data']
         raise ValueError(
             'tracker %r: %s names %r, which a track does not have: a '
-            'tracker on a storage sees each track as {%s}, so a key of the '
-            "track's data is 'data.%s'"
-            % (getattr(tracker, 'name', tracker), what, first,
-               ', '.join(TRACK_ITEM_KEYS), key))
+            'tracker on a storage sees each track as {%s}, so %sa key of '
+            "the track's data is 'data.%s'"
+            % (name, what, first, ', '.join(TRACK_ITEM_KEYS),
+               "the track's own field is %s and " % ' or '.join(meant)
+               if meant else '', key))
+
+
+#: What each of the track's own fields is, for ``check_track_paths``.
+_FIELD_KINDS = {'taskId': 'name', 'userName': 'name', 'runId': 'number',
+                'timeStamp': 'number (seconds)'}
 
 
 def _items(records):

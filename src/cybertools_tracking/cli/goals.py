@@ -1,26 +1,34 @@
-"""The goal commands: ``goals history``, ``goals tick``, ``goals backfill``.
+"""The goal commands: ``goals history``, ``goals tick``, ``goals remove``,
+``goals backfill``.
 
 ::
 
     cybertools-tracking goals history [--group G] [--tracker NAME] ...
     cybertools-tracking goals tick [--at TIME] [--group G]
+    cybertools-tracking goals remove --group G NAME
     cybertools-tracking goals backfill --group G TRACKER.json [--batch N]
+                                       [--again]
     cybertools-tracking goals backfill --task T TRACKER.json [--batch N]
     cybertools-tracking goals backfill --resume [--group G] [--task T]
+                                       [--batch N]
 
 ``history`` lists the recorded outcomes (``goals/history.py``), newest
 first; ``tick`` lets time act on the goals without a new track (expired
 trackers removed, deadlines failed, calendar periods closed), for a
-periodic job; ``backfill`` adds a tracker to a group (or a template to
-a task) and feeds it the stored tracks in batches, one transaction
-each, resumable (``backfills.py``).
+periodic job; ``remove`` takes a tracker out of a group; ``backfill``
+adds a tracker to a group (or a template to a task) and feeds it the
+stored tracks in batches, one transaction each, resumable
+(``backfills.py``).
 """
 
 import argparse
 import json
+import signal
+import threading
 import time
 
-from cybertools_tracking.cli.common import EXIT_OK, EXIT_USAGE
+from cybertools_tracking.cli.common import EXIT_INTERRUPTED, EXIT_OK
+from cybertools_tracking.cli.common import EXIT_USAGE
 from cybertools_tracking.cli.common import CommandError, Progress, error
 from cybertools_tracking.cli.common import connection, count, positive_int
 from cybertools_tracking.cli.common import did_you_mean
@@ -28,6 +36,7 @@ from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import time_from, time_to, TIME_HELP
 from cybertools_tracking.cli.formatting import local_time, table
 from cybertools_tracking.cli.jsoncodec import dumps
+from cybertools_tracking.backfills import DEFAULT_BATCH
 from cybertools_tracking.db import retry_transaction
 from cybertools_tracking.goals.interfaces import ConflictingNameError
 
@@ -44,7 +53,8 @@ def add_commands(command):
         'lets time act without a new track (expired trackers removed, '
         'deadlines failed, calendar periods closed), for a periodic job; '
         '"backfill" adds a tracker fed the stored tracks in resumable '
-        'batches. "goals ACTION --help" says more',
+        'batches; "remove" takes a tracker out of a group. "goals ACTION '
+        '--help" says more',
         'cybertools-tracking goals history --group alice --kind completed\n'
         '  cybertools-tracking goals tick --at 2024-02-01T00:00Z\n'
         '  cybertools-tracking goals backfill --group alice points.json')
@@ -89,6 +99,13 @@ def add_commands(command):
                           ('--kind', 1), ('--limit', 1), ('--format', 1)):
         tick.add_argument(option, nargs=nargs, action=_NotForTick,
                           help=argparse.SUPPRESS)
+    remove = action(
+        'remove', run_remove, 'remove a tracker from a group (one added '
+        'to a misspelt group, say); a component of a composite is refused',
+        'cybertools-tracking goals remove --group alcie points')
+    remove.add_argument('name', metavar='NAME', help='the tracker\'s name')
+    remove.add_argument('--group', metavar='GROUP', required=True,
+                        help='the group (a user) that has it')
     backfill = action(
         'backfill', run_backfill, 'add a tracker (a JSON file, as the web '
         'API takes) to a group and feed it the group\'s stored tracks in '
@@ -114,8 +131,13 @@ def add_commands(command):
     backfill.add_argument('--resume', action='store_true',
                           help='go on with the unfinished backfills')
     backfill.add_argument('--batch', metavar='N', type=positive_int,
-                          default=10_000,
-                          help='tracks per transaction (default 10000)')
+                          help='tracks per transaction (default 10000); '
+                               'with --resume, the batches left are cut '
+                               'again to N (default: as they were)')
+    backfill.add_argument('--again', action='store_true',
+                          help='backfill a tracker whose name the group '
+                               'completed before (refused otherwise: its '
+                               'stored tracks would complete it again)')
     backfill.add_argument('--max-batches', metavar='N', type=positive_int,
                           help='stop after N batches (go on later with '
                                '--resume)')
@@ -181,6 +203,31 @@ def run_tick(args):
         print('ticked at %s: %d closed, %d failed, %d expired, %d changed'
               % (local_time(now), len(result.closed), len(result.failed),
                  len(result.expired), len(result.changed)))
+    return EXIT_OK
+
+
+def run_remove(args):
+    with connection(args, write=False) as (manager, conn):
+        storage = existing_storage(conn, args)
+        goals = storage.goals
+
+        def remove():
+            return goals.remove_tracker(args.group, args.name)
+        try:
+            removed = retry_transaction(remove, manager)
+        except (TypeError, ValueError, KeyError) as problem:
+            raise CommandError(_message(problem), EXIT_USAGE) from None
+        if not removed:
+            try:
+                names = [t.name for t in goals.get_trackers(
+                    args.group, include_completed=True)]
+            finally:
+                manager.abort()
+            raise CommandError('group %r has no tracker named %r%s' % (
+                args.group, args.name, did_you_mean(args.name, names)),
+                EXIT_USAGE)
+        for tracker in removed:
+            print('removed %r from %r' % (tracker.name, args.group))
     return EXIT_OK
 
 
@@ -264,13 +311,18 @@ def run_backfill(args):
         raise CommandError('goals backfill TRACKER.json needs --group (a '
                            "user's goal) or --task (a task's template), "
                            'one of them', EXIT_USAGE)
-    with connection(args, write=False) as (manager, conn):
+    if args.again and not (args.tracker and args.group):
+        raise CommandError('--again goes with --group GROUP TRACKER.json: '
+                           'it backfills a tracker whose name the group '
+                           'completed before', EXIT_USAGE)
+    with connection(args, write=False) as (manager, conn), \
+            _Interrupts(manager) as commits:
         storage = existing_storage(conn, args)
         goals = storage.goals
         if args.tracker and args.task:
-            jobs = [_start_task(storage, manager, args)]
+            jobs = [_start_task(storage, commits, args)]
         elif args.tracker:
-            jobs = [_start_group(storage, manager, args)]
+            jobs = [_start_group(storage, commits, args)]
         else:
             jobs = _unfinished(storage, manager, args)
             if not jobs:
@@ -278,7 +330,9 @@ def run_backfill(args):
         budget = args.max_batches
         for kind, key, name in jobs:
             try:
-                budget = _run_job(goals, manager, kind, key, name, budget)
+                budget = _run_job(goals, commits, kind, key, name, budget,
+                                  _resume_command(args, kind, key),
+                                  args.batch if args.resume else None)
             except KeyError as problem:
                 # The job went meanwhile (another process removed the
                 # tracker and its job): say which, not a traceback.
@@ -289,11 +343,77 @@ def run_backfill(args):
     return EXIT_OK
 
 
-def _start_group(storage, manager, args):
+class _Interrupts:
+    """Ctrl-C (SIGINT) stops a backfill between its transactions, never
+    inside a commit: one that comes while a commit runs waits until the
+    commit is done.  (FileStorage that is interrupted in its fsync closes
+    itself, and the command could not say how far it got.)  One guard for
+    the start and the batches of both kinds of job.
+
+    ``commit(work)`` is ``retry_transaction(work, manager)`` with the
+    commit shielded; ``stop()`` raises the KeyboardInterrupt that waited,
+    if one did."""
+
+    def __init__(self, manager):
+        self.manager = manager
+        self.committing = False
+        self.waiting = False
+        self.previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+        return False
+
+    def _handler(self, signum, frame):
+        if self.committing:
+            self.waiting = True
+        else:
+            raise KeyboardInterrupt
+
+    def commit(self, work):
+        def shielded():
+            self.committing = False     # a retry's work may be stopped
+            self.stop()
+            result = work()
+            self.committing = True      # from here on: the commit
+            return result
+        try:
+            return retry_transaction(shielded, self.manager)
+        finally:
+            self.committing = False
+
+    def stop(self):
+        if self.waiting:
+            self.waiting = False
+            raise KeyboardInterrupt
+
+
+def _resume_command(args, kind, key):
+    """The command that goes on with an interrupted job: the one given
+    with ``--resume`` (its choice of jobs), or ``--resume`` for the job
+    just started."""
+    command = 'goals backfill --resume'
+    if args.resume:
+        if args.group is not None:
+            command += ' --group %s' % args.group
+        if args.task is not None:
+            command += ' --task %s' % args.task
+        return command
+    return '%s --%s %s' % (command, kind, key)
+
+
+def _start_group(storage, commits, args):
     """Start the backfill of a tracker of ``--group``; return the job as
     ``('group', group_id, name)``."""
     from cybertools_tracking.goals.serialize import tracker_from_json
-    goals = storage.goals
+    goals, manager = storage.goals, commits.manager
     obj = _tracker_json(args.tracker)
 
     def start():
@@ -301,13 +421,15 @@ def _start_group(storage, manager, args):
         # by its first tracker, maybe before the user's first track; read
         # in the start's transaction.
         unknown = _unknown_group(storage, args.group)
+        if not args.again:
+            _refuse_a_second_completion(goals, args.group, obj.get('name'))
         # A new tracker for each attempt: one placed by an aborted attempt
         # keeps its group.
         return goals.start_backfill(
             args.group, tracker_from_json(obj),
-            batch_size=args.batch), unknown
+            batch_size=args.batch or DEFAULT_BATCH), unknown
     try:
-        job, unknown = retry_transaction(start, manager)
+        job, unknown = commits.commit(start)
     except ConflictingNameError as problem:
         manager.abort()
         raise CommandError(_taken(goals, problem), EXIT_USAGE) from None
@@ -316,30 +438,57 @@ def _start_group(storage, manager, args):
     if unknown:
         error('goals backfill: group %r has no goals and no stored tracks '
               '(the tracker was added all the same, for tracks to come: '
-              'misspelt?)%s'
-              % (args.group, _close_groups(storage, args.group, manager)))
+              'misspelt?)%s; to take it back: "goals remove --group %s '
+              '%s"' % (args.group, _close_groups(storage, args.group, manager),
+                      args.group, job.name))
     print('added %r to %r: %s to feed it in %s'
           % (job.name, job.group_id, count(job.total, 'stored track'),
              count(job.batches, 'batch', 'batches')))
     return ('group', job.group_id, job.name)
 
 
-def _start_task(storage, manager, args):
+def _refuse_a_second_completion(goals, group_id, name):
+    """Refuse to backfill a tracker *name* the group has completed: a
+    completed tracker of that name is replaced (add_tracker's rule, for
+    a goal set again), but the new one would read the same stored tracks
+    and complete again, in the history and for the listeners a second
+    time.  The history says; ``--again`` (or another name) is the way to
+    do it on purpose."""
+    if not isinstance(name, str):
+        return      # the tracker's own check says what is wrong
+    found = goals.history(group_id, [name], ['completed'], limit=1)
+    if not found:
+        return
+    record = found[0]
+    raise CommandError(
+        'group %r completed %r at %s%s (goals history --group %s '
+        '--tracker %s): a backfill would read the same stored tracks and '
+        'complete it a second time, in the history and for its listeners; '
+        'give the tracker another "name", or add --again to do it on '
+        'purpose' % (
+            group_id, name, local_time(record.time),
+            ', with track %s' % record.track_id if record.track_id else '',
+            group_id, name), EXIT_USAGE)
+
+
+def _start_task(storage, commits, args):
     """Start the backfill of a template of ``--task``; return the job as
     ``('task', taskId, name)``."""
     from cybertools_tracking.goals.serialize import tracker_from_json
-    goals = storage.goals
+    goals, manager = storage.goals, commits.manager
     obj = _tracker_json(args.tracker)
 
     def start():
         unknown = args.task not in storage.getTaskIds()
         return goals.start_task_backfill(
             args.task, tracker_from_json(obj),
-            batch_size=args.batch), unknown
+            batch_size=args.batch or DEFAULT_BATCH), unknown
     try:
-        job, unknown = retry_transaction(start, manager)
+        job, unknown = commits.commit(start)
     except (TypeError, ValueError, KeyError) as problem:
-        raise CommandError(_message(problem), EXIT_USAGE) from None
+        raise CommandError(_message(problem) + _template_advice(
+            goals, args.task, obj.get('name'), manager), EXIT_USAGE) \
+            from None
     if unknown:
         try:
             hint = did_you_mean(args.task, storage.getTaskIds())
@@ -353,6 +502,21 @@ def _start_task(storage, manager, args):
              count(job.total, 'stored track'),
              count(job.batches, 'batch', 'batches')))
     return ('task', job.taskId, job.name)
+
+
+def _template_advice(goals, taskId, name, manager):
+    """What to do when the start of a template's backfill was refused
+    because of the template there: go on with its unfinished backfill;
+    ``''`` if it has none."""
+    try:
+        unfinished = any((job.taskId, job.name) == (taskId, name)
+                         for job in goals.task_backfill_jobs())
+    finally:
+        manager.abort()
+    if not unfinished:
+        return ''
+    return ('; its backfill is unfinished: "goals backfill --resume --task '
+            '%s" goes on with it' % taskId)
 
 
 def _unfinished(storage, manager, args):
@@ -408,10 +572,15 @@ def _taken(goals, problem):
     return '%s; %s' % (problem, advice)
 
 
-def _run_job(goals, manager, kind, key, name, budget):
+def _run_job(goals, commits, kind, key, name, budget, resume,
+             batch_size=None):
     """Run the batches of one job (``kind`` 'group' or 'task', of the
     group or task ``key``), each committed; return the batches left of
-    ``budget`` (None: no limit)."""
+    ``budget`` (None: no limit).  Ctrl-C ends it with the tracks read so
+    far and ``resume``, the command that goes on (exit code 130).  A
+    ``batch_size`` (``--resume --batch N``) other than the job's cuts
+    the batches left again first, in a transaction of its own."""
+    manager = commits.manager
     if kind == 'task':
         def job():
             return {(j.taskId, j.name): j for j in goals.task_backfill_jobs(
@@ -428,29 +597,50 @@ def _run_job(goals, manager, kind, key, name, budget):
             return goals.continue_backfill(key, name)
 
     current = job()
-    progress = Progress('backfill %s %s' % (key, name), current.total,
+    if batch_size is not None and not current.finished and \
+            batch_size != current.batch_size:
+        was = current.batch_size
+        left = commits.commit(lambda: job().rebatch(batch_size))
+        current = job()
+        print('%s%r of %s%r: %s left, of at most %d tracks (were %d)'
+              % ('template ' if kind == 'task' else '', name,
+                 'task ' if kind == 'task' else '', key,
+                 count(left, 'batch', 'batches'), batch_size, was))
+    done, total = current.done, current.total
+    progress = Progress('backfill %s %s' % (key, name), total,
                         unit=' tracks', plain=True)
     manager.abort()
     try:
         while True:
+            commits.stop()
             current = job()
+            done = current.done
             if current.finished:
                 break
             if budget == 0:
                 break
-            retry_transaction(step, manager)
+            commits.commit(step)
             current = job()
-            progress.update(current.done, '%d of %d tracks, %d evaluated'
-                            % (current.done, current.total,
-                               current.evaluated))
+            done = current.done
+            progress.update(done, '%d of %d tracks, %d evaluated'
+                            % (done, total, current.evaluated))
             manager.abort()
             if budget is not None:
                 budget -= 1
     except KeyboardInterrupt:
+        # Between transactions (see _Interrupts): the storage is open,
+        # and what the job says is what was committed.
+        manager.abort()
         progress.close()
-        raise CommandError('interrupted after %d of %d tracks; '
-                           '"goals backfill --resume" goes on from there'
-                           % (current.done, current.total)) from None
+        try:
+            done = job().done
+        except KeyboardInterrupt:
+            pass                        # a second Ctrl-C: the last known
+        finally:
+            manager.abort()
+        raise CommandError('interrupted after %d of %d tracks; "%s" goes '
+                           'on from there' % (done, total, resume),
+                           EXIT_INTERRUPTED) from None
     finally:
         progress.close()
     state = 'finished' if current.finished else 'stopped'
