@@ -14,7 +14,7 @@ import pytest
 
 from cybertools_tracking.check import check_storage
 from cybertools_tracking.cli import main
-from cybertools_tracking.cli.jsoncodec import dumps, loads
+from cybertools_tracking.jsoncodec import dumps, loads
 from cybertools_tracking.db import get_storage, open_db
 from cybertools_tracking.eventids import _canonical
 from cybertools_tracking.storage import TrackingStorage

@@ -1,5 +1,5 @@
 """HTTP follows the command line's rules (a new user's trial): track data
-read and written as ``import`` and ``export`` do (``cli/jsoncodec``),
+read and written as ``import`` and ``export`` do (``jsoncodec``),
 ``runId=0`` as ``query --run 0``, and messages that quote names as JSON
 without escaping what is not ASCII. Through a real uvicorn server."""
 
@@ -12,7 +12,7 @@ pytest.importorskip('fastapi')
 httpx = pytest.importorskip('httpx')
 
 from cybertools_tracking.cli import main  # noqa: E402
-from cybertools_tracking.cli.jsoncodec import dumps  # noqa: E402
+from cybertools_tracking.jsoncodec import dumps  # noqa: E402
 from cybertools_tracking.db import get_storage, open_db  # noqa: E402
 from cybertools_tracking.goals.trackers import CountTracker  # noqa: E402
 from cybertools_tracking.goals.conditions import KeyExists  # noqa: E402

@@ -58,6 +58,7 @@ from persistent.TimeStamp import TimeStamp
 from ZODB.utils import u64, z64
 from zope.interface import implementer
 
+from cybertools_tracking import jsoncodec
 from cybertools_tracking.interfaces import IEventOutbox, ITrackObserver
 from cybertools_tracking.readonly import read_only
 
@@ -256,13 +257,11 @@ class EventOutbox(Persistent):
     def trackAdded(self, storage, track):
         """An ``ITrackObserver``: with the outbox among a storage's
         observers, each new track is a ``track.saved`` event. Its data
-        as ``export`` writes it (``cli/jsoncodec``): an infinity, a
+        as ``export`` writes it (``jsoncodec``): an infinity, a
         Decimal, a date are one-key objects (``{"$float": "inf"}``), so
         that any data a track may hold makes an event."""
-        # Imported here: the command line's package imports this module.
-        from cybertools_tracking.cli.jsoncodec import encode
         event = track_json(track, storage.getEventId(track))
-        event['data'] = encode(event['data'])
+        event['data'] = jsoncodec.encode(event['data'])
         self.append('track.saved', event, timestamp=track.timeStamp)
 
     # reading

@@ -31,6 +31,7 @@ from cybertools_tracking.validation import check_run_id, check_timestamp
 from cybertools_tracking.validation import guessed, shorten
 
 __all__ = ['Plan', 'plan', 'execute', 'records', 'TrackRecord',
+           'with_current_runs',
            'UnknownCriterionError', 'check_pattern', 'check_time_range']
 
 
@@ -263,6 +264,31 @@ _new_tuple = tuple.__new__
 # (see there); past them, a group is decoded for its numbers and again
 # for its records, so that a sweep does not churn unpack's groups.
 KEEP_DECODED = 4096
+
+
+def with_current_runs(storage, criteria):
+    """``criteria`` (as ``plan`` takes them) with run 0 replaced by the
+    current runs of the tasks asked for (of every task without a
+    taskId; a trailing ``*`` a prefix); None if no run is left. The front
+    ends' rule (``query --run 0``, HTTP ``runId=0``): in ``query`` itself
+    run 0 is no run, as in loops."""
+    runs = criteria.get('runId')
+    if runs is None:
+        return criteria
+    runs = runs if isinstance(runs, list) else [runs]
+    if 0 not in runs:
+        return criteria
+    tasks = criteria.get('taskId', '*')
+    tasks = tasks if isinstance(tasks, list) else [tasks]
+    wanted = [run for run in runs if run]
+    for taskId, runId in storage.getCurrentRuns().items():
+        if any(taskId == task or (task.endswith('*')
+                                  and taskId.startswith(task[:-1]))
+               for task in tasks):
+            wanted.append(runId)
+    if not wanted:
+        return None
+    return dict(criteria, runId=sorted(set(wanted)))
 
 
 def records(plan, storage):

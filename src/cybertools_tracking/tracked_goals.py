@@ -81,7 +81,7 @@ from cybertools_tracking.validation import close_names
 
 __all__ = ['StorageGoals', 'GoalBinding', 'GoalOutcome', 'NO_OUTCOME',
            'task_group', 'track_item', 'listeners_for', 'backfill_criteria',
-           'check_track_paths', 'TRACK_ITEM_KEYS']
+           'check_track_paths', 'group_names', 'TRACK_ITEM_KEYS']
 
 GoalOutcome = namedtuple('GoalOutcome', 'dirtied completed limited')
 GoalOutcome.__doc__ = """What saving one track did to its goals: the
@@ -306,6 +306,19 @@ def binding_of(storage):
         if isinstance(observer, GoalBinding):
             return observer
     return None
+
+
+def group_names(storage):
+    """The set of names a group id given by a person may mean, for a
+    "did you mean": the ids of the goal groups and the users of the
+    stored tracks (a user's group is named like the user)."""
+    names = set()
+    binding = binding_of(storage)
+    if binding is not None:
+        names.update(binding.registry.groups.keys())
+    for task in storage.getTaskIds():
+        names.update(storage.getUserNames(task))
+    return names
 
 
 # -- transaction state -------------------------------------------------------

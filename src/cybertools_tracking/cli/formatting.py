@@ -5,7 +5,7 @@ import csv
 import sys
 import time
 
-from cybertools_tracking.cli.jsoncodec import dumps
+from cybertools_tracking.jsoncodec import dumps
 from cybertools_tracking.events import track_json
 
 TRACK_COLUMNS = ('id', 'taskId', 'runId', 'userName', 'time', 'data')

@@ -35,7 +35,7 @@ from cybertools_tracking.cli.common import did_you_mean
 from cybertools_tracking.cli.common import existing_storage, non_negative_int
 from cybertools_tracking.cli.common import time_from, time_to, TIME_HELP
 from cybertools_tracking.cli.formatting import local_time, table
-from cybertools_tracking.cli.jsoncodec import dumps
+from cybertools_tracking.jsoncodec import dumps
 from cybertools_tracking.backfills import DEFAULT_BATCH
 from cybertools_tracking.db import retry_transaction
 from cybertools_tracking.goals.interfaces import ConflictingNameError
@@ -231,25 +231,12 @@ def run_remove(args):
     return EXIT_OK
 
 
-def _group_names(storage):
-    """The names a ``--group`` may mean: the ids of the goal groups and
-    the users of the stored tracks (a user's group is named like the
-    user)."""
-    from cybertools_tracking.tracked_goals import binding_of
-    names = set()
-    binding = binding_of(storage)
-    if binding is not None:
-        names.update(binding.registry.groups.keys())
-    for task in storage.getTaskIds():
-        names.update(storage.getUserNames(task))
-    return names
-
-
 def _close_groups(storage, group_id, manager):
     """``"; did you mean 'alice'?"`` for an unknown group, or ``''``;
     read in a transaction of its own, let go after."""
+    from cybertools_tracking.tracked_goals import group_names
     try:
-        return did_you_mean(group_id, _group_names(storage))
+        return did_you_mean(group_id, group_names(storage))
     finally:
         manager.abort()
 

@@ -26,7 +26,7 @@ import re
 from cybertools_tracking.cli.common import CommandError, parse_time
 from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS
 from cybertools_tracking.cli.formatting import CSV_TRACK_COLUMNS
-from cybertools_tracking.cli.jsoncodec import loads
+from cybertools_tracking.jsoncodec import loads
 from cybertools_tracking.validation import InvalidTypeError
 from cybertools_tracking.validation import ValidationError
 from cybertools_tracking.validation import check_new_name

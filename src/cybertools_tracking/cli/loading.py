@@ -77,7 +77,7 @@ from cybertools_tracking.cli.importformats import _reject_json, _text
 from cybertools_tracking.cli.importinput import DamagedInput, _Input
 from cybertools_tracking.cli.importinput import _GZIP_ERRORS  # noqa
 from cybertools_tracking.cli.importrepeats import EarlierImports
-from cybertools_tracking.cli.jsoncodec import dumps
+from cybertools_tracking.jsoncodec import dumps
 
 def add_commands(command):
     load = command(

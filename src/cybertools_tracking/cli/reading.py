@@ -27,8 +27,9 @@ from cybertools_tracking.cli.formatting import csv_track_row, track_dict
 from cybertools_tracking.cli.formatting import csv_run_row, local_time
 from cybertools_tracking.cli.formatting import write_csv
 from cybertools_tracking.cli.formatting import stream_table
-from cybertools_tracking.cli.jsoncodec import dumps
 from cybertools_tracking.cli.streaming import newest_first
+from cybertools_tracking.jsoncodec import dumps
+from cybertools_tracking.query import with_current_runs
 
 
 def add_commands(command):
@@ -156,28 +157,6 @@ def criteria_of(args, command='query', required=True):
     return criteria
 
 
-def current_runs(storage, criteria):
-    """``criteria`` with run 0 replaced by the current runs of the tasks
-    asked for (of every task without --task); None if no run is left."""
-    runs = criteria.get('runId')
-    if runs is None:
-        return criteria
-    runs = runs if isinstance(runs, list) else [runs]
-    if 0 not in runs:
-        return criteria
-    tasks = criteria.get('taskId', '*')
-    tasks = tasks if isinstance(tasks, list) else [tasks]
-    wanted = [run for run in runs if run]
-    for taskId, runId in storage.getCurrentRuns().items():
-        if any(taskId == task or (task.endswith('*')
-                                  and taskId.startswith(task[:-1]))
-               for task in tasks):
-            wanted.append(runId)
-    if not wanted:
-        return None
-    return dict(criteria, runId=sorted(set(wanted)))
-
-
 def run_query(args):
     if args.id_order and args.newest_first:
         raise CommandError('--id-order and --newest-first are two orders: '
@@ -185,7 +164,7 @@ def run_query(args):
     criteria = criteria_of(args, required=False)
     with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
-        criteria = current_runs(storage, criteria)
+        criteria = with_current_runs(storage, criteria)
         if args.count:
             print(0 if criteria is None else
                   _count(storage, criteria, args.limit))
@@ -332,7 +311,7 @@ def run_export(args):
     with connection(args, write=False) as (manager, conn):
         storage = existing_storage(conn, args)
         if criteria is not None:
-            criteria = current_runs(storage, criteria)
+            criteria = with_current_runs(storage, criteria)
             tracks = [] if criteria is None else storage.query(**criteria)
             runIds = sorted({track.runId for track in tracks})
             runs = [run for run in map(storage.getRun, runIds)

@@ -17,7 +17,7 @@ from cybertools_tracking.goals.interfaces import ComponentInUseError
 from cybertools_tracking.goals.interfaces import CompositeOutOfReachError
 from cybertools_tracking.goals.serialize import tracker_from_json
 from cybertools_tracking.goals.serialize import tracker_to_json
-from cybertools_tracking.tracked_goals import binding_of
+from cybertools_tracking.tracked_goals import group_names
 from cybertools_tracking.web import units
 from cybertools_tracking.web.units import as_json, did_you_mean
 from cybertools_tracking.web.api_tracks import ERRORS
@@ -135,21 +135,9 @@ def _no_goal(storage, group_id, name):
     if names:
         close = did_you_mean(name, names)
     else:
-        close = did_you_mean(group_id, _group_names(storage), 'group ')
+        close = did_you_mean(group_id, group_names(storage), 'group ')
     return 'group %s has no goal %s%s' % (as_json(group_id), as_json(name),
                                           close)
-
-
-def _group_names(storage):
-    """The groups a misspelt one may mean: the goal groups and the users
-    of the stored tracks (a user's group is named like the user)."""
-    names = set()
-    binding = binding_of(storage)
-    if binding is not None:
-        names.update(binding.registry.groups.keys())
-    for task in storage.getTaskIds():
-        names.update(storage.getUserNames(task))
-    return names
 
 
 def _composite_call(group_id, name):

@@ -9,12 +9,12 @@ from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
-from cybertools_tracking.cli.reading import current_runs
 from cybertools_tracking.eventids import EventIdConflictError
 from cybertools_tracking.eventids import describe_differences
 from cybertools_tracking.events import track_json
 from cybertools_tracking.query import UnknownCriterionError
 from cybertools_tracking.query import check_pattern, check_time_range
+from cybertools_tracking.query import with_current_runs
 from cybertools_tracking.timestamps import TIME_FORMATS, parse_time
 from cybertools_tracking.validation import guessed, shorten
 from cybertools_tracking.web import units
@@ -248,7 +248,7 @@ def query_tracks(
                                        after[0])
     def work(storage):
         # Run 0: the current runs, the command line's rule (shared).
-        current = current_runs(storage, criteria)
+        current = with_current_runs(storage, criteria)
         if current is None:     # run 0 alone, and no task has a run
             return {'tracks': [], 'next': None}
         try:

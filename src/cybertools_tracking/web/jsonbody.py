@@ -1,6 +1,6 @@
 """Track data over HTTP as the command line reads and writes it.
 
-One rule for both front ends, ``cli/jsoncodec``: a request body is read
+One rule for both front ends, ``jsoncodec``: a request body is read
 as ``import`` reads a line (``{"$float": "inf"}``, ``{"$decimal":
 "1.10"}`` ... are decoded; the ``NaN`` and ``Infinity`` literals, which
 are not JSON, are a 400 naming the field: ``data.n: NaN is not JSON
@@ -18,7 +18,7 @@ import json
 from fastapi import HTTPException, Request
 from fastapi.routing import APIRoute
 
-from cybertools_tracking.cli.jsoncodec import encode, loads
+from cybertools_tracking.jsoncodec import encode, loads
 
 __all__ = ['CodecRoute', 'data_json']
 
