@@ -328,3 +328,30 @@ def test_rebatch_cuts_what_is_left_and_gives_the_same(tmp_path, size):
     with pytest.raises(ValueError, match='batch_size must be an int'):
         jobs['points'].rebatch(0)
     here.close()
+
+
+def test_a_group_named_with_a_star_is_that_name_not_a_prefix(tmp_path):
+    # A query reads 'an*' as a prefix (ann's tracks); a group of that name
+    # is the name itself, and no track is saved under it.
+    path = str(tmp_path / 'star.fs')
+    fill(path, count=50)
+    db = open_db(path)
+    try:
+        conn = db.open()
+        storage = get_storage(conn, create=False)
+        assert storage.query(userName='an*')
+        goals = storage.goals
+        assert goals.add_tracker('an*', CountTracker('n', [], 1000),
+                                 backfill=True) == 0
+        job = goals.start_backfill('an*', CountTracker('m', [], 1000),
+                                   batch_size=7)
+        assert job.total == 0
+        assert goals.continue_backfill('an*', 'm') == 0
+        # ann's own group is fed ann's tracks.
+        assert goals.add_tracker('ann', CountTracker('n', [], 1000),
+                                 backfill=True) \
+            == len(storage.query(userName='ann'))
+        transaction.abort()
+        conn.close()
+    finally:
+        db.close()

@@ -75,7 +75,7 @@ from cybertools_tracking.goals.registry import GoalRegistry
 from cybertools_tracking.interfaces import IStorageGoals
 from cybertools_tracking.interfaces import ITrackingStorage
 from cybertools_tracking.interfaces import ITrackObserver
-from cybertools_tracking.query import record_of
+from cybertools_tracking.query import TrackRecord, record_of
 from cybertools_tracking.validation import ValidationError
 from cybertools_tracking.validation import close_names
 
@@ -469,13 +469,22 @@ class StorageGoals(TrackingManager):
         if criteria is None:
             return []
         try:
-            return self.storage.queryRecords(**criteria)
+            records = self.storage.queryRecords(**criteria)
         except ValidationError:
             # A time range beyond what the index holds: read the wider
             # range the other criteria give; the conditions still decide.
             criteria.pop('timeFrom', None)
             criteria.pop('timeTo', None)
-            return self.storage.queryRecords(**criteria)
+            records = self.storage.queryRecords(**criteria)
+        # A query reads a trailing * as a prefix; a group (or a template's
+        # task) is named by the name itself: 's*' is not sam and sara.
+        exact = [(TrackRecord._fields.index(key), value)
+                 for key, value in fixed.items()
+                 if isinstance(value, str) and value.endswith('*')]
+        if exact:
+            records = (record for record in records
+                       if all(record[at] == value for at, value in exact))
+        return records
 
     # backfill in batches (see backfills.py)
 
