@@ -111,8 +111,9 @@ def test_a_json_export_with_bad_runs_refuses_them_and_their_tracks(
                        "starting with 't')"),
     ({'taskId': ''}, "taskId must not be empty"),
     ({'userName': 'a\x00b'}, 'userName must not contain control characters '
-                             '(U+0000 to U+001F, U+007F), got '
-                             "'a\\x00b' (U+0000 at position 1)"),
+                             'or line breaks (U+0000 to U+001F, U+007F to '
+                             "U+009F, U+2028, U+2029), got 'a\\x00b' "
+                             '(U+0000 at position 1)'),
     ({'userName': ''}, 'userName must not be empty'),
     ({'timeStamp': 1.5}, 'timeStamp: expected whole seconds, got 1.5; the '
                          'storage keeps whole seconds (round it yourself: '

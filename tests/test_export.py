@@ -48,9 +48,10 @@ HOSTILE_DATA = [
     {'level': 1e308, 'page': 'x*', 'nan': float('nan')},
     {},
 ]
-# Names a save refuses ('', '*', 'x*', control characters: see
-# validation.check_new_name) are left out; '*' stays in data and queries.
-HOSTILE_NAMES = [' ', '%', 'x?', 'a b', '\u2028', '"quoted"', 'ä' * 300,
+# Names a save refuses ('', ' ', '*', 'x*', control characters and line
+# breaks: see validation.check_new_name) are left out; they stay in data
+# and queries.
+HOSTILE_NAMES = [' a', '%', 'x?', 'a b', 'b\u00a0', '"quoted"', 'ä' * 300,
                  '\\', '{"taskId": 1}', '$map']
 
 

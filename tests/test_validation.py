@@ -76,7 +76,7 @@ def test_names():
 
 
 def test_new_names():
-    assert check_new_name('taskId', 'a b/é\u2028') == 'a b/é\u2028'
+    assert check_new_name('taskId', 'a b/é\u00a0') == 'a b/é\u00a0'
 
     class Name(str):
         pass
@@ -85,7 +85,8 @@ def test_new_names():
                        ('t*', "'t*' finds every task starting with 't'"),
                        ('\x00', 'U+0000 at position 0'),
                        ('ab\x1f', 'U+001F at position 2'),
-                       ('\x7f', 'U+007F')):
+                       ('\x7f', 'U+007F'), ('a\x85', 'U+0085 at position 1'),
+                       ('a\u2028b', 'U+2028'), (' \t ', 'only spaces')):
         with pytest.raises(InvalidValueError) as info:
             check_new_name('taskId', bad)
         assert words in str(info.value)

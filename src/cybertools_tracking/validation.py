@@ -141,20 +141,21 @@ def check_name(argument, value):
 
 
 # C0 controls and DEL; a name is printed on one line of a terminal.
-_CONTROL = re.compile('[\x00-\x1f\x7f]')
+_CONTROL = re.compile('[\x00-\x1f\x7f-\x9f\u2028\u2029]')
 
 
 def check_new_name(argument, value):
     """Return ``value``, the task id or user name a write gives a track
-    or run, as ``check_name`` does; InvalidValueError if it is empty,
-    holds a ``*`` or a control character (U+0000 to U+001F, U+007F):
-    see the module docstring for why."""
+    or run, as ``check_name`` does; InvalidValueError if it is empty or
+    only white space, holds a ``*``, a control character (U+0000 to
+    U+001F, U+007F to U+009F) or a line or paragraph separator (U+2028,
+    U+2029): see the module docstring for why."""
     value = check_name(argument, value)
-    if not value:
+    if not value.strip():
         raise InvalidValueError(
-            '%s must not be empty, got %r: a track and a run name their '
-            'task, and a track its user, by a non-empty string'
-            % (argument, value))
+            '%s must not be empty or only spaces, got %r: a track and a '
+            'run name their task, and a track its user, by a string that '
+            'shows' % (argument, value))
     if '*' in value:
         prefix = value.split('*', 1)[0]
         kind = 'task' if argument == 'taskId' else 'name'
@@ -170,9 +171,10 @@ def check_new_name(argument, value):
         control = _CONTROL.search(value)
         if control is not None:
             raise InvalidValueError(
-                '%s must not contain control characters (U+0000 to U+001F, '
-                'U+007F), got %s (U+%04X at position %d): names are printed '
-                'one to a line' % (argument, shorten(value),
+                '%s must not contain control characters or line breaks '
+                '(U+0000 to U+001F, U+007F to U+009F, U+2028, U+2029), got '
+                '%s (U+%04X at position %d): names are printed one to a '
+                'line' % (argument, shorten(value),
                                    ord(control.group()), control.start()))
     return value
 
