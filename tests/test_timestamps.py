@@ -38,3 +38,18 @@ def test_times_that_exist_are_taken():
     assert parse_time('2024-02-29T23:59:59Z') == 1709251199
     assert parse_time('2024-02-29T12:00Z', end=True) == 1709208059
     assert parse_time('1709164800') == 1709164800
+
+
+def test_whole_seconds_is_the_rule_of_files():
+    from cybertools_tracking.timestamps import parse_time, whole_seconds
+    assert whole_seconds(1700000000) == 1700000000
+    assert whole_seconds(1700000000.0) == 1700000000
+    assert type(whole_seconds('1700000000.0')) is int
+    assert whole_seconds('2024-01-01T00:00:00Z') == \
+        parse_time('2024-01-01T00:00:00Z')
+    assert whole_seconds(True) is True          # for check_timestamp
+    for bad, words in ((1.5, 'round it yourself: 1 or 2'),
+                       (' 1700000000.5 ', 'expected whole seconds'),
+                       ('2024-01-01T00:00:00.25Z', 'a fraction of a second')):
+        with pytest.raises(ValueError, match=words):
+            whole_seconds(bad)

@@ -2,12 +2,14 @@
 
 import calendar
 import datetime
+import math
 import re
 import time
 
 from cybertools_tracking.validation import check_timestamp
 
 __all__ = ['getTimeStamp', 'timeStamp2ISO', 'as_timestamp', 'parse_time',
+           'whole_seconds',
            'TIME_FORMATS']
 
 
@@ -124,3 +126,38 @@ def _no_such_time(text):
     if not 1 <= day <= days:
         return '%s %d has %d days' % (_MONTHS[month - 1], year, days)
     return ''
+
+
+# A fraction of a second that is not zero, in an ISO 8601 time; a number
+# of seconds with a decimal point, as text (a CSV cell).
+_FRACTION = re.compile(r':\d\d\.\d*[1-9]')
+_DECIMAL = re.compile(r'[+-]?\d+\.\d*')
+
+
+def whole_seconds(value):
+    """A time as a front end reads it (a number of seconds, or text for
+    ``parse_time``), refused (ValueError, saying why and what to write)
+    if it has a fraction of a second: the storage keeps whole seconds
+    and would round a fraction down without a word (``check_timestamp``,
+    which the Python API keeps for ``time.time()``); from a file or a
+    request, 1.5 is more likely a mistake of units. An integral number
+    (1.0, '1.0') is taken as the int; other text is parsed; anything else
+    is returned for ``check_timestamp`` to judge. The rule of ``import``
+    and HTTP alike."""
+    if isinstance(value, str):
+        if _DECIMAL.fullmatch(value.strip()):
+            value = float(value)
+        elif _FRACTION.search(value):
+            raise ValueError('%r has a fraction of a second; the storage '
+                             'keeps whole seconds (leave the fraction out, '
+                             'or round the time yourself)' % value)
+        else:
+            return parse_time(value)
+    if type(value) is float and math.isfinite(value):
+        if not value.is_integer():
+            raise ValueError('expected whole seconds, got %r; the storage '
+                             'keeps whole seconds (round it yourself: %d or '
+                             '%d)' % (value, math.floor(value),
+                                      math.ceil(value)))
+        return int(value)
+    return value

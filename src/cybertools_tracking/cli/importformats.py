@@ -20,13 +20,12 @@ a task can be current.
 
 import csv
 import json
-import math
-import re
 
-from cybertools_tracking.cli.common import CommandError, parse_time
+from cybertools_tracking.cli.common import CommandError
 from cybertools_tracking.cli.formatting import CSV_RUN_COLUMNS
 from cybertools_tracking.cli.formatting import CSV_TRACK_COLUMNS
 from cybertools_tracking.jsoncodec import loads
+from cybertools_tracking.timestamps import whole_seconds
 from cybertools_tracking.validation import InvalidTypeError
 from cybertools_tracking.validation import ValidationError
 from cybertools_tracking.validation import check_new_name
@@ -315,39 +314,18 @@ def _track_record(record):
     if problems:
         raise BadLine('; '.join(problems))
     ts = record.get('timeStamp')
-    if isinstance(ts, str):
-        if _FRACTION.search(ts):
-            raise BadLine('timeStamp: %r has a fraction of a second; the '
-                          'storage keeps whole seconds (leave the fraction '
-                          'out, or round the time yourself)' % ts)
-        try:
-            record['timeStamp'] = parse_time(ts)
-        except ValueError as error:
-            raise BadLine('timeStamp: %s' % error) from None
-    elif ts is not None:
+    if ts is not None:
         record['timeStamp'] = _whole_seconds(ts, 'timeStamp')
     return record
 
 
-# A fraction of a second that is not zero, in an ISO 8601 time.
-_FRACTION = re.compile(r':\d\d\.\d*[1-9]')
-
-
 def _whole_seconds(value, name):
-    """A number of seconds read from a file, refused if it is not whole:
-    the storage keeps whole seconds, and would round a fraction down
-    without a word (``check_timestamp``, which the Python API keeps for
-    ``time.time()``); a file's 1.5 is more likely a mistake of units. An
-    integral float (1.0) is taken as the int. Other values pass, for
-    ``check_timestamp`` to refuse."""
-    if type(value) is float and math.isfinite(value):
-        if not value.is_integer():
-            raise BadLine('%s: expected whole seconds, got %r; the storage '
-                          'keeps whole seconds (round it yourself: %d or '
-                          '%d)' % (name, value, math.floor(value),
-                                   math.ceil(value)))
-        return int(value)
-    return value
+    """``timestamps.whole_seconds`` of a field of a line: a fraction of a
+    second is refused (BadLine), text parsed."""
+    try:
+        return whole_seconds(value)
+    except ValueError as error:
+        raise BadLine('%s: %s' % (name, error)) from None
 
 
 def _run_record(record):
