@@ -233,6 +233,15 @@ def test_runs(api):
     stopped = api.post('/runs/stop', json={'runId': 99}, headers=AUTH)
     assert (stopped.status_code, stopped.json()['detail']) == (
         404, 'no run 99 to stop')
+    # A run of another task than the one named: a 409, nothing stopped.
+    other = api.post('/runs', json={'taskId': 'q'}, headers=AUTH).json()
+    stopped = api.post('/runs/stop', json={'taskId': 'r', 'runId':
+                                           other['id']}, headers=AUTH)
+    assert (stopped.status_code, stopped.json()['detail']) == (
+        409, 'run %d is a run of task "q", not of "r"; nothing was '
+        'stopped' % other['id'])
+    [run] = api.get('/runs', headers=AUTH, params={'taskId': 'q'}).json()
+    assert run['current'] and not run['finished']
 
 
 def test_goals_and_templates(api):

@@ -415,7 +415,8 @@ def start_run(body: RunStart, request: Request):
     Depends(writer)], responses=ERRORS, tags=['runs'])
 def stop_run(body: RunStop, request: Request):
     """Stop a run (0: the task's current one); 404 if there is none,
-    422 for run 0 without a taskId (whose current run?)."""
+    422 for run 0 without a taskId (whose current run?), 409 for a run
+    of another task than the taskId given."""
     if body.taskId is None and not body.runId:
         # A missing field, answered as pydantic answers one, with why.
         raise RequestValidationError([{
@@ -425,6 +426,15 @@ def stop_run(body: RunStop, request: Request):
             'input': body.model_dump(exclude_unset=True)}])
 
     def work(storage):
+        named = storage.getRun(runId=body.runId) if body.runId else None
+        if named is not None and body.taskId is not None \
+                and named.taskId not in (None, body.taskId):
+            # Python's stopRun stops it all the same (loops' rule); a
+            # request naming both means that run of that task.
+            raise HTTPException(409, 'run %d is a run of task %s, not of '
+                                '%s; nothing was stopped' % (
+                                    named.id, as_json(named.taskId),
+                                    as_json(body.taskId)))
         runId = storage.stopRun(body.taskId, body.runId, body.finish)
         if not runId:
             raise KeyError('no run %s%s to stop' % (
