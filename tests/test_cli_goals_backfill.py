@@ -274,6 +274,12 @@ def test_remove_names_the_close_trackers(db, tmp_path):
     assert code == 2 and out == ''
     assert err.endswith("has no tracker named 'intro-page'; did you mean "
                         "'intro-pages'?\n")
+    # A misspelt group (no trackers at all): the close groups.
+    code, out, err = cli('--db', db, 'goals', 'remove', '--group', 'alcie',
+                         'intro-pages')
+    assert code == 2 and err.endswith(
+        "group 'alcie' has no tracker named 'intro-pages'; did you mean "
+        "'alice'?\n")
     code, out, err = cli('--db', db, 'goals', 'remove', '--group', 'alice',
                          'intro-pages')
     assert code == 0 and out == "removed 'intro-pages' from 'alice'\n"

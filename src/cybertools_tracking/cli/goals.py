@@ -223,9 +223,11 @@ def run_remove(args):
                     args.group, include_completed=True)]
             finally:
                 manager.abort()
+            # A group with no trackers is most likely a misspelt one.
+            hint = (did_you_mean(args.name, names) if names else
+                    _close_groups(storage, args.group, manager))
             raise CommandError('group %r has no tracker named %r%s' % (
-                args.group, args.name, did_you_mean(args.name, names)),
-                EXIT_USAGE)
+                args.group, args.name, hint), EXIT_USAGE)
         for tracker in removed:
             print('removed %r from %r' % (tracker.name, args.group))
     return EXIT_OK
