@@ -110,7 +110,7 @@ def test_a_group_with_no_goals_and_no_tracks_is_said_with_close_names(
                          'intro-pages')
     assert code == 2 and out == '' and err == (
         "cybertools-tracking: group 'alise' has no tracker named "
-        "'intro-pages'\n")
+        "'intro-pages'; did you mean 'alice'?\n")
     code, out, err = cli('--db', db, 'goals', 'backfill', '--group', 'alise',
                          write(tmp_path, json.dumps(TRACKER), 'p.json'))
     assert code == 0 and "group 'alise' has no goals" in err
