@@ -139,11 +139,11 @@ def test_resume_of_an_unknown_group_is_said(db, tmp_path):
                     '--max-batches', '1')[0] == 0
     code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
                          '--group', 'Alice')
-    assert code == 0
+    assert (code, out) == (2, '')      # not "nothing left": a typo
     assert err.splitlines() == [
-        "cybertools-tracking: goals backfill: group 'Alice' has no goals "
-        "(no backfill to resume: misspelt?); did you mean 'alice'?"]
-    assert out == "no unfinished backfill of group 'Alice'\n"
+        "cybertools-tracking: goals backfill --resume: group 'Alice' has no "
+        "goals, so no backfill to resume (misspelt?); did you mean "
+        "'alice'?"]
     # alice's job was left alone, and goes on when named right.
     code, out, err = cli('--db', db, 'goals', 'backfill', '--resume',
                          '--group', 'alice')

@@ -511,8 +511,9 @@ def _template_advice(goals, taskId, name, manager):
 def _unfinished(storage, manager, args):
     """The unfinished jobs ``--resume`` goes on with, ``(kind, key,
     name)``: those of ``--group`` and of ``--task`` if either is given,
-    else all; says so if there are none, and if a group named has no
-    goals."""
+    else all; says so if there are none; CommandError if a group named
+    has no goals and is no user of the stored tracks (most likely a
+    misspelt one)."""
     goals = storage.goals
     jobs = []
     if args.task is None or args.group is not None:
@@ -523,13 +524,20 @@ def _unfinished(storage, manager, args):
         jobs += [('task', job.taskId, job.name)
                  for job in goals.task_backfill_jobs()
                  if args.task is None or job.taskId == args.task]
+    # A group with no goals that is no user of the stored tracks either
+    # is most likely misspelt.
+    from cybertools_tracking.tracked_goals import group_names
     unknown = (not jobs and args.group is not None
-               and goals.groups_without_trackers([args.group]))
+               and goals.groups_without_trackers([args.group])
+               and args.group not in group_names(storage))
     manager.abort()
     if unknown:
-        error('goals backfill: group %r has no goals (no backfill to '
-              'resume: misspelt?)%s'
-              % (args.group, _close_groups(storage, args.group, manager)))
+        # Not "nothing left to do" (exit 0): a script must see the typo.
+        raise CommandError(
+            'goals backfill --resume: group %r has no goals, so no backfill '
+            'to resume (misspelt?)%s'
+            % (args.group, _close_groups(storage, args.group, manager)),
+            EXIT_USAGE)
     if not jobs:
         named = ['group %r' % args.group] if args.group is not None else []
         named += ['task %r' % args.task] if args.task is not None else []
